@@ -1,0 +1,47 @@
+"""The sans-IO SIP core: messages, URIs, stream framing, transactions, digest, SDP.
+
+No sockets, no reactor, no clock reads: bytes and the current time come in as
+arguments, actions and deadlines go out. The client and every mock server share it.
+"""
+
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._framer import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    BadMessage,
+    KeepAlivePing,
+    KeepAlivePong,
+    StreamEvent,
+    StreamFramer,
+)
+from ._grammar import get_param, quote, unquote_param
+from ._headers import (
+    BRANCH_MAGIC_COOKIE,
+    COMPACT_FORMS,
+    LIST_HEADERS,
+    Address,
+    CSeq,
+    Headers,
+    Via,
+    canonical_name,
+)
+from ._message import (
+    REASON_PHRASES,
+    SIP_VERSION,
+    Message,
+    Request,
+    Response,
+    error_response_for,
+    make_response,
+    parse_message,
+)
+from ._uri import DEFAULT_PORTS, AbsoluteUri, SipUri, Uri, parse_uri
+
+__all__ = [
+    "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_PORTS",
+    "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
+    "AbsoluteUri", "Address", "BadMessage", "CSeq", "Headers", "KeepAlivePing",
+    "KeepAlivePong", "LocalProtocolError", "Message", "ProtocolError", "RemoteProtocolError",
+    "Request", "Response", "SipUri", "StreamEvent", "StreamFramer", "Uri", "Via",
+    "canonical_name", "error_response_for", "get_param", "make_response", "parse_message",
+    "parse_uri", "quote", "unquote_param",
+]

@@ -1,0 +1,141 @@
+"""Framing SIP over a byte stream (TCP, TLS): RFC 3261 §18.3 and RFC 5626 §3.5.1.
+
+The framer is sans-IO: feed it bytes as they arrive, then drain events::
+
+    framer = StreamFramer()
+    framer.feed(data)
+    while (event := framer.next_event()) is not None:
+        ...
+
+Events are a parsed :class:`Request`/:class:`Response`, a :class:`BadMessage` (the frame
+was cut correctly but its content is invalid: answer 400 and keep the connection), a
+:class:`KeepAlivePing` (CRLFCRLF, answer with CRLF) or a :class:`KeepAlivePong` (CRLF).
+A framing error (no or invalid Content-Length, a message larger than the limit) raises
+:class:`RemoteProtocolError`: the stream can no longer be split, so close the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._errors import RemoteProtocolError
+from ._message import Request, Response, parse_message
+
+DEFAULT_MAX_MESSAGE_SIZE = 65535
+
+_CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlivePing:
+    """A client's double CRLF keep-alive; the server answers with a single CRLF."""
+
+    response = b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlivePong:
+    """The single CRLF a server sends back to a ping."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadMessage:
+    """A correctly framed message the parser refused; ``error.status_hint`` is the answer."""
+
+    raw: bytes
+    error: RemoteProtocolError
+
+
+StreamEvent = Request | Response | BadMessage | KeepAlivePing | KeepAlivePong
+
+
+class StreamFramer:
+    """Split a SIP byte stream into messages and keep-alives.
+
+    ``role="server"`` (the side that receives pings) waits for a full CRLFCRLF before it
+    reports a ping, and ignores a lone CRLF before a message (RFC 3261 §7.5).
+    ``role="client"`` reports every CRLF outside a message as a pong at once.
+    """
+
+    def __init__(self, role: str = "server", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE):
+        if role not in ("server", "client"):
+            raise ValueError(f"role must be 'server' or 'client', not {role!r}")
+        self.role = role
+        self.max_message_size = max_message_size
+        self._buffer = bytearray()
+        self._error: RemoteProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as an event."""
+        return len(self._buffer)
+
+    def next_event(self) -> StreamEvent | None:
+        """The next complete event, or None when more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_event()
+        except RemoteProtocolError as exc:
+            self._error = exc
+            raise
+
+    def events(self, data: bytes = b"") -> list[StreamEvent]:
+        """Feed ``data`` and return every complete event."""
+        self.feed(data)
+        out = []
+        while (event := self.next_event()) is not None:
+            out.append(event)
+        return out
+
+    def _next_event(self) -> StreamEvent | None:
+        buf = self._buffer
+        keepalive = self._keepalive(buf)
+        if keepalive is not None:
+            return keepalive
+        if buf[:1] in (b"", b"\r", b"\n"):
+            return None
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > self.max_message_size:
+                raise RemoteProtocolError("Message headers too large", 513, raw=bytes(buf[:2000]))
+            return None
+        head = bytes(buf[: end + 4])
+        matches = _CONTENT_LENGTH_RE.findall(head)
+        if not matches:
+            # RFC 3261 §18.3: Content-Length MUST be used with stream transports.
+            raise RemoteProtocolError("Missing Content-Length on stream transport", raw=head)
+        if len(matches) > 1 or not matches[0].strip().isdigit():
+            raise RemoteProtocolError("Invalid Content-Length on stream transport", raw=head)
+        size = int(matches[0].strip())
+        total = end + 4 + size
+        if total > self.max_message_size:
+            raise RemoteProtocolError(
+                f"Message of {total} bytes exceeds limit {self.max_message_size}", 513, raw=head
+            )
+        if len(buf) < total:
+            return None
+        frame = bytes(buf[:total])
+        del buf[:total]
+        try:
+            return parse_message(frame)
+        except RemoteProtocolError as exc:
+            return BadMessage(frame, exc)
+
+    def _keepalive(self, buf: bytearray) -> KeepAlivePing | KeepAlivePong | None:
+        if self.role == "client":
+            if buf[:2] == b"\r\n":
+                del buf[:2]
+                return KeepAlivePong()
+            return None
+        if buf[:4] == b"\r\n\r\n":
+            del buf[:4]
+            return KeepAlivePing()
+        if buf[:2] == b"\r\n" and len(buf) > 2 and buf[2:3] != b"\r":
+            del buf[:2]  # a stray CRLF before a message: ignore it (RFC 3261 §7.5)
+            return self._next_event()  # type: ignore[return-value]
+        return None

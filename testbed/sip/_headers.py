@@ -1,0 +1,317 @@
+"""Header fields: names, the ordered container, and the structured values.
+
+RFC 3261 §7.3: names are case-insensitive and several have a compact form; list
+headers may be split over several lines or comma-joined on one. :class:`Headers`
+keeps the fields in order as ``(canonical name, value)`` and answers look-ups by any
+spelling. :class:`Via`, :class:`Address` and :class:`CSeq` are the parsed values the
+transaction and dialog layers need; each has ``parse`` and ``__str__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ._errors import RemoteProtocolError
+from ._grammar import (
+    TOKEN_RE,
+    Params,
+    format_params,
+    get_param,
+    parse_params,
+    parse_uint,
+    quote,
+    read_quoted,
+    set_param,
+    skip_ws,
+    split_list,
+)
+from ._uri import SipUri, Uri, parse_host, parse_port, parse_uri
+
+# RFC 3261 §7.3.3 and the later RFCs that registered compact forms.
+COMPACT_FORMS = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact",
+    "k": "Supported", "l": "Content-Length", "m": "Contact", "n": "Identity-Info",
+    "o": "Event", "r": "Refer-To", "s": "Subject", "t": "To", "u": "Allow-Events",
+    "v": "Via", "x": "Session-Expires", "y": "Identity",
+}
+
+_KNOWN_NAMES = [
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+    "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
+    "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+    "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires", "Flow-Timer", "From",
+    "Identity", "Identity-Info", "In-Reply-To", "Max-Forwards", "MIME-Version", "Min-Expires",
+    "Min-SE", "Organization", "Path", "Priority", "Proxy-Authenticate", "Proxy-Authorization",
+    "Proxy-Require", "RAck", "Reason", "Record-Route", "Refer-To", "Referred-By",
+    "Reject-Contact", "Reply-To", "Request-Disposition", "Require", "Retry-After", "Route",
+    "RSeq", "Server", "Service-Route", "Session-Expires", "Subject", "Supported", "Timestamp",
+    "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]
+_CANONICAL = {name.lower(): name for name in _KNOWN_NAMES}
+_CANONICAL.update(COMPACT_FORMS)
+
+LIST_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+        "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info",
+        "In-Reply-To", "Path", "Proxy-Require", "Record-Route", "Require", "Route",
+        "Service-Route", "Supported", "Unsupported", "Via", "Warning",
+    )
+)
+"""Headers whose grammar is ``#element`` (comma-separated lists, RFC 3261 §7.3.1)."""
+
+SINGLE_HEADERS = frozenset(
+    ("call-id", "content-length", "content-type", "cseq", "expires", "from", "max-forwards", "to")
+)
+"""Headers that may appear at most once in a message."""
+
+
+def canonical_name(name: str) -> str:
+    """The long, conventionally capitalised name of a header (``v`` → ``Via``).
+
+    Unknown names are returned as given.
+    """
+    return _CANONICAL.get(name.lower(), name)
+
+
+class Headers:
+    """Ordered header fields with case-insensitive, compact-form-aware look-up."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, object]] = ()) -> None:
+        self._fields: list[tuple[str, str]] = []
+        for name, value in fields:
+            self.add(name, value)
+
+    def add(self, name: str, value: object) -> None:
+        """Append a field; ``value`` may be a string or any header object (``str()``-ed)."""
+        self._fields.append((canonical_name(name), str(value)))
+
+    def prepend(self, name: str, value: object) -> None:
+        """Insert a field before all others (a proxy's new top Via, RFC 3261 §16.6)."""
+        self._fields.insert(0, (canonical_name(name), str(value)))
+
+    def set(self, name: str, value: object) -> None:
+        """Replace every field ``name`` by one, kept where the first one was."""
+        canonical = canonical_name(name)
+        key = canonical.lower()
+        out: list[tuple[str, str]] = []
+        placed = False
+        for field in self._fields:
+            if field[0].lower() == key:
+                if not placed:
+                    out.append((canonical, str(value)))
+                    placed = True
+            else:
+                out.append(field)
+        if not placed:
+            out.append((canonical, str(value)))
+        self._fields = out
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name).lower()
+        self._fields = [f for f in self._fields if f[0].lower() != key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first field ``name``."""
+        key = canonical_name(name).lower()
+        for field_name, value in self._fields:
+            if field_name.lower() == key:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """The value of every field ``name``, one per header line."""
+        key = canonical_name(name).lower()
+        return [value for field_name, value in self._fields if field_name.lower() == key]
+
+    def values(self, name: str) -> list[str]:
+        """Every element of a list header, comma-split across all its lines."""
+        out: list[str] = []
+        for value in self.get_all(name):
+            out.extend(split_list(value, canonical_name(name)))
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._fields == other._fields
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._fields = list(self._fields)
+        return new
+
+
+# -- Via (RFC 3261 §20.42, §18.2.1; rport RFC 3581) -----------------------------------
+
+BRANCH_MAGIC_COOKIE = "z9hG4bK"
+"""RFC 3261 §8.1.1.7: every branch of an RFC 3261 client starts with this."""
+
+_VIA_RE = re.compile(
+    r"[ \t]*(?P<proto>[A-Za-z0-9\-.!%*_+`'~]+)[ \t]*/[ \t]*(?P<ver>[A-Za-z0-9\-.!%*_+`'~]+)"
+    r"[ \t]*/[ \t]*(?P<transport>[A-Za-z0-9\-.!%*_+`'~]+)[ \t]+"
+    r"(?P<host>\[[^\]\s]*\]|[A-Za-z0-9_.\-]+)(?:[ \t]*:[ \t]*(?P<port>[0-9]+))?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One Via element: ``SIP/2.0/UDP host:port;branch=z9hG4bK...;rport``."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        match = _VIA_RE.match(text)
+        if not match:
+            raise RemoteProtocolError("Malformed Via")
+        if match["proto"].upper() != "SIP" or match["ver"] != "2.0":
+            raise RemoteProtocolError(f"Unsupported Via protocol {match['proto']}/{match['ver']}")
+        host = parse_host(match["host"])
+        port = parse_port(match["port"]) if match["port"] is not None else None
+        return cls(match["transport"].upper(), host, port, parse_params(text[match.end():], "Via"))
+
+    @property
+    def branch(self) -> str | None:
+        return get_param(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        return get_param(self.params, "received")
+
+    @property
+    def rport(self) -> int | bool | None:
+        """None if absent, True if requested (no value), the port if filled in (RFC 3581)."""
+        value = get_param(self.params, "rport")
+        if value is None:
+            return None
+        return int(value) if value.isdigit() else True
+
+    @property
+    def sent_by(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+    def with_param(self, name: str, value: str | None = None) -> Via:
+        return dataclasses.replace(self, params=set_param(self.params, name, value))
+
+    def __str__(self) -> str:
+        return f"SIP/2.0/{self.transport} {self.sent_by}{format_params(self.params)}"
+
+
+# -- name-addr / addr-spec (RFC 3261 §20.10, §25.1) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A From/To/Contact/Route value: optional display name, URI, header parameters.
+
+    Always serialised in name-addr form (``"Name" <uri>;tag=...``), which is valid for
+    every URI, including those with ``;``, ``?`` or ``,`` (RFC 3261 §20.10).
+    """
+
+    uri: Uri
+    display_name: str | None = None
+    params: Params = ()
+
+    @classmethod
+    def parse(cls, text: str, header: str = "address") -> Address:
+        text = text.strip(" \t")
+        display: str | None = None
+        if text.startswith('"'):
+            display, i = read_quoted(text, 0)
+            i = skip_ws(text, i)
+            if i >= len(text) or text[i] != "<":
+                raise RemoteProtocolError(f"Expected '<' after display name in {header}")
+            lt = i
+        else:
+            lt = text.find("<")
+            if lt >= 0:
+                words = text[:lt].split()
+                # RFC 3261 §25.1: display-name = *(token LWS) / quoted-string
+                if not all(TOKEN_RE.fullmatch(word) for word in words):
+                    raise RemoteProtocolError(f"Non-token characters in display name of {header}")
+                display = " ".join(words) if words else None
+        if lt >= 0:
+            gt = text.find(">", lt)
+            if gt < 0:
+                raise RemoteProtocolError(f"Unterminated '<' in {header}")
+            uri_text = text[lt + 1 : gt]
+            rest = text[gt + 1 :]
+        else:
+            uri_text, _, params_text = text.partition(";")
+            rest = ";" + params_text if _ else ""
+            # RFC 3261 §20.10: a URI with ",", "?" or ";" must be in name-addr form.
+            if "?" in uri_text or "," in uri_text:
+                raise RemoteProtocolError(f"URI with '?' or ',' not enclosed in <> in {header}")
+        if not uri_text or uri_text != uri_text.strip() or " " in uri_text or "\t" in uri_text:
+            raise RemoteProtocolError(f"Invalid URI in {header}")
+        return cls(parse_uri(uri_text), display, parse_params(rest, header))
+
+    @property
+    def tag(self) -> str | None:
+        return get_param(self.params, "tag")
+
+    def param(self, name: str) -> str | None:
+        return get_param(self.params, name)
+
+    def with_param(self, name: str, value: str | None = None) -> Address:
+        return dataclasses.replace(self, params=set_param(self.params, name, value))
+
+    @property
+    def sip_uri(self) -> SipUri:
+        """The URI, which must be a SIP or SIPS URI."""
+        if not isinstance(self.uri, SipUri):
+            raise RemoteProtocolError(f"Expected a SIP URI, got {self.uri.scheme}:")
+        return self.uri
+
+    def __str__(self) -> str:
+        name = "" if self.display_name is None else quote(self.display_name) + " "
+        return f"{name}<{self.uri}>{format_params(self.params)}"
+
+
+# -- CSeq (RFC 3261 §20.16) -------------------------------------------------------------
+
+CSEQ_MAX = 2**31 - 1  # RFC 3261 §8.1.1.5: the sequence number MUST be less than 2**31.
+_CSEQ_RE = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*")
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        match = _CSEQ_RE.fullmatch(text)
+        if not match:
+            raise RemoteProtocolError("Malformed CSeq")
+        return cls(parse_uint(match[1], "CSeq", CSEQ_MAX), match[2])
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def parse_addresses(headers: Headers, name: str) -> list[Address]:
+    """Every address of a list header (Contact, Route, Record-Route, Path...)."""
+    return [Address.parse(item, name) for item in headers.values(name)]
