@@ -4,6 +4,20 @@ No sockets, no reactor, no clock reads: bytes and the current time come in as
 arguments, actions and deadlines go out. The client and every mock server share it.
 """
 
+from ._digest import (
+    ALGORITHMS,
+    Challenge,
+    ChallengeDecision,
+    ChallengeVerdict,
+    Credentials,
+    DigestClient,
+    DigestServer,
+    VerifyResult,
+    VerifyStatus,
+    build_authorization,
+    choose_challenge,
+    compute_response,
+)
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._framer import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -37,6 +51,9 @@ from ._message import (
 from ._uri import DEFAULT_PORTS, AbsoluteUri, SipUri, Uri, parse_uri
 
 __all__ = [
+    "ALGORITHMS", "Challenge", "ChallengeDecision", "ChallengeVerdict", "Credentials",
+    "DigestClient", "DigestServer", "VerifyResult", "VerifyStatus", "build_authorization",
+    "choose_challenge", "compute_response",
     "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_PORTS",
     "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
     "AbsoluteUri", "Address", "BadMessage", "CSeq", "Headers", "KeepAlivePing",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._grammar import TOKEN_CHARS, is_token, quote, read_quoted
 
 __all__ = [
     "ALGORITHMS",
@@ -48,7 +49,7 @@ __all__ = [
 # Algorithms
 # ---------------------------------------------------------------------------------------
 
-# RFC 7616 §6.1 / RFC 8760 §2.2: the registered names, in their canonical spelling.
+# The IANA registry names (RFC 7616 §6.1), which RFC 8760 brings to SIP, as spelled there.
 ALGORITHMS: tuple[str, ...] = (
     "MD5",
     "MD5-sess",
@@ -59,9 +60,9 @@ ALGORITHMS: tuple[str, ...] = (
 )
 _CANONICAL = {name.upper(): name for name in ALGORITHMS}
 # hashlib names. SHA-512-256 is SHA-512/256 of FIPS 180-4 (own initial values), not a
-# truncated SHA-512 (RFC 7616 §3.2).
+# truncated SHA-512.
 _HASHLIB = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
-# RFC 8760 §2.4 and RFC 7616 §3.7: prefer the strongest algorithm the server offers.
+# Client policy: the strongest algorithm offered wins (see choose_challenge).
 _STRENGTH = {"SHA-512-256": 3, "SHA-256": 2, "MD5": 1}
 _QOPS = ("auth", "auth-int")  # in the client's order of preference
 
@@ -83,8 +84,10 @@ def _h(algorithm: str, data: bytes) -> str:
 
 
 def _utf8(text: str) -> bytes:
-    # SIP is UTF-8 throughout (RFC 3261 §7.3.1); RFC 7616 §4 (charset=UTF-8) agrees.
-    return text.encode("utf-8")
+    # SIP is UTF-8 throughout (RFC 3261 §7.3.1); RFC 7616 §4 (charset=UTF-8) agrees. The
+    # message parser decodes with surrogateescape, so invalid bytes hash as they were sent
+    # instead of raising.
+    return text.encode("utf-8", "surrogateescape")
 
 
 def compute_response(
@@ -110,16 +113,16 @@ def compute_response(
     """
     algorithm = _canonical_algorithm(algorithm)
     if algorithm not in ALGORITHMS:
-        raise LocalProtocolError(f"unsupported digest algorithm {algorithm!r}")
+        raise LocalProtocolError(f"Unsupported digest algorithm {algorithm!r}")
     if qop is not None and qop not in _QOPS:
-        raise LocalProtocolError(f"unsupported qop {qop!r}")
+        raise LocalProtocolError(f"Unsupported qop {qop!r}")
     if qop is not None and (nc is None or not cnonce):
-        raise LocalProtocolError(f"qop={qop} needs both nc and cnonce")
+        raise LocalProtocolError(f"With qop={qop}, nc and cnonce are required")
     # RFC 7616 §3.4.2: A1 = user:realm:pass, or for -sess H(user:realm:pass):nonce:cnonce.
     ha1 = _h(algorithm, _utf8(f"{username}:{realm}:{password}"))
     if algorithm.endswith("-sess"):
         if not cnonce:
-            raise LocalProtocolError(f"{algorithm} needs a cnonce")
+            raise LocalProtocolError(f"Algorithm {algorithm} needs a cnonce")
         ha1 = _h(algorithm, _utf8(f"{ha1}:{nonce}:{cnonce}"))
     # RFC 7616 §3.4.3: A2 = method:uri, or for auth-int method:uri:H(entity-body).
     a2 = f"{method}:{uri}"
@@ -138,24 +141,13 @@ def compute_response(
 # Header values: one tolerant parser, one serialiser
 # ---------------------------------------------------------------------------------------
 
-# RFC 3261 §25.1 token characters.
-_TOKEN_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
-)
+# Lexical pieces (token, quoted-string) come from the one SIP grammar module. Our blanks
+# also take CR and LF, so a folded value that reaches us unfolded-by-nobody still parses.
 _WS = " \t\r\n"
 
 
-def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
-
-
-def _quote(text: str) -> str:
-    # quoted-string with quoted-pair for '\' and '"' (RFC 3261 §25.1).
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _param(name: str, value: str) -> str:
-    return f"{name}={value if _is_token(value) else _quote(value)}"
+    return f"{name}={value if is_token(value) else quote(value)}"
 
 
 def _parse_auth_value(value: str) -> tuple[str, dict[str, str]]:
@@ -177,18 +169,18 @@ def _parse_auth_value(value: str) -> tuple[str, dict[str, str]]:
     def token() -> str:
         nonlocal i
         start = i
-        while i < n and value[i] in _TOKEN_CHARS:
+        while i < n and value[i] in TOKEN_CHARS:
             i += 1
         return value[start:i]
 
     skip(_WS)
     if i == n:
-        raise RemoteProtocolError("empty authentication header value")
+        raise RemoteProtocolError("Empty authentication header value")
     scheme = token()
     if not scheme:
-        raise RemoteProtocolError(f"expected an auth scheme, found {value[i]!r}")
+        raise RemoteProtocolError(f"Expected an auth scheme, found {value[i]!r}")
     if i < n and value[i] not in _WS:
-        raise RemoteProtocolError(f"unexpected {value[i]!r} after auth scheme {scheme!r}")
+        raise RemoteProtocolError(f"Unexpected {value[i]!r} after auth scheme {scheme[:40]!r}")
 
     params: dict[str, str] = {}
     while True:
@@ -197,66 +189,54 @@ def _parse_auth_value(value: str) -> tuple[str, dict[str, str]]:
             break
         name = token()
         if not name:
-            raise RemoteProtocolError(f"expected an auth-param name, found {value[i]!r}")
+            raise RemoteProtocolError(f"Expected an auth-param name, found {value[i]!r}")
         skip(_WS)
         if i == n or value[i] != "=":
-            raise RemoteProtocolError(f"auth-param {name!r} has no '='")
+            raise RemoteProtocolError(f"Auth-param {name[:40]!r} has no '='")
         i += 1
         skip(_WS)
         if i < n and value[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while True:
-                if i == n:
-                    raise RemoteProtocolError(f"unterminated quoted-string in {name!r}")
-                c = value[i]
-                if c == "\\":  # quoted-pair
-                    if i + 1 == n:
-                        raise RemoteProtocolError(f"unterminated quoted-string in {name!r}")
-                    chars.append(value[i + 1])
-                    i += 2
-                elif c == '"':
-                    i += 1
-                    break
-                else:
-                    chars.append(c)
-                    i += 1
-            param_value = "".join(chars)
+            try:
+                param_value, i = read_quoted(value, i)
+            except RemoteProtocolError:
+                raise RemoteProtocolError(f"Unterminated quoted-string in {name[:40]!r}") from None
         else:
             start = i
             while i < n and value[i] not in _WS + ',"':
                 i += 1
             param_value = value[start:i]
             if i < n and value[i] == '"':
-                raise RemoteProtocolError(f"stray '\"' in the value of {name!r}")
+                raise RemoteProtocolError(f"Stray '\"' in the value of {name[:40]!r}")
             if not param_value:
-                raise RemoteProtocolError(f"auth-param {name!r} has an empty value")
+                raise RemoteProtocolError(f"Auth-param {name[:40]!r} has an empty value")
         key = name.lower()
         if key in params:
             # RFC 7235 §2.1: each parameter name MUST only occur once per challenge.
-            raise RemoteProtocolError(f"duplicate auth-param {key!r}")
+            raise RemoteProtocolError(f"Duplicate auth-param {key[:40]!r}")
         params[key] = param_value
         skip(_WS)
         if i < n and value[i] != ",":
-            raise RemoteProtocolError(f"expected ',' after auth-param {name!r}, found {value[i]!r}")
+            raise RemoteProtocolError(
+                f"Expected ',' after auth-param {name[:40]!r}, found {value[i]!r}"
+            )
     if scheme.lower() != "digest":
-        raise RemoteProtocolError(f"unsupported auth scheme {scheme!r} (only Digest)")
+        raise RemoteProtocolError(f"Unsupported auth scheme {scheme[:40]!r} (only Digest)")
     return scheme, params
 
 
 def _check_text(field: str, text: str | None) -> None:
     # A CR or LF would end the header line when serialised: refuse it at construction.
     if text is not None and ("\r" in text or "\n" in text):
-        raise LocalProtocolError(f"{field} contains CR or LF")
+        raise LocalProtocolError(f"Field {field!r} contains CR or LF")
 
 
 def _check_extra(extra: tuple[tuple[str, str], ...], known: frozenset[str]) -> None:
     names = set()
     for name, value in extra:
-        if not _is_token(name) or name != name.lower():
-            raise LocalProtocolError(f"extra auth-param name {name!r} is not a lower-case token")
+        if not is_token(name) or name != name.lower():
+            raise LocalProtocolError(f"Extra auth-param {name[:40]!r} is not a lower-case token")
         if name in known or name in names:
-            raise LocalProtocolError(f"extra auth-param {name!r} duplicates another param")
+            raise LocalProtocolError(f"Extra auth-param {name[:40]!r} duplicates another param")
         names.add(name)
         _check_text(name, value)
 
@@ -297,16 +277,16 @@ class Challenge:
 
     def __post_init__(self) -> None:
         if not self.nonce:
-            raise LocalProtocolError("challenge has an empty nonce")
+            raise LocalProtocolError("Challenge has an empty nonce")
         for field in ("realm", "nonce", "opaque", "domain"):
             _check_text(field, getattr(self, field))
         algorithm = _canonical_algorithm(self.algorithm)
-        if not _is_token(algorithm):
-            raise LocalProtocolError(f"algorithm {algorithm!r} is not a token")
+        if not is_token(algorithm):
+            raise LocalProtocolError(f"Algorithm {algorithm!r} is not a token")
         qop = tuple(option.lower() for option in self.qop)
         for option in qop:
-            if not _is_token(option):
-                raise LocalProtocolError(f"qop option {option!r} is not a token")
+            if not is_token(option):
+                raise LocalProtocolError(f"Qop option {option!r} is not a token")
         extra = tuple(tuple(pair) for pair in self.extra)
         _check_extra(extra, _CHALLENGE_PARAMS)
         object.__setattr__(self, "algorithm", algorithm)
@@ -345,17 +325,17 @@ class Challenge:
 
     def to_header(self) -> str:
         """The header value, e.g. ``Digest realm="x", nonce="y", algorithm=MD5``."""
-        parts = [f"realm={_quote(self.realm)}"]
+        parts = [f"realm={quote(self.realm)}"]
         if self.domain is not None:
-            parts.append(f"domain={_quote(self.domain)}")
-        parts.append(f"nonce={_quote(self.nonce)}")
+            parts.append(f"domain={quote(self.domain)}")
+        parts.append(f"nonce={quote(self.nonce)}")
         if self.opaque is not None:
-            parts.append(f"opaque={_quote(self.opaque)}")
+            parts.append(f"opaque={quote(self.opaque)}")
         if self.stale:
             parts.append("stale=TRUE")
         parts.append(f"algorithm={self.algorithm}")
         if self.qop:
-            parts.append(f"qop={_quote(','.join(self.qop))}")
+            parts.append(f"qop={quote(','.join(self.qop))}")
         parts.extend(_param(name, value) for name, value in self.extra)
         return "Digest " + ", ".join(parts)
 
@@ -396,16 +376,16 @@ class Credentials:
         for field in ("username", "realm", "nonce", "uri", "response", "cnonce", "opaque"):
             _check_text(field, getattr(self, field))
         algorithm = _canonical_algorithm(self.algorithm)
-        if not _is_token(algorithm):
-            raise LocalProtocolError(f"algorithm {algorithm!r} is not a token")
+        if not is_token(algorithm):
+            raise LocalProtocolError(f"Algorithm {algorithm!r} is not a token")
         qop = self.qop.lower() if self.qop is not None else None
-        if qop is not None and not _is_token(qop):
-            raise LocalProtocolError(f"qop {qop!r} is not a token")
+        if qop is not None and not is_token(qop):
+            raise LocalProtocolError(f"Message qop {qop!r} is not a token")
         if self.nc is not None and not 0 < self.nc <= 0xFFFFFFFF:
-            raise LocalProtocolError(f"nc {self.nc} out of range 1..0xffffffff")
+            raise LocalProtocolError(f"Nonce count {self.nc} is out of range 1..0xffffffff")
         if qop is not None and (self.nc is None or not self.cnonce):
             # RFC 2617 §3.2.2: with qop, cnonce and nc MUST be present.
-            raise LocalProtocolError(f"qop={qop} without both cnonce and nc")
+            raise LocalProtocolError(f"With qop={qop}, nc and cnonce are required")
         extra = tuple(tuple(pair) for pair in self.extra)
         _check_extra(extra, _CREDENTIAL_PARAMS)
         object.__setattr__(self, "algorithm", algorithm)
@@ -425,7 +405,8 @@ class Credentials:
             # RFC 3261 §25.1: nc-value = 8LHEX. The digest hashes the text as sent, so an
             # nc we would re-serialise differently cannot be verified: refuse it here.
             if len(nc_text) != 8 or any(c not in "0123456789abcdef" for c in nc_text):
-                raise RemoteProtocolError(f"nc {nc_text!r} is not 8 lower-case hex digits")
+                shown = nc_text[:40]
+                raise RemoteProtocolError(f"Nonce count {shown!r} is not 8 lower-case hex digits")
             nc = int(nc_text, 16)
         return _from_remote(
             lambda: cls(
@@ -446,17 +427,17 @@ class Credentials:
     def to_header(self) -> str:
         """The header value, e.g. ``Digest username="bob", realm="x", ...``."""
         parts = [
-            f"username={_quote(self.username)}",
-            f"realm={_quote(self.realm)}",
-            f"nonce={_quote(self.nonce)}",
-            f"uri={_quote(self.uri)}",
-            f"response={_quote(self.response)}",
+            f"username={quote(self.username)}",
+            f"realm={quote(self.realm)}",
+            f"nonce={quote(self.nonce)}",
+            f"uri={quote(self.uri)}",
+            f"response={quote(self.response)}",
             f"algorithm={self.algorithm}",
         ]
         if self.cnonce is not None:
-            parts.append(f"cnonce={_quote(self.cnonce)}")
+            parts.append(f"cnonce={quote(self.cnonce)}")
         if self.opaque is not None:
-            parts.append(f"opaque={_quote(self.opaque)}")
+            parts.append(f"opaque={quote(self.opaque)}")
         # RFC 3261 §25.1: message-qop and nonce-count are unquoted tokens.
         if self.qop is not None:
             parts.append(f"qop={self.qop}")
@@ -481,8 +462,11 @@ def _pick_qop(options: tuple[str, ...]) -> str | None:
 def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
     """The challenge to answer among those of one 401/407, or None if none is usable.
 
-    Strongest algorithm first: SHA-512-256 > SHA-256 > MD5 (RFC 8760 §2.4, RFC 7616 §3.7);
-    among equals, the server's order (the first listed wins). Challenges with an unknown
+    Strongest algorithm first: SHA-512-256 > SHA-256 > MD5; among equals, the server's
+    order (the first listed wins). RFC 8760 §2.3-2.4 has the UAS list its challenges most
+    preferred first and the UAC take the topmost it supports "unless a local policy
+    dictates otherwise": with a well-behaved server both rules pick the same; with one
+    that lists MD5 first, ours still picks the stronger. Challenges with an unknown
     algorithm or only unknown qop options are skipped.
     """
     usable = [c for c in challenges if c.supported]
@@ -513,7 +497,7 @@ def build_authorization(
     """
     if not challenge.supported:
         raise LocalProtocolError(
-            f"cannot answer challenge: algorithm {challenge.algorithm!r}, "
+            f"Cannot answer challenge: algorithm {challenge.algorithm!r}, "
             f"qop {','.join(challenge.qop) or '(none)'}"
         )
     qop = _pick_qop(challenge.qop)
@@ -577,7 +561,7 @@ class DigestClient:
     for each 401/407 it draws call :meth:`on_challenge` with the response's challenges
     and, if the decision says retry, :meth:`authorize` to build the credentials.
 
-    Loop guard (RFC 3261 §22.2, RFC 2617 §3.2.1 "stale"): within one request, a second
+    Loop guard (RFC 2617 §3.2.1 and RFC 7616 §3.3, "stale"): within one request, a second
     challenge for a realm already answered means the credentials were rejected, unless it
     carries ``stale=true`` (the nonce expired, the password was right): then retry
     without asking the user, at most ``max_stale_retries`` times in a row.
@@ -700,7 +684,7 @@ class DigestServer:
     A nonce is ``base64url(time | seq | HMAC-SHA256(secret, realm | time | seq)[:16])``
     (RFC 7616 §3.3 suggests a time stamp and a private key), so any nonce can be checked
     without storing it. The only state is the highest ``nc`` seen per live nonce, for
-    replay protection (RFC 7616 §3.4.5). ``algorithms`` are offered in order of
+    replay protection (RFC 2617 §3.2.2, nonce-count). ``algorithms`` are offered in order of
     preference; ``qop=()`` makes RFC 2069-style challenges (no replay protection).
     """
 
@@ -719,10 +703,10 @@ class DigestServer:
         self._secret = bytes(secret)
         self.algorithms = tuple(_canonical_algorithm(a) for a in algorithms)
         if not self.algorithms or any(a not in ALGORITHMS for a in self.algorithms):
-            raise LocalProtocolError(f"algorithms must be some of {ALGORITHMS}")
+            raise LocalProtocolError(f"Algorithms must be some of {ALGORITHMS}")
         self.qop = tuple(q.lower() for q in qop)
         if any(q not in _QOPS for q in self.qop):
-            raise LocalProtocolError(f"qop must be some of {_QOPS}")
+            raise LocalProtocolError(f"Server qop must be some of {_QOPS}")
         self.nonce_lifetime = nonce_lifetime
         self._seq = 0
         self._highest_nc: dict[str, tuple[float, int]] = {}  # nonce -> (issued, nc)
@@ -758,7 +742,8 @@ class DigestServer:
     def challenges(self, now: float, *, stale: bool = False) -> tuple[Challenge, ...]:
         """One challenge per algorithm, most preferred first, sharing one fresh nonce.
 
-        RFC 8760 §2.4: put each in its own WWW-Authenticate/Proxy-Authenticate header.
+        RFC 8760 (UAS behaviour): each in its own WWW-Authenticate/Proxy-Authenticate
+        header field, in this order.
         """
         nonce = self._make_nonce(now)
         return tuple(
@@ -830,7 +815,7 @@ class DigestServer:
         if now - issued > self.nonce_lifetime:
             return result(VerifyStatus.STALE, f"nonce is {now - issued:.0f}s old")
         self._forget_expired(now)
-        if c.nc is not None:  # RFC 7616 §3.4.5: nc must grow for each request on a nonce
+        if c.nc is not None:  # RFC 2617 §3.2.2 (nonce-count): a repeated nc is a replay
             _, highest = self._highest_nc.get(c.nonce, (issued, 0))
             if c.nc <= highest:
                 return result(

@@ -94,11 +94,17 @@ class StreamFramer:
 
     def _next_event(self) -> StreamEvent | None:
         buf = self._buffer
-        keepalive = self._keepalive(buf)
-        if keepalive is not None:
-            return keepalive
-        if buf[:1] in (b"", b"\r", b"\n"):
-            return None
+        while True:
+            keepalive = self._keepalive(buf)
+            if keepalive is not None or not buf:
+                return keepalive
+            if buf[:2] == b"\r\n" and (len(buf) == 2 or buf[2:] == b"\r"):
+                return None  # maybe the first half of a ping
+            if buf[:2] == b"\r\n" or buf[:1] == b"\n":
+                # A stray line end before a message: ignore it (RFC 3261 §7.5).
+                del buf[: 2 if buf[:1] == b"\r" else 1]
+                continue
+            break
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             if len(buf) > self.max_message_size:
@@ -127,15 +133,10 @@ class StreamFramer:
             return BadMessage(frame, exc)
 
     def _keepalive(self, buf: bytearray) -> KeepAlivePing | KeepAlivePong | None:
-        if self.role == "client":
-            if buf[:2] == b"\r\n":
-                del buf[:2]
-                return KeepAlivePong()
-            return None
-        if buf[:4] == b"\r\n\r\n":
+        if self.role == "client" and buf[:2] == b"\r\n":
+            del buf[:2]
+            return KeepAlivePong()
+        if self.role == "server" and buf[:4] == b"\r\n\r\n":
             del buf[:4]
             return KeepAlivePing()
-        if buf[:2] == b"\r\n" and len(buf) > 2 and buf[2:3] != b"\r":
-            del buf[:2]  # a stray CRLF before a message: ignore it (RFC 3261 §7.5)
-            return self._next_event()  # type: ignore[return-value]
         return None

@@ -205,7 +205,7 @@ class Via:
         value = get_param(self.params, "rport")
         if value is None:
             return None
-        return int(value) if value.isdigit() else True
+        return int(value) if value.isascii() and value.isdigit() else True
 
     @property
     def sent_by(self) -> str:
@@ -259,8 +259,9 @@ class Address:
             uri_text = text[lt + 1 : gt]
             rest = text[gt + 1 :]
         else:
-            uri_text, _, params_text = text.partition(";")
-            rest = ";" + params_text if _ else ""
+            uri_text, semi, params_text = text.partition(";")
+            uri_text = uri_text.rstrip(" \t")  # SEMI = SWS ";" SWS
+            rest = ";" + params_text if semi else ""
             # RFC 3261 §20.10: a URI with ",", "?" or ";" must be in name-addr form.
             if "?" in uri_text or "," in uri_text:
                 raise RemoteProtocolError(f"URI with '?' or ',' not enclosed in <> in {header}")

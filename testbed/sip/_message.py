@@ -48,7 +48,8 @@ REASON_PHRASES = {
     604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }
 
-_CALL_ID_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?")
+_WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"  # RFC 3261 §25.1 word
+_CALL_ID_RE = re.compile(f"{_WORD}(?:@{_WORD})?")
 _DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
                       r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
                       r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT")
@@ -140,18 +141,23 @@ class Message:
 
     __bytes__ = to_bytes
 
+    def _fields(self) -> list[tuple[str, str]]:
+        # Content-Length is derived from the body whenever the message is serialised.
+        return [field for field in self.headers if field[0] != "Content-Length"]
+
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
             and self.start_line() == other.start_line()  # type: ignore[attr-defined]
-            and self.headers == other.headers  # type: ignore[attr-defined]
+            and self._fields() == other._fields()  # type: ignore[attr-defined]
             and self.body == other.body  # type: ignore[attr-defined]
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.start_line()!r} ({len(self.headers)} headers, {len(self.body)} bytes body)>"
+        return (f"<{type(self).__name__} {self.start_line()!r} "
+                f"({len(self.headers)} headers, {len(self.body)} bytes body)>")
 
 
 class Request(Message):
@@ -335,7 +341,8 @@ def _parse_start_line(line: str) -> tuple[str, str, str]:
         if version.upper() != SIP_VERSION:
             raise RemoteProtocolError(f"Unsupported SIP version {version[:20]!r}", 505)
         code, _, reason = rest.partition(" ")
-        if len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
+        valid = len(code) == 3 and code.isascii() and code.isdigit() and 100 <= int(code) <= 699
+        if not valid:
             raise RemoteProtocolError(f"Invalid status code {code[:20]!r}")
         return "response", code, reason
     # RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, single spaces, nothing more.
