@@ -27,7 +27,7 @@ from ._framer import (
     StreamEvent,
     StreamFramer,
 )
-from ._grammar import get_param, quote, unquote_param
+from ._grammar import get_param, quote, split_list, unquote_param
 from ._headers import (
     BRANCH_MAGIC_COOKIE,
     COMPACT_FORMS,
@@ -48,6 +48,41 @@ from ._message import (
     make_response,
     parse_message,
 )
+from ._sdp import (
+    DEFAULT_CODECS,
+    Codec,
+    MediaDescription,
+    SessionDescription,
+    answer_for,
+    build_offer,
+    negotiated_codecs,
+    parse_sdp,
+)
+from ._timers import Timers
+from ._transaction import (
+    Action,
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    Deliver,
+    Routed,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    Terminated,
+    Timeout,
+    Transaction,
+    TransactionEvent,
+    TransactionState,
+    TransactionTable,
+    Transmit,
+    TransportFailed,
+    client_key,
+    client_transaction,
+    make_non_2xx_ack,
+    make_trying,
+    new_branch,
+    server_key,
+    server_transaction,
+)
 from ._uri import DEFAULT_PORTS, AbsoluteUri, SipUri, Uri, parse_uri
 
 __all__ = [
@@ -60,5 +95,12 @@ __all__ = [
     "KeepAlivePong", "LocalProtocolError", "Message", "ProtocolError", "RemoteProtocolError",
     "Request", "Response", "SipUri", "StreamEvent", "StreamFramer", "Uri", "Via",
     "canonical_name", "error_response_for", "get_param", "make_response", "parse_message",
-    "parse_uri", "quote", "unquote_param",
+    "parse_uri", "quote", "unquote_param", "split_list",
+    "DEFAULT_CODECS", "Codec", "MediaDescription", "SessionDescription", "answer_for",
+    "build_offer", "negotiated_codecs", "parse_sdp",
+    "Timers", "Action", "ClientInviteTransaction", "ClientNonInviteTransaction", "Deliver",
+    "Routed", "ServerInviteTransaction", "ServerNonInviteTransaction", "Terminated", "Timeout",
+    "Transaction", "TransactionEvent", "TransactionState", "TransactionTable", "Transmit",
+    "TransportFailed", "client_key", "client_transaction", "make_non_2xx_ack", "make_trying",
+    "new_branch", "server_key", "server_transaction",
 ]

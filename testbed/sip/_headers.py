@@ -114,6 +114,15 @@ class Headers:
             out.append((canonical, str(value)))
         self._fields = out
 
+    def replace_first(self, name: str, value: object) -> None:
+        """Replace the value of the first field ``name`` in place (append if none)."""
+        key = canonical_name(name).lower()
+        for i, (field_name, _) in enumerate(self._fields):
+            if field_name.lower() == key:
+                self._fields[i] = (field_name, str(value))
+                return
+        self.add(name, value)
+
     def remove(self, name: str) -> None:
         key = canonical_name(name).lower()
         self._fields = [f for f in self._fields if f[0].lower() != key]

@@ -1,0 +1,307 @@
+"""A mock registrar/PBX: digest-authenticated REGISTER, OPTIONS, INVITE, and
+requests of its own to registered contacts over the flow they registered on.
+
+Policy is data (:class:`RegistrarConfig`); the location service is pure
+(:mod:`._location`); the stack does the transport and transaction work. Anything a
+peer sends is answered (400 for malformed input, by the flows) and never stops it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from twisted.internet import defer
+
+from testbed.sip import (
+    Address,
+    Credentials,
+    DigestServer,
+    RemoteProtocolError,
+    Request,
+    Response,
+    SipUri,
+    Timers,
+    Via,
+    answer_for,
+    new_branch,
+    parse_sdp,
+)
+from testbed.transport import Flow, ServerContext, SipStack, Trace, TransactionFailed
+
+from ._location import Binding, LocationTable, RegisterRejected, aor_of
+
+ALLOW = "REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS"
+
+
+@dataclass
+class RegistrarConfig:
+    """What the mock registrar does.
+
+    ``users`` maps usernames to passwords; empty means no authentication. ``invite``
+    is the final status INVITEs get (200 answers with SDP; 486, 503, ... reject).
+    ``register_status`` forces an answer to every REGISTER (e.g. 503 to test failover).
+    """
+
+    realm: str = "testbed"
+    users: dict[str, str] = field(default_factory=dict)
+    algorithms: tuple[str, ...] = ("MD5",)
+    nonce_lifetime: float = 300.0
+    default_expires: int = 3600
+    min_expires: int = 1
+    max_expires: int = 86400
+    invite: int = 200
+    register_status: int | None = None
+    ring: bool = True
+    server: str = "sip-transport-testbed-registrar/0.1"
+    seed: int = 0
+
+
+@dataclass
+class Received:
+    """One request the registrar handled, for reports and assertions."""
+
+    time: float
+    method: str
+    transport: str
+    remote: tuple[str, int]
+    status: int
+    user: str = ""
+    note: str = ""
+
+
+class Registrar:
+    """The mock registrar/PBX, as the transaction user of its own stack."""
+
+    def __init__(self, reactor: object, config: RegistrarConfig | None = None, *,
+                 timers: Timers | None = None, trace: Trace | None = None,
+                 name: str = "registrar") -> None:
+        self.reactor = reactor
+        self.config = config or RegistrarConfig()
+        self.rng = random.Random(self.config.seed)
+        self.stack = SipStack(reactor, self, timers=timers, trace=trace, name=name)
+        self.trace = self.stack.trace
+        self.location = LocationTable(self.config.default_expires, self.config.min_expires,
+                                      self.config.max_expires)
+        secret = self.rng.getrandbits(128).to_bytes(16, "big")
+        self.digest = DigestServer(self.config.realm, secret, algorithms=self.config.algorithms,
+                                   nonce_lifetime=self.config.nonce_lifetime)
+        self.received: list[Received] = []
+
+    # -- listening ----------------------------------------------------------------------
+
+    def listen(self, transport: str, host: str, port: int, *, tls_options: object = None,
+               ws_path: str = "/", ws_behaviour: str = "normal") -> tuple[str, int]:
+        """Listen on one transport; returns the bound address."""
+        transport = transport.upper()
+        if transport == "UDP":
+            return self.stack.listen_udp(host, port)
+        if transport in ("TCP", "TLS"):
+            return self.stack.listen_stream(transport, host, port, tls_options)
+        if transport in ("WS", "WSS"):
+            from testbed.transport import listen_ws
+
+            return listen_ws(self.stack, host, port, tls_options=tls_options, path=ws_path,
+                             behaviour=ws_behaviour)
+        raise ValueError(f"unknown transport {transport!r}")
+
+    def stop(self) -> defer.Deferred:
+        return self.stack.stop()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request_received(self, context: ServerContext) -> None:
+        request = context.request
+        handler = {
+            "REGISTER": self._register,
+            "OPTIONS": self._options,
+            "INVITE": self._invite,
+            "BYE": self._simple_ok,
+            "CANCEL": self._simple_ok,
+        }.get(request.method)
+        try:
+            if handler is None:
+                status = 405
+                context.respond(405, headers=[("Allow", ALLOW)], to_tag=self._tag())
+                note = "method not allowed"
+            else:
+                status, note = handler(context)
+        except RemoteProtocolError as exc:
+            status, note = exc.status_hint, exc.reason
+            context.respond(exc.status_hint, exc.reason, to_tag=self._tag())
+        self.received.append(Received(self.reactor.seconds(), request.method,
+                                      context.flow.transport, context.flow.remote, status,
+                                      _user_of(request), note))
+
+    def _authenticate(self, context: ServerContext) -> tuple[bool, str]:
+        """RFC 3261 §22.3 for a UAS: challenge with 401 until the credentials verify."""
+        if not self.config.users:
+            return True, ""
+        request = context.request
+        now = self.reactor.seconds()
+        value = request.headers.get("Authorization")
+        stale = False
+        note = "challenged (no credentials)"
+        if value is not None:
+            credentials = Credentials.parse(value)
+            result = self.digest.verify(credentials, method=request.method,
+                                        password_lookup=self.config.users.get, now=now,
+                                        body=request.body)
+            if result.ok:
+                return True, f"authenticated {result.username}"
+            stale = result.status.value == "stale"
+            note = f"challenged ({result.reason})"
+        headers = [("WWW-Authenticate", c.to_header())
+                   for c in self.digest.challenges(now, stale=stale)]
+        context.respond(401, headers=headers, to_tag=self._tag())
+        return False, note
+
+    def _register(self, context: ServerContext) -> tuple[int, str]:
+        if self.config.register_status is not None:
+            status = self.config.register_status
+            context.respond(status, to_tag=self._tag())
+            return status, "forced status"
+        authenticated, note = self._authenticate(context)
+        if not authenticated:
+            return 401, note
+        request = context.request
+        now = self.reactor.seconds()
+        try:
+            bindings = self.location.register(request, now, flow=context.flow,
+                                              source=context.flow.remote)
+        except RegisterRejected as rejected:
+            context.respond(rejected.status, rejected.reason, headers=list(rejected.headers),
+                            to_tag=self._tag())
+            return rejected.status, rejected.reason
+        headers = self.location.contact_headers(bindings, now)
+        headers.append(("Date", _http_date(now)))
+        context.respond(200, headers=headers, to_tag=self._tag())
+        return 200, f"{note}; {len(bindings)} binding(s)"
+
+    def _options(self, context: ServerContext) -> tuple[int, str]:
+        context.respond(200, to_tag=self._tag(), headers=[
+            ("Allow", ALLOW), ("Accept", "application/sdp"), ("Server", self.config.server)])
+        return 200, ""
+
+    def _invite(self, context: ServerContext) -> tuple[int, str]:
+        authenticated, note = self._authenticate(context)
+        if not authenticated:
+            return 401, note
+        status = self.config.invite
+        tag = self._tag()
+        if self.config.ring:
+            context.respond(180, to_tag=tag)
+        if status >= 300:
+            context.respond(status, to_tag=tag)
+            return status, "configured rejection"
+        try:
+            offer = parse_sdp(context.request.body)
+        except RemoteProtocolError as exc:
+            context.respond(488, to_tag=tag)
+            return 488, exc.reason
+        answer = answer_for(offer, address=context.flow.local[0], port=42000,
+                            session_id=self.rng.randrange(1, 2**31))
+        contact = Address(SipUri(host=context.flow.local[0], port=context.flow.local[1],
+                                 params=_transport_param(context.flow)))
+        context.respond(200, to_tag=tag, body=answer.to_bytes(), headers=[
+            ("Contact", contact), ("Content-Type", "application/sdp")])
+        return 200, "answered"
+
+    def _simple_ok(self, context: ServerContext) -> tuple[int, str]:
+        context.respond(200, to_tag=self._tag())
+        return 200, ""
+
+    def ack_received(self, ack: Request, flow: Flow) -> None:
+        self.received.append(Received(self.reactor.seconds(), "ACK", flow.transport,
+                                      flow.remote, 0, _user_of(ack)))
+
+    def stray_response(self, response: Response, flow: Flow) -> None:
+        pass
+
+    def flow_closed(self, flow: Flow, reason: str) -> None:
+        pass
+
+    # -- requests of our own to registered contacts --------------------------------------
+
+    def send_to_contact(self, aor: str, method: str = "OPTIONS",
+                        sdp_size: int | None = None) -> defer.Deferred:
+        """Send ``method`` to every live binding of ``aor`` over its registered flow.
+
+        Deferred of the list of results, one per binding: the final :class:`Response`
+        or the :class:`TransactionFailed` that ended it. This is the inbound path
+        (RFC 5626 §5.3 flow reuse) that NAT and keep-alive cases test.
+        """
+        now = self.reactor.seconds()
+        bindings = self.location.lookup(aor, now)
+        results = [self._send_to_binding(binding, method, sdp_size) for binding in bindings]
+        return defer.gatherResults(results) if results else defer.succeed([])
+
+    def _send_to_binding(self, binding: Binding, method: str,
+                         sdp_size: int | None) -> defer.Deferred:
+        flow = binding.flow
+        if not isinstance(flow, Flow) or flow.closed:
+            return defer.succeed(TransactionFailed("transport", "registered flow is closed"))
+        if flow.transport == "UDP" and binding.source is not None:
+            flow = self.stack.udp_flow(*binding.source)
+        target = binding.contact.sip_uri
+        body = b""
+        headers: list[tuple[str, object]] = []
+        if method == "INVITE":
+            from testbed.sip import build_offer
+
+            body = build_offer(address=flow.local[0], port=43000, session_id=1,
+                               size=sdp_size).to_bytes()
+            headers = [("Content-Type", "application/sdp"),
+                       ("Contact", Address(SipUri(host=flow.local[0], port=flow.local[1],
+                                                  params=_transport_param(flow))))]
+        via = Via(flow.transport, flow.local[0], flow.local[1],
+                  (("branch", new_branch(self.rng)), ("rport", None)))
+        request = Request(method, target, [
+            ("Via", via), ("Max-Forwards", 70),
+            ("From", Address(SipUri(host=self.config.realm), params=(("tag", self._tag()),))),
+            ("To", Address(SipUri(host=target.host, user=target.user))),
+            ("Call-ID", f"{self._tag()}@registrar"), ("CSeq", f"1 {method}"),
+            *headers], body)
+        result = self.stack.send_request(request, flow)
+        result.addErrback(lambda failure: failure.value if failure.check(TransactionFailed)
+                          else failure)
+        if method == "INVITE":
+            result.addCallback(self._ack_inbound_invite, request, flow)
+        return result
+
+    def _ack_inbound_invite(self, response: object, invite: Request, flow: Flow) -> object:
+        if isinstance(response, Response) and 200 <= response.status < 300:
+            target = response.contacts[0].sip_uri if response.contacts else invite.uri
+            via = Via(flow.transport, flow.local[0], flow.local[1],
+                      (("branch", new_branch(self.rng)), ("rport", None)))
+            ack = Request("ACK", target, [
+                ("Via", via), ("Max-Forwards", 70), ("From", invite.headers.get("From")),
+                ("To", response.headers.get("To")), ("Call-ID", invite.call_id),
+                ("CSeq", f"{invite.cseq.seq} ACK")])
+            self.stack.send_stateless(ack, flow)
+        return response
+
+    def bindings(self, aor: str) -> list[Binding]:
+        return self.location.lookup(aor, self.reactor.seconds())
+
+    def _tag(self) -> str:
+        return f"{self.rng.getrandbits(48):012x}"
+
+
+def _user_of(request: Request) -> str:
+    try:
+        return aor_of(request.to.uri) if request.method == "REGISTER" else str(request.from_.uri)
+    except (RemoteProtocolError, RegisterRejected):
+        return ""
+
+
+def _transport_param(flow: Flow) -> tuple:
+    if flow.transport == "UDP":
+        return ()
+    return (("transport", "ws" if flow.transport in ("WS", "WSS") else flow.transport.lower()),)
+
+
+def _http_date(now: float) -> str:
+    from email.utils import formatdate
+
+    return formatdate(now, usegmt=True)

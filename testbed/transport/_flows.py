@@ -1,0 +1,271 @@
+"""Flows: the paths SIP messages travel, and the Twisted protocols behind them.
+
+A *flow* (RFC 5626 §3) is one UDP socket paired with one remote address, or one TCP,
+TLS or WebSocket connection. Protocols here only move bytes: they frame (stream),
+parse with the one SIP parser, answer malformed requests with 400 (RFC 3261 §21.4.1)
+and hand whole messages to a :class:`FlowSink` (the stack). No SIP logic lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol as TypingProtocol
+
+from twisted.internet import protocol
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from testbed.sip import (
+    BadMessage,
+    KeepAlivePing,
+    KeepAlivePong,
+    Message,
+    RemoteProtocolError,
+    StreamFramer,
+    error_response_for,
+    parse_message,
+)
+
+from ._trace import HostPort, Trace, describe
+
+RELIABLE = {"UDP": False, "TCP": True, "TLS": True, "WS": True, "WSS": True}
+PING = b"\r\n\r\n"  # RFC 5626 §3.5.1 double-CRLF keep-alive ping
+PONG = b"\r\n"
+
+
+class FlowSink(TypingProtocol):
+    """What a flow reports to (implemented by the stack)."""
+
+    def message_received(self, message: Message, flow: Flow) -> None: ...
+
+    def flow_opened(self, flow: Flow) -> None: ...
+
+    def flow_closed(self, flow: Flow, reason: str) -> None: ...
+
+    def pong_received(self, flow: Flow) -> None: ...
+
+
+class Flow:
+    """Base of every flow: addressing, tracing and the send path."""
+
+    transport: str = "?"
+
+    def __init__(self, trace: Trace, local: HostPort, remote: HostPort) -> None:
+        self.trace = trace
+        self.local = local
+        self.remote = remote
+        self.closed = False
+        self.close_reason = ""
+
+    @property
+    def reliable(self) -> bool:
+        return RELIABLE[self.transport]
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.transport, self.remote[0], self.remote[1])
+
+    def send_message(self, message: Message) -> None:
+        """Serialise and send one message, recording it in the trace."""
+        data = message.to_bytes()
+        if self.closed:
+            self.trace.record("send-failed", self.transport, local=self.local, remote=self.remote,
+                              summary=describe(message), data=data, detail="flow closed")
+            raise ConnectionError(f"{self.transport} flow to {self.remote} is closed")
+        self.write(data)
+        self.trace.record("sent", self.transport, local=self.local, remote=self.remote,
+                          summary=describe(message), data=data)
+
+    def send_keepalive(self) -> None:
+        """RFC 5626 §3.5.1 ping (streams) / a CRLF datagram (UDP, as many UAs do)."""
+        if not self.closed:
+            self.write(PING)
+            self.trace.record("keepalive-sent", self.transport, local=self.local,
+                              remote=self.remote, summary="CRLFCRLF ping", data=PING)
+
+    def write(self, data: bytes) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.transport} {self.local} -> {self.remote}>"
+
+
+def _bad_input(flow: Flow, sink_trace: Trace, raw: bytes, error: RemoteProtocolError) -> None:
+    """Record malformed input and answer it if it was a request (RFC 3261 §21.4.1)."""
+    sink_trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
+                      summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
+    answer = error_response_for(raw, error)
+    if answer is not None and not flow.closed:
+        flow.write(answer)
+        sink_trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
+                          summary=f"{error.status_hint} {error.reason}", data=answer)
+
+
+# -- UDP ---------------------------------------------------------------------------------
+
+
+class UdpFlow(Flow):
+    """One remote address seen through one UDP socket."""
+
+    transport = "UDP"
+
+    def __init__(self, endpoint: UdpEndpoint, remote: HostPort) -> None:
+        super().__init__(endpoint.trace, endpoint.local, remote)
+        self.endpoint = endpoint
+
+    def write(self, data: bytes) -> None:
+        self.endpoint.write(data, self.remote)
+
+    def close(self) -> None:
+        self.closed = True  # UDP has no connection; the socket belongs to the endpoint
+
+
+class UdpEndpoint(protocol.DatagramProtocol):
+    """One UDP socket: every datagram is one message (RFC 3261 §18.3)."""
+
+    def __init__(self, sink: FlowSink, trace: Trace) -> None:
+        self.sink = sink
+        self.trace = trace
+        self.local: HostPort = ("0.0.0.0", 0)
+        self.flows: dict[HostPort, UdpFlow] = {}
+
+    def startProtocol(self) -> None:
+        host = self.transport.getHost()
+        self.local = (host.host, host.port)
+
+    def flow_to(self, remote: HostPort) -> UdpFlow:
+        flow = self.flows.get(remote)
+        if flow is None or flow.closed:
+            flow = self.flows[remote] = UdpFlow(self, remote)
+        return flow
+
+    def write(self, data: bytes, remote: HostPort) -> None:
+        if self.transport is None:
+            raise ConnectionError("UDP socket is closed")
+        self.transport.write(data, remote)
+
+    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        flow = self.flow_to((addr[0], addr[1]))
+        if not data.strip(b"\r\n"):
+            self.trace.record("keepalive-received", "UDP", local=self.local, remote=flow.remote,
+                              summary="CRLF keep-alive", data=data)
+            return
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError as exc:
+            _bad_input(flow, self.trace, data, exc)
+            return
+        self.trace.record("received", "UDP", local=self.local, remote=flow.remote,
+                          summary=describe(message), data=data)
+        self.sink.message_received(message, flow)
+
+    def connectionRefused(self) -> None:  # only for connected sockets; kept for completeness
+        self.trace.record("connect-failed", "UDP", local=self.local, summary="ICMP port unreachable")
+
+
+# -- TCP and TLS -------------------------------------------------------------------------
+
+
+class StreamFlow(Flow):
+    """One TCP or TLS connection, as the stack sees it."""
+
+    def __init__(self, proto: StreamProtocol, transport: str, local: HostPort,
+                 remote: HostPort) -> None:
+        super().__init__(proto.trace, local, remote)
+        self.transport = transport
+        self.proto = proto
+
+    def write(self, data: bytes) -> None:
+        self.proto.transport.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.proto.transport.loseConnection()
+
+
+@implementer(IHandshakeListener)
+class StreamProtocol(protocol.Protocol):
+    """Frames a TCP/TLS byte stream into SIP messages and CRLF keep-alives.
+
+    ``ready`` fires (through ``on_ready`` callbacks) once the connection can carry SIP:
+    at once for TCP, after the handshake for TLS (``IHandshakeListener``).
+    """
+
+    def __init__(self, sink: FlowSink, trace: Trace, transport: str, role: str,
+                 max_message_size: int = 65535) -> None:
+        self.sink = sink
+        self.trace = trace
+        self.transport_name = transport
+        self.role = role
+        self.framer = StreamFramer(role=role, max_message_size=max_message_size)
+        self.flow: StreamFlow | None = None
+        self.ready = False
+        self.on_ready: list = []  # callables (protocol, failure-or-None)
+
+    def connectionMade(self) -> None:
+        host, peer = self.transport.getHost(), self.transport.getPeer()
+        self.flow = StreamFlow(self, self.transport_name, (host.host, host.port),
+                               (peer.host, peer.port))
+        if self.transport_name == "TCP":
+            self._became_ready()
+
+    def handshakeCompleted(self) -> None:
+        self._became_ready()
+
+    def _became_ready(self) -> None:
+        flow = self.flow
+        assert flow is not None
+        self.ready = True
+        self.trace.record("connected", flow.transport, local=flow.local, remote=flow.remote,
+                          summary=f"{flow.transport} connection ({self.role})")
+        self.sink.flow_opened(flow)
+        callbacks, self.on_ready = self.on_ready, []
+        for callback in callbacks:
+            callback(self, None)
+
+    def dataReceived(self, data: bytes) -> None:
+        flow = self.flow
+        assert flow is not None
+        self.framer.feed(data)
+        while not flow.closed:
+            try:
+                event = self.framer.next_event()
+            except RemoteProtocolError as exc:
+                # The stream cannot be split any more: answer if we can, then close.
+                _bad_input(flow, self.trace, exc.raw or b"", exc)
+                flow.close()
+                return
+            if event is None:
+                return
+            if isinstance(event, KeepAlivePing):
+                flow.write(PONG)
+                self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                                  remote=flow.remote, summary="CRLFCRLF ping (answered)")
+            elif isinstance(event, KeepAlivePong):
+                self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                                  remote=flow.remote, summary="CRLF pong")
+                self.sink.pong_received(flow)
+            elif isinstance(event, BadMessage):
+                _bad_input(flow, self.trace, event.raw, event.error)
+            else:
+                self.trace.record("received", flow.transport, local=flow.local,
+                                  remote=flow.remote, summary=describe(event),
+                                  data=event.to_bytes())
+                self.sink.message_received(event, flow)
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        flow = self.flow
+        detail = reason.getErrorMessage() if reason is not None else "closed"
+        if flow is not None:
+            flow.closed = True
+            flow.close_reason = detail
+            if self.ready:
+                self.trace.record("closed", flow.transport, local=flow.local,
+                                  remote=flow.remote, summary="connection closed", detail=detail)
+                self.sink.flow_closed(flow, detail)
+        callbacks, self.on_ready = self.on_ready, []
+        for callback in callbacks:
+            callback(self, reason)

@@ -1,0 +1,90 @@
+"""What happened on the wire, as data: the evidence behind every report and diagnosis.
+
+Every adapter records into a :class:`Trace`: messages sent and received (with their
+bytes), connections opened, refused, closed, TLS failures, keep-alives, malformed input.
+The report layer renders it (ladder, message log, pcap); the diagnosis classifies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from testbed.sip import Message, Request, Response
+
+HostPort = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One observation. ``kind`` is one of :data:`EVENT_KINDS`."""
+
+    time: float
+    kind: str
+    transport: str
+    local: HostPort | None = None
+    remote: HostPort | None = None
+    summary: str = ""
+    data: bytes = b""
+    detail: str = ""
+    owner: str = ""
+
+    def __str__(self) -> str:
+        arrow = {"sent": "->", "received": "<-"}.get(self.kind, "..")
+        where = f"{fmt_hostport(self.remote)}/{self.transport}" if self.remote else self.transport
+        text = f"{self.time:9.3f} {self.owner:>10} {arrow} {where} {self.kind}: {self.summary}"
+        return text + (f" ({self.detail})" if self.detail else "")
+
+
+EVENT_KINDS = (
+    "sent", "received", "bad-message", "connecting", "connected", "connect-failed",
+    "closed", "tls-failed", "keepalive-sent", "keepalive-received", "listening",
+    "send-failed", "timeout", "note",
+)
+
+
+def fmt_hostport(hostport: HostPort | None) -> str:
+    """``host:port`` with brackets around IPv6 addresses."""
+    if hostport is None:
+        return "-"
+    host, port = hostport[0], hostport[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe(message: Message) -> str:
+    """A one-line summary of a message for ladders and logs."""
+    cseq = message.headers.get("CSeq", "?")
+    if isinstance(message, Request):
+        return f"{message.method} {message.uri} (CSeq {cseq})"
+    assert isinstance(message, Response)
+    return f"{message.status} {message.reason} (CSeq {cseq})"
+
+
+@dataclass
+class Trace:
+    """An append-only list of :class:`TraceEvent`, stamped by the reactor's clock."""
+
+    clock: Callable[[], float]
+    owner: str = ""
+    events: list[TraceEvent] = field(default_factory=list)
+    listeners: list[Callable[[TraceEvent], None]] = field(default_factory=list)
+
+    def record(self, kind: str, transport: str, **details: object) -> TraceEvent:
+        details.setdefault("owner", self.owner)
+        event = TraceEvent(self.clock(), kind, transport, **details)  # type: ignore[arg-type]
+        self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def child(self, owner: str) -> Trace:
+        """A trace that shares this one's events but stamps another owner."""
+        return _ChildTrace(self, owner)
+
+    def of_kind(self, *kinds: str) -> list[TraceEvent]:
+        return [e for e in self.events if e.kind in kinds]
+
+
+class _ChildTrace(Trace):
+    def __init__(self, parent: Trace, owner: str) -> None:
+        super().__init__(parent.clock, owner, parent.events, parent.listeners)

@@ -1,0 +1,1 @@
+"""Integration tests run on the real Twisted reactor (pytest-twisted), on loopback."""
