@@ -101,6 +101,7 @@ class UserAgent:
         self.inbound: list[InboundRequest] = []
         self.outcomes: list[Outcome] = []
         self.pongs = 0
+        self._waiters: list[tuple[str | None, defer.Deferred]] = []
         self._keepalive = None
         self.stack.on_pong.append(self._pong)
         self._tls_creators: dict = {}
@@ -142,6 +143,12 @@ class UserAgent:
     def hangup(self, dialog: Dialog) -> defer.Deferred:
         """BYE within ``dialog``; Deferred[Outcome]."""
         return defer.ensureDeferred(self._bye(dialog))
+
+    def next_outcome(self, operation: str | None = None) -> defer.Deferred:
+        """A Deferred of the next finished operation (e.g. the next automatic refresh)."""
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiters.append((operation, waiter))
+        return waiter
 
     def start_keepalives(self, interval: float | None = None) -> None:
         """Send a keep-alive on the registration flow every ``interval`` seconds."""
@@ -625,6 +632,12 @@ class UserAgent:
         if not outcome.ended:
             outcome.ended = self.reactor.seconds()
         self.outcomes.append(outcome)
+        waiting, self._waiters = self._waiters, []
+        for operation, waiter in waiting:
+            if operation in (None, outcome.operation):
+                waiter.callback(outcome)
+            else:
+                self._waiters.append((operation, waiter))
         return outcome
 
     def _token(self, length: int) -> str:
@@ -659,7 +672,7 @@ def _describe_failure(exchange: Exchange, config: ClientConfig) -> str:
                 f"transmission(s) in {waited:.1f} s ({timer}, 64*T1 with T1 = "
                 f"{config.timers.t1:g} s)")
     if exchange.error == "refused":
-        return f"connection refused by {where} ({exchange.detail})"
+        return f"connection refused by {where}"
     if exchange.error == "tls":
         return f"TLS handshake with {where} failed: {exchange.tls_failure or exchange.detail}"
     if exchange.error == "websocket":

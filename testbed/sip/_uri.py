@@ -113,7 +113,7 @@ Uri = SipUri | AbsoluteUri
 
 def _check_component(text: str, what: str) -> None:
     if _FORBIDDEN.search(text):
-        raise RemoteProtocolError(f"Invalid character in URI {what}")
+        raise RemoteProtocolError(f"Invalid character in URI {what}".rstrip())
 
 
 def parse_host(text: str) -> str:

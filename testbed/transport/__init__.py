@@ -1,6 +1,16 @@
 """Twisted adapters: UDP, TCP, TLS and WSS flows, and the stack that drives transactions."""
 
-from ._flows import PING, PONG, RELIABLE, Flow, FlowSink, StreamFlow, StreamProtocol, UdpEndpoint, UdpFlow
+from ._flows import (
+    PING,
+    PONG,
+    RELIABLE,
+    Flow,
+    FlowSink,
+    StreamFlow,
+    StreamProtocol,
+    UdpEndpoint,
+    UdpFlow,
+)
 from ._stack import (
     ConnectFailed,
     ServerContext,

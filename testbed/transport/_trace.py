@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twisted.internet.defer import Deferred, succeed
+
 from testbed.sip import Message, Request, Response
 
 HostPort = tuple[str, int]
@@ -83,6 +85,29 @@ class Trace:
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         return [e for e in self.events if e.kind in kinds]
+
+    def wait_for(self, predicate: Callable[[TraceEvent], bool]) -> Deferred:
+        """A Deferred of the first event, past or future, that satisfies ``predicate``.
+
+        Lets a test or a scenario step wait for "the ACK arrived" without sleeping.
+        """
+        for event in self.events:
+            if predicate(event):
+                return succeed(event)
+        waiter: Deferred = Deferred()
+
+        def listener(event: TraceEvent) -> None:
+            if not waiter.called and predicate(event):
+                self.listeners.remove(listener)
+                waiter.callback(event)
+
+        self.listeners.append(listener)
+        return waiter
+
+    def received(self, method_or_status: str) -> Deferred:
+        """Wait until a message whose summary starts with ``method_or_status`` is received."""
+        prefix = method_or_status + " "
+        return self.wait_for(lambda e: e.kind == "received" and e.summary.startswith(prefix))
 
 
 class _ChildTrace(Trace):

@@ -1,0 +1,61 @@
+"""Free loopback addresses, so that every world binds the real SIP ports without collisions.
+
+Linux routes all of 127.0.0.0/8 to the loopback interface, so a world can take
+127.0.0.N with UDP 5060, TCP 5060, TLS 5061 and WSS 443 (the RFC defaults) while
+another world uses 127.0.0.M. :func:`find_free_loopback` finds an N where every
+requested (transport, port) can be bound, and says plainly when a port cannot be bound
+at all (e.g. 443 without root) rather than silently using another one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+STREAM_TRANSPORTS = ("TCP", "TLS", "WS", "WSS")
+
+
+class PortUnavailable(Exception):
+    """A (transport, port) cannot be bound on any loopback address, and why."""
+
+
+def _can_bind(address: str, transport: str, port: int) -> int:
+    """0 if ``address:port`` can be bound for ``transport``, else the errno."""
+    kind = socket.SOCK_DGRAM if transport.upper() == "UDP" else socket.SOCK_STREAM
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            return exc.errno or errno.EADDRINUSE
+    return 0
+
+
+def find_free_loopback(needs: list[tuple[str, int]], *, exclude: set[str] | None = None,
+                       first: int | None = None) -> str:
+    """A 127.0.0.N address where every ``(transport, port)`` of ``needs`` is free.
+
+    Port 0 means "any port" and is always satisfiable. Raises :class:`PortUnavailable`
+    naming the port and the reason when a port cannot be bound for lack of privilege,
+    or when no address in 127.0.0.2-254 has all the ports free.
+    """
+    exclude = exclude or set()
+    start = first if first is not None else 2 + (os.getpid() % 200)
+    for offset in range(253):
+        address = f"127.0.0.{2 + (start - 2 + offset) % 253}"
+        if address in exclude:
+            continue
+        failures = [(t, p, _can_bind(address, t, p)) for t, p in needs if p]
+        denied = [(t, p) for t, p, code in failures if code == errno.EACCES]
+        if denied:
+            t, p = denied[0]
+            raise PortUnavailable(
+                f"cannot bind {t} port {p}: permission denied (ports below 1024 need root or "
+                "CAP_NET_BIND_SERVICE); give the server an explicit port instead")
+        if not any(code for _, _, code in failures):
+            return address
+    wanted = ", ".join(f"{t}/{p}" for t, p in needs)
+    raise PortUnavailable(f"no loopback address 127.0.0.2-254 has {wanted} free")
