@@ -50,7 +50,10 @@ from ._message import (
 )
 from ._sdp import (
     DEFAULT_CODECS,
+    DIRECTIONS,
     Codec,
+    ConnectionInfo,
+    Timing,
     MediaDescription,
     SessionDescription,
     answer_for,
@@ -96,7 +99,7 @@ __all__ = [
     "Request", "Response", "SipUri", "StreamEvent", "StreamFramer", "Uri", "Via",
     "canonical_name", "error_response_for", "get_param", "make_response", "parse_message",
     "parse_uri", "quote", "unquote_param", "split_list",
-    "DEFAULT_CODECS", "Codec", "MediaDescription", "SessionDescription", "answer_for",
+    "DEFAULT_CODECS", "DIRECTIONS", "ConnectionInfo", "Timing", "Codec", "MediaDescription", "SessionDescription", "answer_for",
     "build_offer", "negotiated_codecs", "parse_sdp",
     "Timers", "Action", "ClientInviteTransaction", "ClientNonInviteTransaction", "Deliver",
     "Routed", "ServerInviteTransaction", "ServerNonInviteTransaction", "Terminated", "Timeout",

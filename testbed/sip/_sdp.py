@@ -403,7 +403,7 @@ class SessionDescription:
     ``origin_address`` and ``origin_addrtype`` (network type ``IN``). ``connection`` is
     the session-level ``c=``; RFC 8866 §5.7 requires it unless every media section has
     its own. At least one :class:`Timing` is required. ``session_name`` is ``"-"``
-    by default (RFC 3264 §5); an empty name, as in the RFC 3264 §10 examples, is
+    by default (the usual placeholder); an empty name, as in the RFC 3264 §10 examples, is
     accepted although RFC 8866 §5.3 asks for ``"s= "``.
     """
 
@@ -924,10 +924,21 @@ def answer_for(
     * the direction answers the offered one (§6.1): sendonly→recvonly,
       recvonly→sendonly, sendrecv→sendrecv, inactive→inactive;
     * ``t=`` copies the offer's (§6); ``o=`` uses ``session_id`` as id and version.
+
+    An answer whose streams all have port 0 accepts nothing; a SIP UAS then usually
+    replies 488 instead. An offer with more ``m=`` lines than ports above ``port``
+    raises :class:`RemoteProtocolError` with ``status_hint`` 488; bad arguments raise
+    :class:`LocalProtocolError`.
     """
     addrtype = _addrtype_of(address)
     if port == 0:
         raise LocalProtocolError("SDP: answer port 0; pass supported=() to reject every stream")
+    last_port = port + 2 * (len(offer.media) - 1)
+    if offer.media and last_port > 65535:
+        raise RemoteProtocolError(
+            f"SDP: offer has {len(offer.media)} m= lines, too many to answer from port {port}",
+            status_hint=488,
+        )
     wanted = {name.casefold() for name in supported}
     streams = []
     for index, offered in enumerate(offer.media):

@@ -767,6 +767,14 @@ def test_answer_port_zero_is_a_local_error():
         answer(offer_for(), port=0)
 
 
+def test_answer_ports_past_65535_are_the_offers_fault():
+    offer = parse_sdp(HEAD + BODY + "m=audio 4000 RTP/AVP 0\n" * 3)
+    assert answer(offer, port=65531).media[2].port == 65535
+    with pytest.raises(RemoteProtocolError) as info:
+        answer(offer, port=65532)
+    assert info.value.status_hint == 488
+
+
 # --------------------------------------------------------------------------- negotiation
 
 
