@@ -20,7 +20,8 @@ class UsageError(Exception):
 
 
 def _sip_uri(text: str) -> SipUri:
-    candidate = text if ":" in text.split("@")[0] or text.startswith(("sip:", "sips:")) else f"sip:{text}"
+    has_scheme = text.lower().startswith(("sip:", "sips:"))
+    candidate = text if has_scheme else f"sip:{text}"
     try:
         uri = parse_uri(candidate)
     except RemoteProtocolError as exc:
@@ -54,7 +55,8 @@ def _seconds(text: str) -> float:
     try:
         seconds = float(value) * scale
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration like 500ms or 2s, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 500ms or 2s, got {text!r}") from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
     return seconds

@@ -117,6 +117,7 @@ class UserAgent:
         if self._keepalive is not None and self._keepalive.active():
             self._keepalive.cancel()
         self._keepalive = None
+        self.locator.close()
         return self.stack.stop()
 
     # -- operations ---------------------------------------------------------------------
@@ -246,7 +247,8 @@ class UserAgent:
         elif ok:
             self._cancel_refresh()
             reg.flow = reg.expires = reg.registered_at = None
-            outcome.summary = f"UNREGISTERED {self.config.aor} via {where}: {response.status} {response.reason}"
+            outcome.summary = (f"UNREGISTERED {self.config.aor} via {where}: "
+                               f"{response.status} {response.reason}")
         else:
             outcome.summary = (f"{operation} failed: {response.status} {response.reason} "
                                f"from {where}")
@@ -331,8 +333,8 @@ class UserAgent:
         for _ in range(MAX_AUTH_ROUNDS + 1):
             cseq += 1
             flow = await self._flow_for_size(flow, sdp_size, exchanges)
-            offer = build_offer(address=flow.local[0], port=40000, session_id=self.rng.randrange(1, 2**31),
-                                size=sdp_size)
+            offer = build_offer(address=flow.local[0], port=40000,
+                                session_id=self.rng.randrange(1, 2**31), size=sdp_size)
             headers: list[tuple[str, object]] = [("Contact", self._contact(flow)),
                                                  ("Content-Type", "application/sdp"),
                                                  ("Allow", ALLOW)]
@@ -478,20 +480,23 @@ class UserAgent:
         targets = list(located.targets)
         reg = self.registration
         if reg.flow is not None and not reg.flow.closed:
-            current = Target(reg.flow.transport, reg.flow.remote[0], reg.flow.remote[1])
+            host, port = reg.flow.remote
+            current = Target(reg.flow.transport, host, port, host, "the registered flow")
             targets = [current] + [t for t in targets if t != current]
         return targets
 
-    async def _flow(self, target: Target, exchanges: list[Exchange], method: str) -> Flow | Exchange:
+    async def _flow(self, target: Target, exchanges: list[Exchange],
+                    method: str) -> Flow | Exchange:
         """An open flow to ``target``, or the failed :class:`Exchange` that says why."""
+        address = target.address or target.host
         try:
             return await self.stack.connect(
-                target.transport, target.host, target.port,
+                target.transport, address, target.port,
                 tls_creator=self._tls_creator() if target.transport in ("TLS", "WSS") else None,
-                **({"ws_path": self.config.ws_path} if target.transport == "WSS" else {}))
+                ws_path=self.config.ws_path, server_name=self.config.tls_server_name)
         except ConnectFailed as failure:
             now = self.reactor.seconds()
-            exchange = Exchange(method, target.transport, (target.host, target.port), now,
+            exchange = Exchange(method, target.transport, (address, target.port), now,
                                 ended=now, error=failure.kind, detail=failure.reason,
                                 transmissions=0, tls_failure=failure.tls_failure)
             exchanges.append(exchange)
@@ -509,7 +514,8 @@ class UserAgent:
         self.trace.record("note", "UDP", remote=flow.remote,
                           summary=f"request of ~{estimate} bytes exceeds {limit}: switching to "
                                   "TCP (RFC 3261 §18.1.1)")
-        target = Target("TCP", flow.remote[0], flow.remote[1])
+        target = Target("TCP", flow.remote[0], flow.remote[1], flow.remote[0],
+                        "RFC 3261 §18.1.1 switch to TCP")
         switched = await self._flow(target, exchanges, "INVITE")
         return switched if isinstance(switched, Flow) else flow
 
@@ -519,14 +525,15 @@ class UserAgent:
         name = self.config.tls_server_name
         creator = self._tls_creators.get(name)
         if creator is None:
-            if self.config.insecure:
-                trust = TrustConfig.insecure()
-            elif self.config.ca_pem is not None:
-                trust = TrustConfig.from_pem(self.config.ca_pem)
+            if self.config.ca_pem is not None:
+                trust = TrustConfig.from_ca_pem(self.config.ca_pem)
             elif self.config.ca_file:
-                trust = TrustConfig.from_file(self.config.ca_file)
+                trust = TrustConfig.from_ca_file(self.config.ca_file)
             else:
                 trust = TrustConfig.system()
+            if self.config.insecure:
+                # still verify against the given trust, to report what would have failed
+                trust = TrustConfig.insecure(diagnose_with=trust)
             creator = client_tls_options(name, trust, keylog=self._keylog())
             self._tls_creators[name] = creator
         return creator

@@ -1,27 +1,27 @@
-"""Where the client sends its requests: from the registrar URI and mode to targets.
+"""Where the client sends its requests: RFC 3263 targets for the configured registrar.
 
-Explicit modes (udp, tcp, tls, wss) fix the transport; the host is an IP literal, a
-name from the ``hosts`` map, or a name resolved through the DNS servers the client is
-given (never the system resolver). ``auto`` is RFC 3263 discovery (NAPTR, SRV, A/AAAA).
+One sans-IO plan (:class:`testbed.dns.Rfc3263Plan`) decides for every mode: ``auto``
+(NAPTR → SRV → A/AAAA), or an explicit transport (SRV of that transport, or A/AAAA when
+the URI has a port). It is driven either by the DNS servers the client was given (never
+the system resolver) or, without any, by the static ``hosts`` map (like /etc/hosts).
+The client re-locates on every operation, so DNS changes and TTLs are honoured.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import random
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from testbed.sip import DEFAULT_PORTS
+from testbed.dns import (
+    DEFAULT_SUPPORTED,
+    AddressRecord,
+    QueryFailed,
+    Resolution,
+    Rfc3263Plan,
+    Target,
+)
 
 from ._config import ClientConfig
-
-
-class Target(NamedTuple):
-    """One place to send to: transport (UDP/TCP/TLS/WSS), address and port."""
-
-    transport: str
-    host: str
-    port: int
 
 
 @dataclass
@@ -33,39 +33,59 @@ class Located:
     error: str = ""
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class Locator:
-    """Turns the configured registrar into :class:`Target`s."""
+    """Turns the configured registrar URI and transport mode into :class:`Target` s."""
 
-    def __init__(self, config: ClientConfig, reactor: object, trace: object) -> None:
+    def __init__(self, config: ClientConfig, reactor: object, trace: object = None) -> None:
         self.config = config
         self.reactor = reactor
-        self.trace = trace
+        self.rng = random.Random(config.seed)
+        self._dns = None
+
+    @property
+    def mode(self) -> str:
+        return self.config.transport.upper()
 
     async def locate(self) -> Located:
         config = self.config
-        uri = config.registrar
-        mode = config.transport
-        if mode == "auto":
-            return Located([], [], "AUTO mode needs a DNS server (--dns HOST:PORT)")
-        transport = mode.upper()
-        port = uri.port or DEFAULT_PORTS[mode]
-        steps = []
-        if uri.port is None:
-            steps.append(f"no port in {uri}: {transport} default port {port}")
-        host = uri.host
-        if _is_ip(host):
-            steps.append(f"{host} is an IP address: no DNS lookup")
-            return Located([Target(transport, host, port)], steps)
-        address = config.hosts.get(host.lower())
-        if address is not None:
-            steps.append(f"{host} -> {address} (static hosts map)")
-            return Located([Target(transport, address, port)], steps)
-        return Located([], steps, f"cannot resolve {host}: no DNS server given and not in hosts")
+        if config.dns:
+            resolution = await self._dns_client().resolve(
+                config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+        else:
+            resolution = self._resolve_statically()
+        steps = [str(step) for step in resolution.trace]
+        error = ""
+        if not resolution.targets:
+            errors = [str(step) for step in resolution.trace if step.kind == "error"]
+            error = errors[-1] if errors else "no target found"
+        return Located(list(resolution.targets), steps, error)
+
+    def _resolve_statically(self) -> Resolution:
+        """Drive the plan with the hosts map only: there is no DNS server to ask."""
+        plan = Rfc3263Plan(self.config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+        while (query := plan.next_query()) is not None:
+            address = self.config.hosts.get(query.name.rstrip(".").lower())
+            if query.type in ("A", "AAAA") and address is not None:
+                family = "AAAA" if ":" in address else "A"
+                records = [AddressRecord(address, query.name)] if family == query.type else []
+                plan.answer(query, records)
+            else:
+                plan.answer(query, QueryFailed(
+                    "ERROR", "no DNS server given (--dns) and not in the hosts map"))
+        return plan.resolution(())
+
+    def _dns_client(self):
+        if self._dns is None:
+            from testbed.dns import DnsClient
+
+            servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
+            self._dns = DnsClient(servers, self.reactor)
+        return self._dns
+
+    def close(self) -> None:
+        if self._dns is not None:
+            self._dns.close()
+            self._dns = None
+
+
+__all__ = ["Located", "Locator", "Target"]

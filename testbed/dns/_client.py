@@ -207,6 +207,14 @@ class _UdpQuery(DatagramProtocol):
             self.exchange.finish(answer)
 
     def connectionRefused(self) -> None:
+        self._unreachable()
+
+    def stopProtocol(self) -> None:
+        # The epoll reactor closes a connected UDP port on an ICMP error instead of
+        # calling connectionRefused; either way, nobody is listening there.
+        self._unreachable()
+
+    def _unreachable(self) -> None:
         self.exchange.finish(DnsUnreachable(
             f"{_format_server(self.exchange.server)} refused (ICMP port unreachable): "
             "no DNS server listening there"))
@@ -244,8 +252,8 @@ class DnsClient:
     """Query the DNS servers given (IP addresses with ports), never the system resolver.
 
     ``timeout`` is per attempt, ``attempts`` per server over UDP (TCP gets one attempt
-    of ``timeout`` per server). ``id_rng`` draws query ids; ``on_query`` receives each
-    :class:`QueryRecord` as it is made.
+    of ``timeout`` per server; ``tcp_only`` skips UDP). ``id_rng`` draws query ids;
+    ``on_query`` receives each :class:`QueryRecord` as it is made.
     """
 
     def __init__(
@@ -260,6 +268,7 @@ class DnsClient:
         cache: bool = True,
         id_rng: random.Random | None = None,
         on_query: Callable[[QueryRecord], None] | None = None,
+        tcp_only: bool = False,
     ) -> None:
         self.servers = [parse_server(s) for s in servers]
         if not self.servers:
@@ -274,6 +283,7 @@ class DnsClient:
         self.cache = _Cache() if cache else None
         self.id_rng = id_rng if id_rng is not None else random.SystemRandom()
         self.on_query = on_query
+        self.tcp_only = tcp_only
         self.log: list[QueryRecord] = []
         self._open: set[object] = set()
         self._stopping: set[defer.Deferred] = set()
@@ -310,9 +320,12 @@ class DnsClient:
         errors: list[DnsError] = []
         for server in self.servers:
             try:
-                answer = await self._udp(server, name, rtype, sink)
-                if answer.truncated:
+                if self.tcp_only:
                     answer = await self._tcp(server, name, rtype, sink)
+                else:
+                    answer = await self._udp(server, name, rtype, sink)
+                    if answer.truncated:
+                        answer = await self._tcp(server, name, rtype, sink)
             except DnsError as exc:
                 errors.append(exc)
                 continue

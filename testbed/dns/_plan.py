@@ -137,8 +137,9 @@ class ResolutionStep:
     """One line of the resolution trace.
 
     ``kind`` is one of ``input`` (a decision taken from the URI or the mode), ``answer``
-    (what a query returned), ``skip`` (a record not used, and why), ``fallback`` (a rule
-    that applied because something was missing), ``error`` and ``result``.
+    (what a query returned), ``order`` (the RFC 2782 order drawn for an SRV set), ``skip``
+    (a record not used, and why), ``fallback`` (a rule that applied because something
+    was missing), ``error`` (nothing can be resolved) and ``result`` (the final list).
     """
 
     kind: str
@@ -337,7 +338,7 @@ class Rfc3263Plan:
                    + "; ".join(str(r) for r in records))
         ordered = order_srv(records, self.rng)
         if len(ordered) > 1:
-            self._note("input", f"{transport} order: "
+            self._note("order", f"{transport} order: "
                        + ", ".join(f"{r.target}:{r.port}" for r in ordered)
                        + " (priority, then weighted random)", RFC_2782)
         for record in ordered:
@@ -437,7 +438,7 @@ class Rfc3263Plan:
         return True, wanted
 
     def _auto(self, host: str) -> Generator[Query, Answer, None]:
-        self._note("input", f"AUTO: no transport or port: NAPTR {host} first", RFC_4_1)
+        self._note("input", f"AUTO: NAPTR {host} first", RFC_4_1)
         query = Query(host, "NAPTR")
         result = yield query
         usable: list[tuple[NaptrRecord, str]] = []

@@ -18,10 +18,24 @@ from ._stack import (
     TransactionFailed,
     TransactionUser,
 )
+from ._tls import (
+    TLS_FAILURE_KINDS,
+    KeyLog,
+    TlsConfigError,
+    TlsFailure,
+    TrustConfig,
+    client_tls_options,
+    server_tls_options,
+    tls_failure_from,
+)
 from ._trace import EVENT_KINDS, HostPort, Trace, TraceEvent, describe, fmt_hostport
+from ._ws import BEHAVIOURS, SUBPROTOCOL, WsFlow, connect_ws, listen_ws
 
 __all__ = [
     "EVENT_KINDS", "PING", "PONG", "RELIABLE", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",
+    "TLS_FAILURE_KINDS", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
+    "client_tls_options", "server_tls_options", "tls_failure_from",
+    "BEHAVIOURS", "SUBPROTOCOL", "WsFlow", "connect_ws", "listen_ws",
 ]

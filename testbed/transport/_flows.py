@@ -163,7 +163,8 @@ class UdpEndpoint(protocol.DatagramProtocol):
         self.sink.message_received(message, flow)
 
     def connectionRefused(self) -> None:  # only for connected sockets; kept for completeness
-        self.trace.record("connect-failed", "UDP", local=self.local, summary="ICMP port unreachable")
+        self.trace.record("connect-failed", "UDP", local=self.local,
+                          summary="ICMP port unreachable")
 
 
 # -- TCP and TLS -------------------------------------------------------------------------

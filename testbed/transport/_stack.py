@@ -184,7 +184,8 @@ class SipStack(FlowSink):
         return None if flow is None or flow.closed else flow
 
     def connect(self, transport: str, host: str, port: int, *,
-                tls_creator: object = None) -> defer.Deferred:
+                tls_creator: object = None, ws_path: str = "/",
+                server_name: str | None = None) -> defer.Deferred:
         """A Deferred of an open flow to ``host:port``: an existing one is reused.
 
         UDP needs no set-up. TCP connects; TLS connects and completes the handshake
@@ -196,6 +197,13 @@ class SipStack(FlowSink):
         existing = self.existing_flow(transport, host, port)
         if existing is not None:
             return defer.succeed(existing)
+        if transport in ("WS", "WSS"):
+            if (transport == "WSS") != (tls_creator is not None):
+                raise ValueError(f"{transport}: WSS needs tls_creator, WS takes none")
+            from ._ws import connect_ws  # lazy: _ws imports this module
+
+            return connect_ws(self, host, port, tls_creator=tls_creator, path=ws_path,
+                              server_name=server_name)
         if transport not in ("TCP", "TLS"):
             raise ValueError(f"connect() does not know transport {transport!r}")
         result: defer.Deferred = defer.Deferred()
@@ -207,8 +215,12 @@ class SipStack(FlowSink):
                           summary=f"connecting to {fmt_hostport((host, port))}/{transport}")
         connector = self.reactor.connectTCP(host, port, wrapped,  # type: ignore[attr-defined]
                                             timeout=self.connect_timeout)
-        self._connectors.append(connector)
+        self.add_connector(connector)
         return result
+
+    def add_connector(self, connector: object) -> None:
+        """Adopt a connection attempt made elsewhere (WS/WSS) so :meth:`stop` cancels it."""
+        self._connectors.append(connector)
 
     def flow_opened(self, flow: Flow) -> None:
         self.flows[flow.key] = flow
@@ -441,22 +453,28 @@ class _StreamFactory(protocol.ClientFactory):
         self.result.errback(failure)
 
     def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        if self.result is None or self.result.called:
-            return
-        destination = connector.getDestination()  # type: ignore[attr-defined]
-        remote = (destination.host, destination.port)
-        if reason.check(error.ConnectionRefusedError):
-            failure = ConnectFailed("refused", f"connection refused by {fmt_hostport(remote)}")
-        elif reason.check(error.TimeoutError, error.TCPTimedOutError):
-            failure = ConnectFailed("timeout", f"no answer from {fmt_hostport(remote)} "
-                                               f"within {self.stack.connect_timeout:g} s")
-        elif reason.check(error.NoRouteError):
-            failure = ConnectFailed("unreachable", f"no route to {fmt_hostport(remote)}")
-        else:
-            failure = ConnectFailed("error", reason.getErrorMessage())
-        self.stack.trace.record("connect-failed", self.transport, remote=remote,
-                                summary=failure.reason, detail=failure.kind)
-        self.result.errback(failure)
+        if self.result is not None and not self.result.called:
+            connect_failed(self.stack, self.transport, connector, reason, self.result)
+
+
+def connect_failed(stack: SipStack, transport: str, connector: object, reason: Failure,
+                   result: defer.Deferred) -> None:
+    """Classify a TCP connection failure (refused, timeout, unreachable), trace it and
+    errback ``result`` with the :class:`ConnectFailed`; shared by every stream transport."""
+    destination = connector.getDestination()  # type: ignore[attr-defined]
+    remote = (destination.host, destination.port)
+    if reason.check(error.ConnectionRefusedError):
+        failure = ConnectFailed("refused", f"connection refused by {fmt_hostport(remote)}")
+    elif reason.check(error.TimeoutError, error.TCPTimedOutError):
+        failure = ConnectFailed("timeout", f"no answer from {fmt_hostport(remote)} "
+                                           f"within {stack.connect_timeout:g} s")
+    elif reason.check(error.NoRouteError):
+        failure = ConnectFailed("unreachable", f"no route to {fmt_hostport(remote)}")
+    else:
+        failure = ConnectFailed("error", reason.getErrorMessage())
+    stack.trace.record("connect-failed", transport, remote=remote, summary=failure.reason,
+                       detail=failure.kind)
+    result.errback(failure)
 
 
 class _TlsClientFactory(TLSMemoryBIOFactory, protocol.ClientFactory):

@@ -1,6 +1,6 @@
 """TLS for the SIP transports: contexts that verify like a SIP client should, and say why not.
 
-Client side (RFC 3261 §26.3.1, RFC 5922, RFC 5630 for ``sips:`` is not in scope):
+Client side (RFC 3261 §26.3.1 as updated by RFC 5922):
 
 * TLS 1.2 minimum by default; SNI sent for DNS names and *not* for IP literals
   (RFC 6066 §3), which is recorded in :attr:`ClientTlsCreator.notes`;
@@ -18,13 +18,16 @@ How a transport gets the reason after a failed handshake::
     creator = client_tls_options("example.com", TrustConfig.from_ca_file(path))
     reactor.connectSSL(host, port, factory, creator)   # or TLSMemoryBIOFactory / wrapClientTLS
     ...
-    # in the wrapped protocol; self.transport is the TLSMemoryBIOProtocol
+    # in the wrapped protocol; self.transport is the TLSMemoryBIOProtocol, which
+    # stays usable as a key after the connection is gone
     def connectionLost(self, reason):
         failure = tls_failure_from(reason, creator, self.transport)   # TlsFailure | None
         record = creator.record_for(self.transport)                   # evidence for a report
 
 ``creator.last_failure`` / ``creator.last_record`` are shortcuts for a creator that makes
-one connection at a time.
+one connection at a time; ``last_failure`` sees verification failures and fatal alerts,
+but only :func:`tls_failure_from` sees the handshake exception (e.g. "the server's answer
+is not TLS").
 
 Server side: :func:`server_tls_options` builds a server connection creator from PEM, with
 TLS 1.0/1.1-only servers possible (OpenSSL 3 needs ``@SECLEVEL=0`` for them, set here).
@@ -320,15 +323,18 @@ class TrustConfig:
             return "ca-pem"
         return "system"
 
-    def describe(self) -> str:
-        """For reports: ``"CA file /tmp/ca.crt"``, ``"system trust store"``, ..."""
+    def describe_anchors(self) -> str:
+        """What is trusted, whether or not it is enforced: ``"CA file /tmp/ca.crt"``..."""
         if self.ca_file is not None:
-            anchors = f"CA file {self.ca_file}"
-        elif self.ca_pem is not None:
+            return f"CA file {self.ca_file}"
+        if self.ca_pem is not None:
             subjects = [_subject(c) for c in _load_certificates(self.ca_pem, "trust: CA PEM")]
-            anchors = "CA " + ", ".join(f"'{s}'" for s in subjects)
-        else:
-            anchors = "system trust store"
+            return "CA " + ", ".join(f"'{s}'" for s in subjects)
+        return "system trust store"
+
+    def describe(self) -> str:
+        """For reports: ``"system trust store"``, ``"insecure (diagnosed against ...)"``."""
+        anchors = self.describe_anchors()
         return anchors if self.verify else f"insecure (diagnosed against {anchors})"
 
     def load_into(self, context: SSL.Context) -> None:
@@ -612,38 +618,41 @@ def check_server_identity(
     names = ", ".join(sans) if sans else "no subjectAltName at all"
 
     def mismatch(why: str) -> TlsFailure:
-        return TlsFailure("hostname-mismatch", f"certificate is not valid for {host}: {why}")
+        return TlsFailure("hostname-mismatch", f"certificate presented for {host} {why}")
 
     try:
         patterns = extract_patterns(cert)
     except (CertificateError, ValueError) as exc:
-        return mismatch(f"its subjectAltName cannot be parsed ({exc}); it names {names}")
+        return mismatch(f"has a subjectAltName that cannot be parsed ({exc}): {names}")
     if not patterns:
         return mismatch(
-            f"it has no subjectAltName (subject '{_subject(cert)}'; the CN is not used)"
+            f"has no subjectAltName (subject '{_subject(cert)}'; the CN is not used)"
         )
 
     if address is not None:
         service_id: Any = IPAddress_ID(host)
-        rule = "an IP address SAN (IP-ID)"
+        rule = "an IP address SAN equal to it is needed (IP-ID)"
     elif any(isinstance(p, URIPattern) and p.protocol_pattern == b"sip" for p in patterns):
         service_id = URI_ID(f"sip:{host}")
-        rule = "a sip: URI SAN (RFC 5922 §7.1: DNS SANs are ignored when sip: URIs are present)"
+        rule = (
+            "a sip: URI SAN equal to it is needed: RFC 5922 §7.1 ignores DNS SANs when "
+            "sip: URIs are present"
+        )
     else:
         service_id = DNS_ID(host)
-        rule = "a DNS SAN (DNS-ID)"
+        rule = "a DNS SAN equal to it is needed (DNS-ID)"
     try:
         matches = verify_service_identity(patterns, obligatory_ids=[service_id], optional_ids=[])
     except VerificationError:
-        return mismatch(f"needs {rule}; it names {names}")
+        return mismatch(f"is for {names}, not {host}; {rule}")
     if allow_wildcards or address is not None:
         return None
     exact = [m for m in matches if b"*" not in _pattern_bytes(m.cert_pattern)]
     if exact:
         return None
     return mismatch(
-        f"only a wildcard matches ({names}); RFC 5922 §7.2 forbids wildcard matching for SIP "
-        "domains (allow_wildcards=True accepts it, as many SIP products can be told to)"
+        f"matches it only by wildcard ({names}); RFC 5922 §7.2 forbids wildcard matching for "
+        "SIP domains (allow_wildcards=True accepts it, as many SIP products can be told to)"
     )
 
 
@@ -706,9 +715,11 @@ def _classify(exc: BaseException | None, record: TlsHandshakeRecord | None) -> T
         ours = f"this {role} accepts {versions}" if versions else f"this {role}'s range"
         if role == "client" and (version_alert_in or "alert protocol version" in said):
             detail = (
-                f"the server refused every TLS version offered ({ours}): it answered "
-                "protocol_version; it probably speaks only older versions such as TLS 1.0/1.1"
+                f"the server refused every TLS version offered ({ours}): "
+                "it answered protocol_version"
             )
+            if versions.endswith("or newer"):
+                detail += "; it probably speaks only older versions such as TLS 1.0/1.1"
         elif role == "client":
             detail = f"the server chose a TLS version outside the client's range ({ours})"
         else:
@@ -879,6 +890,7 @@ class ClientTlsCreator:
         self.notes: tuple[str, ...] = tuple(notes)
         self._records = _Records()
         self._trust_text = trust.describe()
+        self._anchors_text = trust.describe_anchors()
 
     def __repr__(self) -> str:
         return f"ClientTlsCreator({self.server_name!r}, trust={self._trust_text!r})"
@@ -937,7 +949,7 @@ class ClientTlsCreator:
         if depth == 0 and record.peer_certificate is None:
             record.peer_certificate = CertificateSummary.from_certificate(cert)
         if not ok:
-            problem = certificate_failure(error, cert, depth, self.server_name, self._trust_text)
+            problem = certificate_failure(error, cert, depth, self.server_name, self._anchors_text)
             return self._problem(record, problem)
         if depth == 0 and not record.identity_checked:
             return self._check_identity(record, cert)
@@ -1075,8 +1087,8 @@ class ServerTlsCreator:
         self._context.use_certificate(chain[0])
         for extra in chain[1:]:
             self._context.add_extra_chain_cert(extra)
-        self._context.use_privatekey(key)
         try:
+            self._context.use_privatekey(key)
             self._context.check_privatekey()
         except SSL.Error:
             raise TlsConfigError("server certificate and private key do not match") from None

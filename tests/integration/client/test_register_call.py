@@ -109,7 +109,7 @@ async def test_default_ports_are_the_rfc_ones(servers, agents):
         outcome = await agent.register()
         assert outcome.ok, outcome.summary
         assert outcome.remote == (host, 5060) and outcome.transport == transport
-        assert any("default port 5060" in step for step in outcome.resolution)
+        assert any("port 5060 (RFC 3263" in step for step in outcome.resolution)
 
 
 @pytest_twisted.ensureDeferred

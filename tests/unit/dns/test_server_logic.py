@@ -7,14 +7,21 @@ so these tests also check that the two sides agree on the wire.
 import random
 
 import pytest
-from dnslib import QTYPE, RCODE, DNSQuestion, DNSRecord, EDNS0
+from dnslib import EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from servers.dns import DnsServer
-from testbed.dns import AddressRecord, CnameRecord, MalformedResponse, SoaRecord, SrvRecord
-from testbed.dns import decode_response, encode_query
+from testbed.dns import (
+    AddressRecord,
+    CnameRecord,
+    MalformedResponse,
+    SoaRecord,
+    SrvRecord,
+    decode_response,
+    encode_query,
+)
 
 CLIENT = ("127.0.0.1", 40000)
 

@@ -1,0 +1,24 @@
+"""The mock authoritative DNS server: zones and faults as data, UDP and TCP on Twisted.
+
+Wire format by dnslib. See :class:`DnsServer`, :class:`Zone` and :mod:`._faults` for
+the data each takes; every mistake in that data raises :class:`DnsConfigError`.
+"""
+
+from ._authority import (
+    CLASSIC_UDP_LIMIT,
+    SERVER_UDP_PAYLOAD,
+    Reply,
+    build_response,
+    find_zone,
+    lookup,
+)
+from ._faults import FAULT_KINDS, Fault, FaultTable, parse_fault, parse_faults
+from ._server import DnsServer, Listening, QueryLogEntry
+from ._zone import RECORD_TYPES, DnsConfigError, Zone, format_path
+
+__all__ = [
+    "CLASSIC_UDP_LIMIT", "FAULT_KINDS", "RECORD_TYPES", "SERVER_UDP_PAYLOAD",
+    "DnsConfigError", "DnsServer", "Fault", "FaultTable", "Listening", "QueryLogEntry",
+    "Reply", "Zone", "build_response", "find_zone", "format_path", "lookup", "parse_fault",
+    "parse_faults",
+]

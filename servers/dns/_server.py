@@ -1,0 +1,328 @@
+"""The mock authoritative DNS server on Twisted: one controller, UDP and TCP listeners.
+
+    server = DnsServer([zone_data], reactor, faults=[{"name": "example.com",
+                                                      "fault": "servfail"}])
+    listening = server.listen("127.0.0.1", 0)    # same port number for UDP and TCP
+    listening.port                               # the real bound port
+    ...
+    await server.stop()
+
+The protocols only frame bytes (TCP: the RFC 1035 §4.2.2 two-byte length prefix, any
+number of queries per connection) and hand whole messages to :meth:`DnsServer.handle`,
+which answers, applies the faults, logs a :class:`QueryLogEntry` and never lets a
+peer's bytes escape as an exception.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from dnslib import CLASS, OPCODE, QTYPE, RCODE, DNSError, DNSHeader, DNSRecord
+from dnslib.bimap import BimapError
+from dnslib.buffer import BufferError as DnsBufferError
+from dnslib.label import DNSBuffer, DNSLabelError
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+
+from ._authority import Reply, build_response, error_response, lookup, udp_limit
+from ._faults import Fault, FaultTable
+from ._zone import DnsConfigError, Zone, normalize_qname
+
+_MALFORMED = (DNSError, DnsBufferError, BimapError, DNSLabelError, ValueError, UnicodeError,
+              IndexError, KeyError, TypeError, struct.error)
+"""What dnslib raises on bytes it cannot parse (found by fuzzing; see the tests)."""
+_CLASS_ANY = 255  # dnslib names it "*"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLogEntry:
+    """One query as the server saw it. ``rcode`` is None when nothing was sent back
+    (a ``timeout`` fault, or bytes dropped without an answer: see ``note``)."""
+
+    time: float
+    client: tuple[str, int]
+    transport: str
+    qname: str
+    qtype: str
+    rcode: str | None
+    answer: tuple[str, ...] = ()
+    fault: str | None = None
+    truncated: bool = False
+    authoritative: bool = False
+    qid: int | None = None
+    size: int = 0
+    note: str = ""
+
+    def summary(self) -> str:
+        host, port = self.client
+        who = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        question = f"{self.qtype} {self.qname}" if self.qname else "(no question)"
+        outcome = self.rcode or "no answer"
+        text = f"{self.time:.3f} {who} {self.transport} {question} → {outcome}"
+        if self.truncated:
+            text += " TC"
+        if self.answer:
+            text += f" ({len(self.answer)} answer{'s' if len(self.answer) > 1 else ''})"
+        if self.fault:
+            text += f" [fault: {self.fault}]"
+        if self.note:
+            text += f" [{self.note}]"
+        return text
+
+
+class Listening(NamedTuple):
+    """The two listening ports of one :meth:`DnsServer.listen` call (same number)."""
+
+    udp: Any
+    tcp: Any
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _coerce_zones(zones: Iterable[Zone | Mapping[str, Any]]) -> tuple[Zone, ...]:
+    result: list[Zone] = []
+    for index, data in enumerate(zones):
+        try:
+            zone = Zone.from_data(data)
+        except DnsConfigError as exc:
+            raise DnsConfigError(("zones", index, *exc.path), exc.message) from None
+        if any(z.origin == zone.origin for z in result):
+            raise DnsConfigError(("zones", index, "origin"), f"zone {zone.origin} is given twice")
+        result.append(zone)
+    return tuple(result)
+
+
+def _rr_text(rr: Any) -> str:
+    return f"{rr.rname} {rr.ttl} {QTYPE.get(rr.rtype)} {rr.rdata.toZone()}"
+
+
+class DnsServer:
+    """Serve ``zones`` (:class:`Zone` or zone data) authoritatively over UDP and TCP.
+
+    ``faults`` are fault data or :class:`Fault` values (see :mod:`._faults`); ``clock``
+    (default: ``reactor``) gives the log times and runs delays and idle timeouts;
+    ``on_query`` receives every :class:`QueryLogEntry`, also kept in :attr:`log`.
+    """
+
+    def __init__(
+        self,
+        zones: Iterable[Zone | Mapping[str, Any]],
+        reactor: Any,
+        *,
+        faults: Iterable[Fault | Mapping[str, Any]] = (),
+        clock: IReactorTime | None = None,
+        on_query: Callable[[QueryLogEntry], None] | None = None,
+        tcp_idle_timeout: float = 30.0,
+    ) -> None:
+        self.zones = _coerce_zones(zones)
+        self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
+        self.faults = FaultTable(list(faults))
+        self.on_query = on_query
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.log: list[QueryLogEntry] = []
+        self.listening: list[Listening] = []
+        self._delayed: set[Any] = set()
+        self._connections: set[_TcpProtocol] = set()
+
+    def set_faults(self, faults: Iterable[Fault | Mapping[str, Any]]) -> None:
+        """Replace the faults in force (their ``times`` counts start again)."""
+        self.faults = FaultTable(list(faults))
+
+    # -- sockets ------------------------------------------------------------------------
+
+    def listen(self, host: str = "127.0.0.1", port: int = 0) -> Listening:
+        """Listen on ``host``:``port`` over UDP and TCP; port 0 picks a free port that is
+        free for both. Returns the ports and the number actually bound."""
+        for _ in range(20):
+            udp = self.reactor.listenUDP(port, _UdpProtocol(self), interface=host)
+            bound = udp.getHost().port
+            try:
+                tcp = self.reactor.listenTCP(bound, _TcpFactory(self), interface=host)
+            except CannotListenError:
+                udp.stopListening()
+                if port:
+                    raise
+                continue
+            listening = Listening(udp, tcp, host, bound)
+            self.listening.append(listening)
+            return listening
+        raise CannotListenError(host, port, "no port free for both UDP and TCP")
+
+    def stop(self) -> defer.Deferred:
+        """Stop listening, drop TCP connections, cancel delayed answers."""
+        for call in list(self._delayed):
+            if call.active():
+                call.cancel()
+        self._delayed.clear()
+        waits = []
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.abortConnection()
+        for listening in self.listening:
+            for port in (listening.udp, listening.tcp):
+                waits.append(defer.maybeDeferred(port.stopListening))
+        self.listening = []
+        return defer.gatherResults(waits)
+
+    # -- the controller -----------------------------------------------------------------
+
+    def handle(self, data: bytes, client: tuple[str, int], transport: str,
+               send: Callable[[bytes], None]) -> None:
+        """Answer one message from ``client``. The one boundary: whatever happens, the
+        server logs it and keeps serving."""
+        now = self.clock.seconds()
+        try:
+            self._handle(data, client, transport, send, now)
+        except Exception as exc:  # the protocol boundary (STYLE.md): answer, log, go on
+            self._record(QueryLogEntry(now, client, transport, "", "", "SERVFAIL",
+                                       note=f"internal error: {exc!r}"))
+            if len(data) >= 12:
+                send(error_response(DNSHeader.parse(DNSBuffer(data[:12])), RCODE.SERVFAIL))
+
+    def _handle(self, data: bytes, client: tuple[str, int], transport: str,
+                send: Callable[[bytes], None], now: float) -> None:
+        def drop(note: str, qid: int | None = None) -> None:
+            self._record(QueryLogEntry(now, client, transport, "", "", None, qid=qid,
+                                       note=note))
+
+        if len(data) < 12:
+            return drop(f"dropped {len(data)} bytes: shorter than a DNS header")
+        header = DNSHeader.parse(DNSBuffer(data[:12]))
+        if header.qr:
+            return drop("dropped: a response (QR set), not a query", header.id)
+        try:
+            request = DNSRecord.parse(data)
+        except _MALFORMED as exc:
+            return self._refuse(header, None, RCODE.FORMERR, f"malformed query: {exc}",
+                                client, transport, send, now)
+        if header.opcode != OPCODE.QUERY:
+            return self._refuse(header, request, RCODE.NOTIMP,
+                                f"opcode {OPCODE.get(header.opcode)} not implemented",
+                                client, transport, send, now)
+        opts = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+        if len(request.questions) != 1 or len(opts) > 1:
+            return self._refuse(header, request, RCODE.FORMERR,
+                                f"{len(request.questions)} questions, {len(opts)} OPT records",
+                                client, transport, send, now)
+        question = request.questions[0]
+        qname = normalize_qname(question.qname)
+        qtype = str(QTYPE.get(question.qtype))
+        if question.qclass not in (CLASS.IN, _CLASS_ANY):
+            return self._refuse(header, request, RCODE.REFUSED,
+                                f"class {CLASS.get(question.qclass)} not served",
+                                client, transport, send, now, qname=qname, qtype=qtype)
+        fault = self.faults.match(qname, qtype)
+        entry = dict(time=now, client=client, transport=transport, qname=qname, qtype=qtype,
+                     qid=header.id, fault=fault.label if fault else None)
+        if fault is not None and fault.kind == "timeout":
+            self._record(QueryLogEntry(**entry, rcode=None, note="not answered (timeout fault)"))
+            return None
+        if fault is not None and fault.kind in ("servfail", "refused"):
+            reply = Reply(getattr(RCODE, fault.kind.upper()), authoritative=False)
+        else:
+            reply = lookup(self.zones, qname, qtype)
+        limit = udp_limit(request) if transport == "udp" else None
+        payload, truncated = build_response(request, reply, limit)
+        sent = DNSRecord.parse(payload)
+        if fault is not None and fault.kind == "delay":
+            self._later(fault.seconds, send, payload)
+        else:
+            send(payload)
+        # Logged last: an on_query callback may drive the clock or the reactor.
+        self._record(QueryLogEntry(
+            **entry, rcode=reply.rcode_name, answer=tuple(_rr_text(rr) for rr in sent.rr),
+            truncated=truncated, authoritative=reply.authoritative, size=len(payload)))
+        return None
+
+    def _refuse(self, header: DNSHeader, request: DNSRecord | None, rcode: int, note: str,
+                client: tuple[str, int], transport: str, send: Callable[[bytes], None],
+                now: float, qname: str = "", qtype: str = "") -> None:
+        payload = error_response(header, rcode, request)
+        send(payload)
+        self._record(QueryLogEntry(now, client, transport, qname, qtype, str(RCODE.get(rcode)),
+                                   qid=header.id, size=len(payload), note=note))
+
+    def _later(self, seconds: float, send: Callable[[bytes], None], payload: bytes) -> None:
+        def fire() -> None:
+            self._delayed.discard(call)
+            send(payload)
+
+        call = self.clock.callLater(seconds, fire)
+        self._delayed.add(call)
+
+    def _record(self, entry: QueryLogEntry) -> None:
+        self.log.append(entry)
+        if self.on_query is not None:
+            self.on_query(entry)
+
+
+class _UdpProtocol(DatagramProtocol):
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        def send(payload: bytes) -> None:
+            if self.transport is not None:
+                self.transport.write(payload, addr)
+
+        self.server.handle(data, (addr[0], addr[1]), "udp", send)
+
+
+class _TcpProtocol(Protocol):
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+        self.buffer = b""
+        self.open = False
+        self.idle = None
+
+    def connectionMade(self) -> None:
+        self.open = True
+        self.server._connections.add(self)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.idle is not None and self.idle.active():
+            self.idle.cancel()
+        if self.server.tcp_idle_timeout:
+            self.idle = self.server.clock.callLater(self.server.tcp_idle_timeout,
+                                                    self.transport.loseConnection)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._arm()
+        self.buffer += data
+        peer = self.transport.getPeer()
+        while len(self.buffer) >= 2:
+            size = int.from_bytes(self.buffer[:2], "big")
+            if len(self.buffer) < 2 + size:
+                break
+            message, self.buffer = self.buffer[2:2 + size], self.buffer[2 + size:]
+            self.server.handle(message, (peer.host, peer.port), "tcp", self._send)
+
+    def _send(self, payload: bytes) -> None:
+        if self.open:
+            self.transport.write(len(payload).to_bytes(2, "big") + payload)
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.open = False
+        self.server._connections.discard(self)
+        if self.idle is not None and self.idle.active():
+            self.idle.cancel()
+        self.idle = None
+
+
+class _TcpFactory(Factory):
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+
+    def buildProtocol(self, addr: object) -> _TcpProtocol:
+        return _TcpProtocol(self.server)

@@ -1,0 +1,572 @@
+"""SIP over WebSocket (RFC 7118): WS and WSS flows, a listener with fault modes, a connector.
+
+The WebSocket layer is autobahn's; TLS is Twisted's (``TLSMemoryBIOFactory`` with the
+creators/options of ``_tls.py``, as for SIP over TLS). What RFC 7118 asks, and where:
+
+- §4.1 Handshake: the client offers ``Sec-WebSocket-Protocol: sip``; the server's 101
+  MUST carry ``sip`` back. RFC 6455 §4.2.2 forbids a server to select a subprotocol the
+  client did not offer, so a client without ``sip`` cannot get a conforming 101: our
+  server refuses it with 400 (what Kamailio and OpenSIPS answer). A 101 without ``sip``
+  fails our client, as it fails a browser (WHATWG WebSockets: requested protocols and
+  none selected means fail the connection), which is the symptom a softphone user sees.
+- §4.2 SIP Encoding: both text and binary frames MUST be accepted; a message with any
+  non-UTF-8 byte MUST go in a binary frame, every other one goes in a text frame.
+- §5: one SIP message per WebSocket message and one WebSocket message per SIP message,
+  so no Content-Length framing: a whole message is given to ``parse_message``. We send
+  each message as one frame (autobahn's auto-fragmentation is off) and record how many
+  frames each received message took.
+- §5.1: Via transport ``WS`` / ``WSS``; the flow's ``transport`` says which.
+- §6 Connection Keep-Alive: WebSocket Ping frames (RFC 6455 §5.5.2); the RFC 5626
+  §3.5.1 CRLF ping/pong "of course" stays usable, so a ``CRLFCRLF`` text frame is
+  answered with ``CRLF`` and a ``CRLF`` frame counts as a pong (SIP.js sends those).
+- §7 Authentication: a server may answer the upgrade with HTTP 401; the client reports it.
+
+No SIP logic lives here: messages go to the stack (a :class:`FlowSink`), malformed ones
+get the same 400 as on every other transport (``_bad_input``), and failures to connect
+become :class:`ConnectFailed` with the HTTP status or the subprotocol named.
+"""
+
+from __future__ import annotations
+
+from autobahn.twisted.websocket import (
+    ConnectionDeny,
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
+from autobahn.websocket.protocol import WebSocketProtocol
+from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+from zope.interface import implementer
+
+from testbed.sip import DEFAULT_MAX_MESSAGE_SIZE, RemoteProtocolError, parse_message
+
+from ._flows import PING, PONG, Flow, FlowSink, _bad_input
+from ._stack import (
+    ConnectFailed,
+    SipStack,
+    _tls_connect_failed,
+    _TlsClientFactory,
+    connect_failed,
+)
+from ._trace import HostPort, Trace, describe, fmt_hostport
+
+SUBPROTOCOL = "sip"  # RFC 7118 §4.1, IANA WebSocket Subprotocol Name Registry
+AGENT = "sip-transport-testbed (SIP over WebSocket, RFC 7118)"  # Server / User-Agent
+BEHAVIOURS = ("normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol")
+CLOSE_TIMEOUT = 1.0  # seconds to wait for the peer's Close frame before dropping TCP
+
+_NO_SIP = (f"server accepted the upgrade without the '{SUBPROTOCOL}' subprotocol "
+           f"(RFC 7118 §4.1: the 101 answer MUST carry Sec-WebSocket-Protocol: {SUBPROTOCOL})")
+
+
+# -- the flow ----------------------------------------------------------------------------
+
+
+class WsFlow(Flow):
+    """One WebSocket connection (WS, or WSS over TLS) carrying SIP, as the stack sees it."""
+
+    def __init__(self, proto: _WsEndpoint, transport: str, local: HostPort, remote: HostPort,
+                 *, path: str, role: str) -> None:
+        super().__init__(proto.trace, local, remote)
+        self.transport = transport
+        self.proto = proto
+        self.path = path
+        self.role = role
+        self.subprotocol: str | None = proto.websocket_protocol_in_use
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as one WebSocket message in one frame (RFC 7118 §4.2, §5)."""
+        if self.proto.state != WebSocketProtocol.STATE_OPEN:
+            raise ConnectionError(f"{self.transport} flow to {fmt_hostport(self.remote)} "
+                                  f"is closing")
+        self.proto.sendMessage(data, isBinary=not _is_utf8(data))
+
+    def send_keepalive(self) -> None:
+        """A WebSocket Ping frame (RFC 7118 §6, RFC 6455 §5.5.2); the pong reaches the sink."""
+        if not self.closed and self.proto.state == WebSocketProtocol.STATE_OPEN:
+            self.proto.sendPing()
+            self.trace.record("keepalive-sent", self.transport, local=self.local,
+                              remote=self.remote, summary="WebSocket ping")
+
+    def close(self) -> None:
+        """Start the WebSocket closing handshake (1000, normal closure).
+
+        ``closed`` turns true at once: after a Close frame no data frame may follow
+        (RFC 6455 §5.5.1), so the stack stops using the flow; ``flow_closed`` reaches
+        the sink when the TCP connection has ended.
+        """
+        if not self.closed and self.proto.state == WebSocketProtocol.STATE_OPEN:
+            self.closed = True
+            self.proto.sendClose(code=1000)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# -- what client and server protocols share ----------------------------------------------
+
+
+class _WsEndpoint:
+    """Flow bookkeeping, SIP in, keep-alives and close, for both sides of a connection.
+
+    Mixed in before autobahn's protocol classes; ``self.factory`` carries ``sink``,
+    ``trace``, ``transport_name`` and ``ws_path``.
+    """
+
+    factory: _WsServerFactory | _WsClientFactory
+    flow: WsFlow | None = None
+    role = "?"
+    _frames = 0
+    _reported = False  # flow_closed given to the sink
+
+    # autobahn attributes used here (set by its protocol classes)
+    state: int
+    websocket_protocol_in_use: str | None
+    transport: object
+
+    @property
+    def trace(self) -> Trace:
+        return self.factory.trace
+
+    @property
+    def sink(self) -> FlowSink:
+        return self.factory.sink
+
+    def _open_flow(self, path: str) -> WsFlow:
+        host, peer = self.transport.getHost(), self.transport.getPeer()  # type: ignore[attr-defined]
+        flow = WsFlow(self, self.factory.transport_name, (host.host, host.port),
+                      (peer.host, peer.port), path=path, role=self.role)
+        self.flow = flow
+        protocol_text = flow.subprotocol or "no subprotocol"
+        self.trace.record("connected", flow.transport, local=flow.local, remote=flow.remote,
+                          summary=f"{flow.transport} connection ({self.role}), GET {path}, "
+                                  f"subprotocol {protocol_text}")
+        self.sink.flow_opened(flow)
+        return flow
+
+    # RFC 7118 §5: count the frames of each message, as evidence of one message per frame.
+    def onMessageBegin(self, isBinary: bool) -> None:  # autobahn API
+        super().onMessageBegin(isBinary)  # type: ignore[misc]
+        self._frames = 0
+
+    def onMessageFrameBegin(self, length: int) -> None:  # autobahn API
+        super().onMessageFrameBegin(length)  # type: ignore[misc]
+        self._frames += 1
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:  # autobahn API
+        # Also while closing: a response may still arrive; answers are not sent then
+        # (``flow.closed`` is already true, which ``_bad_input`` honours).
+        flow = self.flow
+        if flow is None:
+            return
+        frames = self._frames
+        kind = "binary" if isBinary else "text"
+        detail = f"{frames} {kind} frame" + ("s" if frames != 1 else "")
+        if payload and not payload.strip(b"\r\n"):
+            self._crlf_keepalive(flow, payload, detail)
+            return
+        try:
+            message = parse_message(payload)
+        except RemoteProtocolError as exc:
+            _bad_input(flow, self.trace, payload, exc)
+            return
+        self.trace.record("received", flow.transport, local=flow.local, remote=flow.remote,
+                          summary=describe(message), data=payload, detail=detail)
+        self.sink.message_received(message, flow)
+
+    def _crlf_keepalive(self, flow: WsFlow, payload: bytes, detail: str) -> None:
+        """RFC 5626 §3.5.1 CRLF keep-alives inside frames (allowed by RFC 7118 §6)."""
+        if len(payload) >= len(PING):
+            if not flow.closed:
+                flow.write(PONG)
+            self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                              remote=flow.remote, summary="CRLFCRLF ping (answered)",
+                              detail=detail)
+        else:
+            self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                              remote=flow.remote, summary="CRLF pong", detail=detail)
+            self.sink.pong_received(flow)
+
+    def onPing(self, payload: bytes) -> None:  # autobahn API
+        super().onPing(payload)  # type: ignore[misc]  # answers with a Pong
+        flow = self.flow
+        if flow is not None:
+            self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                              remote=flow.remote, summary="WebSocket ping (answered)")
+
+    def onPong(self, payload: bytes) -> None:  # autobahn API
+        flow = self.flow
+        if flow is None:
+            return
+        self.trace.record("keepalive-received", flow.transport, local=flow.local,
+                          remote=flow.remote, summary="WebSocket pong")
+        self.sink.pong_received(flow)
+
+    def onCloseFrame(self, code: int, reasonRaw: bytes) -> bool | None:  # autobahn API
+        if self.flow is not None:
+            self.flow.closed = True  # the peer is closing: send nothing more (RFC 6455 §5.5.1)
+        return super().onCloseFrame(code, reasonRaw)  # type: ignore[misc]
+
+    def _flow_lost(self, was_clean: bool, code: int | None, reason: str | None) -> None:
+        flow = self.flow
+        if flow is None or self._reported:
+            return
+        self._reported = True
+        if was_clean:
+            by = "us" if getattr(self, "closedByMe", False) else "peer"
+            detail = f"WebSocket closed by {by} (code {code}{': ' + reason if reason else ''})"
+        else:
+            detail = reason or "connection lost"
+        flow.closed = True
+        flow.close_reason = detail
+        self.trace.record("closed", flow.transport, local=flow.local, remote=flow.remote,
+                          summary="connection closed", detail=detail)
+        self.sink.flow_closed(flow, detail)
+
+
+def _configure(factory: WebSocketServerFactory | WebSocketClientFactory, timeout: float) -> None:
+    """autobahn options shared by both sides: nothing it would do on its own.
+
+    permessage-deflate stays off (autobahn's default on both sides: the client offers
+    nothing, the server accepts nothing), so frames stay readable in a capture.
+    """
+    factory.setProtocolOptions(
+        autoPingInterval=0,  # keep-alives only when the stack asks (send_keepalive)
+        autoFragmentSize=0,  # one frame per message (RFC 7118 §5)
+        maxFramePayloadSize=DEFAULT_MAX_MESSAGE_SIZE,  # like the stream framer's limit
+        maxMessagePayloadSize=DEFAULT_MAX_MESSAGE_SIZE,
+        openHandshakeTimeout=timeout,
+        closeHandshakeTimeout=CLOSE_TIMEOUT,
+    )
+
+
+# -- server ------------------------------------------------------------------------------
+
+
+class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):
+    role = "server"
+    factory: _WsServerFactory
+
+    def onConnect(self, request: object) -> str | None:  # autobahn API
+        factory = self.factory
+        path: str = request.path  # type: ignore[attr-defined]
+        offered: list[str] = request.protocols  # type: ignore[attr-defined]
+        if factory.behaviour == "not-found":
+            self._refuse(404, "Not Found", f"GET {path}: fault 'not-found' refuses every upgrade")
+        if path != factory.ws_path:
+            self._refuse(404, "Not Found", f"GET {path}: no WebSocket service at this path "
+                                           f"(it is at {factory.ws_path})")
+        if factory.behaviour == "no-subprotocol":
+            self._note(f"GET {path}: upgraded without Sec-WebSocket-Protocol "
+                       f"(fault 'no-subprotocol'; client offered {offered or 'nothing'})")
+            return None
+        if SUBPROTOCOL not in offered:
+            self._refuse(400, f"Bad Request: WebSocket subprotocol '{SUBPROTOCOL}' not offered",
+                         f"GET {path}: client offered {offered or 'no subprotocol'}, "
+                         f"not '{SUBPROTOCOL}' (RFC 7118 §4.1)")
+        return SUBPROTOCOL
+
+    def _refuse(self, status: int, phrase: str, why: str) -> None:
+        self._note(f"refused the WebSocket upgrade with HTTP {status}: {why}")
+        raise ConnectionDeny(status, phrase)
+
+    def _note(self, summary: str) -> None:
+        host, peer = self.transport.getHost(), self.transport.getPeer()
+        self.trace.record("note", self.factory.transport_name, local=(host.host, host.port),
+                          remote=(peer.host, peer.port), summary=summary)
+
+    def failHandshake(self, reason: str, code: int = 400,  # autobahn API
+                      responseHeaders: list | None = None) -> None:
+        headers = [("Server", AGENT), ("Content-Length", "0")] + list(responseHeaders or [])
+        super().failHandshake(reason, code, headers)
+
+    def onOpen(self) -> None:  # autobahn API
+        self._open_flow(self.http_request_path)
+
+    def onClose(self, wasClean: bool, code: int | None,  # autobahn API
+                reason: str | None) -> None:
+        self._flow_lost(wasClean, code, reason)
+
+
+class _WsServerFactory(WebSocketServerFactory):
+    protocol = _WsServerProtocol
+
+    def __init__(self, stack: SipStack, transport: str, path: str, behaviour: str) -> None:
+        super().__init__(protocols=[SUBPROTOCOL], server=AGENT, reactor=stack.reactor)
+        self.sink: FlowSink = stack
+        self.trace = stack.trace
+        self.transport_name = transport
+        self.ws_path = path
+        self.behaviour = behaviour
+        _configure(self, stack.connect_timeout)
+        # No HTML status page for a GET without Upgrade: the autobahn default would be
+        # a surprise on a SIP port (autobahn then answers 426 itself).
+        self.setProtocolOptions(webStatus=False)
+
+
+class _PlainHttpPage(resource.Resource):
+    """A web server on the WebSocket port that never upgrades (faults of issue 5 item 8).
+
+    ``no-websocket``: a plain web site answers 200 with an HTML page and ignores the
+    Upgrade header (a catch-all site, or a virtual host without the SIP location).
+    ``upgrade-required``: the WebSocket back end saw a GET without the upgrade, because a
+    reverse proxy in front of it drops the hop-by-hop Upgrade/Connection headers (nginx
+    without ``proxy_set_header Upgrade``), and answers 426 Upgrade Required, naming
+    ``Upgrade: websocket`` as RFC 7231 §6.5.15 asks.
+    """
+
+    isLeaf = True
+
+    def __init__(self, trace: Trace, transport: str, behaviour: str) -> None:
+        super().__init__()
+        self.trace = trace
+        self.transport_name = transport
+        self.behaviour = behaviour
+
+    def render(self, request: server.Request) -> bytes:
+        request.setHeader(b"server", AGENT.encode())
+        path = request.path.decode("latin-1")
+        if self.behaviour == "upgrade-required":
+            request.setResponseCode(426, b"Upgrade Required")
+            request.setHeader(b"upgrade", b"websocket")
+            request.setHeader(b"connection", b"Upgrade")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            body = b"426 Upgrade Required: this service needs a WebSocket upgrade\n"
+            what = "HTTP 426 Upgrade Required (fault 'upgrade-required')"
+        else:
+            request.setHeader(b"content-type", b"text/html; charset=utf-8")
+            body = _HTML_PAGE
+            what = "HTTP 200 OK with an HTML page, upgrade ignored (fault 'no-websocket')"
+        host, peer = request.getHost(), request.getClientAddress()
+        self.trace.record("note", self.transport_name, local=(host.host, host.port),
+                          remote=(peer.host, peer.port),  # type: ignore[attr-defined]
+                          summary=f"answered {request.method.decode()} {path} with {what}")
+        return body
+
+
+_HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Welcome</title></head>\n"
+              b"<body><h1>It works!</h1><p>This web server has no WebSocket service here.</p>"
+              b"</body></html>\n")
+
+
+class _QuietSite(server.Site):
+    """A ``Site`` whose access log is the trace (the page records what it answered)."""
+
+    def log(self, request: server.Request) -> None:
+        pass
+
+
+def listen_ws(stack: SipStack, host: str, port: int = 0, *, tls_options: object = None,
+              path: str = "/", behaviour: str = "normal") -> HostPort:
+    """Listen for SIP over WebSocket: WSS with ``tls_options`` (a server context factory
+    such as ``_tls.server_tls_options(...)``), WS without. Returns the bound address.
+
+    ``behaviour`` picks what the port does with an upgrade (issue 5 item 8):
+
+    - ``normal``: RFC 7118 server at ``path``: 404 on any other path, 400 when the
+      client does not offer ``sip`` (§4.1), else 101 with ``sip``;
+    - ``not-found``: 404 Not Found on every upgrade;
+    - ``upgrade-required``: plain HTTP(S), 426 Upgrade Required (a proxy that strips
+      the upgrade headers in front of a WebSocket server);
+    - ``no-websocket``: plain HTTP(S), 200 OK and an HTML page (a web server that
+      ignores the upgrade);
+    - ``no-subprotocol``: upgrades without ``Sec-WebSocket-Protocol`` and then serves
+      SIP anyway, as a misconfigured gateway does.
+    """
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"WebSocket listener behaviour {behaviour!r}: expected one of "
+                         f"{', '.join(BEHAVIOURS)}")
+    if not path.startswith("/"):
+        raise ValueError(f"WebSocket path {path!r} must start with '/'")
+    transport = "WSS" if tls_options is not None else "WS"
+    factory: protocol.Factory
+    if behaviour in ("upgrade-required", "no-websocket"):
+        factory = _QuietSite(_PlainHttpPage(stack.trace, transport, behaviour))
+    else:
+        factory = _WsServerFactory(stack, transport, path, behaviour)
+    if tls_options is not None:
+        factory = TLSMemoryBIOFactory(tls_options, False, factory)
+    listening = stack.reactor.listenTCP(port, factory, interface=host)  # type: ignore[attr-defined]
+    address = listening.getHost()
+    bound = (address.host, address.port)
+    stack.add_listener(transport, listening, bound)
+    if behaviour != "normal":
+        stack.trace.record("note", transport, local=bound,
+                           summary=f"WebSocket fault '{behaviour}' on {fmt_hostport(bound)}")
+    return bound
+
+
+# -- client ------------------------------------------------------------------------------
+
+
+@implementer(IHandshakeListener)
+class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
+    role = "client"
+    factory: _WsClientFactory
+    _tls_done = False
+    _lost: Failure | None = None
+    _local: HostPort | None = None
+
+    def connectionMade(self) -> None:  # Twisted API
+        host = self.transport.getHost()  # kept: unreadable once the socket has closed
+        self._local = (host.host, host.port)
+        super().connectionMade()
+
+    def handshakeCompleted(self) -> None:  # IHandshakeListener
+        self._tls_done = True
+
+    def failHandshake(self, reason: str) -> None:  # autobahn API
+        """The upgrade was refused or its answer is not a valid 101 (RFC 6455 §4.1)."""
+        status_line = getattr(self, "http_status_line", None)
+        words = status_line.split(None, 2) if status_line else []
+        if len(words) >= 2 and words[1].isdigit() and words[1] != "101":
+            phrase = words[2] if len(words) > 2 else ""
+            headers: dict = getattr(self, "http_headers", {})
+            text = _refusal(int(words[1]), phrase, self.factory.ws_path, headers)
+        else:
+            text = f"invalid answer to the WebSocket upgrade (GET {self.factory.ws_path}): {reason}"
+        self.factory.failed(self, ConnectFailed("websocket", text))
+        super().failHandshake(reason)
+
+    def onOpen(self) -> None:  # autobahn API
+        if self.websocket_protocol_in_use != SUBPROTOCOL:
+            # Fail the WebSocket connection (RFC 6455 §7.1.7) with 1002, protocol error.
+            self.factory.failed(self, ConnectFailed("websocket", _NO_SIP))
+            self.sendCloseFrame(code=WebSocketProtocol.CLOSE_STATUS_CODE_PROTOCOL_ERROR,
+                                reasonUtf8=b"no 'sip' in Sec-WebSocket-Protocol (RFC 7118)")
+            return
+        self.factory.opened(self._open_flow(self.factory.ws_path))
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._lost = reason
+        super().connectionLost(reason)
+
+    def onClose(self, wasClean: bool, code: int | None,  # autobahn API
+                reason: str | None) -> None:
+        if self.flow is not None:
+            self._flow_lost(wasClean, code, reason)
+            return
+        factory = self.factory
+        timed_out = getattr(self, "wasOpenHandshakeTimeout", False)
+        remote = fmt_hostport(factory.remote)
+        if factory.secure and not self._tls_done:
+            if timed_out:
+                failure = ConnectFailed("timeout", f"TLS handshake with {remote} did not "
+                                                   f"finish within {factory.timeout:g} s")
+            else:
+                failure = _tls_connect_failed(factory.tls_creator, self._lost or Failure(
+                    ConnectionError(reason or "connection lost")))
+        elif timed_out:
+            failure = ConnectFailed("timeout", f"no answer to the WebSocket upgrade "
+                                               f"(GET {factory.ws_path}) from {remote} "
+                                               f"within {factory.timeout:g} s")
+        else:
+            lost = self._lost.getErrorMessage() if self._lost is not None else reason
+            failure = ConnectFailed("websocket", f"connection closed before the WebSocket upgrade "
+                                                 f"(GET {factory.ws_path}) completed: {lost}")
+        factory.failed(self, failure)
+
+
+def _refusal(status: int, phrase: str, path: str, headers: dict) -> str:
+    """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
+    if status == 404:
+        meaning = "no WebSocket service there"
+    elif status == 426:
+        meaning = ("the server did not see a WebSocket upgrade: a proxy in front of it "
+                   "probably drops the Upgrade/Connection headers")
+    elif status == 400:
+        meaning = ("the server refused the upgrade request (does it want the 'sip' "
+                   "subprotocol, an Origin, or another path?)")
+    elif status == 401:
+        meaning = "the server wants HTTP authentication before the upgrade (RFC 7118 §7)"
+    elif status == 403:
+        meaning = "the server forbids the upgrade (Origin not allowed, or access denied)"
+    elif 200 <= status < 300:
+        meaning = "a plain web server answered and ignored the upgrade: no WebSocket service"
+    elif 300 <= status < 400:
+        meaning = f"redirected to {headers.get('location', '?')} (redirects are not followed)"
+    elif status >= 500:
+        meaning = "the server failed (a proxy without a live WebSocket back end?)"
+    else:
+        meaning = "the upgrade was refused"
+    text = f"HTTP {status} {phrase} on GET {path}: {meaning}".replace("  ", " ")
+    agent = headers.get("server")
+    return text + (f" (Server: {agent})" if agent else "")
+
+
+class _WsClientFactory(WebSocketClientFactory):
+    """One connection attempt: fires ``result`` with the open flow or a ConnectFailed."""
+
+    protocol = _WsClientProtocol
+
+    def __init__(self, stack: SipStack, transport: str, remote: HostPort, url: str, path: str,
+                 result: defer.Deferred, tls_creator: object) -> None:
+        super().__init__(url, protocols=[SUBPROTOCOL], useragent=AGENT, reactor=stack.reactor)
+        self.sink: FlowSink = stack
+        self.trace = stack.trace
+        self.transport_name = transport
+        self.remote = remote
+        self.ws_path = path
+        self.result = result
+        self.tls_creator = tls_creator
+        self.secure = tls_creator is not None
+        self.timeout = stack.connect_timeout
+        self.stack = stack
+        _configure(self, stack.connect_timeout)
+
+    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
+        # Classified and traced like every stream transport's (refused, timeout, ...).
+        if not self.result.called:
+            connect_failed(self.stack, self.transport_name, connector, reason, self.result)
+
+    def opened(self, flow: WsFlow) -> None:
+        if not self.result.called:
+            self.result.callback(flow)
+
+    def failed(self, proto: _WsClientProtocol, failure: ConnectFailed) -> None:
+        if self.result.called:
+            return
+        self.trace.record("tls-failed" if failure.kind == "tls" else "connect-failed",
+                          self.transport_name, local=proto._local, remote=self.remote,
+                          summary=failure.reason, detail=failure.kind)
+        self.result.errback(failure)
+
+
+def connect_ws(stack: SipStack, host: str, port: int, *, tls_creator: object = None,
+               path: str = "/", server_name: str | None = None) -> defer.Deferred:
+    """Open a SIP WebSocket flow: a Deferred of a :class:`WsFlow` or a ConnectFailed.
+
+    WSS when ``tls_creator`` (an ``IOpenSSLClientConnectionCreator``, e.g.
+    ``_tls.client_tls_options(server_name, trust)``) is given, WS without. ``server_name``
+    (default ``host``) goes in the Host header; SNI and certificate checks are the
+    creator's. Fails with kind ``refused``/``timeout``/``unreachable`` (TCP), ``tls``
+    (handshake; ``tls_failure`` from the creator's ``last_failure``), ``timeout`` (no
+    upgrade answer in ``stack.connect_timeout``) or ``websocket`` (the HTTP status, or
+    the missing ``sip`` subprotocol, in the reason).
+    """
+    if not path.startswith("/"):
+        raise ValueError(f"WebSocket path {path!r} must start with '/'")
+    transport = "WSS" if tls_creator is not None else "WS"
+    scheme = "wss" if tls_creator is not None else "ws"
+    url = f"{scheme}://{fmt_hostport((server_name or host, port))}{path}"
+    result: defer.Deferred = defer.Deferred()
+    factory: protocol.ClientFactory = _WsClientFactory(stack, transport, (host, port), url, path,
+                                                      result, tls_creator)
+    if tls_creator is not None:
+        factory = _TlsClientFactory(tls_creator, factory)  # type: ignore[arg-type]
+    stack.trace.record("connecting", transport, remote=(host, port),
+                       summary=f"connecting to {url}")
+    connector = stack.reactor.connectTCP(host, port, factory,  # type: ignore[attr-defined]
+                                         timeout=stack.connect_timeout)
+    stack.add_connector(connector)
+    return result
