@@ -20,9 +20,13 @@ from ._stack import (
 )
 from ._tls import (
     TLS_FAILURE_KINDS,
+    ClientTlsCreator,
     KeyLog,
+    PemCredential,
+    ServerTlsCreator,
     TlsConfigError,
     TlsFailure,
+    TlsHandshakeRecord,
     TrustConfig,
     client_tls_options,
     server_tls_options,
@@ -35,7 +39,8 @@ __all__ = [
     "EVENT_KINDS", "PING", "PONG", "RELIABLE", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",
-    "TLS_FAILURE_KINDS", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
+    "TLS_FAILURE_KINDS", "ClientTlsCreator", "PemCredential", "ServerTlsCreator",
+    "TlsHandshakeRecord", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
     "client_tls_options", "server_tls_options", "tls_failure_from",
     "BEHAVIOURS", "SUBPROTOCOL", "WsFlow", "connect_ws", "listen_ws",
 ]

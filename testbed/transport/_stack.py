@@ -38,6 +38,7 @@ from testbed.sip import (
 )
 
 from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
+from ._tls import tls_failure_from
 from ._trace import HostPort, Trace, describe, fmt_hostport
 
 
@@ -444,7 +445,7 @@ class _StreamFactory(protocol.ClientFactory):
             return
         failure = ConnectFailed("error", reason.getErrorMessage())
         if self.transport == "TLS":
-            failure = _tls_connect_failed(self.tls_creator, reason)
+            failure = _tls_connect_failed(self.tls_creator, reason, proto.transport)
         flow = proto.flow
         self.stack.trace.record(
             "tls-failed" if failure.kind == "tls" else "connect-failed", self.transport,
@@ -490,9 +491,10 @@ class _TlsClientFactory(TLSMemoryBIOFactory, protocol.ClientFactory):
         pass
 
 
-def _tls_connect_failed(creator: object, reason: Failure) -> ConnectFailed:
+def _tls_connect_failed(creator: object, reason: Failure,
+                        transport: object = None) -> ConnectFailed:
     """Turn a handshake that died into a :class:`ConnectFailed` naming why."""
-    tls_failure = getattr(creator, "last_failure", None)
+    tls_failure = tls_failure_from(reason, creator, transport)
     if tls_failure is not None:
         return ConnectFailed("tls", f"TLS handshake failed: {tls_failure}", tls_failure)
     return ConnectFailed("tls", f"TLS handshake failed: {reason.getErrorMessage()}")

@@ -465,7 +465,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
                                                    f"finish within {factory.timeout:g} s")
             else:
                 failure = _tls_connect_failed(factory.tls_creator, self._lost or Failure(
-                    ConnectionError(reason or "connection lost")))
+                    ConnectionError(reason or "connection lost")), self.transport)
         elif timed_out:
             failure = ConnectFailed("timeout", f"no answer to the WebSocket upgrade "
                                                f"(GET {factory.ws_path}) from {remote} "

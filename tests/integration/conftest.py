@@ -53,6 +53,29 @@ class Agents:
         return agent
 
 
+DOMAIN = "sip.example.com"
+
+
+@pytest.fixture(scope="session")
+def pki():
+    """A CA the clients trust, and server certificates of every kind for ``DOMAIN``."""
+    from servers.certs import CERT_KINDS, CertificateAuthority, issue_server_certificate
+
+    ca = CertificateAuthority()
+    untrusted = CertificateAuthority("SIP testbed untrusted CA")
+    certificates = {kind: issue_server_certificate(kind, [DOMAIN], ca, untrusted)
+                    for kind in CERT_KINDS}
+    return ca, certificates
+
+
+@pytest.fixture
+def tls_server(pki):
+    """``tls_server(kind)`` → server TLS options presenting a certificate of that kind."""
+    from testbed.transport import server_tls_options
+
+    return lambda kind="valid": server_tls_options(pki[1][kind])
+
+
 @pytest.fixture
 def servers():
     pool = Servers()

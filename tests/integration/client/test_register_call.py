@@ -8,18 +8,29 @@ from twisted.internet import reactor
 from testbed.sip import Response, parse_uri
 
 PLAIN = [("udp", "UDP"), ("tcp", "TCP")]
+ALL = PLAIN + [("tls", "TLS"), ("wss", "WSS")]
+DOMAIN = "sip.example.com"
 
 
-def first_port(bound, transport):
-    return bound[transport][1]
+def world(servers, agents, pki, tls_server, transport, mode, *, port=0, cert="valid",
+          agent_options=None, **registrar_options):
+    """A registrar for DOMAIN on one transport and a client pointed at it by name."""
+    registrar_options.setdefault("users", {"alice": "secret"})
+    registrar, bound = servers.registrar({transport: port}, tls_options=tls_server(cert),
+                                         **registrar_options)
+    host, bound_port = bound[transport]
+    uri = f"sip:{DOMAIN}" if port else f"sip:{DOMAIN}:{bound_port}"
+    agent = agents.agent(uri, mode, hosts={DOMAIN: host}, ca_pem=pki[0].cert_pem,
+                         **(agent_options or {}))
+    return registrar, agent, host, bound_port
 
 
-@pytest.mark.parametrize("mode, transport", PLAIN)
+@pytest.mark.parametrize("mode, transport", ALL)
 @pytest_twisted.ensureDeferred
-async def test_digest_registration_refresh_and_unregister(servers, agents, mode, transport):
-    registrar, bound = servers.registrar({transport: 0}, users={"alice": "secret"})
-    host, port = bound[transport]
-    agent = agents.agent(f"sip:{host}:{port}", mode, expires=60, refresh_ratio=0.005)
+async def test_digest_registration_refresh_and_unregister(servers, agents, pki, tls_server,
+                                                         mode, transport):
+    registrar, agent, host, port = world(servers, agents, pki, tls_server, transport, mode,
+                                         agent_options={"expires": 60, "refresh_ratio": 0.005})
 
     outcome = await agent.register()
 
@@ -42,12 +53,10 @@ async def test_digest_registration_refresh_and_unregister(servers, agents, mode,
     assert registrar.bindings("sip:alice@example.com") == []
 
 
-@pytest.mark.parametrize("mode, transport", PLAIN)
+@pytest.mark.parametrize("mode, transport", ALL)
 @pytest_twisted.ensureDeferred
-async def test_call_setup_and_teardown(servers, agents, mode, transport):
-    registrar, bound = servers.registrar({transport: 0}, users={"alice": "secret"})
-    host, port = bound[transport]
-    agent = agents.agent(f"sip:{host}:{port}", mode)
+async def test_call_setup_and_teardown(servers, agents, pki, tls_server, mode, transport):
+    registrar, agent, host, port = world(servers, agents, pki, tls_server, transport, mode)
     assert (await agent.register()).ok
 
     call = await agent.call(parse_uri(f"sip:bob@{host}"), sdp_size=900)
@@ -73,14 +82,12 @@ async def test_rejected_call_reports_the_status(servers, agents, status):
     assert f"{status}" in call.summary
 
 
-@pytest.mark.parametrize("mode, transport", PLAIN)
+@pytest.mark.parametrize("mode, transport", ALL)
 @pytest.mark.parametrize("method", ["OPTIONS", "INVITE"])
 @pytest_twisted.ensureDeferred
 async def test_inbound_request_reaches_the_client_over_the_registered_flow(
-        servers, agents, mode, transport, method):
-    registrar, bound = servers.registrar({transport: 0}, users={"alice": "secret"})
-    host, port = bound[transport]
-    agent = agents.agent(f"sip:{host}:{port}", mode)
+        servers, agents, pki, tls_server, mode, transport, method):
+    registrar, agent, host, port = world(servers, agents, pki, tls_server, transport, mode)
     outcome = await agent.register()
     assert outcome.ok
 
@@ -100,16 +107,21 @@ async def test_inbound_request_reaches_the_client_over_the_registered_flow(
 
 
 @pytest_twisted.ensureDeferred
-async def test_default_ports_are_the_rfc_ones(servers, agents):
-    # RFC 3261 §19.1.2: 5060 for UDP and TCP, 5061 for TLS; the URI names no port.
-    registrar, bound = servers.registrar({"UDP": 5060, "TCP": 5060})
+async def test_default_ports_are_the_rfc_ones(servers, agents, pki, tls_server):
+    # RFC 3261 §19.1.2: 5060 for UDP and TCP, 5061 for TLS; RFC 7118: 443 for WSS.
+    # The URI names no port; the registrar really listens on the defaults.
+    defaults = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WSS": 443}
+    registrar, bound = servers.registrar(defaults, tls_options=tls_server())
     host = bound["UDP"][0]
-    for mode, transport in PLAIN:
-        agent = agents.agent(f"sip:{host}", mode, password=None)
+    for mode, transport in ALL:
+        agent = agents.agent(f"sip:{DOMAIN}", mode, password=None, hosts={DOMAIN: host},
+                             ca_pem=pki[0].cert_pem)
         outcome = await agent.register()
         assert outcome.ok, outcome.summary
-        assert outcome.remote == (host, 5060) and outcome.transport == transport
-        assert any("port 5060 (RFC 3263" in step for step in outcome.resolution)
+        assert outcome.remote == (host, defaults[transport])
+        assert outcome.transport == transport
+        assert any(f"{transport} {defaults[transport]} (default port)" in step
+                   for step in outcome.resolution)
 
 
 @pytest_twisted.ensureDeferred
@@ -159,3 +171,30 @@ async def test_refused_tcp_connection(agents):
     outcome = await agent.register()
     assert not outcome.ok and outcome.error == "refused"
     assert "connection refused" in outcome.summary
+
+
+@pytest.mark.parametrize("mode, transport", [("tls", "TLS"), ("wss", "WSS")])
+@pytest.mark.parametrize("cert, kind", [("untrusted-ca", "untrusted-ca"),
+                                        ("wrong-host", "hostname-mismatch"),
+                                        ("expired", "expired")])
+@pytest_twisted.ensureDeferred
+async def test_tls_rejects_bad_certificates_with_the_reason(servers, agents, pki, tls_server,
+                                                            mode, transport, cert, kind):
+    registrar, agent, host, port = world(servers, agents, pki, tls_server, transport, mode,
+                                         cert=cert)
+    outcome = await agent.register()
+    assert not outcome.ok and outcome.error == "tls"
+    assert outcome.tls_failure.kind == kind
+    assert registrar.received == []  # nothing reached SIP
+    assert kind in outcome.summary or str(outcome.tls_failure) in outcome.summary
+
+
+@pytest_twisted.ensureDeferred
+async def test_insecure_connects_but_still_knows_what_was_wrong(servers, agents, pki,
+                                                               tls_server):
+    registrar, agent, host, port = world(servers, agents, pki, tls_server, "TLS", "tls",
+                                         cert="wrong-host", agent_options={"insecure": True})
+    outcome = await agent.register()
+    assert outcome.ok, outcome.summary
+    creator = agent._tls_creator()
+    assert creator.last_record.would_have_failed.kind == "hostname-mismatch"
