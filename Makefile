@@ -3,8 +3,9 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+REPORTS ?= reports
 
-.PHONY: test unit lint clean
+.PHONY: run scenario test unit lint interop bench schema clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
@@ -12,9 +13,18 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
+## make run: set up and run the whole scenario catalogue (summary table, exit code)
+run: $(STAMP)
+	$(VENV)/bin/testbed run scenarios --report-dir $(REPORTS) --json $(REPORTS)/results.json --junit $(REPORTS)/junit.xml
+
+## make scenario S=FILE: run one scenario, with its diagnosis and artefacts
+scenario: $(STAMP)
+	@test -n "$(S)" || { echo "usage: make scenario S=scenarios/…/file.yaml"; exit 2; }
+	$(VENV)/bin/testbed run "$(S)" --verbose --report-dir $(REPORTS)
+
 ## make test: set up the venv and run the whole test suite (exit 5 "no tests" fails too)
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
 
 ## make unit: only the sans-IO unit tests (seconds)
 unit: $(STAMP)
@@ -24,5 +34,9 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check testbed servers tests
 
+## make schema: regenerate scenarios/schema.json (editors validate scenarios with it)
+schema: $(STAMP)
+	$(VENV)/bin/testbed schema > scenarios/schema.json
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info $(REPORTS)

@@ -101,7 +101,210 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("-v", "--verbose", action="store_true",
                           help="print the resolution steps and every exchange")
     register.set_defaults(handler=_register)
+
+    run = commands.add_parser("run", help="run scenario files or folders",
+                              description="Run scenarios; exit 0 only if every expectation held.")
+    run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    run.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    run.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML")
+    run.add_argument("--report-dir", metavar="DIR",
+                     help="per-scenario ladder, message log, pcap and TLS key log")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="print the diagnosis and the ladder of every scenario")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", help="check scenario files",
+                                   description="Check scenario files; errors name file:line "
+                                               "and the field.")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.set_defaults(handler=_validate)
+
+    listing = commands.add_parser("list", help="the catalogue: scenario, mode, row reproduced")
+    listing.add_argument("paths", nargs="*", metavar="PATH", default=["scenarios"])
+    listing.set_defaults(handler=_list)
+
+    serve = commands.add_parser("serve", help="bring up a scenario's world and keep it up",
+                                description="Start the DNS server, registrars and faults of a "
+                                            "scenario and print every address, so any "
+                                            "softphone can be pointed at it. Ctrl-C stops.")
+    serve.add_argument("path", metavar="PATH")
+    serve.add_argument("--for", dest="duration", type=_seconds, default=None,
+                       help="stop after this long (default: until interrupted)")
+    serve.set_defaults(handler=_serve)
+
+    schema = commands.add_parser("schema", help="print the scenario JSON Schema")
+    schema.set_defaults(handler=_schema)
     return parser
+
+
+def _load_all(paths: Sequence[str]) -> tuple[list, list]:
+    """Every scenario under ``paths`` and every error met loading them."""
+    from testbed.scenario import ScenarioError, discover, load
+
+    scenarios, errors = [], []
+    try:
+        files = discover(list(paths))
+    except ScenarioError as exc:
+        return [], [exc]
+    for path in files:
+        try:
+            scenarios.append(load(path))
+        except ScenarioError as exc:
+            errors.append(exc)
+    return scenarios, errors
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from testbed.scenario import ScenarioError, check, discover
+
+    try:
+        files = discover(args.paths)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    bad = 0
+    for path in files:
+        errors, _ = check(path.read_text(encoding="utf-8"), str(path))
+        for error in errors:
+            print(error, file=sys.stderr)
+        bad += bool(errors)
+    print(f"{len(files) - bad} valid, {bad} invalid")
+    return 1 if bad or not files else 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from testbed.client import ROWS
+    from testbed.report import catalogue_table
+
+    scenarios, errors = _load_all(args.paths)
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(catalogue_table(scenarios, {row.id: row for row in ROWS}))
+    return 1 if errors else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from twisted.internet import defer, reactor, task
+
+    from testbed.report import (
+        failure_details,
+        progress_line,
+        summary_table,
+        write_json,
+        write_junit,
+    )
+    from testbed.scenario import run
+
+    scenarios, errors = _load_all(args.paths)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if not scenarios:
+        print("no scenarios to run", file=sys.stderr)
+        return 1
+    results: list = []
+
+    async def run_all(_reactor: object) -> None:
+        for index, scenario in enumerate(scenarios, start=1):
+            keylog = _keylog_path(args.report_dir, scenario.name)
+            result = await run(scenario, reactor, keylog_path=keylog)
+            results.append(result)
+            print(progress_line(index, len(scenarios), result), flush=True)
+            if not result.passed:
+                print(failure_details(result), flush=True)
+            if args.verbose and result.diagnosis is not None:
+                print("\n".join("    " + line for line in str(result.diagnosis).splitlines()))
+            if args.report_dir:
+                _write_artefacts(args.report_dir, result, keylog)
+
+    try:
+        task.react(lambda _reactor: defer.ensureDeferred(run_all(_reactor)))
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            print("the run was interrupted", file=sys.stderr)
+            return int(exit_.code)
+    print()
+    print(summary_table(results))
+    if args.json:
+        write_json(args.json, results)
+    if args.junit:
+        write_junit(args.junit, results)
+    return 0 if all(r.passed for r in results) and not errors else 1
+
+
+def _keylog_path(report_dir: str | None, name: str) -> str | None:
+    if not report_dir:
+        return None
+    from pathlib import Path
+
+    folder = Path(report_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "keys.log"
+    path.write_text("")
+    return str(path)
+
+
+def _write_artefacts(report_dir: str, result: object, keylog: str | None) -> None:
+    from pathlib import Path
+
+    from testbed.report import write_scenario_report
+
+    write_scenario_report(Path(report_dir), result, keylog)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from twisted.internet import defer, reactor, task
+
+    from testbed.scenario import ScenarioError, World, WorldError, load
+
+    try:
+        scenario = load(args.path)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    world = World(scenario, reactor)
+    try:
+        world.start()
+    except WorldError as exc:
+        print(f"testbed serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"world of {scenario.name}: {scenario.description.splitlines()[0] if scenario.description else ''}")
+    for endpoint in world.endpoints:
+        print(f"  {endpoint}")
+    if world.ca is not None and world.workdir is not None:
+        ca = world.ca.write(world.workdir)
+        print(f"  CA certificate     {ca}")
+    users = {u: p for r in scenario.data["registrars"] for u, p in r.get("users", {}).items()}
+    for user, password in users.items():
+        print(f"  account            {user} / {password}")
+    if world.dns_address:
+        host, port = world.dns_address
+        domain = world.domains[next(iter(world.domains))]
+        print(f"  try: dig @{host} -p {port} NAPTR {domain}")
+    print("Ctrl-C stops.", flush=True)
+
+    async def keep(_reactor: object) -> None:
+        done: defer.Deferred = defer.Deferred()
+        if args.duration:
+            reactor.callLater(args.duration, done.callback, None)
+        try:
+            await done
+        finally:
+            await world.stop()
+
+    try:
+        task.react(lambda _reactor: defer.ensureDeferred(keep(_reactor)))
+    except SystemExit:
+        pass
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from testbed.scenario import SCHEMA
+
+    print(json.dumps(SCHEMA, indent=2))
+    return 0
 
 
 def _register(args: argparse.Namespace) -> int:

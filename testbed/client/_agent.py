@@ -345,8 +345,11 @@ class UserAgent:
                                     body=offer.to_bytes())
             response, exchange = await self._exchange(request, flow, exchanges,
                                                       on_response=self._reack_for(request, flow))
+            size = {"invite_size": len(request.to_bytes()), "invite_over": flow.transport}
             if response is None:
-                return self._finish(self._failure("call", exchange, exchanges, located))
+                failure = self._failure("call", exchange, exchanges, located)
+                failure.extra.update(size)
+                return self._finish(failure)
             if response.status in (401, 407):
                 auth_or_outcome = self._answer_challenge("call", request, response, exchanges,
                                                          located)
@@ -360,7 +363,7 @@ class UserAgent:
                     "call", False, f"call failed: {response.status} {response.reason} from {where}",
                     status=response.status, reason=response.reason, error="rejected",
                     transport=flow.transport, remote=flow.remote, exchanges=exchanges,
-                    started=started, ended=self.reactor.seconds()))
+                    started=started, ended=self.reactor.seconds(), extra=size))
             dialog = self._dialog_from(request, response, flow)
             self.stack.send_stateless(self._ack(dialog, request), flow)
             codecs = ""
@@ -374,8 +377,7 @@ class UserAgent:
                 f"{response.reason} (INVITE {len(request.to_bytes())} bytes; codecs {codecs})",
                 status=response.status, reason=response.reason, transport=flow.transport,
                 remote=flow.remote, exchanges=exchanges, started=started,
-                ended=self.reactor.seconds(), extra={"dialog": dialog,
-                                                     "invite_size": len(request.to_bytes())}))
+                ended=self.reactor.seconds(), extra={"dialog": dialog, **size}))
         return self._finish(self._failure("call", exchanges[-1], exchanges, located,
                                           summary="call failed: too many authentication rounds"))
 

@@ -1,0 +1,247 @@
+"""A pcapng file of the signaling, written by hand with ``struct``: Wireshark opens it.
+
+Layout (pcapng, draft-ietf-opsawg-pcapng; all blocks little-endian):
+
+- Section Header Block, one Interface Description Block (``LINKTYPE_ETHERNET``, time
+  stamps in microseconds);
+- a Decryption Secrets Block (type ``TLSK``) with the TLS key log when there is one, so
+  Wireshark (3.0+) decrypts TLS and WSS with no other file;
+- one Enhanced Packet Block per packet: Ethernet (locally administered MAC addresses
+  derived from the IP address), IPv4 or IPv6, UDP or TCP, with correct lengths and
+  checksums.
+
+TCP is synthesized from the captured byte streams: each connection starts with SYN,
+SYN/ACK, ACK, carries its bytes in PSH/ACK segments whose sequence and acknowledgement
+numbers advance with the bytes sent each way (so Wireshark reassembles SIP over TCP and
+TLS records), and ends with FIN/ACK from each side and a last ACK (or an RST). A refused
+connection is a SYN answered by RST/ACK; an unanswered one a lone SYN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.transport import CapturedSegment, HostPort
+
+LINKTYPE_ETHERNET = 1
+SECRETS_TLS_KEY_LOG = 0x544C534B  # "TLSK": an NSS key log (SSLKEYLOGFILE)
+BLOCK_SHB = 0x0A0D0D0A
+BLOCK_IDB = 0x00000001
+BLOCK_EPB = 0x00000006
+BLOCK_DSB = 0x0000000A
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+SNAPLEN = 262144
+TCP_MAX_PAYLOAD = 65000  # well under IPv4's 65535-byte packets
+TCP_WINDOW = 65535
+KEYS_FILE = "keys.log"
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+_APPLICATION = "sip-transport-testbed"
+
+
+def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
+               keylog_text: str | None = None) -> Path:
+    """Write ``segments`` (in their order) as a pcapng file at ``path``; return the path.
+
+    With ``keylog_text`` (SSLKEYLOGFILE lines, possibly empty) the file carries it in a
+    Decryption Secrets Block when it is not empty, and it is also written next to the
+    file as ``keys.log`` (for tools that want a separate file:
+    ``tshark -o tls.keylog_file:keys.log``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = [_section_header(), _interface_description()]
+    if keylog_text:
+        blocks.append(_decryption_secrets(keylog_text.encode("utf-8")))
+    synthesizer = _Synthesizer()
+    for segment in segments:
+        for time, frame in synthesizer.frames(segment):
+            blocks.append(_enhanced_packet(time, frame))
+    path.write_bytes(b"".join(blocks))
+    if keylog_text is not None:
+        (path.parent / KEYS_FILE).write_text(keylog_text, encoding="utf-8")
+    return path
+
+
+# -- pcapng blocks -------------------------------------------------------------------------
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + _pad4(value)
+
+
+_END_OF_OPTIONS = struct.pack("<HH", 0, 0)
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    body = _pad4(body)
+    length = 12 + len(body)
+    return struct.pack("<II", block_type, length) + body + struct.pack("<I", length)
+
+
+def _section_header() -> bytes:
+    options = _option(4, _APPLICATION.encode()) + _END_OF_OPTIONS  # shb_userappl
+    return _block(BLOCK_SHB, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + options)
+
+
+def _interface_description() -> bytes:
+    options = (_option(2, b"testbed") + _option(9, bytes([6]))  # if_name, if_tsresol (µs)
+               + _END_OF_OPTIONS)
+    return _block(BLOCK_IDB, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, SNAPLEN) + options)
+
+
+def _decryption_secrets(secrets: bytes) -> bytes:
+    return _block(BLOCK_DSB, struct.pack("<II", SECRETS_TLS_KEY_LOG, len(secrets))
+                  + _pad4(secrets))
+
+
+def _enhanced_packet(time: float, frame: bytes) -> bytes:
+    stamp = max(0, round(time * 1_000_000))
+    header = struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), len(frame))
+    return _block(BLOCK_EPB, header + _pad4(frame))
+
+
+# -- packets -------------------------------------------------------------------------------
+
+
+def internet_checksum(data: bytes) -> int:
+    """The RFC 1071 one's-complement sum, as IPv4, UDP and TCP use it."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _mac(address: bytes) -> bytes:
+    """A locally administered unicast MAC address standing for an IP address."""
+    return b"\x02" + hashlib.blake2s(address, digest_size=5).digest()
+
+
+class _Packets:
+    """Ethernet/IP frames; the IPv4 identification counts up from 1, deterministically."""
+
+    def __init__(self) -> None:
+        self.ip_id = 0
+
+    def frame(self, src: HostPort, dst: HostPort, protocol: int, payload: bytes) -> bytes:
+        """``payload`` is a UDP or TCP header and data whose checksum field is zero."""
+        source, destination = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
+        if source.version != destination.version:
+            raise ValueError(f"{src[0]} → {dst[0]}: IPv4 and IPv6 mixed in one packet")
+        checksum_at = 6 if protocol == 17 else 16
+        if source.version == 4:
+            pseudo = source.packed + destination.packed + struct.pack("!BBH", 0, protocol,
+                                                                     len(payload))
+        else:
+            pseudo = source.packed + destination.packed + struct.pack("!IxxxB", len(payload),
+                                                                     protocol)
+        checksum = internet_checksum(pseudo + payload)
+        if protocol == 17 and checksum == 0:
+            checksum = 0xFFFF  # RFC 768: zero means "no checksum"
+        payload = payload[:checksum_at] + struct.pack("!H", checksum) + payload[checksum_at + 2:]
+        if source.version == 4:
+            self.ip_id = (self.ip_id + 1) & 0xFFFF
+            header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), self.ip_id,
+                                 0x4000, 64, protocol, 0, source.packed, destination.packed)
+            header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
+            ethertype = 0x0800
+        else:
+            header = struct.pack("!IHBB16s16s", 0x60000000, len(payload), protocol, 64,
+                                 source.packed, destination.packed)
+            ethertype = 0x86DD
+        ethernet = _mac(destination.packed) + _mac(source.packed) + struct.pack("!H", ethertype)
+        return ethernet + header + payload
+
+    def udp(self, src: HostPort, dst: HostPort, data: bytes) -> bytes:
+        header = struct.pack("!HHHH", src[1], dst[1], 8 + len(data), 0)
+        return self.frame(src, dst, 17, header + data)
+
+    def tcp(self, src: HostPort, dst: HostPort, seq: int, ack: int, flags: int,
+            data: bytes = b"") -> bytes:
+        header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF,
+                             ack & 0xFFFFFFFF if flags & ACK else 0, 5 << 4, flags,
+                             TCP_WINDOW, 0, 0)
+        return self.frame(src, dst, 6, header + data)
+
+
+@dataclass
+class _Stream:
+    """Sequence numbers of one synthesized TCP connection: the next to send, per side."""
+
+    client: HostPort
+    server: HostPort
+    next_seq: dict[HostPort, int]
+
+
+def _initial_sequence(src: HostPort, dst: HostPort) -> int:
+    """A deterministic initial sequence number (Wireshark shows relative ones anyway)."""
+    text = f"{src[0]}|{src[1]}|{dst[0]}|{dst[1]}".encode()
+    return int.from_bytes(hashlib.blake2s(text, digest_size=4).digest(), "big")
+
+
+class _Synthesizer:
+    """Turns captured segments into frames, keeping TCP state per connection."""
+
+    def __init__(self) -> None:
+        self.packets = _Packets()
+        self.streams: dict[frozenset[HostPort], _Stream] = {}
+
+    def frames(self, segment: CapturedSegment) -> list[tuple[float, bytes]]:
+        time, src, dst = segment.time, segment.src, segment.dst
+        if segment.transport == "UDP":
+            return [(time, self.packets.udp(src, dst, segment.data))]
+        return [(time, frame) for frame in self._tcp(segment, src, dst)]
+
+    def _open(self, client: HostPort, server: HostPort) -> tuple[_Stream, list[bytes]]:
+        packets = self.packets
+        c_isn, s_isn = _initial_sequence(client, server), _initial_sequence(server, client)
+        stream = _Stream(client, server, {client: c_isn + 1, server: s_isn + 1})
+        self.streams[frozenset((client, server))] = stream
+        return stream, [packets.tcp(client, server, c_isn, 0, SYN),
+                        packets.tcp(server, client, s_isn, c_isn + 1, SYN | ACK),
+                        packets.tcp(client, server, c_isn + 1, s_isn + 1, ACK)]
+
+    def _tcp(self, segment: CapturedSegment, src: HostPort, dst: HostPort) -> list[bytes]:
+        packets = self.packets
+        key = frozenset((src, dst))
+        flags = segment.flags
+        if flags in ("REFUSED", "UNANSWERED"):
+            isn = _initial_sequence(src, dst)
+            frames = [packets.tcp(src, dst, isn, 0, SYN)]
+            if flags == "REFUSED":
+                frames.append(packets.tcp(dst, src, 0, isn + 1, RST | ACK))
+            return frames
+        if flags == "SYN":
+            return self._open(src, dst)[1]
+        frames = []
+        stream = self.streams.get(key)
+        if stream is None:  # bytes of a connection whose start was not captured
+            stream, frames = self._open(src, dst)
+        seq = stream.next_seq
+        if flags == "":
+            data = segment.data
+            for start in range(0, len(data), TCP_MAX_PAYLOAD):
+                chunk = data[start:start + TCP_MAX_PAYLOAD]
+                frames.append(packets.tcp(src, dst, seq[src], seq[dst], PSH | ACK, chunk))
+                seq[src] += len(chunk)
+            return frames
+        del self.streams[key]
+        if flags == "RST":
+            frames.append(packets.tcp(src, dst, seq[src], seq[dst], RST | ACK))
+            return frames
+        # FIN: src closes, dst closes too, src acknowledges
+        frames.append(packets.tcp(src, dst, seq[src], seq[dst], FIN | ACK))
+        frames.append(packets.tcp(dst, src, seq[dst], seq[src] + 1, FIN | ACK))
+        frames.append(packets.tcp(src, dst, seq[src] + 1, seq[dst] + 1, ACK))
+        return frames

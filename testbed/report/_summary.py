@@ -1,0 +1,64 @@
+"""Console output of a run: a progress line per scenario and the summary table.
+
+Renderers only: they never decide pass or fail (the runner did).
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Sequence
+
+
+def _width() -> int:
+    return max(80, min(140, shutil.get_terminal_size((100, 20)).columns))
+
+
+def progress_line(index: int, total: int, result: object) -> str:
+    """``[ 3/27] PASS tls-expired-certificate (0.4 s) TLS handshake failure``."""
+    status = "PASS" if result.passed else "FAIL"
+    diagnosis = result.diagnosis.symptom if result.diagnosis else (result.error or "")
+    return (f"[{index:>2}/{total}] {status} {result.scenario.name} "
+            f"({result.duration:.1f} s) {diagnosis}")
+
+
+def failure_details(result: object) -> str:
+    """What went wrong in a failed scenario, one line each, indented."""
+    lines = [f"  {result.scenario.path}:"]
+    lines += [f"    {failure}" for failure in result.failures]
+    return "\n".join(lines)
+
+
+def summary_table(results: Sequence[object]) -> str:
+    """The table of scenarios with pass/fail and the diagnosis, and a totals line."""
+    width = _width()
+    rows = []
+    for result in results:
+        diagnosis = result.diagnosis
+        text = diagnosis.one_line() if diagnosis else (result.error or "")
+        rows.append(("PASS" if result.passed else "FAIL", result.scenario.name,
+                     result.scenario.mode.upper(), f"{result.duration:.1f}s", text))
+    name_w = max([len(r[1]) for r in rows] + [8])
+    head = f"{'':4}  {'scenario':<{name_w}}  {'mode':<4}  {'time':>5}  diagnosis"
+    out = [head, "-" * min(width, len(head) + 40)]
+    indent = 4 + 2 + name_w + 2 + 4 + 2 + 5 + 2
+    for status, name, mode, took, text in rows:
+        wrapped = textwrap.wrap(text, max(30, width - indent)) or [""]
+        out.append(f"{status:4}  {name:<{name_w}}  {mode:<4}  {took:>5}  {wrapped[0]}")
+        out.extend(" " * indent + line for line in wrapped[1:2])
+    passed = sum(1 for r in results if r.passed)
+    out.append("")
+    out.append(f"{passed} passed, {len(results) - passed} failed")
+    return "\n".join(out)
+
+
+def catalogue_table(scenarios: Sequence[object], rows: dict[str, object]) -> str:
+    """``testbed list``: scenario, transport mode, troubleshooting row reproduced."""
+    name_w = max([len(s.name) for s in scenarios] + [8])
+    out = [f"{'scenario':<{name_w}}  {'mode':<4}  troubleshooting row",
+           "-" * (name_w + 40)]
+    for scenario in scenarios:
+        row = rows.get(scenario.row)
+        symptom = row.symptom if row is not None else scenario.row
+        out.append(f"{scenario.name:<{name_w}}  {scenario.mode.upper():<4}  {symptom}")
+    return "\n".join(out)

@@ -1,0 +1,240 @@
+"""The scenario format as a JSON Schema (draft 2020-12), plus the checks a schema cannot say.
+
+``SCHEMA`` is published as ``scenarios/schema.json`` (``testbed schema`` prints it) so
+editors validate scenario files as they are typed; :func:`validate` runs it and the
+extra checks, and turns every problem into a :class:`ScenarioError` with file:line.
+"""
+
+from __future__ import annotations
+
+import jsonschema
+
+from testbed.client import ERROR_KINDS, TRANSPORT_MODES
+from testbed.client._diagnosis import ROW_IDS
+
+from ._yaml import LocatedData, ScenarioError
+
+DURATION = {
+    "description": "seconds, or a string like 50ms / 2s",
+    "oneOf": [{"type": "number", "exclusiveMinimum": 0},
+              {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s)$"}],
+}
+TRANSPORTS = ["udp", "tcp", "tls", "wss"]
+CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
+WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
+TLS_FAILURES = ["expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
+                "protocol-version", "handshake"]
+FAULT_KINDS = ["firewall", "not-listening", "mtu", "loss", "latency", "nat"]
+
+_COUNT = {"oneOf": [{"type": "integer", "minimum": 0},
+                    {"type": "object", "additionalProperties": False,
+                     "properties": {"min": {"type": "integer", "minimum": 0},
+                                    "max": {"type": "integer", "minimum": 0}}}]}
+_TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+OUTCOME_EXPECT = {
+    "type": "object",
+    "description": "what the step's outcome must be; every field is optional",
+    "additionalProperties": False,
+    "properties": {
+        "ok": {"type": "boolean"},
+        "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 699},
+        "error": {"enum": [*ERROR_KINDS, None]},
+        "transport": {"enum": ["UDP", "TCP", "TLS", "WSS"]},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "tls_failure": {"enum": TLS_FAILURES},
+        "transmissions": _COUNT,
+        "exchanges": _COUNT,
+        "tried": {"type": "array", "items": {"type": "string", "pattern": "^(UDP|TCP|TLS|WSS):[0-9]+$"},
+                  "description": "transport:port of every target tried, in order"},
+        "resolution_contains": _TEXTS,
+        "summary_contains": _TEXTS,
+        "received": {"type": "boolean", "description": "inbound steps: did the client get it"},
+        "invite_over": {"enum": ["UDP", "TCP", "TLS", "WSS"]},
+    },
+}
+
+_STEP_BODY = {
+    "type": "object",
+    "properties": {"expect": OUTCOME_EXPECT},
+}
+
+STEP = {
+    "description": "one action of the client or the registrar",
+    "oneOf": [
+        {"enum": ["register", "unregister", "options", "keepalive"]},
+        {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+         "properties": {
+             "register": {**_STEP_BODY, "additionalProperties": False,
+                          "properties": {"expect": OUTCOME_EXPECT,
+                                         "expires": {"type": "integer", "minimum": 0}}},
+             "unregister": {**_STEP_BODY, "additionalProperties": False},
+             "options": {**_STEP_BODY, "additionalProperties": False},
+             "call": {"type": "object", "additionalProperties": False,
+                      "properties": {"to": {"type": "string"},
+                                     "sdp_size": {"type": "integer", "minimum": 1},
+                                     "hangup": {"type": "boolean"},
+                                     "expect": OUTCOME_EXPECT}},
+             "wait": DURATION,
+             "keepalive": {"type": "object", "additionalProperties": False,
+                           "properties": {"interval": DURATION}},
+             "inbound": {"type": "object", "additionalProperties": False,
+                         "properties": {"method": {"enum": ["OPTIONS", "INVITE", "MESSAGE"]},
+                                        "from": {"type": "string"},
+                                        "expect": OUTCOME_EXPECT}},
+         }},
+    ],
+}
+
+LISTENER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["transport"],
+    "properties": {
+        "transport": {"enum": TRANSPORTS},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                 "description": "default: 5060 UDP/TCP, 5061 TLS, 443 WSS"},
+        "certificate": {"enum": CERT_KINDS},
+        "tls_versions": {"type": "object", "additionalProperties": False,
+                         "properties": {"min": {"enum": ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]},
+                                        "max": {"enum": ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]}}},
+        "ws_path": {"type": "string", "pattern": "^/"},
+        "ws_behaviour": {"enum": WS_BEHAVIOURS},
+    },
+}
+
+REGISTRAR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "listen"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "domain": {"type": "string", "description": "SIP domain served (default example.com)"},
+        "listen": {"type": "array", "minItems": 1, "items": LISTENER},
+        "users": {"type": "object", "additionalProperties": {"type": "string"}},
+        "realm": {"type": "string"},
+        "invite": {"type": "integer", "minimum": 200, "maximum": 699},
+        "register_status": {"type": "integer", "minimum": 200, "maximum": 699},
+        "ring": {"type": "boolean"},
+        "min_expires": {"type": "integer", "minimum": 0},
+        "default_expires": {"type": "integer", "minimum": 1},
+        "max_expires": {"type": "integer", "minimum": 1},
+    },
+}
+
+FAULT = {
+    "type": "object",
+    "required": ["kind"],
+    "description": "a fault between the client and a registrar listener; fields per kind "
+                   "are checked by servers/faults",
+    "properties": {
+        "kind": {"enum": FAULT_KINDS},
+        "registrar": {"type": "string"},
+        "transport": {"enum": TRANSPORTS},
+    },
+}
+
+CLIENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["transport", "registrar"],
+    "properties": {
+        "transport": {"enum": list(TRANSPORT_MODES)},
+        "registrar": {"type": "string", "pattern": "^sips?:"},
+        "user": {"type": "string"},
+        "password": {"type": "string"},
+        "aor": {"type": "string", "pattern": "^sips?:"},
+        "trust": {"enum": ["ca", "system", "insecure"],
+                  "description": "ca: the world's test CA (default)"},
+        "server_name": {"type": "string"},
+        "ws_path": {"type": "string", "pattern": "^/"},
+        "expires": {"type": "integer", "minimum": 1},
+        "keepalive": DURATION,
+        "udp_large_message": {"enum": ["send", "switch-to-tcp"]},
+        "path_mtu": {"type": "integer", "minimum": 576},
+        "answer": {"type": "integer", "minimum": 200, "maximum": 699},
+    },
+}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://sip-transport-testbed.invalid/scenario.schema.json",
+    "title": "SIP transport testbed scenario",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "troubleshooting", "registrars", "client", "steps"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+        "description": {"type": "string"},
+        "troubleshooting": {"enum": list(ROW_IDS),
+                            "description": "the troubleshooting-table row this reproduces"},
+        "proves": {"type": "string", "description": "one line: what a pass demonstrates"},
+        "seed": {"type": "integer"},
+        "timers": {"type": "object", "additionalProperties": False,
+                   "properties": {"t1": DURATION, "t2": DURATION, "t4": DURATION}},
+        "dns": {"type": "object", "additionalProperties": False,
+                "properties": {"zones": {"type": "array", "items": {"type": "object"}},
+                               "faults": {"type": "array", "items": {"type": "object"}}}},
+        "registrars": {"type": "array", "minItems": 1, "items": REGISTRAR},
+        "faults": {"type": "array", "items": FAULT},
+        "client": CLIENT,
+        "steps": {"type": "array", "minItems": 1, "items": STEP},
+        "expect": {"type": "object", "additionalProperties": False,
+                   "properties": {"diagnosis": {
+                       "type": "object", "additionalProperties": False,
+                       "properties": {"row": {"enum": list(ROW_IDS)},
+                                      "symptom_contains": _TEXTS,
+                                      "cause_contains": _TEXTS,
+                                      "evidence_contains": _TEXTS}}}},
+    },
+}
+
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown field")
+    if error.validator == "oneOf" and isinstance(error.instance, dict | str):
+        best = jsonschema.exceptions.best_match(error.context) if error.context else None
+        if best is not None:
+            return best.message
+    if error.validator == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return f"{error.instance!r} is not one of: {choices}"
+    return error.message
+
+
+def validate(located: LocatedData) -> list[ScenarioError]:
+    """Every schema violation and extra-check failure, in file order."""
+    errors: list[ScenarioError] = []
+    for error in _VALIDATOR.iter_errors(located.data):
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            if extra:
+                path = path + (extra[0],)
+        errors.append(located.error(path, _message(error)))
+    if not errors and isinstance(located.data, dict):
+        errors.extend(_extra_checks(located))
+    errors.sort(key=lambda e: e.line or 0)
+    return errors
+
+
+def _extra_checks(located: LocatedData) -> list[ScenarioError]:
+    """What JSON Schema cannot say: references between sections."""
+    data = located.data
+    errors = []
+    names = [r["name"] for r in data["registrars"]]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            errors.append(located.error(("registrars", i, "name"), f"duplicate registrar {name!r}"))
+    for i, fault in enumerate(data.get("faults", [])):
+        target = fault.get("registrar", names[0])
+        if target not in names:
+            errors.append(located.error(("faults", i, "registrar"),
+                                        f"no registrar named {target!r} (have: {', '.join(names)})"))
+    if data["client"]["transport"] == "auto" and not data.get("dns"):
+        errors.append(located.error(("client", "transport"),
+                                    "auto needs a dns section (RFC 3263 resolves through DNS)"))
+    return errors
