@@ -199,8 +199,11 @@ def _classify_success(outcomes: list[Outcome], mode: str) -> Diagnosis:
             for e in retransmitted])
     registered = [o for o in outcomes if o.operation == "register" and o.ok]
     if mode == "auto" and registered and registered[0].transport == "UDP":
-        fallback = [step for step in registered[0].resolution if "fell back" in step
-                    or "no NAPTR" in step or "NXDOMAIN" in step or "NODATA" in step]
+        # Only a fall-back to the A/AAAA records counts: UDP chosen by SRV is deliberate.
+        fallback = [step for step in registered[0].resolution if "fell back" in step]
         if fallback:
-            return _make("auto-fallback-udp", fallback[:3] + [registered[0].summary])
+            misses = [step for step in registered[0].resolution
+                      if "NXDOMAIN" in step or "NODATA" in step or "no NAPTR" in step]
+            return _make("auto-fallback-udp", misses[:2] + fallback[:1]
+                         + [registered[0].summary])
     return _make("healthy", [o.summary for o in outcomes][:3])

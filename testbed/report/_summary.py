@@ -35,7 +35,12 @@ def summary_table(results: Sequence[object]) -> str:
     rows = []
     for result in results:
         diagnosis = result.diagnosis
-        text = diagnosis.one_line() if diagnosis else (result.error or "")
+        if diagnosis is None:
+            text = result.error or ""
+        elif diagnosis.row == "healthy":
+            text = diagnosis.symptom
+        else:
+            text = f"{diagnosis.symptom}: {diagnosis.cause}"
         rows.append(("PASS" if result.passed else "FAIL", result.scenario.name,
                      result.scenario.mode.upper(), f"{result.duration:.1f}s", text))
     name_w = max([len(r[1]) for r in rows] + [8])

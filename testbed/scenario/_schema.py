@@ -169,6 +169,8 @@ SCHEMA = {
         "troubleshooting": {"enum": list(ROW_IDS),
                             "description": "the troubleshooting-table row this reproduces"},
         "proves": {"type": "string", "description": "one line: what a pass demonstrates"},
+        "quick_reference": {"enum": ["udp", "tcp", "tls", "wss", "auto"],
+                            "description": "the quick-reference row (transport mode) shown"},
         "seed": {"type": "integer"},
         "timers": {"type": "object", "additionalProperties": False,
                    "properties": {"t1": DURATION, "t2": DURATION, "t4": DURATION}},

@@ -1,5 +1,6 @@
 """Twisted adapters: UDP, TCP, TLS and WSS flows, and the stack that drives transactions."""
 
+from ._capture import SEGMENT_FLAGS, Capture, CapturedSegment
 from ._flows import (
     PING,
     PONG,
@@ -43,4 +44,5 @@ __all__ = [
     "TlsHandshakeRecord", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
     "client_tls_options", "server_tls_options", "tls_failure_from",
     "BEHAVIOURS", "SUBPROTOCOL", "WsFlow", "connect_ws", "listen_ws",
+    "SEGMENT_FLAGS", "Capture", "CapturedSegment",
 ]

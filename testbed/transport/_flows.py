@@ -126,6 +126,8 @@ class UdpFlow(Flow):
 class UdpEndpoint(protocol.DatagramProtocol):
     """One UDP socket: every datagram is one message (RFC 3261 §18.3)."""
 
+    capture = None  # a Capture (set by the stack) records every datagram sent and received
+
     def __init__(self, sink: FlowSink, trace: Trace) -> None:
         self.sink = sink
         self.trace = trace
@@ -146,8 +148,12 @@ class UdpEndpoint(protocol.DatagramProtocol):
         if self.transport is None:
             raise ConnectionError("UDP socket is closed")
         self.transport.write(data, remote)
+        if self.capture is not None:
+            self.capture.datagram(self.local, remote, data, sent=True)
 
     def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        if self.capture is not None:
+            self.capture.datagram((addr[0], addr[1]), self.local, data, sent=False)
         flow = self.flow_to((addr[0], addr[1]))
         if not data.strip(b"\r\n"):
             self.trace.record("keepalive-received", "UDP", local=self.local, remote=flow.remote,

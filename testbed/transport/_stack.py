@@ -37,6 +37,7 @@ from testbed.sip import (
     split_list,
 )
 
+from ._capture import Capture
 from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
 from ._tls import tls_failure_from
 from ._trace import HostPort, Trace, describe, fmt_hostport
@@ -122,8 +123,10 @@ class SipStack(FlowSink):
         name: str = "",
         send_trying: bool = True,
         connect_timeout: float = 5.0,
+        capture: Capture | None = None,
     ) -> None:
         self.reactor = reactor
+        self._capture = capture
         self.user = user
         self.timers = timers or Timers()
         self.trace = trace if trace is not None else Trace(reactor.seconds, name)
@@ -140,11 +143,32 @@ class SipStack(FlowSink):
         self._timer_at: float | None = None
         self.on_pong: list[Callable[[Flow], None]] = []
 
+    # -- capture ------------------------------------------------------------------------
+
+    @property
+    def capture(self) -> Capture | None:
+        """The :class:`Capture` this element's sockets feed (``None``: nothing recorded).
+
+        Set it before listening or connecting: connections already open are not recorded.
+        """
+        return self._capture
+
+    @capture.setter
+    def capture(self, capture: Capture | None) -> None:
+        self._capture = capture
+        if self.udp is not None:
+            self.udp.capture = capture
+
+    def captured(self, factory: protocol.Factory, role: str) -> protocol.Factory:
+        """``factory`` (the outermost, around TLS) recorded by the capture, if any."""
+        return factory if self._capture is None else self._capture.wrap_factory(factory, role)
+
     # -- listening ----------------------------------------------------------------------
 
     def listen_udp(self, host: str, port: int = 0) -> HostPort:
         """Bind this element's UDP socket (one per element, RFC 3261 §18) and return it."""
         endpoint = UdpEndpoint(self, self.trace)
+        endpoint.capture = self._capture
         listening = self.reactor.listenUDP(port, endpoint, interface=host)  # type: ignore[attr-defined]
         self._listeners.append(listening)
         self.udp = endpoint
@@ -157,7 +181,8 @@ class SipStack(FlowSink):
         factory: protocol.Factory = _StreamFactory(self, transport, "server")
         if transport == "TLS":
             factory = TLSMemoryBIOFactory(tls_options, False, factory)
-        listening = self.reactor.listenTCP(port, factory, interface=host)  # type: ignore[attr-defined]
+        listening = self.reactor.listenTCP(port, self.captured(factory, "server"),  # type: ignore[attr-defined]
+                                           interface=host)
         self._listeners.append(listening)
         address = listening.getHost()
         self._note_listening(transport, (address.host, address.port))
@@ -214,7 +239,8 @@ class SipStack(FlowSink):
             wrapped = _TlsClientFactory(tls_creator, factory)
         self.trace.record("connecting", transport, remote=(host, port),
                           summary=f"connecting to {fmt_hostport((host, port))}/{transport}")
-        connector = self.reactor.connectTCP(host, port, wrapped,  # type: ignore[attr-defined]
+        connector = self.reactor.connectTCP(host, port,  # type: ignore[attr-defined]
+                                            self.captured(wrapped, "client"),
                                             timeout=self.connect_timeout)
         self.add_connector(connector)
         return result

@@ -396,7 +396,8 @@ def listen_ws(stack: SipStack, host: str, port: int = 0, *, tls_options: object 
         factory = _WsServerFactory(stack, transport, path, behaviour)
     if tls_options is not None:
         factory = TLSMemoryBIOFactory(tls_options, False, factory)
-    listening = stack.reactor.listenTCP(port, factory, interface=host)  # type: ignore[attr-defined]
+    listening = stack.reactor.listenTCP(port, stack.captured(factory, "server"),  # type: ignore[attr-defined]
+                                        interface=host)
     address = listening.getHost()
     bound = (address.host, address.port)
     stack.add_listener(transport, listening, bound)
@@ -566,7 +567,8 @@ def connect_ws(stack: SipStack, host: str, port: int, *, tls_creator: object = N
         factory = _TlsClientFactory(tls_creator, factory)  # type: ignore[arg-type]
     stack.trace.record("connecting", transport, remote=(host, port),
                        summary=f"connecting to {url}")
-    connector = stack.reactor.connectTCP(host, port, factory,  # type: ignore[attr-defined]
+    connector = stack.reactor.connectTCP(host, port,  # type: ignore[attr-defined]
+                                         stack.captured(factory, "client"),
                                          timeout=stack.connect_timeout)
     stack.add_connector(connector)
     return result

@@ -1,0 +1,391 @@
+"""The ladder diagram and the message log of one scenario, as plain text.
+
+Both read the :class:`~testbed.transport.TraceEvent` s of every element of the world
+(client, registrars, proxies: their traces merged or shared) and, for the ladder, the
+DNS server's query log. A message seen by both ends (``sent`` by one, ``received`` by
+the other) is one row; retransmissions are marked; a message a traced element sent and
+its traced destination never received is marked ``(not received)``.
+
+Participants are named by ``names`` (``{(host, port): name}`` or ``{host: name}``), else
+by the owner of the trace that used the address locally, else by the address itself.
+Output is deterministic for a given input and readable in 100 columns.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from testbed.transport import HostPort, TraceEvent, fmt_hostport
+
+WIDTH = 100
+TIME_WIDTH = 9  # "  12.345 "
+MIN_LABEL = 44
+LANE_MIN, LANE_MAX = 9, 18
+DNS = "DNS"
+
+_SENT = ("sent", "keepalive-sent")
+_RECEIVED = ("received", "keepalive-received")
+_FAILURES = ("connect-failed", "tls-failed", "send-failed")
+_SKIPPED = ("listening", "connecting")
+
+Names = Mapping[object, str]
+
+
+@dataclass
+class _Item:
+    """One row-to-be: a message (paired sent/received), a connection event, a note."""
+
+    time: float
+    kind: str  # "message", "connection", "failure", "note", "dns"
+    transport: str
+    src: HostPort | None
+    dst: HostPort | None
+    label: str
+    src_name: str = ""
+    dst_name: str = ""
+    sent: TraceEvent | None = None
+    received: TraceEvent | None = None
+    lost: bool = False
+
+
+class _Namer:
+    """Address → participant name: ``names`` (exact, then host), owners, the address."""
+
+    def __init__(self, names: Names | None, events: list[TraceEvent]) -> None:
+        self.exact: dict[HostPort, str] = {}
+        self.hosts: dict[str, str] = {}
+        for key, value in (names or {}).items():
+            if isinstance(key, str):
+                self.hosts[key] = value
+            else:
+                host, port = key  # type: ignore[misc]
+                self.exact[(host, port)] = value
+        self.learned: dict[HostPort, str] = {}
+        for event in events:
+            if event.owner and event.local is not None:
+                self.learned.setdefault((event.local[0], event.local[1]), event.owner)
+        self.order = list(dict.fromkeys([*self.exact.values(), *self.hosts.values()]))
+        self.owners = {event.owner for event in events if event.owner}
+
+    def __call__(self, address: HostPort | None, owner: str = "") -> str:
+        if address is None:
+            return owner or "?"
+        address = (address[0], address[1])
+        for table, key in ((self.exact, address), (self.hosts, address[0]),
+                           (self.learned, address)):
+            if key in table:
+                return table[key]  # type: ignore[index]
+        return fmt_hostport(address)
+
+    def guess(self, address: HostPort) -> str:
+        """For an address no trace used (a DNS client socket): a participant on that host."""
+        address = (address[0], address[1])
+        if address in self.exact or address[0] in self.hosts or address in self.learned:
+            return self(address)
+        on_host = sorted({name for (host, _), name in self.learned.items()
+                          if host == address[0]})
+        return on_host[0] if len(on_host) == 1 else fmt_hostport(address)
+
+
+def _ka_key(event: TraceEvent) -> str:
+    summary = event.summary.lower()
+    return "pong" if "pong" in summary else "ping"
+
+
+def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
+    """Pair each sent message with its receipt; keep the other events worth a row."""
+    ordered = sorted(events, key=lambda e: e.time)
+    by_summary: dict[tuple, deque[_Item]] = defaultdict(deque)
+    by_data: dict[tuple, deque[_Item]] = defaultdict(deque)
+    items: list[_Item] = []
+    seen_connections: set[tuple] = set()
+    sent_data: dict[tuple, int] = defaultdict(int)
+
+    def message(event: TraceEvent, src: HostPort, dst: HostPort, received: bool) -> _Item:
+        item = _Item(event.time, "message", event.transport, src, dst, event.summary,
+                     sent=None if received else event, received=event if received else None)
+        if event.data and event.kind in ("sent", "received"):
+            copies = sent_data[(event.transport, src, dst, event.data)]
+            sent_data[(event.transport, src, dst, event.data)] += 1
+            if copies:
+                item.label += f" [retransmission {copies}]"
+        return item
+
+    for event in ordered:
+        if event.kind in _SENT and event.local and event.remote:
+            src, dst = _hp(event.local), _hp(event.remote)
+            item = message(event, src, dst, received=False)
+            family = "msg" if event.kind == "sent" else _ka_key(event)
+            summary = event.summary if event.kind == "sent" else ""
+            by_summary[(family, event.transport, src, dst, summary)].append(item)
+            if event.kind == "sent":
+                by_data[(event.transport, src, dst, event.data)].append(item)
+            items.append(item)
+    for event in ordered:
+        if event.kind in _RECEIVED and event.local and event.remote:
+            src, dst = _hp(event.remote), _hp(event.local)
+            if event.kind == "received":
+                keys = [("msg", event.transport, src, dst, event.summary)]
+            else:
+                keys = [(_ka_key(event), event.transport, src, dst, "")]
+            match = _take(by_summary, keys)
+            if match is None and event.kind == "received":
+                match = _take(by_data, [(event.transport, src, dst, event.data)])
+            if match is not None:
+                match.received = event
+                _discard(by_summary, by_data, match)
+                continue
+            items.append(message(event, src, dst, received=True))
+        elif event.kind in ("connected", "closed"):
+            pair = frozenset((_hp(event.local), _hp(event.remote))) if event.local and \
+                event.remote else None
+            key = (event.kind, event.transport, pair)
+            if pair is not None and key in seen_connections:
+                continue
+            seen_connections.add(key)
+            items.append(_connection(event))
+        elif event.kind in _FAILURES:
+            items.append(_Item(event.time, "failure", event.transport, _hp(event.local),
+                               _hp(event.remote), _failure_label(event),
+                               src_name=namer(event.local, event.owner)))
+        elif event.kind == "bad-message":
+            items.append(_Item(event.time, "failure", event.transport, _hp(event.remote),
+                               _hp(event.local), f"✗ malformed: {_with_detail(event)}",
+                               dst_name=namer(event.local, event.owner)))
+        elif event.kind == "timeout":
+            items.append(_Item(event.time, "failure", event.transport, _hp(event.local), None,
+                               f"✗ {event.summary}", src_name=namer(event.local, event.owner)))
+        elif event.kind == "note":
+            items.append(_Item(event.time, "note", event.transport, _hp(event.local), None,
+                               f"· {event.summary}", src_name=namer(event.local, event.owner)))
+    for item in items:
+        if item.kind == "message" and item.sent is not None and item.received is None:
+            item.lost = namer(item.dst) in namer.owners and item.sent.kind == "sent"
+    items.sort(key=lambda i: i.time)  # stable: equal times keep the trace's order
+    return items
+
+
+def _hp(address: HostPort | None) -> HostPort | None:
+    return None if address is None else (address[0], address[1])
+
+
+def _take(table: dict[tuple, deque[_Item]], keys: list[tuple]) -> _Item | None:
+    for key in keys:
+        queue = table.get(key)
+        if queue:
+            return queue.popleft()
+    return None
+
+
+def _discard(by_summary: dict[tuple, deque[_Item]], by_data: dict[tuple, deque[_Item]],
+             item: _Item) -> None:
+    for table in (by_summary, by_data):
+        for queue in table.values():
+            if item in queue:
+                queue.remove(item)
+                return
+
+
+def _with_detail(event: TraceEvent) -> str:
+    return event.summary + (f" ({event.detail})" if event.detail else "")
+
+
+def _failure_label(event: TraceEvent) -> str:
+    if event.kind == "send-failed":
+        return f"✗ send failed: {_with_detail(event)}"
+    return f"✗ {event.summary}"
+
+
+def _connection(event: TraceEvent) -> _Item:
+    local, remote = _hp(event.local), _hp(event.remote)
+    if event.kind == "closed":
+        return _Item(event.time, "connection", event.transport, local, remote,
+                     f"{event.transport} connection closed"
+                     + (f": {event.detail}" if event.detail else ""))
+    server_side = "(server)" in event.summary
+    src, dst = (remote, local) if server_side else (local, remote)
+    extra = event.summary.split(",", 1)[1].strip() if "," in event.summary else ""
+    return _Item(event.time, "connection", event.transport, src, dst,
+                 f"{event.transport} connected" + (f", {extra}" if extra else ""))
+
+
+def _dns_outcome(entry: object) -> str:
+    rcode = entry.rcode  # type: ignore[attr-defined]
+    answers = len(entry.answer)  # type: ignore[attr-defined]
+    if rcode is None:
+        text = "no answer"
+    elif rcode == "NOERROR":
+        text = f"{answers} answer{'s' if answers != 1 else ''}" if answers else \
+            "no records (NOERROR)"
+    else:
+        text = rcode
+    if entry.truncated:  # type: ignore[attr-defined]
+        text += ", truncated (TC)"
+    if entry.fault:  # type: ignore[attr-defined]
+        text += f" [fault: {entry.fault}]"  # type: ignore[attr-defined]
+    if entry.note and rcode is None:  # type: ignore[attr-defined]
+        text += f" ({entry.note})"  # type: ignore[attr-defined]
+    return text
+
+
+def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str) -> list[_Item]:
+    items = []
+    for entry in dns_log:
+        client = _hp(entry.client)  # type: ignore[attr-defined]
+        qname, qtype = entry.qname, entry.qtype  # type: ignore[attr-defined]
+        question = f"{qtype} {qname}?" if qname else "(no question)"
+        items.append(_Item(entry.time, "dns", entry.transport.upper(),  # type: ignore[attr-defined]
+                           client, None, f"{question} → {_dns_outcome(entry)}",
+                           src_name=namer.guess(client), dst_name=dns_name))
+    return items
+
+
+def _name_items(items: list[_Item], namer: _Namer) -> None:
+    for item in items:
+        if not item.src_name:
+            item.src_name = namer(item.src)
+        if not item.dst_name and item.dst is not None:
+            item.dst_name = namer(item.dst)
+
+
+# -- the ladder -------------------------------------------------------------------------
+
+
+def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
+           names: Names | None = None, *, dns_name: str = DNS, width: int = WIDTH) -> str:
+    """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message."""
+    events = list(events)
+    namer = _Namer(names, events)
+    items = _items(events, namer) + _dns_items(dns_log, namer, dns_name)
+    items.sort(key=lambda i: i.time)
+    _name_items(items, namer)
+    if not items:
+        return "(no messages)\n"
+    participants = _participants(items, namer)
+    lanes = len(participants)
+    lane = max(LANE_MIN, min(LANE_MAX, (width - TIME_WIDTH - MIN_LABEL) // lanes))
+    centers = {name: TIME_WIDTH + i * lane + lane // 2 for i, name in enumerate(participants)}
+    area = TIME_WIDTH + lanes * lane
+    t0 = items[0].time
+
+    lines = ["Participants:"]
+    column = max(len(name) for name in participants) + 2
+    for name in participants:
+        where = _addresses(items, name, dns_name)
+        lines.extend(textwrap.wrap(where, width, initial_indent=f"  {name:<{column}}",
+                                   subsequent_indent=" " * (column + 2)) or [f"  {name}"])
+    lines.append("Times in seconds from the first row; ✗ failed, [retransmission N] "
+                 "repeats an identical packet.")
+    lines.append("")
+    header = [" "] * area
+    for name in participants:
+        text = name[:lane - 1]
+        start = max(0, centers[name] - len(text) // 2)
+        header[start:start + len(text)] = list(text)
+    lines.append("".join(header).rstrip())
+    lines.append(" time(s)".ljust(TIME_WIDTH) + _lanes(centers, area)[TIME_WIDTH:])
+    for item in items:
+        row = list(_lanes(centers, area))
+        _draw(row, item, centers)
+        prefix = f"{item.time - t0:8.3f} " + "".join(row)[TIME_WIDTH:]
+        label = item.label
+        if item.kind == "message" and item.lost:
+            label += " (not received)"
+        room = max(20, width - area - 2)
+        chunks = textwrap.wrap(label, room, break_long_words=True,
+                               break_on_hyphens=False) or [""]
+        lines.append(prefix + "  " + chunks[0])
+        bars = _lanes(centers, area)
+        lines.extend(bars + "  " + chunk for chunk in chunks[1:])
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _participants(items: list[_Item], namer: _Namer) -> list[str]:
+    seen = [name for item in items for name in (item.src_name, item.dst_name) if name]
+    appearing = dict.fromkeys(seen)
+    first = [name for name in namer.order if name in appearing]
+    return first + [name for name in appearing if name not in first]
+
+
+def _addresses(items: list[_Item], name: str, dns_name: str) -> str:
+    found: dict[str, None] = {}
+    for item in items:
+        for address, who in ((item.src, item.src_name), (item.dst, item.dst_name)):
+            if who == name and address is not None and address[1]:
+                transport = "UDP" if item.transport in ("UDP",) else item.transport
+                found[f"{fmt_hostport(address)}/{transport}"] = None
+    if name == dns_name and not found:
+        return "the DNS server (its query log)"
+    return ", ".join(found) or "-"
+
+
+def _lanes(centers: dict[str, int], area: int) -> str:
+    row = [" "] * area
+    for x in centers.values():
+        row[x] = "│"
+    return "".join(row)
+
+
+def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
+    a = centers[item.src_name]
+    if not item.dst_name or item.dst_name == item.src_name:
+        row[a] = "✗" if item.kind == "failure" else "●"
+        return
+    b = centers[item.dst_name]
+    body = "┄" if item.kind == "connection" else "─"
+    step = 1 if b > a else -1
+    for x in range(a + step, b, step):
+        row[x] = body
+    failed = item.kind == "failure" or (item.kind == "message" and item.lost)
+    row[b - step] = "✗" if failed else ("▶" if step > 0 else "◀")
+    tag = item.transport
+    lo, hi = min(a, b) + 1, max(a, b) - 1  # the body, head included
+    span = hi - lo + 1
+    if span >= len(tag) + 4:
+        start = lo + (span - len(tag)) // 2
+        row[start:start + len(tag)] = list(tag)
+
+
+# -- the message log --------------------------------------------------------------------
+
+
+def message_log(events: Iterable[TraceEvent], names: Names | None = None) -> str:
+    """Every message in full, once, with a header line: time, who to whom, transport,
+    addresses, size; connection events and failures as single lines between them."""
+    events = list(events)
+    namer = _Namer(names, events)
+    items = _items(events, namer)
+    _name_items(items, namer)
+    if not items:
+        return "(no messages)\n"
+    t0 = items[0].time
+    out: list[str] = []
+    for item in items:
+        when = f"{item.time - t0:+.3f}"
+        route = f"{fmt_hostport(item.src)} → {fmt_hostport(item.dst)}" if item.dst else \
+            fmt_hostport(item.src)
+        who = f"{item.src_name} → {item.dst_name}" if item.dst_name else item.src_name
+        if item.kind != "message":
+            out.append(f"--- {when}  {who}  {item.transport}  {route}  {item.label}")
+            continue
+        event = item.sent or item.received
+        assert event is not None
+        seen = []
+        if item.sent is not None:
+            seen.append(f"sent by {item.sent.owner or item.src_name}")
+        if item.received is not None:
+            seen.append(f"received by {item.received.owner or item.dst_name} at "
+                        f"{item.received.time - t0:+.3f}")
+        elif item.lost:
+            seen.append("not received")
+        out.append(f"=== {when}  {who}  {item.transport}  {route}  "
+                   f"({len(event.data)} bytes; {', '.join(seen)})")
+        out.append(f"    {item.label}")
+        text = event.data.decode("utf-8", errors="backslashreplace")
+        text = text.replace("\r\n", "\n")
+        out.append(text.rstrip("\n") if text.strip() else repr(event.data))
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
