@@ -197,20 +197,34 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown field")
-    if error.validator == "oneOf" and isinstance(error.instance, dict | str):
-        best = jsonschema.exceptions.best_match(error.context) if error.context else None
-        if best is not None:
-            return best.message
+
     if error.validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return f"{error.instance!r} is not one of: {choices}"
     return error.message
 
 
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a oneOf/anyOf miss, the alternative that got furthest into the value: a step
+    ``call: {sdp_size: -5}`` is reported at ``sdp_size``, not as "not one of ..."."""
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        deeper = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+        if len(deeper.absolute_path) <= len(error.absolute_path) and isinstance(
+                error.instance, dict):
+            matching = [e for e in error.context if e.validator != "type"
+                        and e.validator != "enum"]
+            if not matching:
+                break
+            deeper = matching[0]
+        error = deeper
+    return error
+
+
 def validate(located: LocatedData) -> list[ScenarioError]:
     """Every schema violation and extra-check failure, in file order."""
     errors: list[ScenarioError] = []
     for error in _VALIDATOR.iter_errors(located.data):
+        error = _deepest(error)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))

@@ -96,12 +96,7 @@ def check_world(scenario: Scenario) -> list[ScenarioError]:
 
 
 def _dns_path(exc: DnsConfigError) -> tuple:
-    path: list[object] = []
-    for part in str(getattr(exc, "path", "") or "").replace("]", "").split("."):
-        for piece in part.split("["):
-            if piece:
-                path.append(int(piece) if piece.isdigit() else piece)
-    return tuple(path)
+    return tuple(exc.path)
 
 
 def _fault_problem(fault: dict) -> tuple[tuple, str] | None:
