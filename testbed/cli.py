@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="the catalogue: scenario, mode, row reproduced")
     listing.add_argument("paths", nargs="*", metavar="PATH", default=["scenarios"])
+    listing.add_argument("--markdown", action="store_true",
+                         help="print the README's Markdown table instead")
     listing.set_defaults(handler=_list)
 
     serve = commands.add_parser("serve", help="bring up a scenario's world and keep it up",
@@ -174,12 +176,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from testbed.client import ROWS
-    from testbed.report import catalogue_table
+    from testbed.report import catalogue_markdown, catalogue_table
 
     scenarios, errors = _load_all(args.paths)
     for error in errors:
         print(error, file=sys.stderr)
-    print(catalogue_table(scenarios, {row.id: row for row in ROWS}))
+    render = catalogue_markdown if args.markdown else catalogue_table
+    print(render(scenarios, {row.id: row for row in ROWS}))
     return 1 if errors else 0
 
 

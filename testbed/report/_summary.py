@@ -67,3 +67,14 @@ def catalogue_table(scenarios: Sequence[object], rows: dict[str, object]) -> str
         symptom = row.symptom if row is not None else scenario.row
         out.append(f"{scenario.name:<{name_w}}  {scenario.mode.upper():<4}  {symptom}")
     return "\n".join(out)
+
+
+def catalogue_markdown(scenarios: Sequence[object], rows: dict[str, object]) -> str:
+    """The catalogue as the README's Markdown table: scenario → row → what it proves."""
+    out = ["| scenario | mode | troubleshooting row | what it proves |", "|---|---|---|---|"]
+    for scenario in sorted(scenarios, key=lambda s: (s.row != "healthy", s.row, s.name)):
+        row = rows.get(scenario.row)
+        symptom = row.symptom if row is not None else scenario.row
+        out.append(f"| [`{scenario.name}`]({scenario.path}) | {scenario.mode.upper()} | "
+                   f"{symptom} | {scenario.proves} |")
+    return "\n".join(out)
