@@ -111,6 +111,8 @@ class DnsServer:
     ``faults`` are fault data or :class:`Fault` values (see :mod:`._faults`); ``clock``
     (default: ``reactor``) gives the log times and runs delays and idle timeouts;
     ``on_query`` receives every :class:`QueryLogEntry`, also kept in :attr:`log`.
+    ``capture`` (a ``testbed.transport.Capture``, set before :meth:`listen`) records
+    the datagrams and TCP bytes of the sockets it opens, for the report's pcap.
     """
 
     def __init__(
@@ -122,8 +124,10 @@ class DnsServer:
         clock: IReactorTime | None = None,
         on_query: Callable[[QueryLogEntry], None] | None = None,
         tcp_idle_timeout: float = 30.0,
+        capture: Any = None,
     ) -> None:
         self.zones = _coerce_zones(zones)
+        self.capture = capture
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.faults = FaultTable(list(faults))
@@ -147,7 +151,10 @@ class DnsServer:
             udp = self.reactor.listenUDP(port, _UdpProtocol(self), interface=host)
             bound = udp.getHost().port
             try:
-                tcp = self.reactor.listenTCP(bound, _TcpFactory(self), interface=host)
+                factory = _TcpFactory(self)
+                if self.capture is not None:
+                    factory = self.capture.wrap_factory(factory, "server")
+                tcp = self.reactor.listenTCP(bound, factory, interface=host)
             except CannotListenError:
                 udp.stopListening()
                 if port:
@@ -271,9 +278,17 @@ class _UdpProtocol(DatagramProtocol):
         self.server = server
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        capture = self.server.capture
+        if capture is not None:
+            host = self.transport.getHost()
+            capture.datagram((addr[0], addr[1]), (host.host, host.port), data, sent=False)
+
         def send(payload: bytes) -> None:
             if self.transport is not None:
                 self.transport.write(payload, addr)
+                if capture is not None:
+                    capture.datagram((host.host, host.port), (addr[0], addr[1]), payload,
+                                     sent=True)
 
         self.server.handle(data, (addr[0], addr[1]), "udp", send)
 

@@ -35,7 +35,8 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
     paths = {"ladder": folder / LADDER_FILE, "messages": folder / MESSAGES_FILE,
              "pcap": folder / PCAP_FILE, "keys": folder / KEYS_FILE}
     paths["ladder"].write_text(ladder(events, dns_entries, names), encoding="utf-8")
-    paths["messages"].write_text(message_log(events, names), encoding="utf-8")
+    paths["messages"].write_text(message_log(events, names, dns_log=dns_entries),
+                                 encoding="utf-8")
     write_pcap(paths["pcap"], list(capture) if capture is not None else [],
                keylog_text or "")
     return paths

@@ -22,14 +22,13 @@ from testbed.transport import HostPort, TraceEvent, fmt_hostport
 
 WIDTH = 100
 TIME_WIDTH = 9  # "  12.345 "
-MIN_LABEL = 44
+MIN_LABEL = 52  # "REGISTER sip:sip.example.com (CSeq 1 REGISTER)" fits on one line
 LANE_MIN, LANE_MAX = 9, 18
 DNS = "DNS"
 
 _SENT = ("sent", "keepalive-sent")
 _RECEIVED = ("received", "keepalive-received")
 _FAILURES = ("connect-failed", "tls-failed", "send-failed")
-_SKIPPED = ("listening", "connecting")
 
 Names = Mapping[object, str]
 
@@ -67,10 +66,13 @@ class _Namer:
         for event in events:
             if event.owner and event.local is not None:
                 self.learned.setdefault((event.local[0], event.local[1]), event.owner)
-        self.order = list(dict.fromkeys([*self.exact.values(), *self.hosts.values()]))
+        self.order = list(dict.fromkeys((names or {}).values()))
         self.owners = {event.owner for event in events if event.owner}
 
     def __call__(self, address: HostPort | None, owner: str = "") -> str:
+        """By ``names`` (address, then host), then the owner that used the address, then
+        the only owner seen on that host (a port nobody listens on: a refused
+        connection), else the address itself."""
         if address is None:
             return owner or "?"
         address = (address[0], address[1])
@@ -78,16 +80,19 @@ class _Namer:
                            (self.learned, address)):
             if key in table:
                 return table[key]  # type: ignore[index]
-        return fmt_hostport(address)
+        on_host = {name for (host, _), name in self.learned.items() if host == address[0]}
+        return on_host.pop() if len(on_host) == 1 else fmt_hostport(address)
 
-    def guess(self, address: HostPort) -> str:
-        """For an address no trace used (a DNS client socket): a participant on that host."""
+    def dns_source(self, address: HostPort, dns_client: str) -> str:
+        """Who sent a DNS query: ``names``, else ``dns_client`` when it is traced (the
+        resolver's socket is no trace's and, on loopback, takes the server's address as
+        its source), else the host alone (one column for every query socket)."""
         address = (address[0], address[1])
-        if address in self.exact or address[0] in self.hosts or address in self.learned:
-            return self(address)
-        on_host = sorted({name for (host, _), name in self.learned.items()
-                          if host == address[0]})
-        return on_host[0] if len(on_host) == 1 else fmt_hostport(address)
+        for table, key in ((self.exact, address), (self.hosts, address[0]),
+                           (self.learned, address)):
+            if key in table:
+                return table[key]  # type: ignore[index]
+        return dns_client if dns_client in self.owners else address[0]
 
 
 def _ka_key(event: TraceEvent) -> str:
@@ -164,7 +169,6 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
     for item in items:
         if item.kind == "message" and item.sent is not None and item.received is None:
             item.lost = namer(item.dst) in namer.owners and item.sent.kind == "sent"
-    items.sort(key=lambda i: i.time)  # stable: equal times keep the trace's order
     return items
 
 
@@ -226,12 +230,13 @@ def _dns_outcome(entry: object) -> str:
         text += ", truncated (TC)"
     if entry.fault:  # type: ignore[attr-defined]
         text += f" [fault: {entry.fault}]"  # type: ignore[attr-defined]
-    if entry.note and rcode is None:  # type: ignore[attr-defined]
+    if entry.note and rcode is None and not entry.fault:  # type: ignore[attr-defined]
         text += f" ({entry.note})"  # type: ignore[attr-defined]
     return text
 
 
-def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str) -> list[_Item]:
+def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str,
+               dns_client: str) -> list[_Item]:
     items = []
     for entry in dns_log:
         client = _hp(entry.client)  # type: ignore[attr-defined]
@@ -239,8 +244,19 @@ def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str) -> list[
         question = f"{qtype} {qname}?" if qname else "(no question)"
         items.append(_Item(entry.time, "dns", entry.transport.upper(),  # type: ignore[attr-defined]
                            client, None, f"{question} → {_dns_outcome(entry)}",
-                           src_name=namer.guess(client), dst_name=dns_name))
+                           src_name=namer.dns_source(client, dns_client),
+                           dst_name=dns_name))
     return items
+
+
+def _rows(events: Iterable[TraceEvent], dns_log: Iterable[object], names: Names | None,
+          dns_name: str, dns_client: str) -> tuple[_Namer, list[_Item]]:
+    events = list(events)
+    namer = _Namer(names, events)
+    items = _items(events, namer) + _dns_items(dns_log, namer, dns_name, dns_client)
+    items.sort(key=lambda i: i.time)  # stable: equal times keep the traces' order
+    _name_items(items, namer)
+    return namer, items
 
 
 def _name_items(items: list[_Item], namer: _Namer) -> None:
@@ -255,16 +271,18 @@ def _name_items(items: list[_Item], namer: _Namer) -> None:
 
 
 def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
-           names: Names | None = None, *, dns_name: str = DNS, width: int = WIDTH) -> str:
-    """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message."""
-    events = list(events)
-    namer = _Namer(names, events)
-    items = _items(events, namer) + _dns_items(dns_log, namer, dns_name)
-    items.sort(key=lambda i: i.time)
-    _name_items(items, namer)
+           names: Names | None = None, *, dns_name: str = DNS, dns_client: str = "client",
+           width: int = WIDTH) -> str:
+    """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message.
+
+    ``dns_log`` is the DNS server's query log (``QueryLogEntry``); each query is drawn
+    from ``dns_client`` (the traced element that resolves) to a ``dns_name`` column,
+    unless ``names`` names the query's source address or host.
+    """
+    namer, items = _rows(events, dns_log, names, dns_name, dns_client)
     if not items:
         return "(no messages)\n"
-    participants = _participants(items, namer)
+    participants = _participants(items, namer, dns_name)
     lanes = len(participants)
     lane = max(LANE_MIN, min(LANE_MAX, (width - TIME_WIDTH - MIN_LABEL) // lanes))
     centers = {name: TIME_WIDTH + i * lane + lane // 2 for i, name in enumerate(participants)}
@@ -280,12 +298,7 @@ def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
     lines.append("Times in seconds from the first row; ✗ failed, [retransmission N] "
                  "repeats an identical packet.")
     lines.append("")
-    header = [" "] * area
-    for name in participants:
-        text = name[:lane - 1]
-        start = max(0, centers[name] - len(text) // 2)
-        header[start:start + len(text)] = list(text)
-    lines.append("".join(header).rstrip())
+    lines.extend(_header(participants, centers, width))
     lines.append(" time(s)".ljust(TIME_WIDTH) + _lanes(centers, area)[TIME_WIDTH:])
     for item in items:
         row = list(_lanes(centers, area))
@@ -303,11 +316,31 @@ def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def _participants(items: list[_Item], namer: _Namer) -> list[str]:
+def _participants(items: list[_Item], namer: _Namer, dns_name: str) -> list[str]:
+    """Named ones in the order of ``names``, then by first appearance; the DNS last."""
     seen = [name for item in items for name in (item.src_name, item.dst_name) if name]
     appearing = dict.fromkeys(seen)
     first = [name for name in namer.order if name in appearing]
-    return first + [name for name in appearing if name not in first]
+    rest = [name for name in appearing if name not in first]
+    ordered = first + [name for name in rest if name != dns_name]
+    return ordered + ([dns_name] if dns_name in appearing else [])
+
+
+def _header(participants: list[str], centers: dict[str, int], width: int) -> list[str]:
+    """Names centred over their lanes; a name that would touch the one before it goes on
+    the next line (staggered), so long names are never cut."""
+    lines: list[list[str]] = []
+    for name in participants:
+        start = max(0, centers[name] - len(name) // 2)
+        lo, hi = max(0, start - 1), start + len(name) + 1  # a space on each side
+        for line in lines:
+            if all(cell == " " for cell in line[lo:hi]):
+                break
+        else:
+            line = [" "] * width
+            lines.append(line)
+        line[start:start + len(name)] = list(name)
+    return ["".join(line).rstrip() for line in lines]
 
 
 def _addresses(items: list[_Item], name: str, dns_name: str) -> str:
@@ -315,8 +348,10 @@ def _addresses(items: list[_Item], name: str, dns_name: str) -> str:
     for item in items:
         for address, who in ((item.src, item.src_name), (item.dst, item.dst_name)):
             if who == name and address is not None and address[1]:
-                transport = "UDP" if item.transport in ("UDP",) else item.transport
-                found[f"{fmt_hostport(address)}/{transport}"] = None
+                if item.kind == "dns":  # one socket per query: name the host only
+                    found[f"{address[0]} (DNS queries)"] = None
+                else:
+                    found[f"{fmt_hostport(address)}/{item.transport}"] = None
     if name == dns_name and not found:
         return "the DNS server (its query log)"
     return ", ".join(found) or "-"
@@ -352,13 +387,13 @@ def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
 # -- the message log --------------------------------------------------------------------
 
 
-def message_log(events: Iterable[TraceEvent], names: Names | None = None) -> str:
-    """Every message in full, once, with a header line: time, who to whom, transport,
-    addresses, size; connection events and failures as single lines between them."""
-    events = list(events)
-    namer = _Namer(names, events)
-    items = _items(events, namer)
-    _name_items(items, namer)
+def message_log(events: Iterable[TraceEvent], names: Names | None = None, *,
+                dns_log: Iterable[object] = (), dns_name: str = DNS,
+                dns_client: str = "client") -> str:
+    """Every message in full, once, with a header line: time (from the same origin as
+    the ladder's), who to whom, transport, addresses, size; connection events, failures
+    and DNS queries as single lines between them."""
+    _, items = _rows(events, dns_log, names, dns_name, dns_client)
     if not items:
         return "(no messages)\n"
     t0 = items[0].time
@@ -368,11 +403,10 @@ def message_log(events: Iterable[TraceEvent], names: Names | None = None) -> str
         route = f"{fmt_hostport(item.src)} → {fmt_hostport(item.dst)}" if item.dst else \
             fmt_hostport(item.src)
         who = f"{item.src_name} → {item.dst_name}" if item.dst_name else item.src_name
-        if item.kind != "message":
+        event = item.sent or item.received
+        if item.kind != "message" or event is None or event.kind.startswith("keepalive"):
             out.append(f"--- {when}  {who}  {item.transport}  {route}  {item.label}")
             continue
-        event = item.sent or item.received
-        assert event is not None
         seen = []
         if item.sent is not None:
             seen.append(f"sent by {item.sent.owner or item.src_name}")

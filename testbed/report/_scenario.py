@@ -26,5 +26,6 @@ def write_scenario_report(report_dir: Path, result: object, keylog: str | None) 
 
     keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
     _artefacts.write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
-                               result.dns_log, getattr(result, "capture", None), keylog_text)
+                               result.dns_log, result.capture, keylog_text,
+                               names=result.names or None)
     return folder

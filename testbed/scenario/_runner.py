@@ -42,6 +42,8 @@ class ScenarioResult:
     duration: float
     error: str | None = None
     trace_events: list = field(default_factory=list)
+    capture: object = None
+    names: dict = field(default_factory=dict)
     dns_log: list = field(default_factory=list)
     fault_log: list = field(default_factory=list)
     endpoints: list = field(default_factory=list)
@@ -87,7 +89,7 @@ async def run(scenario: Scenario, reactor: object, *, keylog_path: str | None = 
     return ScenarioResult(scenario, not failures, steps, diagnosis, failures,
                           reactor.seconds() - started, trace_events=list(world.trace.events),
                           dns_log=world.dns_log, fault_log=world.fault_log,
-                          endpoints=world.endpoints)
+                          endpoints=world.endpoints, capture=world.capture, names=world.names)
 
 
 async def _run_step(world: World, index: int, step: object) -> StepResult:

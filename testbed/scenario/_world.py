@@ -19,7 +19,7 @@ from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, UserAgent
 from testbed.sip import RemoteProtocolError, SipUri, Timers, parse_uri
-from testbed.transport import KeyLog, Trace, server_tls_options
+from testbed.transport import Capture, KeyLog, Trace, server_tls_options
 
 from ._model import Scenario
 from ._yaml import ScenarioError
@@ -147,6 +147,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.reactor.seconds)
+        self.capture = Capture(self.reactor.seconds)
         self.timers = scenario_timers(self.scenario.data)
         self.rng = random.Random(self.scenario.data.get("seed", 1))
 
@@ -187,6 +188,7 @@ class World:
             max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31))
         registrar = Registrar(self.reactor, config, timers=self.timers,
                               trace=self.trace.child(name), name=name)
+        registrar.stack.capture = self.capture
         self.registrars[name] = registrar
         self.public[name] = host
         self.domains[name] = domain
@@ -243,7 +245,7 @@ class World:
     def _start_dns(self, spec: dict, used: set[str]) -> None:
         zones = [substitute(zone, self.public) for zone in spec.get("zones", [])]
         faults = substitute(spec.get("faults", []), self.public)
-        self.dns = DnsServer(zones, self.reactor, faults=faults)
+        self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture)
         try:
             host = find_free_loopback([("UDP", 53), ("TCP", 53)], exclude=used)
             port = 53
@@ -277,6 +279,7 @@ class World:
             connect_timeout=max(1.0, self.timers.timer_f / 4),
             seed=self.rng.randrange(2**31))
         self.agent = UserAgent(self.reactor, config, trace=self.trace.child("client"))
+        self.agent.stack.capture = self.capture
         self.agent.start()
         del keylog
 
@@ -292,6 +295,12 @@ class World:
             await registrar.stop()
         if self.dns is not None:
             await self.dns.stop()
+
+    @property
+    def names(self) -> dict:
+        """Ladder names of the addresses that no trace owner covers (fault proxies)."""
+        return {e.host: e.role.split(" in front")[0] for e in self.endpoints
+                if e.role.startswith(("fault", "relay"))}
 
     @property
     def dns_log(self) -> list:

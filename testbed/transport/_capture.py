@@ -122,7 +122,7 @@ class Capture:
 
     def datagram(self, src: HostPort, dst: HostPort, data: bytes, *, sent: bool) -> None:
         """A datagram ``src`` → ``dst``, seen by the sender (``sent``) or the receiver."""
-        src, dst = (src[0], src[1]), (dst[0], dst[1])
+        src, dst, data = (src[0], src[1]), (dst[0], dst[1]), bytes(data)
         key = (src, dst, data)
         if sent:
             self._add("UDP", src, dst, data)
@@ -170,7 +170,7 @@ class Capture:
         end = offset + len(data)
         if end <= held:
             return
-        self._add("TCP", src, dst, data[max(0, held - offset):])
+        self._add("TCP", src, dst, bytes(data[max(0, held - offset):]))
         connection.recorded[src] = end
 
     def stream_closed(self, local: HostPort, peer: HostPort, *, clean: bool) -> None:
