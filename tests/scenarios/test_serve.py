@@ -1,0 +1,56 @@
+"""`testbed serve` keeps a world up and prints its addresses; dig sees the zone, and
+`testbed register --transport auto --dns` registers against it and says why."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "healthy" / "auto.yaml"
+
+
+@pytest.fixture
+def served():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testbed.cli", "serve", str(SCENARIO), "--for", "60s"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    lines = []
+    try:
+        for line in process.stdout:  # the world prints its addresses, then "Ctrl-C stops."
+            lines.append(line)
+            if line.startswith("Ctrl-C stops"):
+                break
+        yield "".join(lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_prints_every_address_and_dig_sees_the_zone(served):
+    assert "registrar pbx" in served and "TLS" in served and "dns" in served
+    host, port = re.search(r"dig @(\S+) -p (\d+) NAPTR sip.example.com", served).groups()
+    dig = shutil.which("dig") or shutil.which("kdig")
+    if dig is None:
+        if os.environ.get("CI"):
+            pytest.fail("dig is not installed in CI (.ci/run installs dnsutils)")
+        pytest.skip("dig not installed: apt-get install dnsutils")
+    answer = subprocess.run([dig, f"@{host}", "-p", port, "NAPTR", "sip.example.com", "+short"],
+                            capture_output=True, text=True, timeout=20).stdout
+    assert '10 10 "s" "SIPS+D2T" "" _sips._tcp.sip.example.com.' in answer
+    assert len(answer.strip().splitlines()) == 3
+
+    ca = re.search(r"CA certificate\s+(\S+)", served).group(1)
+    register = subprocess.run(
+        [sys.executable, "-m", "testbed.cli", "register", "sip:sip.example.com",
+         "--transport", "auto", "--dns", f"{host}:{port}", "--user", "alice",
+         "--password", "secret", "--ca", ca, "--t1", "20ms"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert register.returncode == 0, register.stdout + register.stderr
+    last = register.stdout.strip().splitlines()[-1]
+    assert re.match(r"REGISTERED sip:alice@sip.example.com via \S+:5061/TLS: 200 OK", last)
+    assert "resolve: NAPTR sip.example.com" in register.stdout
