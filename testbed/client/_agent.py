@@ -11,6 +11,7 @@ recorded in :attr:`UserAgent.inbound`, which is how NAT and keep-alive cases are
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twisted.internet import defer
@@ -332,17 +333,22 @@ class UserAgent:
         cseq = 0
         for _ in range(MAX_AUTH_ROUNDS + 1):
             cseq += 1
-            flow = await self._flow_for_size(flow, sdp_size, exchanges)
-            offer = build_offer(address=flow.local[0], port=40000,
-                                session_id=self.rng.randrange(1, 2**31), size=sdp_size)
-            headers: list[tuple[str, object]] = [("Contact", self._contact(flow)),
-                                                 ("Content-Type", "application/sdp"),
-                                                 ("Allow", ALLOW)]
-            if auth:
-                headers.append(auth)
-            request = self._request("INVITE", uri, flow, to=Address(uri), call_id=call_id,
-                                    cseq=cseq, headers=headers, from_=local,
-                                    body=offer.to_bytes())
+            session_id = self.rng.randrange(1, 2**31)
+
+            def invite(flow: Flow, cseq: int = cseq, auth: tuple | None = auth,
+                       session_id: int = session_id) -> Request:
+                offer = build_offer(address=flow.local[0], port=40000,
+                                    session_id=session_id, size=sdp_size)
+                headers: list[tuple[str, object]] = [("Contact", self._contact(flow)),
+                                                     ("Content-Type", "application/sdp"),
+                                                     ("Allow", ALLOW)]
+                if auth:
+                    headers.append(auth)
+                return self._request("INVITE", uri, flow, to=Address(uri), call_id=call_id,
+                                     cseq=cseq, headers=headers, from_=local,
+                                     body=offer.to_bytes())
+
+            flow, request = await self._flow_for_size(flow, invite, exchanges)
             response, exchange = await self._exchange(request, flow, exchanges,
                                                       on_response=self._reack_for(request, flow))
             size = {"invite_size": len(request.to_bytes()), "invite_over": flow.transport}
@@ -504,22 +510,41 @@ class UserAgent:
             exchanges.append(exchange)
             return exchange
 
-    async def _flow_for_size(self, flow: Flow, sdp_size: int | None,
-                             exchanges: list[Exchange]) -> Flow:
-        """RFC 3261 §18.1.1: a large request goes over TCP when the policy says so."""
-        if flow.transport != "UDP" or self.config.udp_large_message != "switch-to-tcp":
-            return flow
-        estimate = 600 + (sdp_size or 300)
-        limit = (self.config.path_mtu - 200) if self.config.path_mtu else 1300
-        if estimate <= limit:
-            return flow
+    async def _flow_for_size(self, flow: Flow, build: Callable[[Flow], Request],
+                             exchanges: list[Exchange]) -> tuple[Flow, Request]:
+        """RFC 3261 §18.1.1, on the request's real serialised size over UDP: within 200
+        bytes of the path MTU (``path_mtu``), or over 1300 bytes when it is unknown, the
+        request goes over TCP (to the same address and port) if the policy is
+        ``switch-to-tcp``; with ``send`` it goes over UDP anyway. Either way, a line in
+        the trace says so. Returns the flow and the request built for it."""
+        request = build(flow)
+        if flow.transport != "UDP":
+            return flow, request
+        size = len(request.to_bytes())
+        mtu = self.config.path_mtu
+        limit = mtu - 200 if mtu else 1300
+        if size <= limit:
+            return flow, request
+        why = (f"{request.method} of {size} bytes is over {limit} bytes "
+               + (f"(within 200 bytes of the path MTU {mtu})" if mtu else
+                  "(1300: the path MTU is unknown)"))
+        if self.config.udp_large_message != "switch-to-tcp":
+            self.trace.record("note", "UDP", remote=flow.remote,
+                              summary=f"{why}: sent over UDP anyway (udp_large_message: send; "
+                                      "RFC 3261 §18.1.1 asks for TCP)")
+            return flow, request
         self.trace.record("note", "UDP", remote=flow.remote,
-                          summary=f"request of ~{estimate} bytes exceeds {limit}: switching to "
-                                  "TCP (RFC 3261 §18.1.1)")
+                          summary=f"{why}: switching to TCP (RFC 3261 §18.1.1)")
         target = Target("TCP", flow.remote[0], flow.remote[1], flow.remote[0],
                         "RFC 3261 §18.1.1 switch to TCP")
-        switched = await self._flow(target, exchanges, "INVITE")
-        return switched if isinstance(switched, Flow) else flow
+        switched = await self._flow(target, exchanges, request.method)
+        if isinstance(switched, Flow):
+            return switched, build(switched)
+        self.trace.record("note", "UDP", remote=flow.remote,
+                          summary=f"TCP to {switched.where} failed ({switched.detail}): "
+                                  f"sending the {size}-byte {request.method} over UDP "
+                                  "(RFC 3261 §18.1.1)")
+        return flow, request
 
     def _tls_creator(self) -> object:
         from testbed.transport import TrustConfig, client_tls_options
@@ -585,7 +610,8 @@ class UserAgent:
             response = await self.stack.send_request(request, flow, on_response)
         except TransactionFailed as failure:
             exchange.ended = self.reactor.seconds()
-            exchange.error = "timeout" if failure.kind == "timeout" else "transport"
+            exchange.error = (failure.kind if failure.kind in ("timeout", "refused", "unreachable")
+                              else "transport")
             exchange.detail = failure.reason
             exchange.transmissions = self._transmissions(request.method, branch)
             return None, exchange
@@ -674,12 +700,16 @@ def _should_fail_over(outcome: Outcome) -> bool:
 def _describe_failure(exchange: Exchange, config: ClientConfig) -> str:
     """One line in the words of the troubleshooting table, with the evidence."""
     where = exchange.where
+    if exchange.error == "timeout" and not exchange.transmissions and exchange.detail:
+        return f"connection to {where} not established: {exchange.detail}"  # connect timeout
     if exchange.error == "timeout":
         waited = (exchange.ended or exchange.started) - exchange.started
         timer = "Timer B" if exchange.method == "INVITE" else "Timer F"
         return (f"no response to {exchange.method} from {where} after {exchange.transmissions} "
                 f"transmission(s) in {waited:.1f} s ({timer}, 64*T1 with T1 = "
                 f"{config.timers.t1:g} s)")
+    if exchange.error in ("refused", "unreachable") and exchange.transport == "UDP":
+        return f"{exchange.method} to {where} answered by {exchange.detail}"
     if exchange.error == "refused":
         return f"connection refused by {where}"
     if exchange.error == "tls":

@@ -39,6 +39,7 @@ class ClientConfig:
     local_host: str = "127.0.0.1"
     hosts: dict[str, str] = field(default_factory=dict)
     dns: list[tuple[str, int]] = field(default_factory=list)
+    dns_timeout: float = 1.0
     udp_large_message: str = "send"
     path_mtu: int | None = None
     user_agent: str = "sip-transport-testbed/0.1"

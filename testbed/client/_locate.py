@@ -79,7 +79,7 @@ class Locator:
             from testbed.dns import DnsClient
 
             servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
-            self._dns = DnsClient(servers, self.reactor)
+            self._dns = DnsClient(servers, self.reactor, timeout=self.config.dns_timeout)
         return self._dns
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jsonschema
 
 from testbed.client import ERROR_KINDS, TRANSPORT_MODES
+from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client._diagnosis import ROW_IDS
 
 from ._yaml import LocatedData, ScenarioError
@@ -24,7 +25,7 @@ CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", 
 WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
 TLS_FAILURES = ["expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
                 "protocol-version", "handshake"]
-FAULT_KINDS = ["firewall", "not-listening", "mtu", "loss", "latency", "nat"]
+FAULT_KINDS = [kind for kind in SERVER_FAULT_KINDS if kind != "relay"]
 
 _COUNT = {"oneOf": [{"type": "integer", "minimum": 0},
                     {"type": "object", "additionalProperties": False,

@@ -103,10 +103,19 @@ def _fault_problem(fault: dict) -> tuple[tuple, str] | None:
     from servers import faults as fault_kinds
 
     try:
-        fault_kinds.validate_fault(fault)
+        fault_kinds.validate_fault(_placed(fault))
     except fault_kinds.FaultConfigError as exc:
         return tuple(exc.path), exc.message
     return None
+
+
+def _placed(spec: dict) -> dict:
+    """A scenario fault as servers.faults takes it: ``transport: udp`` limits carriers."""
+    spec = dict(spec)
+    transport = spec.get("transport")
+    if transport is not None and "transports" not in spec:
+        spec["transports"] = ["udp"] if transport == "udp" else ["tcp"]
+    return spec
 
 
 @dataclass
@@ -164,11 +173,10 @@ class World:
         try:
             for spec in data["registrars"]:
                 self._start_registrar(spec, used, keylog)
-            for i, spec in enumerate(data.get("faults", [])):
-                self._start_fault(i, spec, used)
+            self._start_faults(used)
             if data.get("dns"):
                 self._start_dns(data["dns"], used)
-        except PortUnavailable as exc:
+        except (PortUnavailable, ValueError) as exc:  # FaultConfigError is a ValueError
             raise WorldError(str(exc)) from None
         self._start_client(data["client"], keylog)
 
@@ -215,32 +223,44 @@ class World:
             self.endpoints.append(Endpoint(f"registrar {name}", transport.upper(), host, port,
                                            note.strip(", ")))
 
-    def _start_fault(self, index: int, spec: dict, used: set[str]) -> None:
+    def _start_faults(self, used: set[str]) -> None:
+        """Put each registrar that has faults behind proxies on an address of their own.
+
+        One proxy per port of the registrar (UDP and TCP of one port share it), composing
+        the faults placed on that registrar and transport, in file order; a port with no
+        fault gets a plain relay, so the registrar's public address serves everything.
+        """
         from servers import faults as fault_kinds
 
-        name = spec.get("registrar", self.scenario.data["registrars"][0]["name"])
-        registrar = self.registrars[name]
-        listeners = [e for e in self.endpoints if e.role == f"registrar {name}"]
-        transport = spec.get("transport")
-        upstream = [e for e in listeners if transport is None or e.transport == transport.upper()]
-        if not upstream:
-            raise WorldError(f"fault {index}: registrar {name} has no {transport} listener")
-        needs = [(e.transport, e.port) for e in listeners]
-        front = find_free_loopback(needs, exclude=used)
-        used.add(front)
-        for endpoint in listeners:
-            faulted = endpoint in upstream
-            fault = fault_kinds.build_fault(
-                spec if faulted else {"kind": "relay"}, reactor=self.reactor,
-                upstream=(endpoint.transport, endpoint.host, endpoint.port),
-                listen=(front, endpoint.port), rng=random.Random(self.rng.randrange(2**31)),
-                trace=self.trace.child("fault" if faulted else "relay"))
-            self.faults.append(fault)
-            self.endpoints.append(Endpoint(f"fault {spec['kind']}" if faulted else "relay",
-                                           endpoint.transport, front, endpoint.port,
-                                           f"in front of {name}"))
-        self.public[name] = front
-        del registrar  # the registrar keeps its private address
+        data = self.scenario.data
+        default = data["registrars"][0]["name"]
+        placed: dict[str, list[tuple[int, dict]]] = {}
+        for index, spec in enumerate(data.get("faults", [])):
+            placed.setdefault(spec.get("registrar", default), []).append((index, spec))
+        for name, specs in placed.items():
+            listeners = [e for e in self.endpoints if e.role == f"registrar {name}"]
+            front = find_free_loopback([(e.transport, e.port) for e in listeners],
+                                       exclude=used)
+            used.add(front)
+            for port in sorted({e.port for e in listeners}):
+                on_port = [e for e in listeners if e.port == port]
+                upstream = [(e.transport, e.host, e.port) for e in on_port]
+                names = {e.transport.lower() for e in on_port}
+                carried = {fault_kinds.CARRIER[e.transport].lower() for e in on_port}
+                chosen = [_placed(spec) for _, spec in specs
+                          if (spec.get("transport") is None or spec["transport"] in names)
+                          and carried & set(fault_kinds.parse_fault(_placed(spec)).transports)]
+                fault = fault_kinds.build_fault(
+                    chosen or {"kind": "relay"}, reactor=self.reactor, upstream=upstream,
+                    listen=(front, port), rng=random.Random(self.rng.randrange(2**31)),
+                    name=f"{name}:{port}", trace=self.trace.child("faults"))
+                self.faults.append(fault)
+                kinds = ", ".join(spec["kind"] for spec in chosen) or "relay"
+                self.endpoints.append(Endpoint(
+                    "fault proxy" if chosen else "relay",
+                    "+".join(e.transport for e in on_port), front, port,
+                    f"{kinds} in front of {name}"))
+            self.public[name] = front
 
     def _start_dns(self, spec: dict, used: set[str]) -> None:
         zones = [substitute(zone, self.public) for zone in spec.get("zones", [])]
@@ -274,6 +294,7 @@ class World:
             keylog=self.keylog_path, ws_path=spec.get("ws_path", "/"),
             keepalive_interval=seconds(spec["keepalive"]) if "keepalive" in spec else None,
             hosts=hosts, dns=[self.dns_address] if self.dns_address else [],
+            dns_timeout=min(1.0, max(0.1, self.timers.t1 * 5)),
             udp_large_message=spec.get("udp_large_message", "send"),
             path_mtu=spec.get("path_mtu"), answer_status=spec.get("answer", 200),
             connect_timeout=max(1.0, self.timers.timer_f / 4),
@@ -299,8 +320,8 @@ class World:
     @property
     def names(self) -> dict:
         """Ladder names of the addresses that no trace owner covers (fault proxies)."""
-        return {e.host: e.role.split(" in front")[0] for e in self.endpoints
-                if e.role.startswith(("fault", "relay"))}
+        return {e.host: "fault proxy" for e in self.endpoints
+                if e.role in ("fault proxy", "relay")}
 
     @property
     def dns_log(self) -> list:
