@@ -22,9 +22,13 @@ scenario: $(STAMP)
 	@test -n "$(S)" || { echo "usage: make scenario S=scenarios/…/file.yaml"; exit 2; }
 	$(VENV)/bin/testbed run "$(S)" --verbose --report-dir $(REPORTS)
 
-## make test: set up the venv and run the whole test suite (exit 5 "no tests" fails too)
+## make test: set up the venv and run the test suite and the catalogue (not the interop tests)
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## make interop: the tests against real third-party peers (apt-get install: see README)
+interop: $(STAMP)
+	$(PY) -m pytest -q -m interop tests/interop
 
 ## make unit: only the sans-IO unit tests (seconds)
 unit: $(STAMP)
