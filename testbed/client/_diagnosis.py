@@ -124,6 +124,9 @@ def _make(row_id: str, evidence: Sequence[str], cause: str | None = None) -> Dia
 
 def _exchange_line(exchange: Exchange, t1: float | None = None) -> str:
     waited = (exchange.ended or exchange.started) - exchange.started
+    if exchange.error == "timeout" and exchange.transmissions == 0:
+        return (f"connection to {exchange.where} not established: no answer to the TCP "
+                f"SYN in {waited:.1f} s")
     if exchange.error == "timeout":
         timer = "Timer B" if exchange.method == "INVITE" else "Timer F"
         return (f"{exchange.transmissions} transmission(s) of {exchange.method} to "

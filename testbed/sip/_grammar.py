@@ -17,6 +17,12 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 # gen-value = token / host / quoted-string: a host adds ":" "[" "]" (IPv6) to token chars.
 _PARAM_VALUE_CHARS = TOKEN_CHARS | frozenset(":[]")
 _WS = " \t"
+# One ``SEMI generic-param`` and a whole ``*( SEMI generic-param )``: the fast path of
+# parse_params. A quoted value keeps its quotes; a flag has no "=" (value "").
+_PARAM = (r"[ \t]*;[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*"
+          r"(?:=[ \t]*(\"(?:[^\"\\]|\\[\s\S])*\"|[A-Za-z0-9\-.!%*_+`'~:\[\]]+)[ \t]*)?")
+_PARAM_RE = re.compile(_PARAM)
+_PARAMS_RE = re.compile(f"(?:{_PARAM})*[ \t]*")
 
 Params = tuple[tuple[str, "str | None"], ...]
 
@@ -72,6 +78,12 @@ def split_list(value: str, header: str) -> list[str]:
     Commas inside quoted strings and ``<...>`` do not split. An empty element
     (``a,,b``) is a syntax error: RFC 3261 §7.3.1 allows no empty list items.
     """
+    if '"' not in value and "<" not in value:
+        # Nothing can hide a comma: str.split gives the same items, at C speed.
+        items = [item.strip() for item in value.split(",")]
+        if "" in items:
+            raise RemoteProtocolError(f"Empty element in {header}")
+        return items
     items: list[str] = []
     n = len(value)
     i = start = 0
@@ -103,6 +115,10 @@ def parse_params(text: str, what: str) -> Params:
     lower-cased (parameter names compare case-insensitively); values keep their case,
     and a quoted value keeps its quotes so that it serialises back unchanged.
     """
+    if _PARAMS_RE.fullmatch(text):
+        # The common case, in C: the regular expression accepts exactly what the loop
+        # below accepts, which then only runs to name the error.
+        return tuple((name.lower(), value or None) for name, value in _PARAM_RE.findall(text))
     params: list[tuple[str, str | None]] = []
     n = len(text)
     i = skip_ws(text, 0)

@@ -9,7 +9,7 @@ transaction and dialog layers need; each has ``parse`` and ``__str__``.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from ._grammar import (
     skip_ws,
     split_list,
 )
-from ._uri import SipUri, Uri, parse_host, parse_port, parse_uri
+from ._uri import PARSE_CACHE_SIZE, SipUri, Uri, parse_host, parse_port, parse_uri
 
 # RFC 3261 §7.3.3 and the later RFCs that registered compact forms.
 COMPACT_FORMS = {
@@ -79,66 +79,98 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
-class Headers:
-    """Ordered header fields with case-insensitive, compact-form-aware look-up."""
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 4096
 
-    __slots__ = ("_fields",)
+
+def _key(name: str) -> str:
+    """The look-up key of a header name: its canonical name, lower-cased (memoised for
+    the names that recur; a flood of invented names only fills the table once)."""
+    key = _KEYS.get(name)
+    if key is None:
+        key = canonical_name(name).lower()
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[name] = key
+    return key
+
+
+class Headers:
+    """Ordered header fields with case-insensitive, compact-form-aware look-up.
+
+    Alongside the ``(canonical name, value)`` fields it keeps their look-up keys (the
+    lower-cased canonical names), so a look-up is one C-speed scan of a list.
+    """
+
+    __slots__ = ("_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, object]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
+        self._keys: list[str] = []
         for name, value in fields:
             self.add(name, value)
+
+    @classmethod
+    def _from_parsed(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Headers from the parser's ``(name as received, value)`` pairs (values are str)."""
+        headers = cls.__new__(cls)
+        headers._fields = [(_CANONICAL.get(name.lower(), name), value) for name, value in fields]
+        headers._keys = [_key(name) for name, _ in fields]
+        return headers
 
     def add(self, name: str, value: object) -> None:
         """Append a field; ``value`` may be a string or any header object (``str()``-ed)."""
         self._fields.append((canonical_name(name), str(value)))
+        self._keys.append(_key(name))
 
     def prepend(self, name: str, value: object) -> None:
         """Insert a field before all others (a proxy's new top Via, RFC 3261 §16.6)."""
         self._fields.insert(0, (canonical_name(name), str(value)))
+        self._keys.insert(0, _key(name))
 
     def set(self, name: str, value: object) -> None:
         """Replace every field ``name`` by one, kept where the first one was."""
         canonical = canonical_name(name)
-        key = canonical.lower()
-        out: list[tuple[str, str]] = []
-        placed = False
-        for field in self._fields:
-            if field[0].lower() == key:
-                if not placed:
-                    out.append((canonical, str(value)))
-                    placed = True
-            else:
-                out.append(field)
-        if not placed:
-            out.append((canonical, str(value)))
-        self._fields = out
+        key = _key(name)
+        if key not in self._keys:
+            self._fields.append((canonical, str(value)))
+            self._keys.append(key)
+            return
+        first = self._keys.index(key)
+        fields = [f for k, f in zip(self._keys, self._fields, strict=True) if k != key]
+        fields.insert(first, (canonical, str(value)))
+        keys = [k for k in self._keys if k != key]
+        keys.insert(first, key)
+        self._fields, self._keys = fields, keys
 
     def replace_first(self, name: str, value: object) -> None:
         """Replace the value of the first field ``name`` in place (append if none)."""
-        key = canonical_name(name).lower()
-        for i, (field_name, _) in enumerate(self._fields):
-            if field_name.lower() == key:
-                self._fields[i] = (field_name, str(value))
-                return
-        self.add(name, value)
+        key = _key(name)
+        if key not in self._keys:
+            self.add(name, value)
+            return
+        i = self._keys.index(key)
+        self._fields[i] = (self._fields[i][0], str(value))
 
     def remove(self, name: str) -> None:
-        key = canonical_name(name).lower()
-        self._fields = [f for f in self._fields if f[0].lower() != key]
+        key = _key(name)
+        if key in self._keys:
+            self._fields = [f for k, f in zip(self._keys, self._fields, strict=True) if k != key]
+            self._keys = [k for k in self._keys if k != key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first field ``name``."""
-        key = canonical_name(name).lower()
-        for field_name, value in self._fields:
-            if field_name.lower() == key:
-                return value
-        return default
+        key = _KEYS.get(name) or _key(name)
+        keys = self._keys
+        if key not in keys:
+            return default
+        return self._fields[keys.index(key)][1]
 
     def get_all(self, name: str) -> list[str]:
         """The value of every field ``name``, one per header line."""
-        key = canonical_name(name).lower()
-        return [value for field_name, value in self._fields if field_name.lower() == key]
+        key = _KEYS.get(name) or _key(name)
+        if key not in self._keys:
+            return []
+        return [f[1] for k, f in zip(self._keys, self._fields, strict=True) if k == key]
 
     def values(self, name: str) -> list[str]:
         """Every element of a list header, comma-split across all its lines."""
@@ -165,6 +197,7 @@ class Headers:
     def copy(self) -> Headers:
         new = Headers()
         new._fields = list(self._fields)
+        new._keys = list(self._keys)
         return new
 
 
@@ -191,6 +224,14 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        """Parse one Via element (memoised: a Via is an immutable value, and the top Via of
+        a message is read again by every layer it goes through)."""
+        if cls is Via:
+            return _parse_via(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         match = _VIA_RE.match(text)
         if not match:
             raise RemoteProtocolError("Malformed Via")
@@ -222,10 +263,13 @@ class Via:
         return host if self.port is None else f"{host}:{self.port}"
 
     def with_param(self, name: str, value: str | None = None) -> Via:
-        return dataclasses.replace(self, params=set_param(self.params, name, value))
+        return Via(self.transport, self.host, self.port, set_param(self.params, name, value))
 
     def __str__(self) -> str:
         return f"SIP/2.0/{self.transport} {self.sent_by}{format_params(self.params)}"
+
+
+_parse_via = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(Via._parse)
 
 
 # -- name-addr / addr-spec (RFC 3261 §20.10, §25.1) ------------------------------------
@@ -245,6 +289,13 @@ class Address:
 
     @classmethod
     def parse(cls, text: str, header: str = "address") -> Address:
+        """Parse a name-addr or addr-spec (memoised, like :meth:`Via.parse`)."""
+        if cls is Address:
+            return _parse_address(text, header)
+        return cls._parse(text, header)
+
+    @classmethod
+    def _parse(cls, text: str, header: str = "address") -> Address:
         text = text.strip(" \t")
         display: str | None = None
         if text.startswith('"'):
@@ -286,7 +337,7 @@ class Address:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Address:
-        return dataclasses.replace(self, params=set_param(self.params, name, value))
+        return Address(self.uri, self.display_name, set_param(self.params, name, value))
 
     @property
     def sip_uri(self) -> SipUri:
@@ -298,6 +349,9 @@ class Address:
     def __str__(self) -> str:
         name = "" if self.display_name is None else quote(self.display_name) + " "
         return f"{name}<{self.uri}>{format_params(self.params)}"
+
+
+_parse_address = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(Address._parse)
 
 
 # -- CSeq (RFC 3261 §20.16) -------------------------------------------------------------
@@ -313,6 +367,13 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
+        """Parse ``seq method`` (memoised, like :meth:`Via.parse`)."""
+        if cls is CSeq:
+            return _parse_cseq(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> CSeq:
         match = _CSEQ_RE.fullmatch(text)
         if not match:
             raise RemoteProtocolError("Malformed CSeq")
@@ -320,6 +381,18 @@ class CSeq:
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
+
+
+_parse_cseq = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(CSeq._parse)
+
+
+def clear_parse_caches() -> None:
+    """Empty the memo tables of the URI and header parsers (before a memory measurement)."""
+    from ._message import top_via_of
+    from ._transaction import _via_key_of
+
+    for parser in (parse_uri, _parse_via, _parse_address, _parse_cseq, top_via_of, _via_key_of):
+        parser.cache_clear()
 
 
 def parse_addresses(headers: Headers, name: str) -> list[Address]:

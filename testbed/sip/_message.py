@@ -9,11 +9,12 @@ same parser on each framed message.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._grammar import TOKEN_RE, parse_uint
+from ._grammar import TOKEN_RE, parse_uint, split_list
 from ._headers import (
     SINGLE_HEADERS,
     Address,
@@ -23,7 +24,7 @@ from ._headers import (
     canonical_name,
     parse_addresses,
 )
-from ._uri import SipUri, Uri, parse_uri
+from ._uri import PARSE_CACHE_SIZE, SipUri, Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
 MAX_FORWARDS_MAX = 255  # RFC 3261 §20.22
@@ -56,6 +57,12 @@ _DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def top_via_of(line: str) -> Via:
+    """The first Via element of a Via header line (memoised: every layer reads it)."""
+    return Via.parse(split_list(line, "Via")[0])
+
+
 class Message:
     """What requests and responses share: ordered headers, a body, typed accessors."""
 
@@ -74,10 +81,10 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        values = self.headers.values("Via")
-        if not values:
+        first = self.headers.get("Via")
+        if first is None:
             raise RemoteProtocolError("Missing Via header")
-        return Via.parse(values[0])
+        return top_via_of(first)
 
     @property
     def from_(self) -> Address:
@@ -253,8 +260,13 @@ def _check_date(value: str) -> None:
         raise RemoteProtocolError("Invalid Date header (RFC 1123 date in GMT expected)")
 
 
-def _check_contacts(headers: Headers) -> None:
-    values = headers.values("Contact")
+def _items(lines: list[str], name: str) -> list[str]:
+    """Every element of a list header, comma-split across all its lines."""
+    return [item for line in lines for item in split_list(line, name)]
+
+
+def _check_contacts(lines: list[str]) -> None:
+    values = _items(lines, "Contact")
     if "*" in values:
         if len(values) != 1:
             raise RemoteProtocolError("Contact '*' mixed with other contacts")
@@ -266,20 +278,22 @@ def _check_contacts(headers: Headers) -> None:
 
 
 # Checks run on every received message: each header the core relies on must parse.
+# Each takes the values of every line of its header, in order (one for single headers).
 _CHECKS = {
-    "via": lambda h: [Via.parse(item) for item in h.values("Via")],
-    "from": lambda h: Address.parse(h.get("From"), "From"),
-    "to": lambda h: Address.parse(h.get("To"), "To"),
-    "call-id": lambda h: _check_call_id(h.get("Call-ID")),
-    "cseq": lambda h: CSeq.parse(h.get("CSeq")),
-    "max-forwards": lambda h: parse_uint(h.get("Max-Forwards"), "Max-Forwards", MAX_FORWARDS_MAX),
-    "expires": lambda h: parse_uint(h.get("Expires"), "Expires", DELTA_SECONDS_MAX),
-    "min-expires": lambda h: parse_uint(h.get("Min-Expires"), "Min-Expires", DELTA_SECONDS_MAX),
-    "content-length": lambda h: parse_uint(h.get("Content-Length"), "Content-Length", 2**31),
+    "via": lambda v: [Via.parse(item) for item in _items(v, "Via")],
+    "from": lambda v: Address.parse(v[0], "From"),
+    "to": lambda v: Address.parse(v[0], "To"),
+    "call-id": lambda v: _check_call_id(v[0]),
+    "cseq": lambda v: CSeq.parse(v[0]),
+    "max-forwards": lambda v: parse_uint(v[0], "Max-Forwards", MAX_FORWARDS_MAX),
+    "expires": lambda v: parse_uint(v[0], "Expires", DELTA_SECONDS_MAX),
+    "min-expires": lambda v: parse_uint(v[0], "Min-Expires", DELTA_SECONDS_MAX),
+    "content-length": lambda v: parse_uint(v[0], "Content-Length", 2**31),
     "contact": _check_contacts,
-    "route": lambda h: parse_addresses(h, "Route"),
-    "record-route": lambda h: parse_addresses(h, "Record-Route"),
-    "date": lambda h: _check_date(h.get("Date")),
+    "route": lambda v: [Address.parse(item, "Route") for item in _items(v, "Route")],
+    "record-route": lambda v: [Address.parse(item, "Record-Route")
+                               for item in _items(v, "Record-Route")],
+    "date": lambda v: _check_date(v[0]),
 }
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")  # RFC 3261 §8.1.1
 
@@ -295,8 +309,18 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     return data.rstrip(b"\r\n"), b""
 
 
-def _parse_header_lines(lines: list[str]) -> Headers:
-    fields: list[tuple[str, str]] = []
+# One header line ``name: value`` (no continuation): the parser's fast path over the whole
+# header section at once. Its matches are exactly the lines _parse_header_lines accepts.
+_HEADER_LINE_RE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
+
+
+def _parse_header_lines(lines: list[str], text: str | None = None) -> Headers:
+    """Header fields from their lines (``text``: the same lines joined by newlines)."""
+    if text is not None:
+        fields = _HEADER_LINE_RE.findall(text)
+        if len(fields) == len(lines):  # every line is a plain "name: value"
+            return Headers._from_parsed(fields)
+    fields = []
     for line in lines:
         if line[:1] in (" ", "\t"):
             # RFC 3261 §7.3.1: a line starting with whitespace continues the previous one.
@@ -310,28 +334,30 @@ def _parse_header_lines(lines: list[str]) -> Headers:
         if not colon or not TOKEN_RE.fullmatch(name):
             raise RemoteProtocolError(f"Malformed header line {line[:40]!r}")
         fields.append((name, value.strip(" \t")))
-    headers = Headers()
-    for name, value in fields:
-        headers.add(name, value)
-    return headers
+    return Headers._from_parsed(fields)
 
 
 def _validate(headers: Headers) -> None:
-    present = {name.lower() for name, _ in headers}
+    keys = headers._keys  # the lower-cased canonical names, in order
+    fields = headers._fields
+    present = set(keys)
     for name in _MANDATORY:
         if name.lower() not in present:
             raise RemoteProtocolError(f"Missing {name} header")
-    counts: dict[str, int] = {}
-    for name, _ in headers:
-        key = name.lower()
-        counts[key] = counts.get(key, 0) + 1
-    for key in SINGLE_HEADERS:
-        if counts.get(key, 0) > 1:
-            raise RemoteProtocolError(f"More than one {canonical_name(key)} header")
-    for key in present:
-        check = _CHECKS.get(key)
-        if check is not None:
-            check(headers)
+    if len(present) != len(keys):  # some header appears more than once
+        counts: dict[str, int] = {}
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        for key in SINGLE_HEADERS:
+            if counts.get(key, 0) > 1:
+                raise RemoteProtocolError(f"More than one {canonical_name(key)} header")
+    # Each checked header once, in message order, with the values of all its lines.
+    grouped: dict[str, list[str]] = {}
+    for key, field in zip(keys, fields, strict=True):
+        if key in _CHECKS:
+            grouped.setdefault(key, []).append(field[1])
+    for key, values in grouped.items():
+        _CHECKS[key](values)
 
 
 def _parse_start_line(line: str) -> tuple[str, str, str]:
@@ -380,9 +406,10 @@ def _parse(data: bytes) -> Request | Response:
     if not data:
         raise RemoteProtocolError("Empty message")
     head, rest = _split_head(data)
-    lines = head.decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
-    kind, first, second = _parse_start_line(lines[0])
-    headers = _parse_header_lines(lines[1:])
+    text = head.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+    start, newline, header_text = text.partition("\n")
+    kind, first, second = _parse_start_line(start)
+    headers = _parse_header_lines(header_text.split("\n") if newline else [], header_text)
     _validate(headers)
 
     length = headers.get("Content-Length")

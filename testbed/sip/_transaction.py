@@ -27,6 +27,9 @@ armed from the ``now`` of the input that starts them.
 from __future__ import annotations
 
 import enum
+import functools
+import heapq
+import itertools
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._headers import BRANCH_MAGIC_COOKIE, Headers
-from ._message import Message, Request, Response, make_response
+from ._message import Message, Request, Response, make_response, top_via_of
 from ._timers import Timers
 
 if TYPE_CHECKING:  # only the type: callers pass their own seeded generator
@@ -161,14 +164,25 @@ ClientKey: TypeAlias = tuple[str, str]
 ServerKey: TypeAlias = tuple[str, str, str]
 
 
-def _branch(message: Message) -> str:
-    branch = message.top_via.branch
+@functools.lru_cache(maxsize=4096)
+def _via_key_of(line: str) -> tuple[str, str]:
+    """(branch, sent-by) of the top Via of a Via header line, lower-cased; memoised, as
+    every message is matched several times on its way (table, transaction, response)."""
+    via = top_via_of(line)
+    branch = via.branch
     if not branch:
         raise RemoteProtocolError(
             "Top Via has no branch parameter (RFC 2543 transaction matching is not supported)"
         )
     # §7.3.1: parameter values compare case-insensitively unless stated otherwise.
-    return branch.lower()
+    return branch.lower(), via.sent_by.lower()
+
+
+def _via_key(message: Message) -> tuple[str, str]:
+    line = message.headers.get("Via")
+    if line is None:
+        raise RemoteProtocolError("Missing Via header")
+    return _via_key_of(line)
 
 
 def _method(message: Message) -> str:
@@ -187,7 +201,7 @@ def client_key(message: Message) -> ClientKey:
     Raises :class:`RemoteProtocolError` when the top Via has no branch: RFC 2543
     matching is not implemented.
     """
-    return (_branch(message), _method(message))
+    return (_via_key(message)[0], _method(message))
 
 
 def server_key(message: Message) -> ServerKey:
@@ -200,7 +214,8 @@ def server_key(message: Message) -> ServerKey:
     when the top Via has no branch: RFC 2543 matching (§17.2.3, To tag, Call-ID...)
     is not implemented.
     """
-    return (_branch(message), message.top_via.sent_by.lower(), _method(message))
+    branch, sent_by = _via_key(message)
+    return (branch, sent_by, _method(message))
 
 
 _BRANCH_CHARS = string.ascii_letters + string.digits
@@ -285,6 +300,7 @@ class Transaction:
         """The reason of the last transport error, if any."""
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
+        self._fired_deadline = 0.0  # the deadline of the timer being fired
 
     def _key(self, message: Message) -> ClientKey | ServerKey:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -360,6 +376,10 @@ class Transaction:
             if deadline > now:
                 break
             del self._deadlines[timer]
+            # Retransmission timers re-arm from when they were due, not from when the
+            # caller got round to firing them: lateness must not add up over a
+            # transaction (11 REGISTERs before Timer F however busy the reactor is).
+            self._fired_deadline = deadline
             actions += self._dispatch(_TIMER_EVENTS[timer], None, now)
         return actions
 
@@ -463,7 +483,7 @@ def _ci_start(txn: ClientInviteTransaction, request: Request, now: float) -> lis
 
 def _ci_timer_a(txn: ClientInviteTransaction, message: None, now: float) -> list[Action]:
     # §17.1.1.2: retransmit, and reset Timer A to twice its last value (no cap).
-    txn._arm("A", now, 2 * txn._intervals["A"])
+    txn._arm("A", txn._fired_deadline, 2 * txn._intervals["A"])
     return [Transmit(txn.request, retransmission=True)]
 
 
@@ -568,7 +588,7 @@ def _cn_start(txn: ClientNonInviteTransaction, request: Request, now: float) -> 
 
 def _cn_timer_e_trying(txn: ClientNonInviteTransaction, message: None, now: float) -> list[Action]:
     # §17.1.2.2: in Trying, Timer E is reset to MIN(2 * its last value, T2).
-    txn._arm("E", now, min(2 * txn._intervals["E"], txn.timers.t2))
+    txn._arm("E", txn._fired_deadline, min(2 * txn._intervals["E"], txn.timers.t2))
     return [Transmit(txn.request, retransmission=True)]
 
 
@@ -576,7 +596,7 @@ def _cn_timer_e_proceeding(
     txn: ClientNonInviteTransaction, message: None, now: float
 ) -> list[Action]:
     # §17.1.2.2: in Proceeding, Timer E is reset to T2.
-    txn._arm("E", now, txn.timers.t2)
+    txn._arm("E", txn._fired_deadline, txn.timers.t2)
     return [Transmit(txn.request, retransmission=True)]
 
 
@@ -712,7 +732,7 @@ def _si_failure(txn: ServerInviteTransaction, response: Response, now: float) ->
 
 def _si_timer_g(txn: ServerInviteTransaction, message: None, now: float) -> list[Action]:
     # §17.2.1: retransmit the final response; Timer G becomes MIN(2 * its last value, T2).
-    txn._arm("G", now, min(2 * txn._intervals["G"], txn.timers.t2))
+    txn._arm("G", txn._fired_deadline, min(2 * txn._intervals["G"], txn.timers.t2))
     assert txn.last_response is not None
     return [Transmit(txn.last_response, retransmission=True)]
 
@@ -876,6 +896,14 @@ class TransactionTable:
     Routes received messages to their transaction, creating a server transaction for
     a new request (every element here is stateful); gives the earliest deadline of all
     and fires due timers; drops a transaction as soon as it is terminated.
+
+    Every operation costs O(log n) in the number of live transactions, so that a
+    registrar holding the Timer J of 32 s worth of requests keeps up with a load test:
+    deadlines sit in a heap (one live entry per transaction; entries superseded by a
+    later input are skipped when they surface and swept out when they pile up), and a
+    transaction is dropped when an input routed through the table terminates it.
+    Drive the table's transactions through the table: a timer armed behind its back is
+    only seen when its transaction next goes through it.
     """
 
     def __init__(self, timers: Timers | None = None, *, send_trying: bool = True) -> None:
@@ -883,6 +911,11 @@ class TransactionTable:
         self.send_trying = send_trying
         self._clients: dict[ClientKey, ClientTransaction] = {}
         self._servers: dict[ServerKey, ServerTransaction] = {}
+        # (deadline, sequence, transaction); the live entry of each is in _armed.
+        self._heap: list[tuple[float, int, Transaction]] = []
+        self._armed: dict[Transaction, tuple[float, int]] = {}
+        self._sequence = itertools.count()
+        self._stale = 0
 
     def __len__(self) -> int:
         self._collect()
@@ -906,9 +939,9 @@ class TransactionTable:
 
     def start_client(self, request: Request, now: float, *, reliable: bool) -> Routed:
         """Create the client transaction for ``request`` and send it."""
-        self._collect()
         transaction = client_transaction(request, reliable=reliable, timers=self.timers)
-        if transaction.key in self._clients:
+        existing = self._live(self._clients.get(transaction.key))
+        if existing is not None:
             raise LocalProtocolError(f"A client transaction {transaction.key} already exists")
         self._clients[transaction.key] = transaction
         return self._routed(transaction, transaction.send(request, now))
@@ -921,10 +954,9 @@ class TransactionTable:
         request creates a server transaction (which passes it to the TU). Raises
         :class:`RemoteProtocolError` for a request without a Via branch.
         """
-        self._collect()
         if isinstance(message, Response):
             try:
-                client = self._clients.get(client_key(message))
+                client = self._live(self._clients.get(client_key(message)))
             except RemoteProtocolError:  # no branch: cannot be an answer to us
                 client = None
             if client is None:
@@ -933,7 +965,7 @@ class TransactionTable:
         if not isinstance(message, Request):
             raise TypeError(f"receive() takes a Request or Response, not {type(message).__name__}")
         key = server_key(message)
-        server = self._servers.get(key)
+        server = self._live(self._servers.get(key))
         if server is not None:
             return self._routed(server, server.receive(message, now))
         if message.method == "ACK":
@@ -946,8 +978,7 @@ class TransactionTable:
 
     def send_response(self, response: Response, now: float) -> Routed:
         """Send a response from the TU on the server transaction it answers."""
-        self._collect()
-        server = self._servers.get(server_key(response))
+        server = self._live(self._servers.get(server_key(response)))
         if server is None:
             raise LocalProtocolError(f"No server transaction for {response.start_line()!r}")
         return self._routed(server, server.send(response, now))
@@ -958,26 +989,88 @@ class TransactionTable:
 
     def next_deadline(self) -> float | None:
         """The earliest pending timer of all transactions, or None."""
-        deadlines = (transaction.next_deadline() for transaction in self)
-        return min((d for d in deadlines if d is not None), default=None)
+        heap = self._heap
+        while heap:
+            deadline, sequence, transaction = heap[0]
+            armed = self._armed.get(transaction)
+            if armed is None or armed[1] != sequence:
+                heapq.heappop(heap)  # superseded or forgotten
+                self._stale -= 1
+            elif transaction.terminated or transaction.next_deadline() != deadline:
+                self._schedule(transaction)  # changed behind the table's back
+            else:
+                return deadline
+        return None
 
     def on_timer(self, now: float) -> list[Routed]:
-        """Fire every timer due at ``now``; the actions of each transaction that had one."""
+        """Fire every timer due at ``now``; the actions of each transaction that had one,
+        earliest deadline first."""
         out: list[Routed] = []
-        for transaction in self:
-            deadline = transaction.next_deadline()
-            if deadline is not None and deadline <= now:
-                out.append(self._routed(transaction, transaction.on_timer(now)))
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, sequence, transaction = heapq.heappop(heap)
+            armed = self._armed.get(transaction)
+            if armed is None or armed[1] != sequence:
+                self._stale -= 1
+                continue
+            del self._armed[transaction]
+            due = transaction.next_deadline()
+            if transaction.terminated or due is None or due > now:
+                self._schedule(transaction)
+                continue
+            out.append(self._routed(transaction, transaction.on_timer(now)))
         return out
 
     def _routed(
         self, transaction: Transaction, actions: list[Action], created: bool = False
     ) -> Routed:
-        self._collect()
+        self._schedule(transaction)
         return Routed(transaction, actions, created)
+
+    def _live(self, transaction: Transaction | None) -> Transaction | None:
+        """``transaction`` unless it is terminated (then it is forgotten)."""
+        if transaction is not None and transaction.terminated:
+            self._forget(transaction)
+            return None
+        return transaction
+
+    def _schedule(self, transaction: Transaction) -> None:
+        """Keep the heap entry of ``transaction`` in step with its next deadline; forget
+        it once terminated (§17.1.1.2: the transaction is destroyed)."""
+        if transaction.terminated:
+            self._forget(transaction)
+            return
+        deadline = transaction.next_deadline()
+        armed = self._armed.get(transaction)
+        if armed is not None:
+            if armed[0] == deadline:
+                return
+            self._stale += 1
+        if deadline is None:
+            self._armed.pop(transaction, None)
+        else:
+            sequence = next(self._sequence)
+            self._armed[transaction] = (deadline, sequence)
+            heapq.heappush(self._heap, (deadline, sequence, transaction))
+        if self._stale > 1024 and self._stale > len(self._armed):
+            self._sweep()
+
+    def _forget(self, transaction: Transaction) -> None:
+        table: dict = self._clients if len(transaction.key) == 2 else self._servers
+        if table.get(transaction.key) is transaction:
+            del table[transaction.key]
+        if self._armed.pop(transaction, None) is not None:
+            self._stale += 1
+
+    def _sweep(self) -> None:
+        """Rebuild the heap from the live entries only (amortised O(1) per input)."""
+        self._heap = [(deadline, sequence, transaction)
+                      for transaction, (deadline, sequence) in self._armed.items()]
+        heapq.heapify(self._heap)
+        self._stale = 0
 
     def _collect(self) -> None:
         """Drop terminated transactions, however they got there (§17.1.1.2: forget them)."""
         for table in (self._clients, self._servers):
-            for key in [key for key, transaction in table.items() if transaction.terminated]:
-                del table[key]
+            for transaction in [t for t in table.values() if t.terminated]:
+                self._forget(transaction)

@@ -9,6 +9,7 @@ round-trips byte for byte; :meth:`SipUri.user_unescaped` decodes them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -176,8 +177,18 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
+PARSE_CACHE_SIZE = 4096
+"""Distinct texts each memoised parser keeps: the URIs, Vias and addresses of the
+messages in flight, and of the users a server sees again and again."""
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def parse_uri(text: str) -> Uri:
-    """Parse a URI; ``sip:``/``sips:`` strictly (RFC 3261 §25.1), others as opaque text."""
+    """Parse a URI; ``sip:``/``sips:`` strictly (RFC 3261 §25.1), others as opaque text.
+
+    Memoised: URIs are immutable values, and the same texts come back in every message
+    of a dialog or a registration.
+    """
     scheme, sep, rest = text.partition(":")
     if not sep or not _SCHEME_RE.fullmatch(scheme):
         raise RemoteProtocolError(f"Invalid URI {text[:60]!r}")

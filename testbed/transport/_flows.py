@@ -44,6 +44,8 @@ class FlowSink(TypingProtocol):
 
     def pong_received(self, flow: Flow) -> None: ...
 
+    def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None: ...
+
 
 class Flow:
     """Base of every flow: addressing, tracing and the send path."""
@@ -171,6 +173,14 @@ class UdpEndpoint(protocol.DatagramProtocol):
     def connectionRefused(self) -> None:  # only for connected sockets; kept for completeness
         self.trace.record("connect-failed", "UDP", local=self.local,
                           summary="ICMP port unreachable")
+
+    def destination_unreachable(self, remote: HostPort, kind: str, reason: str) -> None:
+        """An ICMP error came back for a datagram sent to ``remote`` (see ``_icmp``):
+        ``kind`` is ``refused`` (port unreachable) or ``unreachable``."""
+        flow = self.flow_to(remote)
+        self.trace.record("connect-failed", "UDP", local=self.local, remote=remote,
+                          summary=reason, detail=kind)
+        self.sink.flow_unreachable(flow, kind, reason)
 
 
 # -- TCP and TLS -------------------------------------------------------------------------

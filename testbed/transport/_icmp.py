@@ -46,6 +46,7 @@ SUPPORTED = sys.platform.startswith("linux")
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ORIGIN_ICMP, _ORIGIN_ICMP6 = 2, 3
 _MAX_ERRORS_PER_READ = 64
+_RECVERR_CMSG = {(socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)}
 
 _WHAT = {
     errno.ECONNREFUSED: ("refused", "ICMP port unreachable"),
@@ -137,7 +138,7 @@ class ErrQueuePort(udp.Port):
                 raise
             count += 1
             for level, kind, data in ancillary:
-                if len(data) < _EXTENDED_ERR.size:
+                if (level, kind) not in _RECVERR_CMSG or len(data) < _EXTENDED_ERR.size:
                     continue
                 err, origin = _EXTENDED_ERR.unpack(data[:_EXTENDED_ERR.size])[:2]
                 if origin not in (_ORIGIN_ICMP, _ORIGIN_ICMP6) or not address:

@@ -39,6 +39,7 @@ from testbed.sip import (
 
 from ._capture import Capture
 from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
+from ._icmp import listen_udp
 from ._tls import tls_failure_from
 from ._trace import HostPort, Trace, describe, fmt_hostport
 
@@ -46,8 +47,9 @@ from ._trace import HostPort, Trace, describe, fmt_hostport
 class TransactionFailed(Exception):
     """A client transaction ended without a final response.
 
-    ``kind`` is ``"timeout"`` (``timer`` says which: B or F) or ``"transport"``
-    (the flow failed under it; ``reason`` says how).
+    ``kind`` is ``"timeout"`` (``timer`` says which: B or F), ``"transport"``
+    (the flow failed under it; ``reason`` says how), or ``"refused"`` / ``"unreachable"``
+    (an ICMP error answered a UDP request; ``reason`` names it and the address).
     """
 
     def __init__(self, kind: str, reason: str, timer: str = "") -> None:
@@ -139,6 +141,7 @@ class SipStack(FlowSink):
         self._client_flows: dict[int, Flow] = {}  # id(transaction) -> flow
         self._server_flows: dict[int, Flow] = {}
         self._pending: dict[int, _Pending] = {}
+        self._failure_kinds: dict[int, str] = {}  # id(transaction) -> refused / unreachable
         self._timer = None
         self._timer_at: float | None = None
         self.on_pong: list[Callable[[Flow], None]] = []
@@ -169,7 +172,7 @@ class SipStack(FlowSink):
         """Bind this element's UDP socket (one per element, RFC 3261 §18) and return it."""
         endpoint = UdpEndpoint(self, self.trace)
         endpoint.capture = self._capture
-        listening = self.reactor.listenUDP(port, endpoint, interface=host)  # type: ignore[attr-defined]
+        listening = listen_udp(self.reactor, port, endpoint, host)  # ICMP errors reported
         self._listeners.append(listening)
         self.udp = endpoint
         self._note_listening("UDP", endpoint.local)
@@ -268,6 +271,23 @@ class SipStack(FlowSink):
         for callback in list(self.on_pong):
             callback(flow)
 
+    def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None:
+        """ICMP says ``flow``'s UDP destination is unreachable: fail the client
+        transactions waiting on it now, as ``kind`` (refused / unreachable), instead of
+        after Timer B/F (RFC 3261 §18.4: an ICMP error is a transport error, §17.1.4)."""
+        now = self.reactor.seconds()
+        for transaction in list(self.table):
+            key = id(transaction)
+            sent_on = self._client_flows.get(key)
+            pending = self._pending.get(key)
+            if sent_on is None or sent_on.key != flow.key or pending is None \
+                    or pending.result.called:
+                continue
+            self._failure_kinds[key] = kind
+            routed = self.table.transport_error(transaction, now, reason)
+            self._run(transaction, routed.actions)
+        self._rearm()
+
     # -- requests and responses ---------------------------------------------------------
 
     def send_request(self, request: Request, flow: Flow,
@@ -333,8 +353,10 @@ class SipStack(FlowSink):
                 self._fail(key, TransactionFailed("timeout", f"Timer {action.timer} expired",
                                                   action.timer))
             elif isinstance(action, TransportFailed):
-                self._fail(key, TransactionFailed("transport", action.reason))
+                kind = self._failure_kinds.pop(key, "transport")
+                self._fail(key, TransactionFailed(kind, action.reason))
             elif isinstance(action, Terminated):
+                self._failure_kinds.pop(key, None)
                 self._client_flows.pop(key, None)
                 self._server_flows.pop(key, None)
                 pending = self._pending.pop(key, None)

@@ -2,7 +2,7 @@
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import protocol, reactor
 
 from servers.dns import DnsServer
 from servers.loopback import find_free_loopback
@@ -156,7 +156,12 @@ async def test_udp_timeout_fails_over_too(servers, agents, pki, dns):
          "port": 5062, "target": f"pbx.{DOMAIN}"},
         {"name": f"pbx.{DOMAIN}", "type": "A", "address": host}]}
     _, address = dns(zone)
-    outcome = await auto_agent(agents, pki, address).register()
+    # 5064 reads and never answers (with nothing bound, ICMP port unreachable: "refused")
+    silent = reactor.listenUDP(5064, protocol.DatagramProtocol(), interface=host)
+    try:
+        outcome = await auto_agent(agents, pki, address).register()
+    finally:
+        await silent.stopListening()
     assert outcome.ok, outcome.summary
     assert outcome.remote == (host, 5062)
     assert outcome.exchanges[0].error == "timeout" and outcome.exchanges[0].remote == (host, 5064)

@@ -3,7 +3,7 @@ refresh, calls, inbound requests over the registered flow, default ports."""
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import protocol, reactor
 
 from testbed.sip import Response, parse_uri
 
@@ -155,8 +155,14 @@ async def test_udp_timeout_counts_retransmissions(agents):
     from servers.loopback import find_free_loopback
 
     host = find_free_loopback([("UDP", 5999)])
+    # a socket that reads and never answers (with nothing bound, the kernel's ICMP port
+    # unreachable makes it "refused": tests/integration/faults)
+    silent = reactor.listenUDP(5999, protocol.DatagramProtocol(), interface=host)
     agent = agents.agent(f"sip:{host}:5999", "udp", password=None)
-    outcome = await agent.register()
+    try:
+        outcome = await agent.register()
+    finally:
+        await silent.stopListening()
     assert not outcome.ok and outcome.error == "timeout"
     assert outcome.exchanges[0].transmissions == 11  # 0, T1, 3T1, 7T1, ... up to 64*T1
     assert "Timer F" in outcome.summary

@@ -844,3 +844,22 @@ def test_table_forgets_a_transaction_terminated_outside_it() -> None:
     client.transport_error(0.1, "reset")  # driven directly, not through the table
     assert len(table) == 0 and table.next_deadline() is None
     assert table.receive(respond(client.request, 200), 0.2, reliable=False).stray
+
+
+@pytest.mark.parametrize("method, timer", [("OPTIONS", "E"), ("INVITE", "A")])
+def test_late_timers_do_not_shift_the_retransmission_schedule(method, timer):
+    # An adapter that fires a timer late (a busy reactor) must not delay every later
+    # retransmission: the next one is due at its RFC time, counted from the last deadline.
+    req = request(method)
+    txn = (ClientNonInviteTransaction(req, reliable=False) if method == "OPTIONS"
+           else client_transaction_for(req))
+    txn.send(req, 0.0)
+    assert txn.pending_timers()[timer] == 0.5
+    txn.on_timer(0.7)  # 0.2 s late
+    assert txn.pending_timers()[timer] == 1.5  # 0.5 + 2*T1, not 0.7 + 2*T1
+
+
+def client_transaction_for(req):
+    from testbed.sip import ClientInviteTransaction
+
+    return ClientInviteTransaction(req, reliable=False)

@@ -1,0 +1,117 @@
+"""What a fault did, as data: one :class:`FaultRecord` per decision, for reports and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+from twisted.internet.defer import Deferred, succeed
+
+HostPort = tuple[str, int]
+
+#: ``policy``: what a port does for every packet (one record when the fault starts, for
+#: the kinds the kernel carries out, which userland never sees packet by packet);
+#: ``forwarded`` / ``delayed`` (forwarded after ``delay``) / ``dropped`` / ``rejected``
+#: (the proxy refused a TCP connection it could not carry upstream); ``new-binding`` /
+#: ``expired``: a NAT binding (or proxied TCP connection) made or forgotten.
+ACTIONS = ("policy", "forwarded", "delayed", "dropped", "rejected", "new-binding", "expired")
+
+
+def _fmt(address: HostPort | None) -> str:
+    if address is None:
+        return "-"
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """One thing a fault did. ``time`` is the injected clock's; ``index`` numbers the
+    packets of one direction of one transport at the proxy (1 = the first)."""
+
+    time: float
+    fault: str
+    action: str
+    transport: str
+    direction: str = ""
+    size: int = 0
+    source: HostPort | None = None
+    destination: HostPort | None = None
+    detail: str = ""
+    delay: float = 0.0
+    index: int | None = None
+
+    def __str__(self) -> str:
+        what = f"{self.action}"
+        if self.size:
+            what += f" {self.size} bytes"
+        if self.index is not None:
+            what += f" (#{self.index} {self.direction})"
+        elif self.direction:
+            what += f" ({self.direction})"
+        if self.delay:
+            what += f" by {self.delay * 1000:.1f} ms"
+        text = (f"{self.time:9.3f} {self.fault:>13} {self.transport} {_fmt(self.source)} -> "
+                f"{_fmt(self.destination)} {what}")
+        return text + (f": {self.detail}" if self.detail else "")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class FaultLog:
+    """The records of one fault (or a composition), in order, with waiting."""
+
+    def __init__(self) -> None:
+        self.records: list[FaultRecord] = []
+        self._listeners: list[Callable[[FaultRecord], None]] = []
+
+    def append(self, record: FaultRecord) -> FaultRecord:
+        self.records.append(record)
+        for listener in list(self._listeners):
+            listener(record)
+        return record
+
+    def subscribe(self, listener: Callable[[FaultRecord], None]) -> None:
+        """Call ``listener`` with every record from now on (a report, a trace mirror)."""
+        self._listeners.append(listener)
+
+    def __iter__(self) -> Iterator[FaultRecord]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> FaultRecord:
+        return self.records[index]
+
+    def of(self, action: str | None = None, *, direction: str | None = None,
+           transport: str | None = None, fault: str | None = None) -> list[FaultRecord]:
+        """The records matching every criterion given."""
+        return [r for r in self.records
+                if (action is None or r.action == action)
+                and (direction is None or r.direction == direction)
+                and (transport is None or r.transport == transport)
+                and (fault is None or r.fault == fault)]
+
+    def wait_for(self, predicate: Callable[[FaultRecord], bool]) -> Deferred:
+        """A Deferred of the first record, past or future, satisfying ``predicate``
+        (e.g. "the NAT binding expired"), so nobody has to sleep."""
+        for record in self.records:
+            if predicate(record):
+                return succeed(record)
+        waiter: Deferred = Deferred()
+
+        def listener(record: FaultRecord) -> None:
+            if not waiter.called and predicate(record):
+                self._listeners.remove(listener)
+                waiter.callback(record)
+
+        self._listeners.append(listener)
+        return waiter
+
+    def as_dicts(self) -> list[dict]:
+        return [record.as_dict() for record in self.records]
+
+    def __str__(self) -> str:
+        return "\n".join(str(record) for record in self.records)

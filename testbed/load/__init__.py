@@ -1,0 +1,1 @@
+"""Load: many endpoints registering or calling at a rate, with counts, rates and latencies."""

@@ -1,0 +1,391 @@
+"""Our registrar (and DNS server) for load runs, in a process of its own.
+
+``python -m testbed.load._serve SPEC_JSON`` starts a :class:`Registrar` with the users
+``{prefix}0 .. {prefix}N-1`` on the transports asked for, optionally a DNS server with
+the NAPTR/SRV/A records that lead to them (so AUTO mode works), prints one JSON line
+``{"event": "ready", ...}`` with every address and the CA to trust, then serves. It
+reads commands on stdin, one per line, and answers each with one JSON line:
+
+    stats      bindings, requests handled, RSS (KiB), open connections
+    gc         the same, after a full garbage collection (for memory measurements)
+    quit       stop (EOF on stdin too)
+
+It always stops by itself after ``time_limit`` seconds. :class:`ServerProcess` is the
+parent's side: start, read the addresses, ask for stats, stop. Running the servers in
+their own process keeps their CPU and memory apart from the client's, which is what a
+benchmark measures.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+from testbed.sip import Timers
+
+TRANSPORT_NAMES = ("udp", "tcp", "tls", "wss")
+
+
+@dataclass
+class ServerSpec:
+    """What the server process runs.
+
+    ``users`` > 0 turns digest authentication on for ``{user_prefix}0..users-1`` with
+    ``password``. Ports are ephemeral (0) unless given; ``host`` is a free 127.0.0.N
+    unless given. ``dns`` adds an authoritative server for ``domain`` whose NAPTR and
+    SRV records point at the listeners (TLS first, then TCP, WSS and UDP).
+    """
+
+    transports: tuple[str, ...] = ("udp",)
+    users: int = 0
+    user_prefix: str = "alice"
+    password: str = "secret"
+    domain: str = "example.com"
+    host: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    dns: bool = False
+    t1: float = 0.5
+    time_limit: float = 900.0
+
+    def __post_init__(self) -> None:
+        self.transports = tuple(t.lower() for t in self.transports)
+        unknown = [t for t in self.transports if t not in TRANSPORT_NAMES]
+        if unknown or not self.transports:
+            raise ValueError(f"transports must be some of {', '.join(TRANSPORT_NAMES)}")
+        if self.users < 0:
+            raise ValueError("users must not be negative")
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """Resident set size of a process, in KiB (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict:
+    order = [("tls", "SIPS+D2T", "_sips._tcp"), ("tcp", "SIP+D2T", "_sip._tcp"),
+             ("wss", "SIPS+D2W", "_sips._ws"), ("udp", "SIP+D2U", "_sip._udp")]
+    target = f"pbx.{domain}"
+    records: list[dict] = []
+    for rank, (transport, service, prefix) in enumerate(order, start=1):
+        if transport not in bound:
+            continue
+        records.append({"name": domain, "type": "NAPTR", "order": 10 * rank, "preference": 10,
+                        "flags": "s", "service": service, "regexp": "",
+                        "replacement": f"{prefix}.{domain}"})
+        records.append({"name": f"{prefix}.{domain}", "type": "SRV", "priority": 10,
+                        "weight": 10, "port": bound[transport][1], "target": target})
+    records.append({"name": target, "type": "A", "address": host})
+    return {"origin": domain, "records": records}
+
+
+class _Server:
+    """The registrar, the DNS server and the command loop, on the real reactor."""
+
+    def __init__(self, spec: ServerSpec, reactor: object) -> None:
+        from servers.loopback import find_free_loopback
+        from servers.registrar import Registrar, RegistrarConfig
+
+        from ._trace import QuietTrace
+
+        self.spec = spec
+        self.reactor = reactor
+        self.host = spec.host or find_free_loopback([])
+        users = {f"{spec.user_prefix}{i}": spec.password for i in range(spec.users)}
+        t1 = spec.t1
+        timers = Timers(t1=t1, t2=max(8 * t1, t1), t4=10 * t1)
+        self.trace = QuietTrace(reactor.seconds, "registrar")
+        self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
+                                   timers=timers, trace=self.trace)
+        self.registrar.received = deque(maxlen=1000)  # type: ignore[assignment]
+        self.bound: dict[str, tuple[str, int]] = {}
+        self.ca_pem: str | None = None
+        self.dns = None
+        self.dns_address: tuple[str, int] | None = None
+
+    def start(self) -> dict:
+        options = None
+        if {"tls", "wss"} & set(self.spec.transports):
+            from servers.certs import CertificateAuthority, issue_server_certificate
+            from testbed.transport import server_tls_options
+
+            ca = CertificateAuthority()
+            certificate = issue_server_certificate("valid", [self.spec.domain, self.host], ca,
+                                                   CertificateAuthority("untrusted"))
+            options = server_tls_options(certificate)
+            self.ca_pem = ca.cert_pem.decode("ascii")
+        for transport in self.spec.transports:
+            port = self.spec.ports.get(transport, 0)
+            self.bound[transport] = self.registrar.listen(transport, self.host, port,
+                                                          tls_options=options)
+        if self.spec.dns:
+            from servers.dns import DnsServer
+
+            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor)
+            self.dns.log = deque(maxlen=1000)  # type: ignore[assignment]
+            listening = self.dns.listen(self.host, 0)
+            self.dns_address = (listening.host, listening.port)
+        return {"event": "ready", "pid": os.getpid(), "host": self.host,
+                "listen": {t: list(a) for t, a in self.bound.items()},
+                "dns": list(self.dns_address) if self.dns_address else None,
+                "domain": self.spec.domain, "ca_pem": self.ca_pem, "rss_kib": rss_kib()}
+
+    def stats(self) -> dict:
+        location = self.registrar.location.bindings
+        return {"event": "stats", "bindings": sum(len(b) for b in location.values()),
+                "aors": len(location), "flows": len(self.registrar.stack.flows),
+                "transactions": len(self.registrar.stack.table),
+                "messages": dict(self.trace.counts), "rss_kib": rss_kib()}
+
+    async def stop(self) -> None:
+        await self.registrar.stop()
+        if self.dns is not None:
+            await self.dns.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The server process: ``python -m testbed.load._serve SPEC_JSON``."""
+    from twisted.internet import reactor, stdio
+    from twisted.protocols.basic import LineReceiver
+
+    argv = sys.argv[1:] if argv is None else argv
+    spec = ServerSpec(**json.loads(argv[0]))
+    _tune_gc()
+    server = _Server(spec, reactor)
+    stopping: list[bool] = []
+
+    def emit(data: dict) -> None:
+        sys.stdout.write(json.dumps(data) + "\n")
+        sys.stdout.flush()
+
+    def shutdown() -> None:
+        if stopping:
+            return
+        stopping.append(True)
+
+        async def go() -> None:
+            try:
+                await server.stop()
+            finally:
+                reactor.stop()
+
+        from twisted.internet import defer
+
+        defer.ensureDeferred(go())
+
+    class Commands(LineReceiver):
+        delimiter = b"\n"
+
+        def lineReceived(self, line: bytes) -> None:
+            command = line.decode("ascii", "replace").strip()
+            if command == "gc":
+                gc.collect()
+                emit(server.stats() | {"event": "gc"})
+            elif command == "stats":
+                emit(server.stats())
+            elif command == "quit":
+                shutdown()
+            elif command:
+                emit({"event": "error", "message": f"unknown command {command!r}"})
+
+        def connectionLost(self, reason: object = None) -> None:
+            shutdown()
+
+    try:
+        ready = server.start()
+    except Exception as exc:  # one line for the parent, never a traceback on its pipe
+        emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return 1
+    emit(ready)
+    stdio.StandardIO(Commands())
+    reactor.callLater(spec.time_limit, shutdown)
+    reactor.run()
+    return 0
+
+
+def _tune_gc() -> None:
+    """Long-lived servers with many small objects: move what exists out of the cyclic
+    collector's way and collect the young generation less often (CPython's default of
+    700 allocations makes full collections dominate under load)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+# -- the parent's side --------------------------------------------------------------------
+
+
+class ProcessError(Exception):
+    """A child process failed to start, answer, or stop in time; one line."""
+
+
+class LineChannel:
+    """Newline-delimited JSON from a child's stdout, read with a deadline."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+
+    def read(self, timeout: float) -> dict | None:
+        """The next JSON line, or None at EOF; :class:`ProcessError` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(remaining):
+                raise ProcessError(f"process {self.process.pid} said nothing in {timeout:g} s")
+            chunk = os.read(self.process.stdout.fileno(), 65536)  # type: ignore[union-attr]
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"event": "output", "text": line.decode("utf-8", "replace")}
+
+    def fileno(self) -> int:
+        return self.process.stdout.fileno()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Close its stdin (its cue to stop), wait, then terminate and kill it by its PID."""
+    if process.stdin is not None and not process.stdin.closed:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class ServerProcess:
+    """Our registrar in a child process: ``start()``, ``uri(transport)``, ``stop()``."""
+
+    def __init__(self, spec: ServerSpec, *, python: str | None = None) -> None:
+        self.spec = spec
+        self.python = python or sys.executable
+        self.process: subprocess.Popen | None = None
+        self.ready: dict = {}
+        self._channel: LineChannel | None = None
+        self._stderr = None
+
+    def start(self, timeout: float = 30.0) -> dict:
+        """Start the process and wait for its ready line (its addresses)."""
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [self.python, "-m", "testbed.load._serve", json.dumps(asdict(self.spec))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._channel = LineChannel(self.process)
+        try:
+            ready = self._channel.read(timeout)
+        except ProcessError:
+            self.stop()
+            raise
+        if ready is None or ready.get("event") != "ready":
+            error = self._stderr_tail()
+            self.stop()
+            message = (ready or {}).get("message") or error or "no ready line"
+            raise ProcessError(f"registrar process did not start: {message}")
+        self.ready = ready
+        return ready
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def host(self) -> str:
+        return self.ready["host"]
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        pem = self.ready.get("ca_pem")
+        return pem.encode("ascii") if pem else None
+
+    @property
+    def dns(self) -> tuple[str, int] | None:
+        dns = self.ready.get("dns")
+        return (dns[0], int(dns[1])) if dns else None
+
+    def address(self, transport: str) -> tuple[str, int]:
+        host, port = self.ready["listen"][transport.lower()]
+        return host, int(port)
+
+    def uri(self, transport: str) -> str:
+        """A URI that leads straight to one listener (no DNS needed)."""
+        host, port = self.address(transport)
+        if transport.lower() == "udp":
+            return f"sip:{host}:{port}"
+        name = "ws" if transport.lower() == "wss" else transport.lower()
+        return f"sip:{host}:{port};transport={name}"
+
+    def command(self, command: str, timeout: float = 60.0) -> dict:
+        """Send a command (``stats``, ``gc``) and return its JSON answer."""
+        assert self.process is not None and self.process.stdin is not None
+        assert self._channel is not None
+        self.process.stdin.write(command.encode("ascii") + b"\n")
+        self.process.stdin.flush()
+        while True:
+            answer = self._channel.read(timeout)
+            if answer is None:
+                raise ProcessError(f"registrar process exited: {self._stderr_tail()}")
+            if answer.get("event") in ("stats", "gc", "error"):
+                return answer
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        stop_process(self.process, timeout)
+        if self._channel is not None:
+            self._channel.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip()
+        return text.splitlines()[-1] if text else ""
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
