@@ -270,7 +270,8 @@ def _serve(args: argparse.Namespace) -> int:
     except WorldError as exc:
         print(f"testbed serve: {exc}", file=sys.stderr)
         return 1
-    print(f"world of {scenario.name}: {scenario.description.splitlines()[0] if scenario.description else ''}")
+    headline = scenario.description.splitlines()[0] if scenario.description else ""
+    print(f"world of {scenario.name}: {headline}")
     for endpoint in world.endpoints:
         print(f"  {endpoint}")
     if world.ca is not None and world.workdir is not None:

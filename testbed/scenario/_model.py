@@ -59,7 +59,8 @@ def check(text: str, filename: str) -> tuple[list[ScenarioError], Scenario | Non
     except ScenarioError as error:
         return [error], None
     if not isinstance(located.data, dict):
-        return [ScenarioError(filename, 1, "", "a scenario is a mapping (name:, client:, ...)")], None
+        error = ScenarioError(filename, 1, "", "a scenario is a mapping (name:, client:, ...)")
+        return [error], None
     errors = validate(located)
     if errors:
         return errors, None

@@ -61,7 +61,8 @@ def _step_kind(step: object) -> tuple[str, dict | object]:
     return kind, body if body is not None else {}
 
 
-async def run(scenario: Scenario, reactor: object, *, keylog_path: str | None = None) -> ScenarioResult:
+async def run(scenario: Scenario, reactor: object, *,
+              keylog_path: str | None = None) -> ScenarioResult:
     """Run ``scenario`` on ``reactor`` and judge it."""
     world = World(scenario, reactor, keylog_path=keylog_path)
     started = reactor.seconds()

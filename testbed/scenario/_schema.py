@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jsonschema
 
-from testbed.client import ERROR_KINDS, TRANSPORT_MODES
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
+from testbed.client import ERROR_KINDS, TRANSPORT_MODES
 from testbed.client._diagnosis import ROW_IDS
 
 from ._yaml import LocatedData, ScenarioError
@@ -23,6 +23,7 @@ DURATION = {
 TRANSPORTS = ["udp", "tcp", "tls", "wss"]
 CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
 WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
+TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 TLS_FAILURES = ["expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
                 "protocol-version", "handshake"]
 FAULT_KINDS = [kind for kind in SERVER_FAULT_KINDS if kind != "relay"]
@@ -46,7 +47,8 @@ OUTCOME_EXPECT = {
         "tls_failure": {"enum": TLS_FAILURES},
         "transmissions": _COUNT,
         "exchanges": _COUNT,
-        "tried": {"type": "array", "items": {"type": "string", "pattern": "^(UDP|TCP|TLS|WSS):[0-9]+$"},
+        "tried": {"type": "array",
+                  "items": {"type": "string", "pattern": "^(UDP|TCP|TLS|WSS):[0-9]+$"},
                   "description": "transport:port of every target tried, in order"},
         "resolution_contains": _TEXTS,
         "summary_contains": _TEXTS,
@@ -97,8 +99,8 @@ LISTENER = {
                  "description": "default: 5060 UDP/TCP, 5061 TLS, 443 WSS"},
         "certificate": {"enum": CERT_KINDS},
         "tls_versions": {"type": "object", "additionalProperties": False,
-                         "properties": {"min": {"enum": ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]},
-                                        "max": {"enum": ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]}}},
+                         "properties": {"min": {"enum": TLS_VERSIONS},
+                                        "max": {"enum": TLS_VERSIONS}}},
         "ws_path": {"type": "string", "pattern": "^/"},
         "ws_behaviour": {"enum": WS_BEHAVIOURS},
     },
@@ -249,8 +251,9 @@ def _extra_checks(located: LocatedData) -> list[ScenarioError]:
     for i, fault in enumerate(data.get("faults", [])):
         target = fault.get("registrar", names[0])
         if target not in names:
+            have = ", ".join(names)
             errors.append(located.error(("faults", i, "registrar"),
-                                        f"no registrar named {target!r} (have: {', '.join(names)})"))
+                                        f"no registrar named {target!r} (have: {have})"))
     if data["client"]["transport"] == "auto" and not data.get("dns"):
         errors.append(located.error(("client", "transport"),
                                     "auto needs a dns section (RFC 3263 resolves through DNS)"))
