@@ -4,6 +4,8 @@ Wire format by dnslib. See :class:`DnsServer`, :class:`Zone` and :mod:`._faults`
 the data each takes; every mistake in that data raises :class:`DnsConfigError`.
 """
 
+from servers.config import format_path
+
 from ._authority import (
     CLASSIC_UDP_LIMIT,
     SERVER_UDP_PAYLOAD,
@@ -14,7 +16,7 @@ from ._authority import (
 )
 from ._faults import FAULT_KINDS, Fault, FaultTable, parse_fault, parse_faults
 from ._server import DnsServer, Listening, QueryLogEntry
-from ._zone import RECORD_TYPES, DnsConfigError, Zone, format_path
+from ._zone import RECORD_TYPES, DnsConfigError, Zone
 
 __all__ = [
     "CLASSIC_UDP_LIMIT", "FAULT_KINDS", "RECORD_TYPES", "SERVER_UDP_PAYLOAD",

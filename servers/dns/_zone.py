@@ -24,35 +24,16 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, NAPTR, NS, QTYPE, RR, SOA, SRV, TXT, A, DNSLabel
 
+from servers.config import ConfigError
+
 RECORD_TYPES = ("NAPTR", "SRV", "A", "AAAA", "CNAME", "SOA", "NS", "TXT")
 DEFAULT_TTL = 300
 _MAX_TTL = 2**31 - 1
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-class DnsConfigError(ValueError):
-    """Bad zone or fault data. ``path`` locates the field, e.g. ``("records", 3, "port")``;
-    ``index`` is the record (or fault) number and ``field`` the key, when known."""
-
-    def __init__(self, path: Sequence[str | int], message: str) -> None:
-        self.path = tuple(path)
-        self.message = message
-        super().__init__(f"{format_path(self.path)}: {message}" if self.path else message)
-
-    @property
-    def index(self) -> int | None:
-        return next((p for p in self.path if isinstance(p, int)), None)
-
-    @property
-    def field(self) -> str | None:
-        return next((p for p in reversed(self.path) if isinstance(p, str)), None)
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
+class DnsConfigError(ConfigError):
+    """Bad zone or fault data (see :class:`servers.config.ConfigError`)."""
 
 
 # -- field checkers: (value, path) -> checked value ----------------------------------------

@@ -110,6 +110,8 @@ for the kernel-carried kinds the proxy never sees single packets), ``forwarded``
 upstream), ``new-binding`` and ``expired``.
 """
 
+from servers.config import format_path
+
 from ._build import CARRIER, Fault, build_fault
 from ._log import ACTIONS, FaultLog, FaultRecord
 from ._policy import (
@@ -133,7 +135,6 @@ from ._spec import (
     TRANSPORTS,
     FaultConfigError,
     FaultSpec,
-    format_path,
     parse_duration,
     parse_fault,
     parse_faults,

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from servers.config import ConfigError
+
 FAULT_KINDS = ("firewall", "not-listening", "mtu", "loss", "latency", "nat", "relay")
 DIRECTIONS = ("to-server", "to-client", "both")
 TRANSPORTS = ("udp", "tcp")
@@ -25,29 +27,8 @@ PLACEMENT_KEYS = ("registrar", "transport")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
 
 
-class FaultConfigError(ValueError):
-    """Bad fault data. ``path`` locates the field, e.g. ``("faults", 2, "fraction")``;
-    ``index`` is the fault's number in its list and ``field`` the key, when known."""
-
-    def __init__(self, path: Sequence[str | int], message: str) -> None:
-        self.path = tuple(path)
-        self.message = message
-        super().__init__(f"{format_path(self.path)}: {message}" if self.path else message)
-
-    @property
-    def index(self) -> int | None:
-        return next((p for p in self.path if isinstance(p, int)), None)
-
-    @property
-    def field(self) -> str | None:
-        return next((p for p in reversed(self.path) if isinstance(p, str)), None)
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
+class FaultConfigError(ConfigError):
+    """Bad fault data (see :class:`servers.config.ConfigError`)."""
 
 
 # -- the schema -------------------------------------------------------------------------

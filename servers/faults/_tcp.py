@@ -24,6 +24,8 @@ from collections.abc import Callable
 from twisted.internet import defer, protocol
 from twisted.python.failure import Failure
 
+from testbed.transport import DeadlineTimer, DelayedCalls
+
 from ._log import FaultLog, FaultRecord
 from ._policy import TO_CLIENT, TO_SERVER, NatTable, Pipeline
 
@@ -264,9 +266,8 @@ class TcpRelay:
         self.address: HostPort = listen
         self.connections: list[_Connection] = []
         self.connections_by_external: dict[HostPort, _Connection] = {}
-        self._pending: set = set()
-        self._timer = None
-        self._timer_at: float | None = None
+        self._delayed = DelayedCalls(clock)
+        self._timer = DeadlineTimer(clock, self._on_timer)
         self._counts = {TO_SERVER: 0, TO_CLIENT: 0}
 
     def start(self) -> HostPort:
@@ -277,13 +278,8 @@ class TcpRelay:
         return self.address
 
     def stop(self) -> defer.Deferred:
-        for call in list(self._pending):
-            if call.active():
-                call.cancel()
-        self._pending.clear()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._delayed.cancel_all()
+        self._timer.cancel()
         for connection in self.connections:
             connection.abort()
         result = self.port.stopListening() if self.port is not None else None  # type: ignore[attr-defined]
@@ -318,26 +314,13 @@ class TcpRelay:
         return now
 
     def later(self, delay: float, function: Callable, *args: object) -> None:
-        def run() -> None:
-            self._pending.discard(call)
-            function(*args)
-
-        call = self.clock.callLater(delay, run)  # type: ignore[attr-defined]
-        self._pending.add(call)
+        self._delayed.later(delay, function, *args)
 
     def rearm(self) -> None:
-        deadline = self.nat.next_deadline()
-        if deadline == self._timer_at and self._timer is not None and self._timer.active():
-            return
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer, self._timer_at = None, deadline
-        if deadline is not None and self.port is not None:
-            delay = max(0.0, deadline - self.clock.seconds())  # type: ignore[attr-defined]
-            self._timer = self.clock.callLater(delay, self._on_timer)  # type: ignore[attr-defined]
+        if self.port is not None:
+            self._timer.arm(self.nat.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         self.now()
         self.rearm()
 

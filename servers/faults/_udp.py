@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 from twisted.internet import defer, protocol
 
+from testbed.transport import DeadlineTimer, DelayedCalls
+
 from ._log import FaultLog, FaultRecord
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
 
@@ -69,9 +71,8 @@ class UdpRelay:
         self.port: object = None
         self.address: HostPort = listen
         self._external_ports: dict[HostPort, object] = {}
-        self._pending: set = set()
-        self._timer = None
-        self._timer_at: float | None = None
+        self._delayed = DelayedCalls(clock)
+        self._timer = DeadlineTimer(clock, self._on_timer)
         self.counts = {TO_SERVER: 0, TO_CLIENT: 0}
 
     def _listen_udp(self, proto: object, port: int, host: str) -> object:
@@ -85,13 +86,8 @@ class UdpRelay:
         return self.address
 
     def stop(self) -> defer.Deferred:
-        for call in list(self._pending):
-            if call.active():
-                call.cancel()
-        self._pending.clear()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._delayed.cancel_all()
+        self._timer.cancel()
         waits = []
         for port in [self.port, *self._external_ports.values()]:
             if port is not None:
@@ -193,26 +189,13 @@ class UdpRelay:
                             f"{_fmt(binding.external)} idle for {self.nat.timeout:g} s")
 
     def _later(self, delay: float, function: Callable, *args: object) -> None:
-        def run() -> None:
-            self._pending.discard(call)
-            function(*args)
-
-        call = self.clock.callLater(delay, run)  # type: ignore[attr-defined]
-        self._pending.add(call)
+        self._delayed.later(delay, function, *args)
 
     def _rearm(self) -> None:
-        deadline = self.nat.next_deadline()
-        if deadline == self._timer_at and self._timer is not None and self._timer.active():
-            return
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer, self._timer_at = None, deadline
-        if deadline is not None and self.port is not None:
-            delay = max(0.0, deadline - self.clock.seconds())  # type: ignore[attr-defined]
-            self._timer = self.clock.callLater(delay, self._on_timer)  # type: ignore[attr-defined]
+        if self.port is not None:
+            self._timer.arm(self.nat.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         self._now()
         self._rearm()
 

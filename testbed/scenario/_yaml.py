@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from servers.config import format_path
+
 Path = tuple[object, ...]
 
 
@@ -50,14 +52,6 @@ class LocatedData:
 
     def error(self, path: Path, message: str) -> ScenarioError:
         return ScenarioError(self.filename, self.line_of(path), format_path(path), message)
-
-
-def format_path(path: Path) -> str:
-    """``steps[2].call.sdp_size`` for ``("steps", 2, "call", "sdp_size")``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def load_with_lines(text: str, filename: str) -> LocatedData:

@@ -19,6 +19,7 @@ from ._stack import (
     TransactionFailed,
     TransactionUser,
 )
+from ._timers import DeadlineTimer, DelayedCalls
 from ._tls import (
     TLS_FAILURE_KINDS,
     ClientTlsCreator,
@@ -37,6 +38,7 @@ from ._trace import EVENT_KINDS, HostPort, Trace, TraceEvent, describe, fmt_host
 from ._ws import BEHAVIOURS, SUBPROTOCOL, WsFlow, connect_ws, listen_ws
 
 __all__ = [
+    "DeadlineTimer", "DelayedCalls",
     "EVENT_KINDS", "PING", "PONG", "RELIABLE", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",

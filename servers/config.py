@@ -1,0 +1,36 @@
+"""The error every server's configuration data raises: the field path and what is wrong.
+
+Zones (``servers.dns``) and faults (``servers.faults``) are plain data that a scenario
+file carries; their checkers raise a :class:`ConfigError` whose ``path`` locates the
+field (``("records", 3, "port")``), so the scenario layer can cite file:line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``records[3].port`` for ``("records", 3, "port")``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class ConfigError(ValueError):
+    """Bad configuration data. ``path`` locates the field, e.g. ``("records", 3, "port")``;
+    ``index`` is the entry's number in its list and ``field`` the key, when known."""
+
+    def __init__(self, path: Sequence[str | int], message: str) -> None:
+        self.path = tuple(path)
+        self.message = message
+        super().__init__(f"{format_path(self.path)}: {message}" if self.path else message)
+
+    @property
+    def index(self) -> int | None:
+        return next((p for p in self.path if isinstance(p, int)), None)
+
+    @property
+    def field(self) -> str | None:
+        return next((p for p in reversed(self.path) if isinstance(p, str)), None)
