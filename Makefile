@@ -38,6 +38,12 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check testbed servers tests
 
+## make bench: the benchmarks (figures printed and written to reports/bench.json; asserts nothing)
+bench: $(STAMP)
+	@command -v sipp >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sip-tester
+	$(PY) -m testbed.bench --json $(REPORTS)/bench.json
+
 ## make schema: regenerate scenarios/schema.json (editors validate scenarios with it)
 schema: $(STAMP)
 	$(VENV)/bin/testbed schema > scenarios/schema.json

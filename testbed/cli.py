@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the scenario JSON Schema")
     schema.set_defaults(handler=_schema)
+
+    from testbed.load import add_load_command  # testbed load URI ... (many endpoints)
+
+    add_load_command(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ peer sends is answered (400 for malformed input, by the flows) and never stops i
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -302,6 +303,12 @@ def _transport_param(flow: Flow) -> tuple:
 
 
 def _http_date(now: float) -> str:
+    return _http_date_of_second(int(now))
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date_of_second(second: int) -> str:
+    """The Date header of one second (formatted once per second, not per response)."""
     from email.utils import formatdate
 
-    return formatdate(now, usegmt=True)
+    return formatdate(second, usegmt=True)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from testbed.client import ClientConfig
 from testbed.sip import SipUri, Timers, parse_uri
+
+if TYPE_CHECKING:  # the client (and Twisted) load only when a run starts
+    from testbed.client import ClientConfig
 
 OPERATIONS = ("register", "call")
 CONNECTION_MODES = ("shared", "per-endpoint")
-MODES = ("udp", "tcp", "tls", "wss", "auto")
+MODES = ("udp", "tcp", "tls", "wss", "auto")  # testbed.client.TRANSPORT_MODES
 DEFAULT_TIME_LIMIT = 300.0
 """Hard bound on the issuing phase of any run (seconds), whatever count and rate say."""
 
@@ -85,7 +88,8 @@ class LoadConfig:
         if self.duration is None and self.count is None:
             raise ValueError("give a duration or a count (or both): a load run must end")
         if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
-            raise ValueError(f"duration must be a positive number of seconds, not {self.duration!r}")
+            raise ValueError(
+                f"duration must be a positive number of seconds, not {self.duration!r}")
         if self.count is not None and (not isinstance(self.count, int) or self.count < 0):
             raise ValueError(f"count must be a non-negative integer, not {self.count!r}")
         if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
@@ -124,6 +128,8 @@ class LoadConfig:
     def client_config(self, index: int = 0) -> ClientConfig:
         """The client configuration endpoint ``index`` would have as a lone user agent
         (the locator and the TLS trust are built from it)."""
+        from testbed.client import ClientConfig
+
         user = self.user(index)
         return ClientConfig(
             aor=SipUri(host=self.aor_domain, user=user), registrar=self.registrar,

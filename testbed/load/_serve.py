@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         def lineReceived(self, line: bytes) -> None:
             command = line.decode("ascii", "replace").strip()
             if command == "gc":
+                from testbed.sip import clear_parse_caches
+
+                clear_parse_caches()  # bounded, but noise in a per-endpoint figure
                 gc.collect()
                 emit(server.stats() | {"event": "gc"})
             elif command == "stats":
@@ -255,6 +258,10 @@ class LineChannel:
             return json.loads(line)
         except ValueError:
             return {"event": "output", "text": line.decode("utf-8", "replace")}
+
+    def has_line(self) -> bool:
+        """True when a whole line is already buffered (no select will report it)."""
+        return b"\n" in self._buffer
 
     def fileno(self) -> int:
         return self.process.stdout.fileno()  # type: ignore[union-attr]
@@ -370,6 +377,9 @@ class ServerProcess:
             self._channel.close()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         self.process = None
 
     def _stderr_tail(self) -> str:

@@ -28,6 +28,26 @@ def percentile(samples: Sequence[float], p: float, *, presorted: bool = False) -
     return ordered[max(rank, 1) - 1]
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot of a run in progress (what the live display prints)."""
+
+    elapsed: float
+    attempted: int
+    succeeded: int
+    failed: int
+    in_flight: int
+    done: bool = False
+
+    @classmethod
+    def total(cls, parts: Sequence[Progress]) -> Progress:
+        """The sum of the snapshots of workers running side by side."""
+        return cls(max((p.elapsed for p in parts), default=0.0),
+                   sum(p.attempted for p in parts), sum(p.succeeded for p in parts),
+                   sum(p.failed for p in parts), sum(p.in_flight for p in parts),
+                   bool(parts) and all(p.done for p in parts))
+
+
 @dataclass(frozen=True)
 class LatencySummary:
     """Count, mean, max and the p50/p90/p99 of a set of latencies (seconds)."""

@@ -2,11 +2,9 @@
 
 A scenario keeps every message it exchanged, for its ladder, pcap and diagnosis. A
 load run exchanges hundreds of thousands: keeping them would cost memory and time for
-nothing. :class:`QuietTrace` counts every event by kind (``counts``), keeps the
-others (connections, failures, malformed input...) up to ``keep`` of them, and tells
-the flows it does not want message events at all (``messages = False``), so they skip
-describing them. A listener (``wait_for``) turns message events back on: nothing a
-test waits for is ever lost.
+nothing. :class:`QuietTrace` counts every event by kind (``counts``) and keeps the
+others (connections, failures, malformed input...), up to ``keep`` of them. With a
+listener (``wait_for``) it keeps message events too: nothing a test waits for is lost.
 """
 
 from __future__ import annotations
@@ -26,17 +24,8 @@ class QuietTrace(Trace):
         super().__init__(clock, owner, deque(maxlen=keep))  # type: ignore[arg-type]
         self.counts: Counter = Counter()
 
-    @property
-    def messages(self) -> bool:  # type: ignore[override]
-        """Whether flows should describe and record each message (only for listeners)."""
-        return bool(self.listeners)
-
-    @messages.setter
-    def messages(self, value: bool) -> None:
-        pass  # decided by the listeners; kept assignable for Trace's own field
-
     def count(self, kind: str, n: int = 1) -> None:
-        """Count events a flow did not record (``messages`` was False)."""
+        """Count an event that has no record of its own (a stray response...)."""
         self.counts[kind] += n
 
     def record(self, kind: str, transport: str, **details: object) -> TraceEvent | None:

@@ -116,6 +116,10 @@ async def _run_step(world: World, index: int, step: object) -> StepResult:
         outcome = await _call(world, body)
     elif kind == "inbound":
         outcome = await _inbound(world, body)
+    elif kind == "load":
+        from testbed.load import load_step
+
+        outcome = await load_step(world, body)
     result = StepResult(index, kind, outcome)
     if outcome is not None and isinstance(body, dict) and "expect" in body:
         result.failures = [f"steps[{index}].{kind}.expect.{failure}"

@@ -81,6 +81,23 @@ STEP = {
              "wait": DURATION,
              "keepalive": {"type": "object", "additionalProperties": False,
                            "properties": {"interval": DURATION}},
+             "load": {"type": "object", "additionalProperties": False,
+                      "required": ["endpoints"],
+                      "anyOf": [{"required": ["duration"]}, {"required": ["count"]}],
+                      "description": "many endpoints ({user_prefix}0..N-1) doing the client's "
+                                     "operation; ok when every operation succeeded",
+                      "properties": {
+                          "endpoints": {"type": "integer", "minimum": 1, "maximum": 10000},
+                          "operation": {"enum": ["register", "call"]},
+                          "rate": {"type": "number", "exclusiveMinimum": 0},
+                          "duration": DURATION,
+                          "count": {"type": "integer", "minimum": 1},
+                          "window": {"type": "integer", "minimum": 1},
+                          "connections": {"enum": ["shared", "per-endpoint"]},
+                          "user_prefix": {"type": "string",
+                                          "pattern": "^[A-Za-z][A-Za-z0-9._-]*$"},
+                          "registrar": {"type": "string"},
+                          "expect": OUTCOME_EXPECT}},
              "inbound": {"type": "object", "additionalProperties": False,
                          "properties": {"method": {"enum": ["OPTIONS", "INVITE", "MESSAGE"]},
                                         "from": {"type": "string"},
@@ -254,6 +271,11 @@ def _extra_checks(located: LocatedData) -> list[ScenarioError]:
             have = ", ".join(names)
             errors.append(located.error(("faults", i, "registrar"),
                                         f"no registrar named {target!r} (have: {have})"))
+    for i, step in enumerate(data["steps"]):
+        target = step.get("load", {}).get("registrar") if isinstance(step, dict) else None
+        if target is not None and target not in names:
+            errors.append(located.error(("steps", i, "load", "registrar"),
+                                        f"no registrar named {target!r}"))
     if data["client"]["transport"] == "auto" and not data.get("dns"):
         errors.append(located.error(("client", "transport"),
                                     "auto needs a dns section (RFC 3263 resolves through DNS)"))

@@ -37,6 +37,7 @@ from ._headers import (
     Headers,
     Via,
     canonical_name,
+    clear_parse_caches,
 )
 from ._message import (
     REASON_PHRASES,
@@ -96,7 +97,8 @@ __all__ = [
     "SIP_VERSION", "AbsoluteUri", "Address", "BadMessage", "CSeq", "Headers", "KeepAlivePing",
     "KeepAlivePong", "LocalProtocolError", "Message", "ProtocolError", "RemoteProtocolError",
     "Request", "Response", "SipUri", "StreamEvent", "StreamFramer", "Uri", "Via",
-    "canonical_name", "error_response_for", "get_param", "make_response", "parse_message",
+    "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
+    "make_response", "parse_message",
     "parse_uri", "quote", "unquote_param", "split_list", "DEFAULT_CODECS", "DIRECTIONS",
     "ConnectionInfo", "Timing", "Codec", "MediaDescription", "SessionDescription", "answer_for",
     "build_offer", "negotiated_codecs", "parse_sdp", "Timers", "Action",

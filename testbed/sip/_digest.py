@@ -826,6 +826,14 @@ class DigestServer:
 
     def _forget_expired(self, now: float) -> None:
         # An expired nonce answers STALE before the nc check, so its count can go.
-        expired = [n for n, (t, _) in self._highest_nc.items() if now - t > self.nonce_lifetime]
+        # Counts are kept in the order nonces were first verified, which is (nearly)
+        # the order they were issued: drop from the oldest while they are expired, so
+        # each verification costs O(1) however many users are registered. One kept a
+        # little longer than needed is harmless: it still answers STALE first.
+        expired = []
+        for nonce, (issued, _) in self._highest_nc.items():
+            if now - issued <= self.nonce_lifetime:
+                break
+            expired.append(nonce)
         for nonce in expired:
             del self._highest_nc[nonce]

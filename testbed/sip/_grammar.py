@@ -8,6 +8,7 @@ surrogate escapes so that any byte survives a round trip) and raises
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 from ._errors import RemoteProtocolError
 
@@ -25,6 +26,27 @@ _PARAM_RE = re.compile(_PARAM)
 _PARAMS_RE = re.compile(f"(?:{_PARAM})*[ \t]*")
 
 Params = tuple[tuple[str, "str | None"], ...]
+
+
+class Memo(OrderedDict):
+    """A bounded memo table of immutable parsed values by their text.
+
+    Unlike ``functools.lru_cache`` it can be told a value (:meth:`put`), so a layer
+    that builds a header value can spare the next reader from parsing it again. Past
+    ``size`` entries the oldest goes: the texts of the messages in flight stay.
+    """
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: object, value: object) -> object:
+        if len(self) >= self.size:
+            self.popitem(last=False)
+        self[key] = value
+        return value
 
 
 def is_token(text: str) -> bool:
@@ -78,12 +100,22 @@ def split_list(value: str, header: str) -> list[str]:
     Commas inside quoted strings and ``<...>`` do not split. An empty element
     (``a,,b``) is a syntax error: RFC 3261 §7.3.1 allows no empty list items.
     """
-    if '"' not in value and "<" not in value:
-        # Nothing can hide a comma: str.split gives the same items, at C speed.
-        items = [item.strip() for item in value.split(",")]
-        if "" in items:
-            raise RemoteProtocolError(f"Empty element in {header}")
-        return items
+    if '"' not in value:
+        if "<" not in value:
+            # Nothing can hide a comma: str.split gives the same items, at C speed.
+            items = [item.strip() for item in value.split(",")]
+            if "" in items:
+                raise RemoteProtocolError(f"Empty element in {header}")
+            return items
+        if "," not in value and value.rfind(">") > value.rfind("<"):
+            # One element (every "<" is closed): the common Contact or Route value.
+            item = value.strip()
+            return [item]
+    return _split_list_scan(value, header)
+
+
+def _split_list_scan(value: str, header: str) -> list[str]:
+    """:func:`split_list` character by character (quotes and ``<...>`` hide commas)."""
     items: list[str] = []
     n = len(value)
     i = start = 0
@@ -119,6 +151,11 @@ def parse_params(text: str, what: str) -> Params:
         # The common case, in C: the regular expression accepts exactly what the loop
         # below accepts, which then only runs to name the error.
         return tuple((name.lower(), value or None) for name, value in _PARAM_RE.findall(text))
+    return _parse_params_scan(text, what)
+
+
+def _parse_params_scan(text: str, what: str) -> Params:
+    """:func:`parse_params` character by character: the reference, and the error names."""
     params: list[tuple[str, str | None]] = []
     n = len(text)
     i = skip_ws(text, 0)

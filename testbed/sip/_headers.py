@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ._errors import RemoteProtocolError
 from ._grammar import (
     TOKEN_RE,
+    Memo,
     Params,
     format_params,
     get_param,
@@ -227,7 +228,8 @@ class Via:
         """Parse one Via element (memoised: a Via is an immutable value, and the top Via of
         a message is read again by every layer it goes through)."""
         if cls is Via:
-            return _parse_via(text)
+            via = _VIAS.get(text)
+            return via if via is not None else _VIAS.put(text, cls._parse(text))  # type: ignore[return-value]
         return cls._parse(text)
 
     @classmethod
@@ -269,7 +271,7 @@ class Via:
         return f"SIP/2.0/{self.transport} {self.sent_by}{format_params(self.params)}"
 
 
-_parse_via = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(Via._parse)
+_VIAS = Memo(PARSE_CACHE_SIZE)
 
 
 # -- name-addr / addr-spec (RFC 3261 §20.10, §25.1) ------------------------------------
@@ -391,8 +393,10 @@ def clear_parse_caches() -> None:
     from ._message import top_via_of
     from ._transaction import _via_key_of
 
-    for parser in (parse_uri, _parse_via, _parse_address, _parse_cseq, top_via_of, _via_key_of):
+    for parser in (parse_uri, _parse_address, _parse_cseq, _via_key_of):
         parser.cache_clear()
+    _VIAS.clear()
+    top_via_of.memo.clear()
 
 
 def parse_addresses(headers: Headers, name: str) -> list[Address]:

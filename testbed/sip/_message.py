@@ -9,13 +9,13 @@ same parser on each framed message.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._grammar import TOKEN_RE, parse_uint, split_list
+from ._grammar import TOKEN_RE, Memo, parse_uint, split_list
 from ._headers import (
+    _VIAS,
     SINGLE_HEADERS,
     Address,
     CSeq,
@@ -57,10 +57,16 @@ _DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def top_via_of(line: str) -> Via:
     """The first Via element of a Via header line (memoised: every layer reads it)."""
-    return Via.parse(split_list(line, "Via")[0])
+    via = _TOP_VIAS.get(line)
+    if via is None:
+        via = _TOP_VIAS.put(line, Via.parse(split_list(line, "Via")[0]))
+    return via  # type: ignore[return-value]
+
+
+_TOP_VIAS = Memo(PARSE_CACHE_SIZE)
+top_via_of.memo = _TOP_VIAS  # type: ignore[attr-defined]
 
 
 class Message:
@@ -85,6 +91,23 @@ class Message:
         if first is None:
             raise RemoteProtocolError("Missing Via header")
         return top_via_of(first)
+
+    def replace_top_via(self, via: Via) -> None:
+        """Replace the top Via element by ``via`` (a server stamping ``received`` and
+        ``rport``, RFC 3261 §18.2.1, RFC 3581 §4), keeping the other elements and lines.
+
+        The parsed value is remembered with its text, so the layers that read the top
+        Via next (transaction matching, the response's destination) do not parse it.
+        """
+        line = self.headers.get("Via")
+        if line is None:
+            raise LocalProtocolError("No Via header to replace")
+        elements = split_list(line, "Via")
+        text = str(via)
+        new_line = ", ".join([text] + elements[1:])
+        self.headers.replace_first("Via", new_line)
+        _VIAS.put(text, via)
+        _TOP_VIAS.put(new_line, via)
 
     @property
     def from_(self) -> Address:

@@ -196,11 +196,34 @@ class StreamFlow(Flow):
         self.proto = proto
 
     def write(self, data: bytes) -> None:
-        self.proto.transport.write(data)
+        transport = self.proto.transport
+        transport.write(data)
+        flush_now(transport)
 
     def close(self) -> None:
         if not self.closed:
             self.proto.transport.loseConnection()
+
+
+def flush_now(transport: object) -> None:
+    """Send what was just written now, not at the next reactor iteration.
+
+    Twisted's TCP transports buffer writes until the reactor sees the socket writable.
+    With many transactions on one connection, both ends then work in batches and wait
+    for each other (a convoy: half the throughput on loopback). A TLS wrapper hands
+    its records to the TCP transport at once, so flushing the latter (reached through
+    the wrapper) sends them too; Twisted's default TLS transport first aggregates small
+    writes until the next iteration for the same reason, so its aggregate is flushed
+    first (when it has one: without it, nothing is lost but time). Errors are left to
+    the reactor's own ``doWrite``.
+    """
+    aggregate = getattr(transport, "_aggregator", None)  # twisted BufferingTLSTransport
+    if aggregate is not None:
+        aggregate.flush()
+    flush = getattr(transport, "doWrite", None)
+    if flush is not None and getattr(transport, "connected", False) \
+            and not getattr(transport, "disconnecting", True):
+        flush()
 
 
 @implementer(IHandshakeListener)
@@ -223,6 +246,11 @@ class StreamProtocol(protocol.Protocol):
         self.on_ready: list = []  # callables (protocol, failure-or-None)
 
     def connectionMade(self) -> None:
+        # Each SIP message goes out in one write: Nagle would only hold a response back
+        # until the peer's delayed ACK (~40 ms per request/response round on Linux).
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         host, peer = self.transport.getHost(), self.transport.getPeer()
         self.flow = StreamFlow(self, self.transport_name, (host.host, host.port),
                                (peer.host, peer.port))

@@ -32,9 +32,7 @@ from testbed.sip import (
     TransactionTable,
     Transmit,
     TransportFailed,
-    Via,
     make_response,
-    split_list,
 )
 
 from ._capture import Capture
@@ -441,18 +439,16 @@ class SipStack(FlowSink):
 
 def _stamp_received(request: Request, flow: Flow) -> None:
     """Add received/rport to the top Via (RFC 3261 §18.2.1, RFC 3581 §4)."""
-    lines = request.headers.get_all("Via")
-    if not lines:
+    if "Via" not in request.headers:
         return
-    elements = split_list(lines[0], "Via")
-    top = Via.parse(elements[0])
+    top = request.top_via
     changed = top
     if top.host != flow.remote[0] or top.rport is True:
         changed = changed.with_param("received", flow.remote[0])
     if top.rport is True:
         changed = changed.with_param("rport", str(flow.remote[1]))
     if changed is not top:
-        request.headers.replace_first("Via", ", ".join([str(changed)] + elements[1:]))
+        request.replace_top_via(changed)  # keeps the parsed value: no re-parse downstream
 
 
 def _udp_response_destination(response: Response, flow: Flow) -> HostPort:

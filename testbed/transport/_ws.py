@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from testbed.sip import DEFAULT_MAX_MESSAGE_SIZE, RemoteProtocolError, parse_message
 
-from ._flows import PING, PONG, Flow, FlowSink, _bad_input
+from ._flows import PING, PONG, Flow, FlowSink, _bad_input, flush_now
 from ._stack import (
     ConnectFailed,
     SipStack,
@@ -85,6 +85,7 @@ class WsFlow(Flow):
             raise ConnectionError(f"{self.transport} flow to {fmt_hostport(self.remote)} "
                                   f"is closing")
         self.proto.sendMessage(data, isBinary=not _is_utf8(data))
+        flush_now(self.proto.transport)
 
     def send_keepalive(self) -> None:
         """A WebSocket Ping frame (RFC 7118 §6, RFC 6455 §5.5.2); the pong reaches the sink."""

@@ -1,0 +1,412 @@
+"""``python -m testbed.bench``: the benchmarks, in one bounded run; figures, never asserts.
+
+Phases (``--only`` picks some; each is bounded in time, every figure is the median of
+``--runs`` short runs of ``--seconds``):
+
+    parse       parse_message µs per REGISTER and per 200 OK
+    client      REGISTER/s of our client against our registrar, UDP TCP TLS WSS
+    sipp        our client against SIPp's UAS, and SIPp's UAC against SIPp's UAS (UDP, TCP)
+    registrar   SIPp's UAC against our registrar, and against Kamailio if installed
+    dns         DNS queries/s against our DNS server
+    memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
+
+Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
+process, on its reactor. Ratios compare figures taken in the same run (the machines
+we run on vary by ±15% from run to run). Results go to ``reports/bench.json`` with the
+machine they were taken on; a table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec
+
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
+TARGETS = {
+    "registrar_vs_kamailio": 0.5,
+    "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
+}
+ANCHORS = {
+    # ANCHORS.md, measured on a machine like ours (2 shared cores): reference only.
+    "sipp_uac_to_uas": {"UDP": 74_300, "TCP": 80_700, "TLS": 51_000},
+    "kamailio_registrar": {"UDP": 21_500, "TCP": 20_200, "TLS": 13_900},
+    "kamailio_kib_per_tcp_endpoint": 17,
+}
+ENDPOINTS = 1000
+"""Distinct users in the throughput runs (the registrar's location table holds them)."""
+WINDOW = 100
+"""Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
+
+
+def machine_info() -> dict:
+    """What the figures were measured on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from testbed.bench._kamailio import kamailio_version
+    from testbed.bench._sipp import sipp_version
+
+    model = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+
+    def package(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    import ssl
+
+    memory = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            memory = int(meminfo.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "memory_mib": memory,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "twisted": package("twisted"),
+        "pyopenssl": package("pyopenssl"),
+        "openssl": ssl.OPENSSL_VERSION,
+        "os": platform.platform(),
+        "sipp": sipp_version(),
+        "kamailio": kamailio_version(),
+    }
+
+
+class Bench:
+    """The phases, their results, and the bookkeeping of one run."""
+
+    def __init__(self, args: argparse.Namespace, reactor: object) -> None:
+        self.args = args
+        self.reactor = reactor
+        self.work = Path(tempfile.mkdtemp(prefix="testbed-bench-"))
+        self.data: dict = {"machine": machine_info(),
+                           "settings": {"runs": args.runs, "seconds": args.seconds,
+                                        "endpoints": ENDPOINTS, "window": WINDOW,
+                                        "memory_endpoints": args.memory},
+                           "anchors": ANCHORS, "targets": TARGETS, "phases": {},
+                           "notes": []}
+
+    def note(self, text: str) -> None:
+        self.data["notes"].append(text)
+        print(f"  note: {text}", flush=True)
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def median_of(self, label: str, measure: Callable) -> dict:
+        runs = []
+        for _ in range(self.args.runs):
+            runs.append(await measure())
+        rates = [r["rate"] for r in runs]
+        median = statistics.median(rates)
+        self.say(f"  {label:<52} {median:>10,.0f}/s   runs: "
+                 + ", ".join(f"{r:,.0f}" for r in rates))
+        return {"rate": median, "runs": runs}
+
+    async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
+                         seconds: float | None = None) -> dict:
+        from testbed.load import run_load
+
+        config = LoadConfig(registrar=uri, transport=transport.lower(), endpoints=ENDPOINTS,
+                            window=WINDOW, duration=seconds or self.args.seconds,
+                            domain="example.com", server_name="example.com", ca_pem=ca_pem,
+                            drain=10.0, seed=int(time.monotonic_ns() % 1000))
+        result = await run_load(self.reactor, config)
+        latency = result.latency()
+        return {"rate": result.rate_achieved, "succeeded": result.succeeded,
+                "failed": result.failed, "unfinished": result.unfinished,
+                "errors": dict(result.errors), "p50_ms": _ms(latency.p50),
+                "p99_ms": _ms(latency.p99)}
+
+    async def blocking(self, function: Callable, *args: object, **kwargs: object) -> object:
+        """Run a blocking call (a SIPp run) off the reactor thread."""
+        from twisted.internet import threads
+
+        return await threads.deferToThread(function, *args, **kwargs)
+
+    # -- phases -------------------------------------------------------------------------
+
+    async def parse(self) -> dict:
+        from testbed.bench._parse import parse_figures
+
+        figures = parse_figures()
+        for name, value in figures.items():
+            self.say(f"  parse_message {name:<38} {value:>10.1f} µs/message")
+        return figures
+
+    async def client(self) -> dict:
+        out = {}
+        spec = ServerSpec(transports=("udp", "tcp", "tls", "wss"), domain="example.com")
+        with ServerProcess(spec) as server:
+            for transport in ("UDP", "TCP", "TLS", "WSS"):
+                uri = server.uri(transport)
+                out[transport] = await self.median_of(
+                    f"our client → our registrar, {transport}",
+                    lambda uri=uri, t=transport: self.our_client(uri, t, ca_pem=server.ca_pem))
+        return out
+
+    async def sipp(self) -> dict:
+        from testbed.bench import _sipp
+
+        if _sipp.sipp_binary() is None:
+            self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
+            return {"skipped": "sipp not installed"}
+        folder = self.work / "sipp"
+        _sipp.write_scenarios(folder, ENDPOINTS)
+        out = {}
+        for transport in ("UDP", "TCP"):
+            bound = self.args.runs * (self.args.seconds + 3) * 2 + 30
+            uas = _sipp.SippUas(folder, "127.0.0.1", transport, seconds=bound)
+            uas.start()
+            try:
+                uri = f"sip:127.0.0.1:{uas.port}" + (
+                    ";transport=tcp" if transport == "TCP" else "")
+                ours = await self.median_of(
+                    f"our client → SIPp UAS, {transport}",
+                    lambda uri=uri, t=transport: self.our_client(uri, t))
+                theirs = await self.median_of(
+                    f"SIPp UAC → SIPp UAS, {transport}",
+                    lambda t=transport, port=uas.port: self._sipp_uac(
+                        folder, ("127.0.0.1", port), t))
+            finally:
+                uas.stop()
+            ratio = ours["rate"] / theirs["rate"] if theirs["rate"] else None
+            out[transport] = {"ours": ours, "sipp": theirs, "ratio": ratio,
+                              "target": TARGETS["client_vs_sipp"][transport]}
+        return out
+
+    async def _sipp_uac(self, folder: Path, target: tuple[str, int], transport: str) -> dict:
+        from testbed.bench import _sipp
+
+        run = await self.blocking(_sipp.run_uac, folder, target, transport,
+                                  seconds=self.args.seconds, limit=WINDOW)
+        if run.error:
+            self.note(f"SIPp {transport}: {run.error}")
+        return {"rate": run.rate, "successful": run.successful, "failed": run.failed,
+                "retransmissions": run.retransmissions, "seconds": round(run.seconds, 3)}
+
+    async def registrar(self) -> dict:
+        from testbed.bench import _kamailio, _sipp
+
+        if _sipp.sipp_binary() is None:
+            self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
+            return {"skipped": "sipp not installed"}
+        folder = self.work / "sipp"
+        _sipp.write_scenarios(folder, ENDPOINTS)
+        out: dict = {}
+        with ServerProcess(ServerSpec(transports=("udp", "tcp"))) as server:
+            for transport in ("UDP", "TCP"):
+                out[transport] = {"ours": await self.median_of(
+                    f"SIPp UAC → our registrar, {transport}",
+                    lambda t=transport: self._sipp_uac(folder, server.address(t), t))}
+        if _kamailio.kamailio_binary() is None:
+            self.note("Kamailio not installed: registrar ratios use ANCHORS.md's figures "
+                      "(not the same run)")
+            for transport in ("UDP", "TCP"):
+                reference = ANCHORS["kamailio_registrar"][transport]
+                out[transport].update(kamailio=None, ratio_to_anchor=out[transport]["ours"]
+                                      ["rate"] / reference)
+            return out
+        from servers.loopback import find_free_loopback
+
+        kamailio = _kamailio.Kamailio(self.work / "kamailio", find_free_loopback([]))
+        try:
+            kamailio.start()
+        except RuntimeError as exc:
+            self.note(str(exc))
+            return out
+        try:
+            for transport in ("UDP", "TCP"):
+                theirs = await self.median_of(
+                    f"SIPp UAC → Kamailio, {transport}",
+                    lambda t=transport: self._sipp_uac(folder, kamailio.address, t))
+                ours = out[transport]["ours"]["rate"]
+                out[transport].update(kamailio=theirs, ratio=ours / theirs["rate"]
+                                      if theirs["rate"] else None,
+                                      target=TARGETS["registrar_vs_kamailio"])
+        finally:
+            kamailio.stop()
+        return out
+
+    async def dns(self) -> dict:
+        from testbed.bench._dns import measure
+
+        spec = ServerSpec(transports=("udp",), dns=True, domain="example.com")
+        with ServerProcess(spec) as server:
+            assert server.dns is not None
+            return await self.median_of(
+                "DNS queries/s, our server (UDP)",
+                lambda: self._dns_run(measure, server.dns))
+
+    async def _dns_run(self, measure: Callable, address: tuple[str, int]) -> dict:
+        figures = await measure(self.reactor, address, "example.com",
+                                seconds=self.args.seconds)
+        figures["rate"] = figures.pop("qps")
+        return figures
+
+    async def memory(self) -> dict:
+        out: dict = {}
+        for transport in ("TCP", "TLS"):
+            out[transport] = {}
+            for count in self.args.memory:
+                figures = await self._memory_run(transport, count)
+                out[transport][str(count)] = figures
+                self.say(f"  memory per registered {transport} endpoint, {count:>6,} "
+                         f"endpoints {figures['kib_per_endpoint']:>9.1f} KiB "
+                         f"(RSS {figures['rss_before_kib'] / 1024:.0f} → "
+                         f"{figures['rss_after_kib'] / 1024:.0f} MiB, "
+                         f"{figures['bindings']:,} bindings, {figures['seconds']:.0f} s)")
+        return out
+
+    async def _memory_run(self, transport: str, count: int) -> dict:
+        from testbed.load import LoadRunner
+
+        started = time.monotonic()
+        spec = ServerSpec(transports=(transport.lower(),), domain="example.com",
+                          time_limit=900)
+        with ServerProcess(spec) as server:
+            before = server.command("gc")
+            config = LoadConfig(registrar=server.uri(transport), transport=transport.lower(),
+                                endpoints=count, count=count, window=200,
+                                connections="per-endpoint", domain="example.com",
+                                server_name="example.com", ca_pem=server.ca_pem,
+                                time_limit=600, drain=30, connect_timeout=30)
+            runner = LoadRunner(self.reactor, config)
+            try:
+                result = await runner.run()
+                after = server.command("gc")  # every endpoint still connected
+            finally:
+                await runner.stop()
+        delta = after["rss_kib"] - before["rss_kib"]
+        return {"endpoints": count, "registered": result.succeeded,
+                "failed": result.failed, "bindings": after["bindings"],
+                "connections": after["flows"], "rss_before_kib": before["rss_kib"],
+                "rss_after_kib": after["rss_kib"],
+                "kib_per_endpoint": delta / max(after["bindings"], 1),
+                "seconds": time.monotonic() - started}
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 3)
+
+
+async def _run(reactor: object, args: argparse.Namespace) -> dict:
+    bench = Bench(args, reactor)
+    machine = bench.data["machine"]
+    bench.say(f"SIP transport testbed benchmarks — {machine['date']}")
+    bench.say(f"  {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']},"
+              f" Twisted {machine['twisted']}, {machine['sipp'] or 'no SIPp'}, "
+              f"{'Kamailio ' + machine['kamailio'] if machine['kamailio'] else 'no Kamailio'}")
+    for phase in args.only:
+        bench.say(f"[{phase}]")
+        started = time.monotonic()
+        try:
+            bench.data["phases"][phase] = await getattr(bench, phase)()
+        except (ProcessError, RuntimeError, OSError) as exc:
+            bench.note(f"{phase} failed: {exc}")
+            bench.data["phases"][phase] = {"error": str(exc)}
+        bench.data.setdefault("durations", {})[phase] = round(time.monotonic() - started, 1)
+        gc.collect()
+    if args.keep_work:
+        bench.note(f"work files kept in {bench.work}")
+    else:
+        shutil.rmtree(bench.work, ignore_errors=True)
+    return bench.data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m testbed.bench",
+        description="Benchmarks: print the figures, write them as JSON; assert nothing.")
+    parser.add_argument("--only", default=",".join(PHASES),
+                        help=f"comma-separated phases among {', '.join(PHASES)}")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per run")
+    parser.add_argument("--memory", default="1000,10000",
+                        help="endpoint counts of the memory phase")
+    parser.add_argument("--json", default="reports/bench.json", help="where to write results")
+    parser.add_argument("--quick", action="store_true",
+                        help="one 2 s run per figure, memory at 1,000 only (a smoke test)")
+    parser.add_argument("--keep-work", action="store_true", help="keep SIPp/Kamailio files")
+    args = parser.parse_args(argv)
+    args.only = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = [p for p in args.only if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(unknown)}; choose among {', '.join(PHASES)}")
+    args.memory = [int(n) for n in args.memory.split(",") if n.strip()]
+    if args.quick:
+        args.runs, args.seconds, args.memory = 1, 2.0, [1000]
+    if args.runs < 1 or args.seconds <= 0:
+        parser.error("--runs must be at least 1 and --seconds positive")
+
+    from twisted.internet import defer, task
+
+    from testbed.load._serve import _tune_gc
+
+    _tune_gc()
+    _raise_fd_limit()
+    results: list[dict] = []
+    started = time.monotonic()
+
+    async def go(reactor: object) -> None:
+        results.append(await _run(reactor, args))
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(go(reactor)))
+    except SystemExit as exit_:
+        if exit_.code not in (0, None) or not results:
+            print("the benchmark run failed", file=sys.stderr)
+            return 1
+    data = results[0]
+    data["total_seconds"] = round(time.monotonic() - started, 1)
+    from testbed.bench._report import table
+
+    print()
+    print(table(data))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nwritten {path} ({data['total_seconds']:.0f} s)")
+    return 0
+
+
+def _raise_fd_limit() -> None:
+    """10,000 connections need 10,000 descriptors: raise the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass

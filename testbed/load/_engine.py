@@ -1,0 +1,603 @@
+"""The load engine: many endpoints on one reactor, paced, bounded, measured.
+
+:class:`LoadRunner` is a transaction user (like :class:`testbed.client.UserAgent`) of one
+:class:`SipStack` shared by every endpoint (``connections="shared"``: one UDP socket, one
+TCP/TLS/WSS connection per target) or of one stack per endpoint (``per-endpoint``: a
+socket or connection each, like real phones). Each endpoint is a distinct user
+``alice<i>`` with its own Call-ID, CSeq, tags, contact and digest state; its operations
+follow the user agent's rules: RFC 3263 targets in order, failover on a connection
+failure, a timeout or a 503, digest challenges answered, 423 retried with Min-Expires.
+
+The targets are located once per run (every endpoint shares the domain) and the
+resolution steps are reported. Operations are started at ``rate`` per second (or as
+fast as the window allows), one at a time per endpoint, until the count or the
+duration is reached, never past ``time_limit``; operations still in flight after the
+drain time are counted as unfinished. Nothing here sleeps: timers and Deferreds only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from twisted.internet import defer
+
+from testbed.client import ERROR_KINDS, Locator
+from testbed.sip import (
+    Challenge,
+    ChallengeVerdict,
+    DigestClient,
+    RemoteProtocolError,
+    Request,
+    Response,
+    SipUri,
+    build_offer,
+    new_branch,
+    parse_uri,
+)
+from testbed.transport import (
+    ConnectFailed,
+    Flow,
+    ServerContext,
+    SipStack,
+    TransactionFailed,
+)
+
+from ._config import LoadConfig
+from ._stats import LoadResult, Progress
+from ._trace import QuietTrace
+
+MAX_AUTH_ROUNDS = 4
+USER_AGENT = "sip-transport-testbed-load/0.1"
+FAILOVER_ERRORS = frozenset(("timeout", "refused", "unreachable", "tls", "websocket",
+                             "transport"))
+
+
+@dataclass(slots=True)
+class _Result:
+    ok: bool
+    error: str | None
+    status: int | None = None
+    transport: str | None = None
+    latency: float | None = None
+
+
+class _Endpoint:
+    """One user: its identity and dialog state, and where it last succeeded."""
+
+    __slots__ = ("index", "user", "aor", "to", "call_id", "cseq", "digest", "stack", "flow",
+                 "target", "busy")
+
+    def __init__(self, index: int, user: str, domain: str, password: str | None,
+                 call_id: str) -> None:
+        self.index = index
+        self.user = user
+        self.aor = SipUri(host=domain, user=user)
+        self.to = f"<{self.aor}>"
+        self.call_id = call_id
+        self.cseq = 0
+        self.digest = DigestClient(user, password or "")
+        self.stack: SipStack | None = None
+        self.flow: Flow | None = None
+        self.target = None
+        self.busy = False
+
+
+class LoadRunner:
+    """Run one :class:`LoadConfig` on ``reactor``; ``await run()`` gives a :class:`LoadResult`.
+
+    ``progress(snapshot)`` is called every ``progress_interval`` seconds and once at the
+    end. Flows stay open after :meth:`run` (so a memory measurement can look at the
+    server with every endpoint connected) until :meth:`stop`.
+    """
+
+    def __init__(self, reactor: object, config: LoadConfig, *,
+                 progress: Callable[[Progress], None] | None = None,
+                 progress_interval: float = 1.0) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.rng = random.Random(config.seed)
+        self.trace = QuietTrace(reactor.seconds, "load")
+        self.stack = self._new_stack()
+        self.locator = Locator(config.client_config(), reactor)
+        self.registrar_uri = config.registrar.replace(user=None, password=None, headers=())
+        self.call_uri = parse_uri(config.call_to) if config.call_to else SipUri(
+            host=config.aor_domain, user="bob")
+        prefix = f"{self.rng.getrandbits(40):010x}"
+        self.endpoints = [_Endpoint(i, config.user(i), config.aor_domain, config.password,
+                                    f"{prefix}-{config.first_user + i}@load")
+                          for i in range(config.endpoints)]
+        self.result = LoadResult(config.operation, config.transport, config.endpoints,
+                                 rate_requested=config.rate)
+        self.targets: list = []
+        self._idle: deque[_Endpoint] = deque(self.endpoints)
+        self._in_flight = 0
+        self._issuing = False
+        self._pumping = False
+        self._repump = False
+        self._started = 0.0
+        self._stopped_issuing = 0.0
+        self._last_end = 0.0
+        self._done: defer.Deferred | None = None
+        self._finished = False
+        self._timers: list = []
+        self._tick = None
+        self._shared: dict[tuple, Flow] = {}
+        self._connecting: dict[tuple, list[defer.Deferred]] = {}
+        self._tls = None
+        self._stacks: list[SipStack] = [self.stack]
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def _new_stack(self) -> SipStack:
+        return SipStack(self.reactor, self, timers=self.config.timers, trace=self.trace,
+                        name="load", connect_timeout=self.config.connect_timeout)
+
+    async def run(self) -> LoadResult:
+        """Locate the registrar, run the load, and return what it achieved."""
+        config = self.config
+        self.stack.listen_udp(config.local_host, 0)
+        located = await self.locator.locate()
+        self.targets = list(located.targets)
+        self.result.resolution = list(located.trace)
+        if config.transport == "auto" or config.dns:
+            self.result.notes.append("targets located once for the run (every endpoint "
+                                     "shares the domain)")
+        self._done = defer.Deferred()
+        self._started = self.reactor.seconds()
+        self._issuing = True
+        limit = min(config.duration or math.inf, config.time_limit)
+        self._timers.append(self.reactor.callLater(limit, self._stop_issuing))
+        if self.progress is not None:
+            self._timers.append(self.reactor.callLater(self.progress_interval, self._report))
+        if not self.targets:  # every operation would fail the same way: once per endpoint
+            self.result.notes.append(f"no target: {located.error}")
+            self.result.attempted = self.result.failed = len(self.endpoints)
+            self.result.errors["dns"] = len(self.endpoints)
+            self._stop_issuing()
+            return self.result
+        self._pump()
+        await self._done
+        return self.result
+
+    async def stop(self) -> None:
+        """Close every socket and connection, cancel every timer."""
+        for call in self._timers + [self._tick]:
+            if call is not None and call.active():
+                call.cancel()
+        self.locator.close()
+        for stack in self._stacks:
+            await stack.stop()
+
+    def snapshot(self) -> Progress:
+        r = self.result
+        end = self._last_end if not self._issuing and not self._in_flight else \
+            self.reactor.seconds()
+        return Progress(end - self._started, r.attempted, r.succeeded, r.failed,
+                        self._in_flight, done=self._finished)
+
+    def _report(self) -> None:
+        if self._done is not None and not self._done.called:
+            self.progress(self.snapshot())  # type: ignore[misc]
+            self._timers.append(self.reactor.callLater(self.progress_interval, self._report))
+
+    # -- pacing -------------------------------------------------------------------------
+
+    def _allowed(self, now: float) -> float:
+        """How many more operations may start now (count and rate)."""
+        config = self.config
+        allowed = math.inf
+        if config.count is not None:
+            allowed = config.count - self.result.attempted
+        if config.rate is not None:
+            due = math.floor((now - self._started) * config.rate) + 1
+            allowed = min(allowed, due - self.result.attempted)
+        return allowed
+
+    def _pump(self) -> None:
+        """Start every operation that is due and has an idle endpoint and window room."""
+        if self._pumping:  # an operation ended while we were starting others
+            self._repump = True
+            return
+        self._pumping = True
+        try:
+            for _ in range(3):
+                self._repump = False
+                self._start_due()
+                if not self._repump:
+                    break
+            else:  # operations end as fast as they start: let the reactor breathe
+                self._timers.append(self.reactor.callLater(0, self._pump))
+        finally:
+            self._pumping = False
+        self._arm_tick()
+        self._maybe_done()
+
+    def _start_due(self) -> None:
+        if not self._issuing:
+            return
+        config = self.config
+        now = self.reactor.seconds()
+        allowed = self._allowed(now)
+        if config.count is not None and self.result.attempted >= config.count:
+            self._stop_issuing(pump=False)
+            return
+        window = config.in_flight_limit
+        budget = window  # operations that end at once must not keep this loop spinning
+        while allowed > 0 and budget > 0 and self._idle and self._in_flight < window \
+                and self._issuing:
+            endpoint = self._idle.popleft()
+            allowed -= 1
+            budget -= 1
+            self._launch(endpoint)
+        if budget == 0 and allowed > 0 and self._issuing:
+            self._repump = True
+        if config.count is not None and self.result.attempted >= config.count:
+            self._stop_issuing(pump=False)
+
+    def _arm_tick(self) -> None:
+        """With a rate, wake up when the next operation is due."""
+        rate = self.config.rate
+        if rate is None or not self._issuing:
+            return
+        if self._tick is not None and self._tick.active():
+            return
+        next_due = self._started + self.result.attempted / rate
+        delay = min(max(next_due - self.reactor.seconds(), 0.001), 0.05)
+        self._tick = self.reactor.callLater(delay, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._pump()
+
+    def _stop_issuing(self, pump: bool = True) -> None:
+        if not self._issuing:
+            return
+        self._issuing = False
+        self._stopped_issuing = self.reactor.seconds()
+        self.result.issuing = self._stopped_issuing - self._started
+        if self._tick is not None and self._tick.active():
+            self._tick.cancel()
+        self._timers.append(self.reactor.callLater(self.config.drain_seconds, self._give_up))
+        if pump:
+            self._maybe_done()
+
+    def _give_up(self) -> None:
+        """The drain time is over: what is still in flight is unfinished."""
+        self.result.unfinished += self._in_flight
+        self._in_flight = 0
+        self._finish()
+
+    def _maybe_done(self) -> None:
+        if not self._issuing and self._in_flight == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._done is None or self._finished:
+            return
+        self._finished = True
+        result = self.result
+        result.elapsed = (self._last_end or self.reactor.seconds()) - self._started
+        if self._issuing:
+            self._issuing = False
+            result.issuing = self.reactor.seconds() - self._started
+        for kind in ("sent", "received", "bad-message", "connect-failed", "tls-failed",
+                     "closed", "timeout"):
+            if self.trace.counts.get(kind):
+                result.messages[kind] = self.trace.counts[kind]
+        for call in self._timers:
+            if call.active():
+                call.cancel()
+        if self.progress is not None:
+            self.progress(self.snapshot())
+        self._done.callback(result)
+
+    # -- one operation ------------------------------------------------------------------
+
+    def _launch(self, endpoint: _Endpoint) -> None:
+        endpoint.busy = True
+        self._in_flight += 1
+        self.result.attempted += 1
+        operation = self._register if self.config.operation == "register" else self._call
+        d = defer.ensureDeferred(self._with_failover(endpoint, operation))
+        d.addCallback(self._ended, endpoint)
+        d.addErrback(self._crashed, endpoint)
+
+    def _ended(self, outcome: _Result, endpoint: _Endpoint) -> None:
+        endpoint.busy = False
+        if self._done is not None and self._done.called:
+            return  # counted as unfinished already
+        self._in_flight -= 1
+        self._last_end = self.reactor.seconds()
+        result = self.result
+        if outcome.status is not None:
+            result.statuses[outcome.status] += 1
+        if outcome.ok:
+            result.succeeded += 1
+            result.latencies.setdefault(outcome.transport or "?", []).append(
+                outcome.latency or 0.0)
+        else:
+            result.failed += 1
+            kind = outcome.error if outcome.error in ERROR_KINDS else "error"
+            result.errors[kind] += 1
+        self._idle.append(endpoint)
+        self._pump()
+
+    def _crashed(self, failure: object, endpoint: _Endpoint) -> None:
+        """A bug, not a network failure: count it as "error" and keep the note."""
+        note = f"internal error: {failure.getErrorMessage()}"  # type: ignore[attr-defined]
+        if note not in self.result.notes:
+            self.result.notes.append(note)
+        self._ended(_Result(False, "error"), endpoint)
+
+    async def _with_failover(self, endpoint: _Endpoint, operation) -> _Result:
+        """RFC 3263 §4.3, as the user agent does: the next target after a connection
+        failure, a timeout, a transport error or a 503; the last good target first."""
+        targets = list(self.targets)
+        if endpoint.target is not None and endpoint.target in targets:
+            targets.remove(endpoint.target)
+            targets.insert(0, endpoint.target)
+        last = _Result(False, "dns")
+        for target in targets:
+            flow = await self._flow(endpoint, target)
+            if isinstance(flow, ConnectFailed):
+                last = _Result(False, flow.kind, transport=target.transport)
+                continue
+            last = await operation(endpoint, flow)
+            if last.ok:
+                endpoint.target = target
+            if last.ok or not (last.error in FAILOVER_ERRORS or last.status == 503):
+                break
+        return last
+
+    async def _register(self, endpoint: _Endpoint, flow: Flow) -> _Result:
+        config = self.config
+        stack = endpoint.stack or self.stack
+        endpoint.digest.start_request()
+        expires = config.expires
+        auth: tuple[str, str] | None = None
+        contact = self._contact(endpoint, flow)
+        started = self.reactor.seconds()
+        status = None
+        for _ in range(MAX_AUTH_ROUNDS + 2):
+            endpoint.cseq += 1
+            headers = [("Contact", contact), ("Expires", str(expires))]
+            if auth is not None:
+                headers.append(auth)
+            request = self._request("REGISTER", self.registrar_uri, endpoint, flow,
+                                    endpoint.call_id, endpoint.cseq, headers)
+            try:
+                response = await stack.send_request(request, flow)
+            except TransactionFailed as failure:
+                return _Result(False, _failure_kind(failure), status, flow.transport)
+            status = response.status
+            if status in (401, 407):
+                auth = self._answer(endpoint, request, response)
+                if auth is None:
+                    return _Result(False, "auth", status, flow.transport)
+                continue
+            if status == 423:
+                minimum = response.headers.get("Min-Expires")
+                if minimum and minimum.isdigit() and int(minimum) > expires:
+                    expires = int(minimum)  # RFC 3261 §10.2.8
+                    continue
+            ok = 200 <= status < 300
+            return _Result(ok, None if ok else "rejected", status, flow.transport,
+                           self.reactor.seconds() - started)
+        return _Result(False, "auth", status, flow.transport)
+
+    async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
+        """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""
+        stack = endpoint.stack or self.stack
+        endpoint.digest.start_request()
+        call_id = f"{self.rng.getrandbits(64):016x}-{endpoint.index}@load"
+        from_tag = self._tag()
+        offer = build_offer(address=flow.local[0], port=40000 + 2 * (endpoint.index % 10000),
+                            session_id=self.rng.randrange(1, 2**31)).to_bytes()
+        contact = self._contact(endpoint, flow)
+        auth: tuple[str, str] | None = None
+        started = self.reactor.seconds()
+        status = None
+        cseq = 0
+        for _ in range(MAX_AUTH_ROUNDS + 1):
+            cseq += 1
+            headers = [("Contact", contact), ("Content-Type", "application/sdp")]
+            if auth is not None:
+                headers.append(auth)
+            invite = self._request("INVITE", self.call_uri, endpoint, flow, call_id, cseq,
+                                   headers, to=f"<{self.call_uri}>", tag=from_tag, body=offer)
+            try:
+                response = await stack.send_request(invite, flow)
+            except TransactionFailed as failure:
+                return _Result(False, _failure_kind(failure), status, flow.transport)
+            status = response.status
+            if status in (401, 407):
+                auth = self._answer(endpoint, invite, response)
+                if auth is None:
+                    return _Result(False, "auth", status, flow.transport)
+                continue
+            if status >= 300:
+                return _Result(False, "rejected", status, flow.transport)
+            latency = self.reactor.seconds() - started
+            target = response.contacts[0].sip_uri if response.contacts else self.call_uri
+            to = response.headers.get("To") or f"<{self.call_uri}>"
+            ack = self._request("ACK", target, endpoint, flow, call_id, cseq, [], to=to,
+                                tag=from_tag)
+            stack.send_stateless(ack, flow)
+            bye = self._request("BYE", target, endpoint, flow, call_id, cseq + 1, [], to=to,
+                                tag=from_tag)
+            try:
+                answer = await stack.send_request(bye, flow)
+            except TransactionFailed as failure:
+                return _Result(False, _failure_kind(failure), status, flow.transport)
+            if answer.status >= 300:
+                return _Result(False, "rejected", answer.status, flow.transport)
+            return _Result(True, None, status, flow.transport, latency)
+        return _Result(False, "auth", status, flow.transport)
+
+    # -- building blocks ----------------------------------------------------------------
+
+    async def _flow(self, endpoint: _Endpoint, target) -> Flow | ConnectFailed:
+        """An open flow to ``target`` for ``endpoint`` (shared or its own)."""
+        address = target.address or target.host
+        transport = target.transport
+        per_endpoint = self.config.connections == "per-endpoint"
+        if per_endpoint:
+            if endpoint.flow is not None and not endpoint.flow.closed and \
+                    endpoint.flow.key == (transport, address, target.port):
+                return endpoint.flow
+            if endpoint.stack is None:
+                endpoint.stack = self._new_stack()
+                self._stacks.append(endpoint.stack)
+            stack = endpoint.stack
+            if transport == "UDP":
+                if stack.udp is None:
+                    stack.listen_udp(self.config.local_host, 0)
+                endpoint.flow = stack.udp_flow(address, target.port)
+                return endpoint.flow
+            flow = await self._open(stack, target, address)
+            if isinstance(flow, Flow):
+                endpoint.flow = flow
+            return flow
+        if transport == "UDP":
+            return self.stack.udp_flow(address, target.port)
+        key = (transport, address, target.port)
+        flow = self._shared.get(key)
+        if flow is not None and not flow.closed:
+            return flow
+        waiting = self._connecting.get(key)
+        if waiting is not None:  # another endpoint is connecting: share its connection
+            wait: defer.Deferred = defer.Deferred()
+            waiting.append(wait)
+            return await wait
+        self._connecting[key] = waiters = []
+        result = await self._open(self.stack, target, address)
+        del self._connecting[key]
+        if isinstance(result, Flow):
+            self._shared[key] = result
+        for wait in waiters:
+            wait.callback(result)
+        return result
+
+    async def _open(self, stack: SipStack, target, address: str) -> Flow | ConnectFailed:
+        secure = target.transport in ("TLS", "WSS")
+        try:
+            return await stack.connect(
+                target.transport, address, target.port,
+                tls_creator=self._tls_creator() if secure else None,
+                ws_path=self.config.ws_path, server_name=self._server_name())
+        except ConnectFailed as failure:
+            return failure
+
+    def _server_name(self) -> str:
+        return self.config.server_name or self.config.registrar.host
+
+    def _tls_creator(self) -> object:
+        if self._tls is None:
+            from testbed.transport import TrustConfig, client_tls_options
+
+            config = self.config
+            if config.ca_pem is not None:
+                trust = TrustConfig.from_ca_pem(config.ca_pem)
+            elif config.ca_file:
+                trust = TrustConfig.from_ca_file(config.ca_file)
+            else:
+                trust = TrustConfig.system()
+            if config.insecure:
+                trust = TrustConfig.insecure(diagnose_with=trust)
+            self._tls = client_tls_options(self._server_name(), trust)
+        return self._tls
+
+    def _contact(self, endpoint: _Endpoint, flow: Flow) -> str:
+        params = ""
+        if flow.transport != "UDP":
+            name = "ws" if flow.transport in ("WS", "WSS") else flow.transport.lower()
+            params = f";transport={name}"
+        scheme = "sips" if self.config.registrar.secure else "sip"
+        host, port = flow.local
+        host = f"[{host}]" if ":" in host else host
+        return f"<{scheme}:{endpoint.user}@{host}:{port}{params}>"
+
+    def _request(self, method: str, uri: SipUri, endpoint: _Endpoint, flow: Flow,
+                 call_id: str, cseq: int, headers: list, *, to: str | None = None,
+                 tag: str | None = None, body: bytes = b"") -> Request:
+        host, port = flow.local
+        host = f"[{host}]" if ":" in host else host
+        fields = [
+            ("Via", f"SIP/2.0/{flow.transport} {host}:{port};branch={new_branch(self.rng)}"
+                    ";rport"),
+            ("Max-Forwards", "70"),
+            ("From", f"{endpoint.to};tag={tag or self._tag()}"),
+            ("To", to or endpoint.to),
+            ("Call-ID", call_id),
+            ("CSeq", f"{cseq} {method}"),
+            ("User-Agent", USER_AGENT),
+            *headers,
+        ]
+        return Request(method, uri, fields, body)
+
+    def _answer(self, endpoint: _Endpoint, request: Request,
+                response: Response) -> tuple[str, str] | None:
+        """Credentials for a 401/407, or None when they were rejected or cannot be given."""
+        if self.config.password is None:
+            return None
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        challenges = []
+        for value in response.headers.get_all(header):
+            try:
+                challenges.append(Challenge.parse(value))
+            except RemoteProtocolError:
+                continue
+        decision = endpoint.digest.on_challenge(challenges)
+        if decision.verdict is not ChallengeVerdict.RETRY or decision.challenge is None:
+            return None
+        credentials = endpoint.digest.authorize(
+            decision.challenge, method=request.method, uri=str(request.uri),
+            cnonce=f"{self.rng.getrandbits(48):012x}", body=request.body)
+        return (answer, credentials.to_header())
+
+    def _tag(self) -> str:
+        return f"{self.rng.getrandbits(40):010x}"
+
+    # -- transaction user ---------------------------------------------------------------
+
+    def request_received(self, context: ServerContext) -> None:
+        """Requests to our endpoints (a registrar's OPTIONS, a BYE...): 200, or 405."""
+        method = context.request.method
+        if method in ("OPTIONS", "BYE", "NOTIFY", "MESSAGE", "CANCEL"):
+            context.respond(200, to_tag=self._tag())
+        else:
+            context.respond(405, to_tag=self._tag(), headers=[("Allow", "OPTIONS, BYE")])
+
+    def ack_received(self, ack: Request, flow: Flow) -> None:
+        pass
+
+    def stray_response(self, response: Response, flow: Flow) -> None:
+        self.trace.count("stray")
+
+    def flow_closed(self, flow: Flow, reason: str) -> None:
+        pass
+
+
+def _failure_kind(failure: TransactionFailed) -> str:
+    return failure.kind if failure.kind in ERROR_KINDS else "transport"
+
+
+async def run_load(reactor: object, config: LoadConfig, *,
+                   progress: Callable[[Progress], None] | None = None,
+                   progress_interval: float = 1.0) -> LoadResult:
+    """Run ``config`` in this process and close everything afterwards."""
+    runner = LoadRunner(reactor, config, progress=progress, progress_interval=progress_interval)
+    try:
+        return await runner.run()
+    finally:
+        await runner.stop()
+
+
+__all__ = ["LoadRunner", "Progress", "run_load"]

@@ -1,0 +1,73 @@
+"""Load across processes: our registrar in a process of its own, worker processes,
+and the ``testbed load`` command line. Tiny loads; counts must add up."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec, run_workers
+
+
+@pytest.fixture
+def registrar_process():
+    server = ServerProcess(ServerSpec(transports=("udp", "tcp"), users=8, password="pw",
+                                      time_limit=120))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_server_process_reports_its_addresses_and_state(registrar_process):
+    ready = registrar_process.ready
+    assert set(ready["listen"]) == {"udp", "tcp"} and ready["pid"] == registrar_process.pid
+    stats = registrar_process.command("gc")
+    assert stats["bindings"] == 0 and stats["rss_kib"] > 0
+    assert registrar_process.uri("tcp").endswith(";transport=tcp")
+
+
+def test_two_workers_split_the_endpoints_and_merge_exactly(registrar_process):
+    config = LoadConfig(registrar=registrar_process.uri("udp"), transport="udp", endpoints=8,
+                        count=40, password="pw", domain="example.com", time_limit=60)
+    seen = []
+    result = run_workers(config, 2, progress=seen.append, progress_interval=0.2)
+    assert result.workers == 2 and result.endpoints == 8
+    assert result.check() == [] and result.attempted == 40 and result.succeeded == 40
+    assert result.latency("UDP").count == 40
+    assert registrar_process.command("stats")["bindings"] == 8  # alice0..alice7, once each
+    assert seen and seen[-1].done and seen[-1].succeeded == 40
+
+
+def test_a_worker_that_cannot_start_is_one_clear_error(registrar_process):
+    config = LoadConfig(registrar=registrar_process.uri("udp"), transport="udp", endpoints=2,
+                        count=2, domain="example.com")
+    with pytest.raises(ProcessError, match="did not start"):
+        run_workers(config, 2, python="/bin/false")
+
+
+def test_command_line_with_its_own_server_process(tmp_path):
+    out = tmp_path / "load.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--transport", "tcp",
+         "--endpoints", "20", "--count", "60", "--password", "pw", "--server-process",
+         "--json", str(out), "--t1", "100ms"],
+        capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("registrar process ") and "DNS" in lines[0]
+    assert any(line.startswith("load ") and line.endswith("done") for line in lines)
+    assert "60 attempted, 60 succeeded, 0 failed" in completed.stdout
+    data = json.loads(out.read_text())
+    assert data["result"]["succeeded"] == 60 and data["result"]["errors"] == {}
+    assert data["result"]["latency"]["TCP"]["count"] == 60
+    assert data["config"]["password"] == "(given)"
+
+
+def test_command_line_usage_mistake_is_one_line():
+    completed = subprocess.run(
+        [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--endpoints", "3"],
+        capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == ("testbed load: give --duration or --count (or both): "
+                                        "a load run must end")
