@@ -38,6 +38,7 @@ from testbed.sip import (
 from ._capture import Capture
 from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
 from ._icmp import listen_udp
+from ._timers import DeadlineTimer
 from ._tls import tls_failure_from
 from ._trace import HostPort, Trace, describe, fmt_hostport
 
@@ -140,8 +141,7 @@ class SipStack(FlowSink):
         self._server_flows: dict[int, Flow] = {}
         self._pending: dict[int, _Pending] = {}
         self._failure_kinds: dict[int, str] = {}  # id(transaction) -> refused / unreachable
-        self._timer = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
 
     # -- capture ------------------------------------------------------------------------
@@ -396,20 +396,9 @@ class SipStack(FlowSink):
             pending.result.errback(failure)
 
     def _rearm(self) -> None:
-        deadline = self.table.next_deadline()
-        if deadline == self._timer_at and self._timer is not None and self._timer.active():
-            return
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            delay = max(0.0, deadline - self.reactor.seconds())
-            self._timer = self.reactor.callLater(delay, self._on_timer)
+        self._timer.arm(self.table.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         for routed in self.table.on_timer(self.reactor.seconds()):
             if routed.transaction is not None:
                 self._run(routed.transaction, routed.actions)
@@ -419,9 +408,7 @@ class SipStack(FlowSink):
 
     def stop(self) -> defer.Deferred:
         """Close every listener and connection and cancel the timer."""
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._timer.cancel()
         for connector in self._connectors:
             if connector.state == "connecting":
                 connector.stopConnecting()
