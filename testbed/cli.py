@@ -62,6 +62,23 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that say how the client reaches a registrar (register and load)."""
+    parser.add_argument("--dns", type=_host_port, action="append", default=[],
+                        metavar="HOST:PORT", help="DNS server to resolve through (repeatable)")
+    parser.add_argument("--host", type=_host_map, action="append", default=[],
+                        metavar="NAME=ADDRESS", help="static name to address mapping")
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--ca", metavar="FILE", help="CA certificate(s) to trust for TLS/WSS")
+    trust.add_argument("--insecure", action="store_true",
+                       help="do not verify the server certificate (still reports problems)")
+    parser.add_argument("--server-name", help="TLS name to verify (default: the URI host)")
+    parser.add_argument("--ws-path", default="/", help="WebSocket path for wss (default /)")
+    parser.add_argument("--t1", type=_seconds, default=0.5,
+                        help="SIP T1 (default 500ms; Timer F = 64*T1)")
+    parser.add_argument("--local", default="127.0.0.1", help="local address to bind")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testbed",
@@ -81,23 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--password", help="digest password")
     register.add_argument("--aor", type=_sip_uri,
                           help="address-of-record (default sip:USER@DOMAIN of the URI)")
-    register.add_argument("--dns", type=_host_port, action="append", default=[],
-                          metavar="HOST:PORT", help="DNS server to resolve through (repeatable)")
-    register.add_argument("--host", type=_host_map, action="append", default=[],
-                          metavar="NAME=ADDRESS", help="static name to address mapping")
-    trust = register.add_mutually_exclusive_group()
-    trust.add_argument("--ca", metavar="FILE", help="CA certificate(s) to trust for TLS/WSS")
-    trust.add_argument("--insecure", action="store_true",
-                       help="do not verify the server certificate (still reports problems)")
-    register.add_argument("--server-name", help="TLS name to verify (default: the URI host)")
-    register.add_argument("--ws-path", default="/", help="WebSocket path for wss (default /)")
+    add_connection_options(register)
     register.add_argument("--expires", type=int, default=3600, help="requested expiry, seconds")
-    register.add_argument("--t1", type=_seconds, default=0.5,
-                          help="SIP T1 (default 500ms; Timer F = 64*T1)")
     register.add_argument("--keylog", metavar="FILE", help="write TLS keys (SSLKEYLOGFILE format)")
     register.add_argument("--unregister", action="store_true",
                           help="remove the binding again after a successful registration")
-    register.add_argument("--local", default="127.0.0.1", help="local address to bind")
     register.add_argument("-v", "--verbose", action="store_true",
                           help="print the resolution steps and every exchange")
     register.set_defaults(handler=_register)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def add_load_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``load`` to the ``testbed`` sub-commands (called by :mod:`testbed.cli`)."""
-    from testbed.cli import _host_map, _host_port, _seconds, _sip_uri
+    from testbed.cli import _seconds, _sip_uri, add_connection_options
 
     load = commands.add_parser(
         "load", help="many endpoints registering or calling at a rate; rates and latencies",
@@ -52,20 +52,9 @@ def add_load_command(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     load.add_argument("--domain", help="domain of the addresses-of-record (default: URI host)")
     load.add_argument("--password", help="digest password (the same for every user)")
     load.add_argument("--expires", type=int, default=3600, help="requested expiry, seconds")
-    load.add_argument("--dns", type=_host_port, action="append", default=[],
-                      metavar="HOST:PORT", help="DNS server to resolve through (repeatable)")
-    load.add_argument("--host", type=_host_map, action="append", default=[],
-                      metavar="NAME=ADDRESS", help="static name to address mapping")
-    trust = load.add_mutually_exclusive_group()
-    trust.add_argument("--ca", metavar="FILE", help="CA certificate(s) to trust for TLS/WSS")
-    trust.add_argument("--insecure", action="store_true",
-                       help="do not verify the server certificate")
-    load.add_argument("--server-name", help="TLS name to verify (default: the URI host)")
-    load.add_argument("--ws-path", default="/", help="WebSocket path for wss (default /)")
-    load.add_argument("--t1", type=_seconds, default=0.5, help="SIP T1 (default 500ms)")
+    add_connection_options(load)
     load.add_argument("--time-limit", type=_seconds, default=300.0,
                       help="never issue operations for longer than this (default 300s)")
-    load.add_argument("--local", default="127.0.0.1", help="local address to bind")
     load.add_argument("--server-process", action="store_true",
                       help="start our registrar (and a DNS server for the domain) in a "
                            "separate process with the N users, and load it")
