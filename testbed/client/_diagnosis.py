@@ -171,7 +171,7 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
         return _make("auth-failure", evidence + ([last.detail] if last and last.detail else []))
     if error == "timeout":
         if outcome.operation == "inbound":
-            return _make("nat-timeout", [outcome.summary] + _last_outbound(outcomes))
+            return _make("nat-timeout", [outcome.summary] + _last_outbound(outcomes, outcome))
         if outcome.operation == "call" and last is not None and last.transport == "UDP":
             registered = [o for o in outcomes if o.operation == "register" and o.ok]
             size = outcome.extra.get("invite_size", 0)
@@ -185,12 +185,14 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
     return None
 
 
-def _last_outbound(outcomes: list[Outcome]) -> list[str]:
+def _last_outbound(outcomes: list[Outcome], inbound: Outcome) -> list[str]:
+    """How long after the client's last request the inbound request failed."""
     done = [o for o in outcomes if o.operation in ("register", "options") and o.ok]
     if not done:
         return []
-    return [f"the client's last outbound request ended at {done[-1].ended:.1f}: "
-            f"{done[-1].summary}"]
+    idle = inbound.started - done[-1].ended
+    return [f"it came {idle:.1f} s after the client's last request "
+            f"({done[-1].summary})"]
 
 
 def _classify_success(outcomes: list[Outcome], mode: str) -> Diagnosis:
