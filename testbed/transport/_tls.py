@@ -850,7 +850,26 @@ def _info_callback(record: TlsHandshakeRecord, on_done: Any) -> Any:
 
 
 @implementer(IOpenSSLClientConnectionCreator)
-class ClientTlsCreator:
+class _KeepsRecords:
+    """What both creators answer about their handshakes (``self._records``)."""
+
+    _records: _Records
+
+    @property
+    def last_record(self) -> TlsHandshakeRecord | None:
+        return self._records.last
+
+    @property
+    def last_failure(self) -> TlsFailure | None:
+        """Why the most recent connection failed (``None``: it did not, or not yet)."""
+        return None if self._records.last is None else self._records.last.failure
+
+    def record_for(self, transport_or_connection: object) -> TlsHandshakeRecord | None:
+        """The record of the connection behind a TLSMemoryBIOProtocol or SSL.Connection."""
+        return self._records.get(transport_or_connection)
+
+
+class ClientTlsCreator(_KeepsRecords):
     """An ``IOpenSSLClientConnectionCreator`` for one SIP domain; see :func:`client_tls_options`.
 
     One ``SSL.Context`` is shared by all connections; each connection gets its own
@@ -897,19 +916,6 @@ class ClientTlsCreator:
 
     def __repr__(self) -> str:
         return f"ClientTlsCreator({self.server_name!r}, trust={self._trust_text!r})"
-
-    @property
-    def last_record(self) -> TlsHandshakeRecord | None:
-        return self._records.last
-
-    @property
-    def last_failure(self) -> TlsFailure | None:
-        """Why the most recent connection failed (``None``: it did not, or not yet)."""
-        return None if self._records.last is None else self._records.last.failure
-
-    def record_for(self, transport_or_connection: object) -> TlsHandshakeRecord | None:
-        """The record of the connection behind a TLSMemoryBIOProtocol or SSL.Connection."""
-        return self._records.get(transport_or_connection)
 
     def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N802
         record = TlsHandshakeRecord(
@@ -1071,7 +1077,7 @@ def _load_credential(credential: ServerCredential) -> tuple[list[x509.Certificat
 
 
 @implementer(IOpenSSLServerConnectionCreator, IOpenSSLContextFactory)
-class ServerTlsCreator:
+class ServerTlsCreator(_KeepsRecords):
     """An ``IOpenSSLServerConnectionCreator`` (and old-style context factory, for
     ``listenSSL`` and endpoints); see :func:`server_tls_options`. Records, per connection,
     the alerts, SNI and version, so a server can log why a client gave up."""
@@ -1101,17 +1107,6 @@ class ServerTlsCreator:
 
     def __repr__(self) -> str:
         return f"ServerTlsCreator({self.certificate.subject!r}, {self.versions})"
-
-    @property
-    def last_record(self) -> TlsHandshakeRecord | None:
-        return self._records.last
-
-    @property
-    def last_failure(self) -> TlsFailure | None:
-        return None if self._records.last is None else self._records.last.failure
-
-    def record_for(self, transport_or_connection: object) -> TlsHandshakeRecord | None:
-        return self._records.get(transport_or_connection)
 
     def getContext(self) -> SSL.Context:  # noqa: N802
         return self._context
