@@ -87,7 +87,16 @@ from ._transaction import (
     server_key,
     server_transaction,
 )
-from ._uri import DEFAULT_PORTS, AbsoluteUri, SipUri, Uri, parse_uri
+from ._uri import AbsoluteUri, SipUri, Uri, parse_uri
+from ._vocabulary import (
+    AUTO,
+    DEFAULT_PORTS,
+    MODES,
+    DurationError,
+    Transport,
+    fmt_hostport,
+    parse_duration,
+)
 
 __all__ = [
     "ALGORITHMS", "Challenge", "ChallengeDecision", "ChallengeVerdict", "Credentials",
@@ -107,4 +116,5 @@ __all__ = [
     "Transaction", "TransactionEvent", "TransactionState", "TransactionTable", "Transmit",
     "TransportFailed", "client_key", "client_transaction", "make_non_2xx_ack", "make_trying",
     "new_branch", "server_key", "server_transaction",
+    "AUTO", "MODES", "DurationError", "Transport", "fmt_hostport", "parse_duration",
 ]

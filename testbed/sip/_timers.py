@@ -37,6 +37,17 @@ class Timers:
         if self.t2 < self.t1:
             raise ValueError(f"T2 ({self.t2}) must not be shorter than T1 ({self.t1})")
 
+    @classmethod
+    def scaled(cls, t1: float, *, t2: float | None = None, t4: float | None = None) -> Timers:
+        """Timers for ``t1`` with T2 and T4 in RFC 3261's ratios (8·T1 and 10·T1, as
+        4 s and 5 s are to 500 ms) unless given; T2 is never below T1.
+
+        ``Timers.scaled(0.05)`` is ``Timers(t1=0.05, t2=0.4, t4=0.5)``: Timer F in 3.2 s.
+        """
+        t2 = 8 * t1 if t2 is None else t2
+        t4 = 10 * t1 if t4 is None else t4
+        return cls(t1=t1, t2=max(t2, t1), t4=t4)
+
     @property
     def timer_a(self) -> float:
         """First INVITE retransmit interval over UDP (T1); it doubles at each firing (§17.1.1.2)."""

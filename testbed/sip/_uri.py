@@ -18,9 +18,6 @@ from urllib.parse import unquote
 from ._errors import RemoteProtocolError
 from ._grammar import Params, format_params, get_param, set_param
 
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443, "sctp": 5060}
-"""Default ports per transport (RFC 3261 §19.1.2, RFC 7118 §5 for WebSocket)."""
-
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME_RE = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
                           r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?")
