@@ -282,6 +282,10 @@ class Registrar:
             self.stack.send_stateless(ack, flow)
         return response
 
+    def add_account(self, user: str, password: str) -> None:
+        """Serve digest account ``user`` (kept if it exists): turns authentication on."""
+        self.config.users.setdefault(user, password)
+
     def bindings(self, aor: str) -> list[Binding]:
         return self.location.lookup(aor, self.reactor.seconds())
 

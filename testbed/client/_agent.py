@@ -42,7 +42,7 @@ from testbed.transport import (
 
 from ._config import ClientConfig
 from ._locate import Located, Locator, Target
-from ._outcome import Exchange, Outcome
+from ._outcome import CallDetails, Exchange, Outcome
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY"
 MAX_AUTH_ROUNDS = 4
@@ -138,7 +138,7 @@ class UserAgent:
     def call(self, uri: SipUri, sdp_size: int | None = None) -> defer.Deferred:
         """INVITE ``uri`` with an SDP offer of ``sdp_size`` bytes; ACK a 2xx.
 
-        Deferred[Outcome] whose ``extra["dialog"]`` is the :class:`Dialog` on success.
+        Deferred[Outcome] whose ``call.dialog`` is the :class:`Dialog` on success.
         """
         return defer.ensureDeferred(self._call(uri, sdp_size))
 
@@ -151,6 +151,11 @@ class UserAgent:
         waiter: defer.Deferred = defer.Deferred()
         self._waiters.append((operation, waiter))
         return waiter
+
+    @property
+    def keepalives_running(self) -> bool:
+        """Whether keep-alives are being sent on the registration flow."""
+        return self._keepalive is not None
 
     def start_keepalives(self, interval: float | None = None) -> None:
         """Send a keep-alive on the registration flow every ``interval`` seconds."""
@@ -351,10 +356,10 @@ class UserAgent:
             flow, request = await self._flow_for_size(flow, invite, exchanges)
             response, exchange = await self._exchange(request, flow, exchanges,
                                                       on_response=self._reack_for(request, flow))
-            size = {"invite_size": len(request.to_bytes()), "invite_over": flow.transport}
+            details = CallDetails(len(request.to_bytes()), flow.transport)
             if response is None:
                 failure = self._failure("call", exchange, exchanges, located)
-                failure.extra.update(size)
+                failure.call = details
                 return self._finish(failure)
             if response.status in (401, 407):
                 auth_or_outcome = self._answer_challenge("call", request, response, exchanges,
@@ -369,8 +374,8 @@ class UserAgent:
                     "call", False, f"call failed: {response.status} {response.reason} from {where}",
                     status=response.status, reason=response.reason, error="rejected",
                     transport=flow.transport, remote=flow.remote, exchanges=exchanges,
-                    started=started, ended=self.reactor.seconds(), extra=size))
-            dialog = self._dialog_from(request, response, flow)
+                    started=started, ended=self.reactor.seconds(), call=details))
+            dialog = details.dialog = self._dialog_from(request, response, flow)
             self.stack.send_stateless(self._ack(dialog, request), flow)
             codecs = ""
             try:
@@ -383,7 +388,7 @@ class UserAgent:
                 f"{response.reason} (INVITE {len(request.to_bytes())} bytes; codecs {codecs})",
                 status=response.status, reason=response.reason, transport=flow.transport,
                 remote=flow.remote, exchanges=exchanges, started=started,
-                ended=self.reactor.seconds(), extra={"dialog": dialog, **size}))
+                ended=self.reactor.seconds(), call=details))
         return self._finish(self._failure("call", exchanges[-1], exchanges, located,
                                           summary="call failed: too many authentication rounds"))
 

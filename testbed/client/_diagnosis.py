@@ -174,7 +174,7 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
             return _make("nat-timeout", [outcome.summary] + _last_outbound(outcomes, outcome))
         if outcome.operation == "call" and last is not None and last.transport == "UDP":
             registered = [o for o in outcomes if o.operation == "register" and o.ok]
-            size = outcome.extra.get("invite_size", 0)
+            size = outcome.call.invite_size if outcome.call else 0
             if registered and size > large_limit:
                 return _make("message-too-large", [
                     f"INVITE of {size} bytes over UDP: {_exchange_line(last)}",

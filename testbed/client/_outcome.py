@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._agent import Dialog
+
 ERROR_KINDS = ("timeout", "refused", "unreachable", "tls", "websocket", "transport", "dns",
                "auth", "rejected", "error")
 
@@ -40,6 +45,16 @@ class Exchange:
 
 
 @dataclass
+class CallDetails:
+    """What a call attempt learnt of its INVITE, and the dialog it set up."""
+
+    invite_size: int
+    invite_over: str
+    dialog: Dialog | None = None
+    bye: str | None = None  # the BYE's summary, once the call was hung up
+
+
+@dataclass
 class Outcome:
     """The result of one client operation (register, unregister, options, call, bye)."""
 
@@ -57,7 +72,9 @@ class Outcome:
     expires: int | None = None
     started: float = 0.0
     ended: float = 0.0
-    extra: dict = field(default_factory=dict)
+    call: CallDetails | None = None  # call: the INVITE's size and transport, the dialog
+    received: bool | None = None  # inbound: did the client receive the request
+    load: dict[str, Any] | None = None  # load: the load result as JSON data
 
     def __str__(self) -> str:
         return self.summary

@@ -4,7 +4,7 @@ The step takes the scenario client's settings (registrar URI, transport mode, tr
 DNS, hosts, password, timers) and runs a load with ``endpoints`` users
 ``{user_prefix}0..`` on the world's reactor. When the client has a password, those
 users are added to the target registrar with it, so digest works for every endpoint.
-The step's :class:`Outcome` is ok when every operation succeeded; its ``extra["load"]``
+The step's :class:`Outcome` is ok when every operation succeeded; its ``load``
 is the result as JSON data, for reports. Scenario loads are meant to be small (the
 world's trace keeps every message for the ladder and the pcap): big loads belong to
 ``testbed load``.
@@ -57,9 +57,8 @@ async def load_step(world: Any, body: dict) -> Any:
     names = list(world.registrars)
     registrar = world.registrars[body.get("registrar") or names[0]]
     if config.password is not None:
-        users = registrar.config.users
         for index in range(config.endpoints):
-            users.setdefault(config.user(index), config.password)
+            registrar.add_account(config.user(index), config.password)
     started = world.reactor.seconds()
     result = await run_load(world.reactor, config)
     ok = result.attempted > 0 and result.failed == 0 and result.unfinished == 0
@@ -69,4 +68,4 @@ async def load_step(world: Any, body: dict) -> Any:
     return Outcome("load", ok, result.summary().replace("\n", "; ").replace("  ", " "),
                    error=error, transport=transports[0] if len(transports) == 1 else None,
                    started=started, ended=world.reactor.seconds(),
-                   extra={"load": result.to_json()})
+                   load=result.to_json())

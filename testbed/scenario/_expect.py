@@ -37,8 +37,8 @@ ACTUAL: dict[str, Callable[[Outcome], object]] = {
     "tried": _tried,
     "resolution_contains": lambda o: "\n".join(o.resolution),
     "summary_contains": lambda o: o.summary,
-    "received": lambda o: o.extra.get("received"),
-    "invite_over": lambda o: o.extra.get("invite_over"),
+    "received": lambda o: o.received,
+    "invite_over": lambda o: o.call.invite_over if o.call else None,
 }
 
 

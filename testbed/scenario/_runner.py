@@ -100,7 +100,7 @@ async def _run_step(world: World, index: int, step: object) -> StepResult:
     outcome: Outcome | None = None
     if kind == "register":
         outcome = await agent.register(body.get("expires") if isinstance(body, dict) else None)
-        if outcome.ok and agent.config.keepalive_interval and agent._keepalive is None:
+        if outcome.ok and agent.config.keepalive_interval and not agent.keepalives_running:
             agent.start_keepalives()
     elif kind == "unregister":
         outcome = await agent.unregister()
@@ -139,8 +139,9 @@ async def _call(world: World, body: dict) -> Outcome:
     assert isinstance(uri, SipUri)
     outcome = await agent.call(uri, body.get("sdp_size"))
     if outcome.ok and body.get("hangup", True):
-        bye = await agent.hangup(outcome.extra["dialog"])
-        outcome.extra["bye"] = bye.summary
+        assert outcome.call is not None and outcome.call.dialog is not None
+        bye = await agent.hangup(outcome.call.dialog)
+        outcome.call.bye = bye.summary
     return outcome
 
 
@@ -161,7 +162,7 @@ async def _inbound(world: World, body: dict) -> Outcome:
     if not results:
         return Outcome("inbound", False, f"inbound {method} not sent: {aor} has no binding",
                        error="rejected", started=started, ended=ended,
-                       extra={"received": received})
+                       received=received)
     result = results[0]
     if isinstance(result, Response):
         ok = result.status < 300
@@ -169,7 +170,7 @@ async def _inbound(world: World, body: dict) -> Outcome:
                    f"{result.status} {result.reason}")
         return Outcome("inbound", ok, summary, status=result.status, reason=result.reason,
                        error=None if ok else "rejected", started=started, ended=ended,
-                       extra={"received": received})
+                       received=received)
     assert isinstance(result, TransactionFailed)
     binding = registrar.bindings(aor)
     where = binding[0].source if binding else None
@@ -178,7 +179,7 @@ async def _inbound(world: World, body: dict) -> Outcome:
                if where else f"inbound {method} failed: {result.reason}")
     return Outcome("inbound", False, summary,
                    error="timeout" if result.kind == "timeout" else "transport",
-                   started=started, ended=ended, extra={"received": received})
+                   started=started, ended=ended, received=received)
 
 
 async def _settle(world: World) -> None:

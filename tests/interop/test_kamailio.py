@@ -365,7 +365,7 @@ async def test_call_through_kamailio(kamailio, agents, caller, callee):
     (invite,) = [r for r in bob.inbound if r.method == "INVITE"]
     assert invite.transport == callee[1] and invite.answered == 200
     assert invite.remote[0] == kamailio.host  # it came through Kamailio
-    dialog = call.extra["dialog"]
+    dialog = call.call.dialog
     assert dialog.route_set, "Kamailio record-routes: the dialog must keep its route set"
     await bob.trace.received("ACK").addTimeout(5, reactor)
 

@@ -63,10 +63,10 @@ async def test_call_setup_and_teardown(servers, agents, pki, tls_server, mode, t
 
     assert call.ok, call.summary
     assert [e.status for e in call.exchanges] == [401, 200]  # INVITE challenged, then answered
-    assert call.extra["dialog"].flow.transport == transport
+    assert call.call.dialog.flow.transport == transport
     await registrar.trace.received("ACK").addTimeout(5, reactor)
     assert len([e for e in registrar.trace.of_kind("received") if e.summary.startswith("ACK")]) == 1
-    bye = await agent.hangup(call.extra["dialog"])
+    bye = await agent.hangup(call.call.dialog)
     assert bye.ok, bye.summary
     assert "BYE" in [r.method for r in registrar.received]
 

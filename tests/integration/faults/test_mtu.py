@@ -25,11 +25,11 @@ async def test_large_invite_is_lost_and_only_the_invite(pool, agents):
     invite = call.exchanges[-1]
     assert invite.method == "INVITE" and invite.transport == "UDP"
     assert invite.transmissions >= 5  # 0, T1, 3T1, 7T1, 15T1, 31T1, 63T1 (when on time)
-    assert call.extra["invite_size"] > 1472
+    assert call.call.invite_size > 1472
     await logged(scene.fault, index=1 + invite.transmissions, direction="to-server")
     dropped = scene.fault.log.of("dropped")
     assert len(dropped) == invite.transmissions
-    assert {r.size for r in dropped} == {call.extra["invite_size"]}
+    assert {r.size for r in dropped} == {call.call.invite_size}
     assert all("larger than the path MTU" in r.detail and "> 1500" in r.detail for r in dropped)
     assert [r.method for r in scene.registrar.received] == ["REGISTER"]
     notes = [e.summary for e in scene.agent.trace.of_kind("note")]
@@ -46,7 +46,7 @@ async def test_switch_to_tcp_carries_the_large_invite(pool, agents):
 
     assert registered.ok and registered.transport == "UDP"
     assert call.ok, call.summary
-    assert call.transport == "TCP" and call.extra["invite_over"] == "TCP"
+    assert call.transport == "TCP" and call.call.invite_over == "TCP"
     assert call.remote == scene.fault.address  # through the proxy, on the same port
     ack = await scene.registrar.trace.received("ACK").addTimeout(2, reactor)
     assert ack.transport == "TCP"
@@ -65,12 +65,12 @@ async def test_the_rule_uses_the_real_size_on_both_sides_of_1300_bytes(pool, age
                        udp_large_message="switch-to-tcp")
     uri = parse_uri(f"sip:bob@{scene.host}")
     probe = await scene.agent.call(uri, sdp_size=600)
-    overhead = probe.extra["invite_size"] - 600
+    overhead = probe.call.invite_size - 600
 
     at_limit = await scene.agent.call(uri, sdp_size=1300 - overhead)
     over_limit = await scene.agent.call(uri, sdp_size=1301 - overhead)
 
-    assert at_limit.extra["invite_size"] == 1300 and at_limit.transport == "UDP"
+    assert at_limit.call.invite_size == 1300 and at_limit.transport == "UDP"
     assert over_limit.transport == "TCP"  # the TCP copy is a few bytes longer (Via, Contact)
     assert at_limit.ok and over_limit.ok
     (note,) = [e.summary for e in scene.agent.trace.of_kind("note")]
@@ -86,8 +86,8 @@ async def test_a_known_path_mtu_moves_the_limit_to_200_bytes_below_it(pool, agen
     small = await scene.agent.call(uri, sdp_size=300)   # under 800 bytes: UDP
     large = await scene.agent.call(uri, sdp_size=500)   # over 800 bytes: TCP
 
-    assert small.ok and small.transport == "UDP" and small.extra["invite_size"] <= 800
-    assert large.ok and large.transport == "TCP" and large.extra["invite_size"] > 800
+    assert small.ok and small.transport == "UDP" and small.call.invite_size <= 800
+    assert large.ok and large.transport == "TCP" and large.call.invite_size > 800
     assert scene.fault.log.of("dropped") == []
     assert any("within 200 bytes of the path MTU 1000" in e.summary
                for e in scene.agent.trace.of_kind("note"))

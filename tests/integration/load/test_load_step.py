@@ -36,7 +36,7 @@ async def test_load_step_uses_the_worlds_client_and_registrar():
         await world.stop()
     assert outcome.ok, outcome.summary
     assert outcome.operation == "load" and outcome.transport == "TCP"
-    data = outcome.extra["load"]
+    data = outcome.load
     assert (data["attempted"], data["succeeded"], data["failed"]) == (30, 30, 0)
     registrar = world.registrars["pbx"]
     assert "alice9" in registrar.config.users  # the step added its users

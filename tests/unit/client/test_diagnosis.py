@@ -2,7 +2,7 @@
 
 import pytest
 
-from testbed.client import ROW_IDS, Exchange, Outcome, diagnose
+from testbed.client import ROW_IDS, CallDetails, Exchange, Outcome, diagnose
 from testbed.transport import TlsFailure
 
 
@@ -30,10 +30,10 @@ REGISTERED = outcome(ok=True, transport="UDP", exchanges=[exchange(status=200)])
     ([outcome(error="dns", resolution=["NAPTR x → NXDOMAIN"])], "dns-failure"),
     ([outcome(error="auth", exchanges=[exchange(status=401), exchange(status=401)])],
      "auth-failure"),
-    ([REGISTERED, outcome("call", error="timeout", extra={"invite_size": 2100},
+    ([REGISTERED, outcome("call", error="timeout", call=CallDetails(2100, "UDP"),
                           exchanges=[exchange("INVITE", error="timeout", transmissions=7)])],
      "message-too-large"),
-    ([REGISTERED, outcome("call", error="timeout", extra={"invite_size": 900},
+    ([REGISTERED, outcome("call", error="timeout", call=CallDetails(900, "UDP"),
                           exchanges=[exchange("INVITE", error="timeout", transmissions=7)])],
      "registration-timeout"),
     ([REGISTERED, outcome("inbound", error="timeout")], "nat-timeout"),
