@@ -34,9 +34,11 @@ interop: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-## make lint: ruff over the code and the tests
+## make lint: ruff, the import layers (import-linter) and the types (mypy)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check testbed servers tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 ## make bench: the benchmarks (figures printed and written to reports/bench.json; asserts nothing)
 bench: $(STAMP)

@@ -184,7 +184,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from testbed.client import ROWS
+    from testbed.diagnosis import ROWS
     from testbed.report import catalogue_markdown, catalogue_table
 
     scenarios, errors = _load_all(args.paths)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from testbed.client import Diagnosis, Outcome
+from testbed.client import Outcome
+from testbed.diagnosis import Diagnosis
 
 
 def _transmissions(outcome: Outcome) -> int:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from twisted.internet import defer, task
 
-from testbed.client import Diagnosis, Outcome, diagnose
+from testbed.client import Outcome
+from testbed.diagnosis import Diagnosis, diagnose
 from testbed.sip import Response
 from testbed.transport import TransactionFailed
 

@@ -11,7 +11,7 @@ import jsonschema
 
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client import ERROR_KINDS, TRANSPORT_MODES
-from testbed.client._diagnosis import ROW_IDS
+from testbed.diagnosis import ROW_IDS
 
 from ._yaml import LocatedData, ScenarioError
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from testbed.client import ROWS
+from testbed.diagnosis import ROWS
 from testbed.report import catalogue_markdown
 from testbed.scenario import discover, load
 

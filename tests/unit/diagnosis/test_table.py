@@ -2,7 +2,8 @@
 
 import pytest
 
-from testbed.client import ROW_IDS, CallDetails, Exchange, Outcome, diagnose
+from testbed.client import CallDetails, Exchange, Outcome
+from testbed.diagnosis import ROW_IDS, diagnose
 from testbed.transport import TlsFailure
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ._outcome import Exchange, Outcome
+from testbed.client import Exchange, Outcome
 
 
 @dataclass(frozen=True)
