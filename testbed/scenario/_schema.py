@@ -10,7 +10,8 @@ from __future__ import annotations
 import jsonschema
 
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
-from testbed.client import ERROR_KINDS, TRANSPORT_MODES
+from testbed.client import ERROR_KINDS
+from testbed.sip import MODES as TRANSPORT_MODES
 from testbed.diagnosis import ROW_IDS
 
 from ._yaml import LocatedData, ScenarioError
