@@ -11,8 +11,8 @@ import jsonschema
 
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client import ERROR_KINDS
-from testbed.sip import MODES as TRANSPORT_MODES
 from testbed.diagnosis import ROW_IDS
+from testbed.sip import MODES as TRANSPORT_MODES
 
 from ._yaml import LocatedData, ScenarioError
 
