@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
 from testbed._reactor import IReactor
+from testbed.dns import Target
 from testbed.sip import (
     Address,
     DigestClient,
@@ -46,7 +47,7 @@ from testbed.transport import (
 from ._config import ClientConfig
 from ._drive import drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest, inbound_record
-from ._locate import Located, Locator, Target
+from ._locate import Located, Locator
 from ._operations import (
     Operation,
     Registration,
@@ -105,7 +106,7 @@ class UserAgent:
         self.stack = SipStack(reactor, self, timers=config.timers, trace=trace, name=name,
                               connect_timeout=config.connect_timeout)
         self.trace = self.stack.trace
-        self.locator = locator or Locator(config, reactor, self.trace)
+        self.locator = locator or Locator(config, reactor)
         self.digest = DigestClient(config.auth_username, config.password or "")
         self.registration = RegistrationState(RequestSequence(self._token(16) + "@testbed"))
         self.answerer = InboundAnswerer(user=config.aor.user, secure=config.registrar.secure,
@@ -219,7 +220,7 @@ class UserAgent:
                                  headers=[("Contact", contact)])
 
         registration = Registration(
-            self.registration.sequence, expires=expires, contact=contact.uri,
+            self.registration.sequence, expires=expires, contact=contact.sip_uri,
             refresh_ratio=self.config.refresh_ratio, digest=self._digest(),
             cnonce=lambda: self._token(12))
         verdict, sent = await self._perform(registration, flow, exchanges, build)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from testbed._reactor import IReactor
 from testbed.dns import (
     DEFAULT_SUPPORTED,
     AddressRecord,
+    DnsClient,
     QueryFailed,
     Resolution,
     Rfc3263Plan,
@@ -36,11 +38,11 @@ class Located:
 class Locator:
     """Turns the configured registrar URI and transport mode into :class:`Target` s."""
 
-    def __init__(self, config: ClientConfig, reactor: object, trace: object = None) -> None:
+    def __init__(self, config: ClientConfig, reactor: IReactor) -> None:
         self.config = config
         self.reactor = reactor
         self.rng = random.Random(config.seed)
-        self._dns = None
+        self._dns: DnsClient | None = None
 
     @property
     def mode(self) -> str:
@@ -74,10 +76,8 @@ class Locator:
                     "ERROR", "no DNS server given (--dns) and not in the hosts map"))
         return plan.resolution(())
 
-    def _dns_client(self):
+    def _dns_client(self) -> DnsClient:
         if self._dns is None:
-            from testbed.dns import DnsClient
-
             servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
             self._dns = DnsClient(servers, self.reactor, timeout=self.config.dns_timeout)
         return self._dns
@@ -88,4 +88,4 @@ class Locator:
             self._dns = None
 
 
-__all__ = ["Located", "Locator", "Target"]
+__all__ = ["Located", "Locator"]

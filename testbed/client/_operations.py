@@ -239,7 +239,7 @@ class Registration(Operation):
                 self._authorization = self._authorize(request)
                 return self._send()
         verdict = super().final(request, response, now)
-        if not verdict.ok or self.expires == 0:
+        if not isinstance(verdict, Verdict) or not verdict.ok or self.expires == 0:
             return verdict
         granted = granted_expires(response, self.contact, self.expires)
         refresh_at = now + max(0.001, granted * self.refresh_ratio) if granted else None

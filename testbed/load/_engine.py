@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 
 from testbed._reactor import IReactor
 from testbed.client import (
@@ -128,7 +129,7 @@ class LoadRunner:
         self.stack = self._new_stack()
         self.locator = Locator(config.client_config(), reactor)
         self.registrar_uri = config.registrar.replace(user=None, password=None, headers=())
-        self.call_uri = parse_uri(config.call_to) if config.call_to else SipUri(
+        self.call_uri = _sip_uri(config.call_to) if config.call_to else SipUri(
             host=config.aor_domain, user="bob")
         prefix = f"{self.rng.getrandbits(40):010x}"
         self.endpoints = [_Endpoint(i, config.user(i), config.aor_domain, config.password,
@@ -136,7 +137,7 @@ class LoadRunner:
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
                                  rate_requested=config.rate)
-        self.targets: list = []
+        self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
         self._issuing = False
@@ -147,10 +148,11 @@ class LoadRunner:
         self._last_end = 0.0
         self._done: defer.Deferred | None = None
         self._finished = False
-        self._timers: list = []
-        self._tick = None
-        self._shared: dict[tuple, Flow] = {}
-        self._connecting: dict[tuple, list[defer.Deferred]] = {}
+        self._timers: list[IDelayedCall] = []
+        self._tick: IDelayedCall | None = None
+        self._shared: dict[tuple[str, str, int], Flow] = {}
+        self._connecting: dict[tuple[str, str, int],
+                               list[defer.Deferred[Flow | ConnectFailed]]] = {}
         self._tls: ClientTlsCreator | None = None
         self._stacks: list[SipStack] = [self.stack]
 
@@ -410,6 +412,7 @@ class LoadRunner:
         latency = self.reactor.seconds() - started
         response = verdict.response
         target = response.contacts[0].sip_uri if response.contacts else self.call_uri
+        assert isinstance(target, SipUri)
         to = response.headers.get("To") or to
         ack = SendRequest("ACK", sequence.cseq)
         stack = endpoint.stack or self.stack
@@ -465,10 +468,10 @@ class LoadRunner:
                     stack.listen_udp(self.config.local_host, 0)
                 endpoint.flow = stack.udp_flow(address, target.port)
                 return endpoint.flow
-            flow = await self._open(stack, target, address)
-            if isinstance(flow, Flow):
-                endpoint.flow = flow
-            return flow
+            opened = await self._open(stack, target, address)
+            if isinstance(opened, Flow):
+                endpoint.flow = opened
+            return opened
         if transport == "UDP":
             return self.stack.udp_flow(address, target.port)
         key = (transport, address, target.port)
@@ -477,10 +480,11 @@ class LoadRunner:
             return flow
         waiting = self._connecting.get(key)
         if waiting is not None:  # another endpoint is connecting: share its connection
-            wait: defer.Deferred = defer.Deferred()
+            wait: defer.Deferred[Flow | ConnectFailed] = defer.Deferred()
             waiting.append(wait)
             return await wait
-        self._connecting[key] = waiters = []
+        waiters: list[defer.Deferred[Flow | ConnectFailed]] = []
+        self._connecting[key] = waiters
         result = await self._open(self.stack, target, address)
         del self._connecting[key]
         if isinstance(result, Flow):
@@ -564,3 +568,10 @@ async def run_load(reactor: IReactor, config: LoadConfig, *,
 
 
 __all__ = ["LoadRunner", "Progress", "run_load"]
+
+
+def _sip_uri(text: str) -> SipUri:
+    uri = parse_uri(text)
+    if not isinstance(uri, SipUri):
+        raise ValueError(f"call_to must be a SIP URI, not {text!r}")
+    return uri
