@@ -10,7 +10,9 @@ A ``nat`` fault gives each proxied connection an idle timeout. When it expires t
 proxy keeps both connections open and silently stops forwarding in both directions,
 closes included: that is what a NAT that forgot the mapping does (it drops the packets
 of a connection it no longer knows; with no RST, neither end learns of it until a
-request times out). A new connection from the client is a new mapping.
+request times out). A new connection from the client is a new mapping. RFC 5382 §5
+asks a NAT to keep an established TCP mapping idle for 2 hours 4 minutes at least; this
+fault reproduces the NATs and firewalls that do not.
 
 A userland proxy cannot refuse a connection it has already accepted: if the server
 refuses the proxy, the client sees its accepted connection reset (logged ``rejected``).
