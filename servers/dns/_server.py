@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol, ServerFactory
 from twisted.python.failure import Failure
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.sip import fmt_hostport
 from testbed.transport import Capture
 

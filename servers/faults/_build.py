@@ -11,7 +11,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.sip import Transport, fmt_hostport
 from testbed.transport import Trace
 
