@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.dns import Target
 from testbed.sip import (
     Address,

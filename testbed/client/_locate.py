@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.dns import (
     DEFAULT_SUPPORTED,
     AddressRecord,

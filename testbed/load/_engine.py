@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.client import (
     ERROR_KINDS,
     Locator,
