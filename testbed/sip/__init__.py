@@ -37,8 +37,8 @@ from ._headers import (
     Headers,
     Via,
     canonical_name,
-    clear_parse_caches,
 )
+from ._memo import clear_parse_caches
 from ._message import (
     REASON_PHRASES,
     SIP_VERSION,
@@ -63,30 +63,31 @@ from ._sdp import (
     parse_sdp,
 )
 from ._timers import Timers
-from ._transaction import (
-    Action,
+from ._client_transaction import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
-    Deliver,
-    Routed,
+    client_transaction,
+    make_non_2xx_ack,
+)
+from ._matching import ClientKey, ServerKey, client_key, new_branch, server_key
+from ._server_transaction import (
     ServerInviteTransaction,
     ServerNonInviteTransaction,
+    make_trying,
+    server_transaction,
+)
+from ._transaction import (
+    Action,
+    Deliver,
     Terminated,
     Timeout,
     Transaction,
     TransactionEvent,
     TransactionState,
-    TransactionTable,
     Transmit,
     TransportFailed,
-    client_key,
-    client_transaction,
-    make_non_2xx_ack,
-    make_trying,
-    new_branch,
-    server_key,
-    server_transaction,
 )
+from ._transaction_table import Routed, TransactionTable
 from ._uri import AbsoluteUri, SipUri, Uri, parse_uri
 from ._vocabulary import (
     AUTO,
@@ -114,7 +115,7 @@ __all__ = [
     "ClientInviteTransaction", "ClientNonInviteTransaction", "Deliver", "Routed",
     "ServerInviteTransaction", "ServerNonInviteTransaction", "Terminated", "Timeout",
     "Transaction", "TransactionEvent", "TransactionState", "TransactionTable", "Transmit",
-    "TransportFailed", "client_key", "client_transaction", "make_non_2xx_ack", "make_trying",
+    "TransportFailed", "ClientKey", "ServerKey", "client_key", "client_transaction", "make_non_2xx_ack", "make_trying",
     "new_branch", "server_key", "server_transaction",
     "AUTO", "MODES", "DurationError", "Transport", "fmt_hostport", "parse_duration",
 ]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._grammar import TOKEN_RE, Memo, parse_uint, split_list
+from ._grammar import TOKEN_RE, parse_uint, split_list
 from ._headers import (
     _VIAS,
     SINGLE_HEADERS,
@@ -24,7 +24,8 @@ from ._headers import (
     canonical_name,
     parse_addresses,
 )
-from ._uri import PARSE_CACHE_SIZE, SipUri, Uri, parse_uri
+from ._memo import Memo, memo_table
+from ._uri import SipUri, Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
 MAX_FORWARDS_MAX = 255  # RFC 3261 §20.22
@@ -62,11 +63,10 @@ def top_via_of(line: str) -> Via:
     via = _TOP_VIAS.get(line)
     if via is None:
         via = _TOP_VIAS.put(line, Via.parse(split_list(line, "Via")[0]))
-    return via  # type: ignore[return-value]
+    return via
 
 
-_TOP_VIAS = Memo(PARSE_CACHE_SIZE)
-top_via_of.memo = _TOP_VIAS  # type: ignore[attr-defined]
+_TOP_VIAS: Memo[str, Via] = memo_table()
 
 
 class Message:

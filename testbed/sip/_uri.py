@@ -9,7 +9,6 @@ round-trips byte for byte; :meth:`SipUri.user_unescaped` decodes them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import unquote
 
 from ._errors import RemoteProtocolError
 from ._grammar import Params, format_params, get_param, set_param
+from ._memo import memoised
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME_RE = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
@@ -174,12 +174,7 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-PARSE_CACHE_SIZE = 4096
-"""Distinct texts each memoised parser keeps: the URIs, Vias and addresses of the
-messages in flight, and of the users a server sees again and again."""
-
-
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@memoised
 def parse_uri(text: str) -> Uri:
     """Parse a URI; ``sip:``/``sips:`` strictly (RFC 3261 §25.1), others as opaque text.
 
