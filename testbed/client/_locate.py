@@ -76,7 +76,7 @@ class Locator:
 
     def _dns_client(self):
         if self._dns is None:
-            from testbed.dns import DnsClient
+            from testbed.dns.client import DnsClient
 
             servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
             self._dns = DnsClient(servers, self.reactor, timeout=self.config.dns_timeout)

@@ -216,7 +216,7 @@ def _check_text(field: str, text: str | None) -> None:
         raise LocalProtocolError(f"Field {field!r} contains CR or LF")
 
 
-def _check_extra(extra: tuple[tuple[str, str], ...], known: frozenset[str]) -> None:
+def _check_extra(extra: tuple[tuple[str, ...], ...], known: frozenset[str]) -> None:
     names = set()
     for name, value in extra:
         if not is_token(name) or name != name.lower():

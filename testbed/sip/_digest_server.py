@@ -120,7 +120,7 @@ class DigestServer:
         payload, mac = raw[: _NONCE_PAYLOAD.size], raw[_NONCE_PAYLOAD.size :]
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
-        issued, _ = _NONCE_PAYLOAD.unpack(payload)
+        issued: float = _NONCE_PAYLOAD.unpack(payload)[0]
         return issued
 
     # -- challenges -----------------------------------------------------------------

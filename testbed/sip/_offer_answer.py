@@ -309,7 +309,7 @@ def negotiated_codecs(
             f"SDP: answer has {len(answer.media)} m= lines, the offer {len(offer.media)}"
             " (RFC 3264 §6)"
         )
-    result = []
+    result: list[tuple[Codec, ...]] = []
     for number, (offered, answered) in enumerate(zip(offer.media, answer.media, strict=True), 1):
         if answered.media != offered.media:
             raise RemoteProtocolError(

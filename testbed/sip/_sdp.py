@@ -25,6 +25,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ._errors import LocalProtocolError
 
@@ -125,8 +126,9 @@ def _check_address(address: object, addrtype: object, what: str) -> None:
         )
 
 
-def _tuple(owner: object, name: str) -> tuple:
-    """Freeze a sequence field given as a list (frozen dataclass friendly)."""
+def _tuple(owner: object, name: str) -> tuple[Any, ...]:
+    """Freeze a sequence field given as a list (frozen dataclass friendly); its items are
+    whatever the caller passed (``Any``), for the checks to examine."""
     value = getattr(owner, name)
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise LocalProtocolError(f"SDP: {name} must be a sequence, not {type(value).__name__}")
@@ -335,11 +337,11 @@ class MediaDescription:
         fmtps: dict[str, str] = {}
         for name, value in self.attributes:
             if name == "rtpmap":
-                codec = _rtpmap_codec(value)
-                rtpmaps.setdefault(str(codec.payload_type), codec)
+                mapped = _rtpmap_codec(value)
+                rtpmaps.setdefault(str(mapped.payload_type), mapped)
             elif name == "fmtp" and value is not None:
-                pt, _, params = value.partition(" ")
-                fmtps.setdefault(pt, params)
+                pt_text, _, params = value.partition(" ")
+                fmtps.setdefault(pt_text, params)
         found = []
         for fmt in self.formats:
             pt = int(fmt)

@@ -7,6 +7,7 @@ peer's fault here, so it becomes a :class:`RemoteProtocolError` with the same re
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._sdp import ConnectionInfo, MediaDescription, SessionDescription, Timing, show
@@ -39,22 +40,26 @@ def _parse_connection(value: str) -> ConnectionInfo:
     return ConnectionInfo(address, addrtype)
 
 
+# The keyword arguments of one dataclass, gathered line by line (values of several types).
+_Fields = dict[str, Any]
+
+
 class _Parser:
     """Collects one session description line by line; see :func:`parse_sdp`."""
 
     def __init__(self) -> None:
-        self.session: dict = {
+        self.session: _Fields = {
             "timing": [],
             "attributes": [],
             "emails": [],
             "phones": [],
             "bandwidths": [],
         }
-        self.media: list[dict] = []
+        self.media: list[_Fields] = []
         self.seen: set[str] = set()  # single-use line types seen in the current section
 
     @property
-    def section(self) -> dict:
+    def section(self) -> _Fields:
         return self.media[-1] if self.media else self.session
 
     def line(self, number: int, kind: str, value: str) -> None:
@@ -156,8 +161,8 @@ class _Parser:
             raise RemoteProtocolError("SDP: no s= line")
         if not self.session["timing"]:
             raise RemoteProtocolError("SDP: no t= line")
-        timing = [Timing(**timing) for timing in self.session.pop("timing")]
-        media = [MediaDescription(**section) for section in self.media]
+        timing = tuple(Timing(**timing) for timing in self.session.pop("timing"))
+        media = tuple(MediaDescription(**section) for section in self.media)
         return SessionDescription(timing=timing, media=media, **self.session)
 
 

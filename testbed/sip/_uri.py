@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 from urllib.parse import unquote
 
 from ._errors import RemoteProtocolError
@@ -23,6 +24,18 @@ _HOSTNAME_RE = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
                           r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?")
 # Characters never allowed raw in a URI component (they must be %-escaped).
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\U0010ffff<>\"\\{}|^]")
+
+
+class SipUriChanges(TypedDict, total=False):
+    """The fields :meth:`SipUri.replace` may change, with their types."""
+
+    host: str
+    user: str | None
+    password: str | None
+    port: int | None
+    params: Params
+    headers: tuple[tuple[str, str], ...]
+    scheme: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +91,9 @@ class SipUri:
     def with_param(self, name: str, value: str | None = None) -> SipUri:
         return dataclasses.replace(self, params=set_param(self.params, name, value))
 
-    def replace(self, **changes: object) -> SipUri:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def replace(self, **changes: Unpack[SipUriChanges]) -> SipUri:
+        """A copy with the fields named in ``changes`` replaced."""
+        return dataclasses.replace(self, **changes)
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
