@@ -362,11 +362,7 @@ class DnsClient:
                                       maxPacketSize=8192)
         self._open.add(query)
         try:
-            answer = await exchange.deferred
-        except DnsError as exc:
-            self._log_exchange(sink, started, exchange, "TIMEOUT" if isinstance(
-                exc, DnsTimeout) else "ERROR", str(exc))
-            raise
+            answer = await self._answer(exchange, started, sink)
         finally:
             self._open.discard(query)
             self._stop_port(port)
@@ -404,15 +400,21 @@ class DnsClient:
         connecting.addErrback(refused)
         self._open.add(protocol)
         try:
-            answer = await exchange.deferred
-        except DnsError as exc:
-            self._log_exchange(sink, started, exchange, "TIMEOUT" if isinstance(
-                exc, DnsTimeout) else "ERROR", str(exc))
-            raise
+            answer = await self._answer(exchange, started, sink)
         finally:
             self._open.discard(protocol)
         self._log_exchange(sink, started, exchange, answer.rcode, answer.summary())
         return answer
+
+    async def _answer(self, exchange: _Exchange, started: float,
+                      sink: list[QueryRecord]) -> Answer:
+        """The answer of ``exchange``; a failure is logged, then raised."""
+        try:
+            return await exchange.deferred
+        except DnsError as exc:
+            outcome = "TIMEOUT" if isinstance(exc, DnsTimeout) else "ERROR"
+            self._log_exchange(sink, started, exchange, outcome, str(exc))
+            raise
 
     def _stop_port(self, port: IListeningPort) -> None:
         stopped = port.stopListening()

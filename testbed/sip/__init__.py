@@ -68,7 +68,7 @@ from ._server_transaction import (
     make_trying,
     server_transaction,
 )
-from ._timers import Timers
+from ._timer_values import Timers
 from ._transaction import (
     Action,
     Deliver,

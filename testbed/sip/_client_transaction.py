@@ -13,7 +13,7 @@ from ._errors import LocalProtocolError, RemoteProtocolError
 from ._headers import Headers
 from ._matching import ClientKey, client_key
 from ._message import Message, Request, Response
-from ._timers import Timers
+from ._timer_values import Timers
 from ._transaction import (
     Action,
     Deliver,

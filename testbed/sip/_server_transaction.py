@@ -12,7 +12,7 @@ from typing import TypeAlias
 from ._errors import LocalProtocolError
 from ._matching import ServerKey, server_key
 from ._message import Message, Request, Response, make_response
-from ._timers import Timers
+from ._timer_values import Timers
 from ._transaction import (
     Action,
     Deliver,

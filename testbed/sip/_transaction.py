@@ -40,7 +40,7 @@ from typing import Any, ClassVar, TypeAlias
 from ._errors import LocalProtocolError
 from ._matching import ClientKey, ServerKey
 from ._message import Message, Request, Response
-from ._timers import Timers
+from ._timer_values import Timers
 
 # -- actions (what the caller must do) ---------------------------------------------------
 

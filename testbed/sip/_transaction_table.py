@@ -18,7 +18,7 @@ from ._errors import LocalProtocolError, RemoteProtocolError
 from ._matching import ClientKey, ServerKey, client_key, server_key
 from ._message import Message, Request, Response
 from ._server_transaction import ServerTransaction, server_transaction
-from ._timers import Timers
+from ._timer_values import Timers
 from ._transaction import Action, Deliver, Transaction
 
 
