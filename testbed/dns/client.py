@@ -34,7 +34,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python.failure import Failure
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.sip import AUTO, SipUri, fmt_hostport
 
 from ._plan import DEFAULT_SUPPORTED, Resolution, Rfc3263Plan
