@@ -18,7 +18,6 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.python.failure import Failure
 
-from testbed._reactor import IReactor
 from testbed.sip import (
     Address,
     Credentials,
@@ -35,7 +34,14 @@ from testbed.sip import (
     new_branch,
     parse_sdp,
 )
-from testbed.transport import Flow, ServerContext, SipStack, Trace, TransactionFailed
+from testbed.transport import (
+    Flow,
+    IReactor,
+    ServerContext,
+    SipStack,
+    Trace,
+    TransactionFailed,
+)
 
 from ._location import Binding, LocationTable, RegisterRejected, aor_of
 

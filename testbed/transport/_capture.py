@@ -49,6 +49,8 @@ from twisted.internet.protocol import Factory, connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
+from testbed.sip import Transport
+
 from ._trace import HostPort, hostport_of
 
 SEGMENT_FLAGS = ("", "SYN", "FIN", "RST", "REFUSED", "UNANSWERED")
@@ -80,7 +82,7 @@ class CapturedSegment:
     flags: str = ""
 
     def __post_init__(self) -> None:
-        if self.transport not in ("UDP", "TCP"):
+        if self.transport not in (Transport.UDP, Transport.TCP):
             raise ValueError(f"captured segment transport {self.transport!r}: UDP or TCP")
         if self.flags not in SEGMENT_FLAGS:
             raise ValueError(f"captured segment flags {self.flags!r}: one of {SEGMENT_FLAGS}")
@@ -128,7 +130,7 @@ class Capture:
         src, dst, data = (src[0], src[1]), (dst[0], dst[1]), bytes(data)
         key = (src, dst, data)
         if sent:
-            self._add("UDP", src, dst, data)
+            self._add(Transport.UDP, src, dst, data)
             self._pending[key] = self._pending.get(key, 0) + 1
             self._pending.move_to_end(key)
             while len(self._pending) > _PENDING_LIMIT:
@@ -141,7 +143,7 @@ class Capture:
             else:
                 self._pending[key] = waiting - 1
             return
-        self._add("UDP", src, dst, data)
+        self._add(Transport.UDP, src, dst, data)
 
     # -- TCP ----------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class Capture:
         if connection is None:
             client_end, server_end = (local, peer) if client else (peer, local)
             connection = self._connections[key] = _Connection(client_end, server_end)
-            self._add("TCP", client_end, server_end, flags="SYN")
+            self._add(Transport.TCP, client_end, server_end, flags="SYN")
         connection.ends += 1
 
     def stream_data(self, src: HostPort, dst: HostPort, offset: int, data: bytes) -> None:
@@ -173,7 +175,7 @@ class Capture:
         end = offset + len(data)
         if end <= held:
             return
-        self._add("TCP", src, dst, bytes(data[max(0, held - offset):]))
+        self._add(Transport.TCP, src, dst, bytes(data[max(0, held - offset):]))
         connection.recorded[src] = end
 
     def stream_closed(self, local: HostPort, peer: HostPort, *, clean: bool) -> None:
@@ -184,7 +186,7 @@ class Capture:
             return
         if not connection.ended:
             connection.ended = True
-            self._add("TCP", local, peer, flags="FIN" if clean else "RST")
+            self._add(Transport.TCP, local, peer, flags="FIN" if clean else "RST")
         connection.ends -= 1
         if connection.ends <= 0:
             del self._connections[key]  # the 4-tuple may be used again later
@@ -198,7 +200,7 @@ class Capture:
         else:
             return  # no packet left the host (no route, bad address, cancelled)
         src = ("::1" if ":" in dst[0] else "127.0.0.1", 0)
-        self._add("TCP", src, dst, flags=flags)
+        self._add(Transport.TCP, src, dst, flags=flags)
 
 
 class _CapturingProtocol(ProtocolWrapper):

@@ -161,27 +161,27 @@ class UdpEndpoint(protocol.DatagramProtocol):
             self.capture.datagram((addr[0], addr[1]), self.local, data, sent=False)
         flow = self.flow_to((addr[0], addr[1]))
         if not data.strip(b"\r\n"):
-            self.trace.record("keepalive-received", "UDP", local=self.local, remote=flow.remote,
-                              summary="CRLF keep-alive", data=data)
+            self.trace.record("keepalive-received", Transport.UDP, local=self.local,
+                              remote=flow.remote, summary="CRLF keep-alive", data=data)
             return
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
             reject_bad_input(flow, self.trace, data, exc)
             return
-        self.trace.record("received", "UDP", local=self.local, remote=flow.remote,
+        self.trace.record("received", Transport.UDP, local=self.local, remote=flow.remote,
                           summary=describe(message), data=data)
         self.sink.message_received(message, flow)
 
     def connectionRefused(self) -> None:  # only for connected sockets; kept for completeness
-        self.trace.record("connect-failed", "UDP", local=self.local,
+        self.trace.record("connect-failed", Transport.UDP, local=self.local,
                           summary="ICMP port unreachable")
 
     def destination_unreachable(self, remote: HostPort, kind: str, reason: str) -> None:
         """An ICMP error came back for a datagram sent to ``remote`` (see ``_icmp``):
         ``kind`` is ``refused`` (port unreachable) or ``unreachable``."""
         flow = self.flow_to(remote)
-        self.trace.record("connect-failed", "UDP", local=self.local, remote=remote,
+        self.trace.record("connect-failed", Transport.UDP, local=self.local, remote=remote,
                           summary=reason, detail=kind)
         self.sink.flow_unreachable(flow, kind, reason)
 

@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
     IReactorUDP,
 )
 from twisted.internet.protocol import DatagramProtocol
-from twisted.python import log
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -53,6 +53,8 @@ _EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ORIGIN_ICMP, _ORIGIN_ICMP6 = 2, 3
 _MAX_ERRORS_PER_READ = 64
 _RECVERR_CMSG = {(socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)}
+
+_log = Logger()
 
 _WHAT = {
     errno.ECONNREFUSED: ("refused", "ICMP port unreachable"),
@@ -160,7 +162,7 @@ class ErrQueuePort(udp.Port):
         try:
             report(destination, kind, reason)
         except Exception:  # the protocol's bug must not stop the socket (one boundary)
-            log.err(None, "destination_unreachable failed")
+            _log.failure("destination_unreachable failed")
 
 
 def listen_udp(reactor: IReactorUDP, port: int, protocol: DatagramProtocol, interface: str,

@@ -30,16 +30,16 @@ connect become :class:`ConnectFailed` with the HTTP status or the subprotocol na
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autobahn.twisted.websocket import (
-    ConnectionDeny,
     WebSocketClientFactory,
     WebSocketClientProtocol,
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
 from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IConnector, IHandshakeListener, IReactorTime, ITransport
 from twisted.python.failure import Failure
@@ -121,7 +121,13 @@ def _is_utf8(data: bytes) -> bool:
 # -- what client and server protocols share ----------------------------------------------
 
 
-class _WsEndpoint:
+if TYPE_CHECKING:
+    _AutobahnProtocol = WebSocketProtocol  # what the mixin is mixed into, for the checker
+else:
+    _AutobahnProtocol = object
+
+
+class _WsEndpoint(_AutobahnProtocol):
     """Flow bookkeeping, SIP in, keep-alives and close, for both sides of a connection.
 
     Mixed in before autobahn's protocol classes; ``self.factory`` carries ``sink``,
@@ -133,11 +139,7 @@ class _WsEndpoint:
     role = "?"
     _frames = 0
     _reported = False  # flow_closed given to the sink
-
-    # autobahn attributes used here (set by its protocol classes)
-    state: int
-    websocket_protocol_in_use: str | None
-    transport: ITransport
+    transport: ITransport  # set by Twisted when connected
 
     @property
     def trace(self) -> Trace:
@@ -161,11 +163,11 @@ class _WsEndpoint:
 
     # RFC 7118 §5: count the frames of each message, as evidence of one message per frame.
     def onMessageBegin(self, isBinary: bool) -> None:  # autobahn API
-        super().onMessageBegin(isBinary)  # type: ignore[misc]
+        super().onMessageBegin(isBinary)
         self._frames = 0
 
     def onMessageFrameBegin(self, length: int) -> None:  # autobahn API
-        super().onMessageFrameBegin(length)  # type: ignore[misc]
+        super().onMessageFrameBegin(length)
         self._frames += 1
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # autobahn API
@@ -203,7 +205,7 @@ class _WsEndpoint:
             self.sink.pong_received(flow)
 
     def onPing(self, payload: bytes) -> None:  # autobahn API
-        super().onPing(payload)  # type: ignore[misc]  # answers with a Pong
+        super().onPing(payload)  # answers with a Pong
         flow = self.flow
         if flow is not None:
             self.trace.record("keepalive-received", flow.transport, local=flow.local,
@@ -220,7 +222,7 @@ class _WsEndpoint:
     def onCloseFrame(self, code: int, reasonRaw: bytes) -> bool | None:  # autobahn API
         if self.flow is not None:
             self.flow.closed = True  # the peer is closing: send nothing more (RFC 6455 §5.5.1)
-        return super().onCloseFrame(code, reasonRaw)  # type: ignore[misc]
+        return super().onCloseFrame(code, reasonRaw)
 
     def _flow_lost(self, was_clean: bool, code: int | None, reason: str | None) -> None:
         flow = self.flow
@@ -263,10 +265,10 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):  # type: ignore[m
     role = "server"
     factory: _WsServerFactory
 
-    def onConnect(self, request: object) -> str | None:  # autobahn API
+    def onConnect(self, request: ConnectionRequest) -> str | None:  # autobahn API
         factory = self.factory
-        path: str = request.path  # type: ignore[attr-defined]
-        offered: list[str] = request.protocols  # type: ignore[attr-defined]
+        path: str = request.path
+        offered: list[str] = request.protocols
         if factory.behaviour == "not-found":
             self._refuse(404, "Not Found", f"GET {path}: fault 'not-found' refuses every upgrade")
         if path != factory.ws_path:
@@ -292,7 +294,7 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):  # type: ignore[m
                           remote=hostport_of(self.transport.getPeer()), summary=summary)
 
     def failHandshake(self, reason: str, code: int = 400,  # autobahn API
-                      responseHeaders: list | None = None) -> None:
+                      responseHeaders: list[tuple[str, str]] | None = None) -> None:
         headers = [("Server", AGENT), ("Content-Length", "0")] + list(responseHeaders or [])
         super().failHandshake(reason, code, headers)
 
@@ -429,7 +431,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
         words = status_line.split(None, 2) if status_line else []
         if len(words) >= 2 and words[1].isdigit() and words[1] != "101":
             phrase = words[2] if len(words) > 2 else ""
-            headers: dict = getattr(self, "http_headers", {})
+            headers: dict[str, str] = getattr(self, "http_headers", {})
             text = _refusal(int(words[1]), phrase, self.factory.ws_path, headers)
         else:
             text = f"invalid answer to the WebSocket upgrade (GET {self.factory.ws_path}): {reason}"
@@ -475,7 +477,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
         factory.failed(self, failure)
 
 
-def _refusal(status: int, phrase: str, path: str, headers: dict) -> str:
+def _refusal(status: int, phrase: str, path: str, headers: dict[str, str]) -> str:
     """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
     if status == 404:
         meaning = "no WebSocket service there"
