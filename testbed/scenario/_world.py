@@ -18,7 +18,7 @@ from servers.dns import DnsConfigError, DnsServer, Zone, parse_faults
 from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, UserAgent
-from testbed.sip import RemoteProtocolError, SipUri, Timers, parse_uri
+from testbed.sip import RemoteProtocolError, SipUri, Timers, Transport, parse_uri
 from testbed.transport import Capture, KeyLog, Trace, server_tls_options
 
 from ._model import Scenario
@@ -246,7 +246,7 @@ class World:
                 on_port = [e for e in listeners if e.port == port]
                 upstream = [(e.transport, e.host, e.port) for e in on_port]
                 names = {e.transport.lower() for e in on_port}
-                carried = {fault_kinds.CARRIER[e.transport].lower() for e in on_port}
+                carried = {Transport.parse(e.transport).carrier for e in on_port}
                 chosen = [_placed(spec) for _, spec in specs
                           if (spec.get("transport") is None or spec["transport"] in names)
                           and carried & set(fault_kinds.parse_fault(_placed(spec)).transports)]
