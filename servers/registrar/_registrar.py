@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.python.failure import Failure
 
+from testbed.reactor import IReactor
 from testbed.sip import (
     Address,
     Credentials,
@@ -36,7 +37,6 @@ from testbed.sip import (
 )
 from testbed.transport import (
     Flow,
-    IReactor,
     ServerContext,
     SipStack,
     Trace,

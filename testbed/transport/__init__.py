@@ -1,6 +1,5 @@
 """Twisted adapters: UDP, TCP, TLS and WebSocket flows, and the stack that drives transactions."""
 
-from testbed._reactor import IReactor  # what SipStack takes, for code outside testbed
 from testbed.sip import fmt_hostport  # re-exported for its existing importers
 
 from ._capture import SEGMENT_FLAGS, Capture, CapturedSegment
@@ -40,7 +39,7 @@ from .tls import (
 )
 
 __all__ = [
-    "IReactor", "DeadlineTimer", "DelayedCalls",
+    "DeadlineTimer", "DelayedCalls",
     "EVENT_KINDS", "PING", "PONG", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",

@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed._reactor import IReactorTime
+from testbed.reactor import IReactorTime
 
 
 class DeadlineTimer:

@@ -22,7 +22,7 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.sip import (
     Action,
     Deliver,
