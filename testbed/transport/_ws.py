@@ -172,7 +172,7 @@ class _WsEndpoint(_AutobahnProtocol):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # autobahn API
         # Also while closing: a response may still arrive; answers are not sent then
-        # (``flow.closed`` is already true, which ``_bad_input`` honours).
+        # (``flow.closed`` is already true, which ``reject_bad_input`` honours).
         flow = self.flow
         if flow is None:
             return
