@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed.reactor import IReactor
 from testbed.dns import Target
+from testbed.reactor import IReactor
 from testbed.sip import (
     Address,
     DigestClient,

@@ -12,16 +12,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from testbed.reactor import IReactor
 from testbed.dns import (
     DEFAULT_SUPPORTED,
     AddressRecord,
-    DnsClient,
     QueryFailed,
     Resolution,
     Rfc3263Plan,
     Target,
 )
+from testbed.dns.client import DnsClient
+from testbed.reactor import IReactor
 
 from ._config import ClientConfig
 
@@ -44,15 +44,12 @@ class Locator:
         self.rng = random.Random(config.seed)
         self._dns: DnsClient | None = None
 
-    @property
-    def mode(self) -> str:
-        return self.config.transport.upper()
 
     async def locate(self) -> Located:
         config = self.config
         if config.dns:
             resolution = await self._dns_client().resolve(
-                config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+                config.registrar, self.config.transport, DEFAULT_SUPPORTED, self.rng)
         else:
             resolution = self._resolve_statically()
         steps = [str(step) for step in resolution.trace]
@@ -64,7 +61,7 @@ class Locator:
 
     def _resolve_statically(self) -> Resolution:
         """Drive the plan with the hosts map only: there is no DNS server to ask."""
-        plan = Rfc3263Plan(self.config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+        plan = Rfc3263Plan(self.config.registrar, self.config.transport, DEFAULT_SUPPORTED, self.rng)
         while (query := plan.next_query()) is not None:
             address = self.config.hosts.get(query.name.rstrip(".").lower())
             if query.type in ("A", "AAAA") and address is not None:
@@ -78,8 +75,7 @@ class Locator:
 
     def _dns_client(self) -> DnsClient:
         if self._dns is None:
-            servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
-            self._dns = DnsClient(servers, self.reactor, timeout=self.config.dns_timeout)
+            self._dns = DnsClient(list(self.config.dns), self.reactor, timeout=self.config.dns_timeout)
         return self._dns
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from testbed.dns import (
     SrvRecord,
     Target,
 )
+from testbed.sip import AUTO, Transport
 
 NX = QueryFailed("NXDOMAIN")
 
@@ -499,6 +500,34 @@ def test_target_validation_and_equality():
         Target("SCTP", "h", 5060)
     with pytest.raises(ValueError):
         Target("UDP", "h", 0)
+
+
+@pytest.mark.parametrize(
+    "mode, supported",
+    [
+        (AUTO, DEFAULT_SUPPORTED),  # the vocabulary's own values
+        ("AUTO", ("TLS", "TCP", "UDP", "WSS")),  # names, as strings
+        (Transport.TLS, (Transport.TLS,)),
+    ],
+)
+def test_plan_speaks_the_sip_vocabulary(mode, supported):
+    plan, _ = run("sip:sip.example.com", SEED, mode=mode, supported=supported)
+    assert all(type(t.transport) is Transport for t in plan.targets)
+    assert plan.targets[0].transport is Transport.TLS
+    assert all(type(t) is Transport for t in plan.supported)
+
+
+@pytest.mark.parametrize("given", ["UDP", Transport.UDP])
+def test_target_transport_is_a_transport(given):
+    target = Target(given, "h", 5060)
+    assert target.transport is Transport.UDP and target == Target(Transport.UDP, "h", 5060)
+    assert str(target) == "UDP h:5060"
+
+
+def test_srv_prefix_override_names_a_known_transport():
+    with pytest.raises(PlanError, match="unknown transport"):
+        Rfc3263Plan("sip:example.com", AUTO, DEFAULT_SUPPORTED, random.Random(0),
+                    srv_prefixes={"QUIC": "_sip._quic"})
 
 
 def test_targets_carry_their_reason():
