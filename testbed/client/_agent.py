@@ -538,27 +538,24 @@ class UserAgent:
         :class:`TransactionFailed` (recorded too) when no final response came."""
         branch = request.top_via.branch or ""
         exchange = Exchange(request.method, flow.transport, flow.remote, self.reactor.seconds(),
-                            branch=branch)
+                            branch=branch, transmissions=0)
         exchanges.append(exchange)
+
+        def transmitted(retransmission: bool) -> None:
+            exchange.transmissions += 1
+
         try:
-            response: Response = await self.stack.send_request(request, flow, on_response)
+            response: Response = await self.stack.send_request(request, flow, on_response,
+                                                               on_transmit=transmitted)
         except TransactionFailed as failure:
             exchange.ended = self.reactor.seconds()
             exchange.error = (failure.kind if failure.kind in ("timeout", "refused", "unreachable")
                               else "transport")
             exchange.detail = failure.reason
-            exchange.transmissions = self._transmissions(request.method, branch)
             raise
         exchange.ended = self.reactor.seconds()
         exchange.status, exchange.reason = response.status, response.reason
-        exchange.transmissions = self._transmissions(request.method, branch)
         return response
-
-    def _transmissions(self, method: str, branch: str) -> int:
-        start = method.encode() + b" "
-        needle = branch.encode()
-        return sum(1 for e in self.trace.events
-                   if e.kind == "sent" and e.data.startswith(start) and needle in e.data)
 
     # -- outcomes -----------------------------------------------------------------------
 

@@ -61,7 +61,8 @@ class Locator:
 
     def _resolve_statically(self) -> Resolution:
         """Drive the plan with the hosts map only: there is no DNS server to ask."""
-        plan = Rfc3263Plan(self.config.registrar, self.config.transport, DEFAULT_SUPPORTED, self.rng)
+        config = self.config
+        plan = Rfc3263Plan(config.registrar, config.transport, DEFAULT_SUPPORTED, self.rng)
         while (query := plan.next_query()) is not None:
             address = self.config.hosts.get(query.name.rstrip(".").lower())
             if query.type in ("A", "AAAA") and address is not None:
@@ -75,7 +76,8 @@ class Locator:
 
     def _dns_client(self) -> DnsClient:
         if self._dns is None:
-            self._dns = DnsClient(list(self.config.dns), self.reactor, timeout=self.config.dns_timeout)
+            self._dns = DnsClient(list(self.config.dns), self.reactor,
+                                  timeout=self.config.dns_timeout)
         return self._dns
 
     def close(self) -> None:
