@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
@@ -26,6 +27,7 @@ from testbed.sip import (
     Request,
     Response,
     SipUri,
+    Transport,
     Via,
     build_offer,
     fmt_hostport,
@@ -127,7 +129,7 @@ class UserAgent:
         """Bind the UDP socket (always: inbound UDP and the §18.1.1 switch need one)."""
         self.stack.listen_udp(self.config.local_host, 0)
 
-    def stop(self) -> defer.Deferred[object]:
+    def stop(self) -> defer.Deferred[list[tuple[bool, Any]]]:
         """Cancel the refresh and keep-alives, close every socket and connection."""
         self._cancel_refresh()
         if self._keepalive is not None and self._keepalive.active():
@@ -495,7 +497,7 @@ class UserAgent:
             self.trace.record("note", "UDP", remote=flow.remote, summary=decision.why)
         if not decision.switch:
             return flow, request
-        target = Target("TCP", flow.remote[0], flow.remote[1], flow.remote[0],
+        target = Target(Transport.TCP, flow.remote[0], flow.remote[1], flow.remote[0],
                         "RFC 3261 §18.1.1 switch to TCP")
         switched = await self._flow(target, exchanges, request.method)
         if isinstance(switched, Flow):
