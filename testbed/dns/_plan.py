@@ -16,9 +16,12 @@ Rules (RFC 3263 §4.1 transport, §4.2 port and address, RFC 2782 SRV order):
   transport, then A/AAAA at the default port when no SRV exists;
 * otherwise (AUTO): NAPTR, in order then preference, keeping only the services the
   client supports (``SIPS+`` only for ``sips:``) and flag ``"s"``; each kept record's
-  replacement is looked up as SRV. No usable NAPTR: SRV for each supported transport in
-  the client's preference order. No SRV at all: A/AAAA with UDP (``sip:``) or TLS
-  (``sips:``) at the default port.
+  replacement is looked up as SRV. No usable NAPTR: SRV for each supported transport of
+  the URI's scheme in the client's preference order (``_sip._udp``, ``_sip._tcp``,
+  ``_sip._ws`` for ``sip:``; ``_sips._tcp``, ``_sips._ws`` for ``sips:``: RFC 3263 §4.1
+  builds SRV names with "_sip" for SIP URIs and "_sips" for SIPS URIs, so a ``sip:`` URI
+  reaches TLS or WSS only through a ``SIPS+`` NAPTR record). No SRV at all: A/AAAA with
+  UDP (``sip:``) or TLS (``sips:``) at the default port.
 
 AUTO ignores an explicit port in a hostname URI (a product decision) and says so in
 the trace. Every fallback leaves a line in the trace.
@@ -472,7 +475,15 @@ class Rfc3263Plan:
                            RFC_4_2)
                 yield from self._fallback(host, transport, f"no SRV: A {host}")
             return
-        candidates = [t for t in self.supported if self._allowed(t)]
+        # RFC 3263 §4.1: "Queries are done using the service identifier "_sip" for SIP
+        # URIs and "_sips" for SIPS URIs": a sip: URI reaches TLS or WSS only through a
+        # SIPS+ NAPTR record, never through a guessed _sips SRV name.
+        candidates = [t for t in self.supported if t.secure == self._secure]
+        skipped = [t for t in self.supported if t.secure != self._secure]
+        if skipped and not self._secure:
+            self._note("skip", "no NAPTR and a sip: URI: " + "/".join(
+                self.srv_prefixes[t] for t in skipped) + " not queried (TLS and WSS for a "
+                "sip: URI only through a SIPS+ NAPTR record)", RFC_4_1)
         self._note("fallback", "no NAPTR: trying "
                    + "/".join(self.srv_prefixes[t] for t in candidates)
                    + " SRV (client preference order)", RFC_4_1)
