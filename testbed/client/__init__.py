@@ -14,6 +14,7 @@ from ._locate import Located, Locator
 from ._operations import (
     FAILOVER_ERRORS,
     MAX_AUTH_ROUNDS,
+    Note,
     Operation,
     Registration,
     RequestSequence,
@@ -30,7 +31,7 @@ from ._outcome import ERROR_KINDS, CallDetails, Dialog, Exchange, Outcome
 __all__ = [
     "ALLOW", "ERROR_KINDS", "FAILOVER_ERRORS", "LARGE_MESSAGE_POLICIES", "MAX_AUTH_ROUNDS",
     "CallDetails", "ClientConfig", "Dialog", "Exchange", "InboundAnswerer", "InboundRequest",
-    "Located", "Locator", "Operation", "Outcome", "Registration", "RegistrationState",
+    "Located", "Locator", "Note", "Operation", "Outcome", "Registration", "RegistrationState",
     "RequestSequence", "Send", "SendRequest", "UserAgent", "Verdict", "contact_address",
     "contact_uri", "drive", "should_fail_over", "targets_in_order", "udp_size_decision",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
@@ -51,6 +51,7 @@ from ._drive import drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest, inbound_record
 from ._locate import Located, Locator
 from ._operations import (
+    Note,
     Operation,
     Registration,
     RequestSequence,
@@ -86,6 +87,17 @@ class RegistrationState:
     @property
     def cseq(self) -> int:
         return self.sequence.cseq
+
+
+@dataclass
+class _Journey:
+    """What one operation went through: the targets located, every exchange, and the
+    notes no exchange shows by itself (RFC 3261 §18.1.1 decisions, insecure trust)."""
+
+    started: float
+    located: Located = field(default_factory=lambda: Located([]))
+    exchanges: list[Exchange] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 @dataclass
@@ -193,25 +205,23 @@ class UserAgent:
     async def _register(self, expires: int | None) -> Outcome:
         expires = self.config.expires if expires is None else expires
         operation = "unregister" if expires == 0 else "register"
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
-        located = await self.locator.locate()
-        if not located.targets:
-            return self._finish(self._unresolved(operation, located, started))
+        journey = _Journey(self.reactor.seconds())
+        journey.located = await self.locator.locate()
+        if not journey.located.targets:
+            return self._finish(self._unresolved(operation, journey), journey)
         outcome: Outcome | None = None
-        for target in self._targets(located):
-            outcome = await self._register_at(target, operation, expires, exchanges, located)
-            outcome.started = started
+        for target in self._targets(journey.located):
+            outcome = await self._register_at(target, operation, expires, journey)
             if outcome.ok or not should_fail_over(outcome.error, outcome.status):
                 break
         assert outcome is not None
-        return self._finish(outcome)
+        return self._finish(outcome, journey)
 
     async def _register_at(self, target: Target, operation: str, expires: int,
-                           exchanges: list[Exchange], located: Located) -> Outcome:
-        flow = await self._flow(target, exchanges, "REGISTER")
+                           journey: _Journey) -> Outcome:
+        flow = await self._flow(target, journey, "REGISTER")
         if isinstance(flow, Exchange):
-            return self._failure(operation, flow, exchanges, located)
+            return self._failure(operation, flow, journey)
         contact = contact_address(flow.transport, flow.local, self.config.aor.user,
                                   secure=self.config.registrar.secure)
 
@@ -225,19 +235,17 @@ class UserAgent:
             self.registration.sequence, expires=expires, contact=contact.sip_uri,
             refresh_ratio=self.config.refresh_ratio, digest=self._digest(),
             cnonce=lambda: self._token(12))
-        verdict, sent = await self._perform(registration, flow, exchanges, build)
+        verdict, sent = await self._perform(registration, flow, journey, build)
         if not verdict.ok:
-            return self._unsuccessful(operation, verdict, exchanges, located)
-        return self._registered(operation, verdict, sent.flow, contact, exchanges, located)
+            return self._unsuccessful(operation, verdict, journey)
+        return self._registered(operation, verdict, sent.flow, contact, journey)
 
     def _registered(self, operation: str, verdict: Verdict, flow: Flow, contact: Address,
-                    exchanges: list[Exchange], located: Located) -> Outcome:
+                    journey: _Journey) -> Outcome:
         reg = self.registration
         where = f"{fmt_hostport(flow.remote)}/{flow.transport}"
-        outcome = Outcome(
-            operation, True, "", status=verdict.status, reason=verdict.reason,
-            transport=flow.transport, remote=flow.remote, exchanges=exchanges,
-            resolution=located.trace, expires=verdict.expires, ended=self.reactor.seconds())
+        outcome = Outcome(operation, True, "", status=verdict.status, reason=verdict.reason,
+                          transport=flow.transport, remote=flow.remote, expires=verdict.expires)
         if operation == "register":
             reg.flow, reg.contact, reg.expires = flow, contact, verdict.expires
             reg.registered_at = self.reactor.seconds()
@@ -271,26 +279,23 @@ class UserAgent:
     # -- options, call, bye -------------------------------------------------------------
 
     async def _options(self, uri: SipUri | None) -> Outcome:
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
-        located = await self.locator.locate()
+        journey = _Journey(self.reactor.seconds())
+        journey.located = await self.locator.locate()
         target_uri = uri or self._registrar_uri()
         outcome: Outcome | None = None
-        for target in self._targets(located):
-            flow = await self._flow(target, exchanges, "OPTIONS")
+        for target in self._targets(journey.located):
+            flow = await self._flow(target, journey, "OPTIONS")
             if isinstance(flow, Exchange):
-                outcome = self._failure("options", flow, exchanges, located)
+                outcome = self._failure("options", flow, journey)
             else:
-                outcome = await self._options_at(flow, target_uri, exchanges, located)
+                outcome = await self._options_at(flow, target_uri, journey)
             if outcome.ok or not should_fail_over(outcome.error, outcome.status):
                 break
         if outcome is None:
-            outcome = self._unresolved("options", located, started)
-        outcome.started = started
-        return self._finish(outcome)
+            outcome = self._unresolved("options", journey)
+        return self._finish(outcome, journey)
 
-    async def _options_at(self, flow: Flow, uri: SipUri, exchanges: list[Exchange],
-                          located: Located) -> Outcome:
+    async def _options_at(self, flow: Flow, uri: SipUri, journey: _Journey) -> Outcome:
         sequence = RequestSequence(self._token(16))
 
         def build(action: SendRequest, flow: Flow) -> Request:
@@ -300,31 +305,30 @@ class UserAgent:
 
         operation = Operation("OPTIONS", sequence, digest=self._digest(),
                               cnonce=lambda: self._token(12))
-        verdict, sent = await self._perform(operation, flow, exchanges, build)
+        verdict, sent = await self._perform(operation, flow, journey, build)
         if not verdict.ok:
-            return self._unsuccessful("options", verdict, exchanges, located, label="OPTIONS")
+            return self._unsuccessful("options", verdict, journey, label="OPTIONS")
         return Outcome("options", True, f"OPTIONS answered: {verdict.status} {verdict.reason} "
-                       f"from {exchanges[-1].where}", status=verdict.status,
+                       f"from {journey.exchanges[-1].where}", status=verdict.status,
                        reason=verdict.reason, transport=sent.flow.transport,
-                       remote=sent.flow.remote, exchanges=exchanges, resolution=located.trace)
+                       remote=sent.flow.remote)
 
     async def _call(self, uri: SipUri, sdp_size: int | None) -> Outcome:
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
-        located = Located([], [], "")
+        journey = _Journey(self.reactor.seconds())
         flow = self.flow
         if flow is None or flow.closed:
-            located = await self.locator.locate()
+            journey.located = await self.locator.locate()
             flow = None
-            for target in self._targets(located):
-                opened = await self._flow(target, exchanges, "INVITE")
+            for target in self._targets(journey.located):
+                opened = await self._flow(target, journey, "INVITE")
                 if isinstance(opened, Flow):
                     flow = opened
                     break
             if flow is None:
-                if exchanges:
-                    return self._finish(self._failure("call", exchanges[-1], exchanges, located))
-                return self._finish(self._unresolved("call", located, started))
+                if journey.exchanges:
+                    return self._finish(self._failure("call", journey.exchanges[-1], journey),
+                                        journey)
+                return self._finish(self._unresolved("call", journey), journey)
         sequence = RequestSequence(self._token(16) + "@testbed")
         local = Address(self.config.aor, params=(("tag", self._token(10)),))
         session_id = self.rng.randrange(1, 2**31)
@@ -342,14 +346,13 @@ class UserAgent:
 
         invite = Operation("INVITE", sequence, digest=self._digest(),
                            cnonce=lambda: self._token(12))
-        verdict, sent = await self._perform(invite, flow, exchanges, build,
-                                            watch=self._reack_for)
+        verdict, sent = await self._perform(invite, flow, journey, build, watch=self._reack_for)
         assert sent.request is not None
         details = CallDetails(len(sent.request.to_bytes()), sent.flow.transport)
         if not verdict.ok:
-            outcome = self._unsuccessful("call", verdict, exchanges, located)
-            outcome.started, outcome.call = started, details
-            return self._finish(outcome)
+            outcome = self._unsuccessful("call", verdict, journey)
+            outcome.call = details
+            return self._finish(outcome, journey)
         assert verdict.response is not None
         dialog = details.dialog = self._dialog_from(sent.request, verdict.response, sent.flow)
         self.stack.send_stateless(self._ack(dialog, sent.request), sent.flow)
@@ -359,14 +362,13 @@ class UserAgent:
         except RemoteProtocolError as exc:
             codecs = f"unreadable SDP answer: {exc.reason}"
         return self._finish(Outcome(
-            "call", True, f"CALL ESTABLISHED with {uri} via {exchanges[-1].where}: "
+            "call", True, f"CALL ESTABLISHED with {uri} via {journey.exchanges[-1].where}: "
             f"{verdict.status} {verdict.reason} (INVITE {details.invite_size} bytes; "
             f"codecs {codecs})", status=verdict.status, reason=verdict.reason,
-            transport=sent.flow.transport, remote=sent.flow.remote, exchanges=exchanges,
-            started=started, ended=self.reactor.seconds(), call=details))
+            transport=sent.flow.transport, remote=sent.flow.remote, call=details), journey)
 
     async def _bye(self, dialog: Dialog) -> Outcome:
-        exchanges: list[Exchange] = []
+        journey = _Journey(self.reactor.seconds())
         sequence = RequestSequence(dialog.call_id, dialog.cseq)
 
         def build(action: SendRequest, flow: Flow) -> Request:
@@ -375,16 +377,15 @@ class UserAgent:
                                  headers=[("Route", r) for r in dialog.route_set])
 
         bye = Operation("BYE", sequence, digest=self._digest(), cnonce=lambda: self._token(12))
-        verdict, sent = await self._perform(bye, dialog.flow, exchanges, build)
+        verdict, _ = await self._perform(bye, dialog.flow, journey, build)
         dialog.cseq = sequence.cseq
-        nowhere = Located([], [], "")
         if not verdict.ok:
-            return self._finish(self._unsuccessful("bye", verdict, exchanges, nowhere,
-                                                   label="CALL BYE"))
+            return self._finish(self._unsuccessful("bye", verdict, journey, label="CALL BYE"),
+                                journey)
         return self._finish(Outcome(
             "bye", True, f"CALL ENDED: {verdict.status} {verdict.reason} from "
-            f"{exchanges[-1].where}", status=verdict.status, reason=verdict.reason,
-            transport=dialog.flow.transport, remote=dialog.flow.remote, exchanges=exchanges))
+            f"{journey.exchanges[-1].where}", status=verdict.status, reason=verdict.reason,
+            transport=dialog.flow.transport, remote=dialog.flow.remote), journey)
 
     def _dialog_from(self, invite: Request, response: Response, flow: Flow) -> Dialog:
         contacts = response.contacts
@@ -445,8 +446,7 @@ class UserAgent:
         current = Target(flow.transport, host, port, host, "the registered flow")
         return targets_in_order(located.targets, current)
 
-    async def _flow(self, target: Target, exchanges: list[Exchange],
-                    method: str) -> Flow | Exchange:
+    async def _flow(self, target: Target, journey: _Journey, method: str) -> Flow | Exchange:
         """An open flow to ``target``, or the failed :class:`Exchange` that says why."""
         address = target.address or target.host
         secure = target.transport in ("TLS", "WSS")
@@ -455,16 +455,29 @@ class UserAgent:
                 target.transport, address, target.port,
                 tls_creator=self._tls_creator() if secure else None,
                 ws_path=self.config.ws_path, server_name=self.config.tls_server_name)
-            return flow
         except ConnectFailed as failure:
             now = self.reactor.seconds()
             exchange = Exchange(method, target.transport, (address, target.port), now,
                                 ended=now, error=failure.kind, detail=failure.reason,
                                 transmissions=0, tls_failure=failure.tls_failure)
-            exchanges.append(exchange)
+            journey.exchanges.append(exchange)
             return exchange
+        if secure and self.config.insecure:
+            self._note_insecure(flow, journey)
+        return flow
 
-    async def _perform(self, operation: Operation, flow: Flow, exchanges: list[Exchange],
+    def _note_insecure(self, flow: Flow, journey: _Journey) -> None:
+        """Insecure trust accepted this flow's certificate: say what would have failed."""
+        record = self._tls.record_for(flow.connection) if self._tls is not None else None
+        problem = record.would_have_failed if record is not None else None
+        if problem is None:
+            return
+        text = (f"{fmt_hostport(flow.remote)}/{flow.transport}: certificate accepted only "
+                f"because trust is insecure; with verification: {problem}")
+        if all(note.text != text for note in journey.notes):
+            journey.notes.append(Note("insecure-trust", text))
+
+    async def _perform(self, operation: Operation, flow: Flow, journey: _Journey,
                        build: RequestBuilder,
                        watch: ResponseWatcher | None = None) -> tuple[Verdict, _Sent]:
         """Drive ``operation`` on ``flow``: every request built for the flow it goes on
@@ -473,39 +486,44 @@ class UserAgent:
 
         async def send(action: SendRequest) -> tuple[Request, Response]:
             sent.flow, request = await self._flow_for_size(
-                sent.flow, lambda flow: build(action, flow), exchanges)
+                sent.flow, lambda flow: build(action, flow), journey)
             sent.request = request
             on_response = watch(request, sent.flow) if watch is not None else None
-            response = await self._exchange(request, sent.flow, exchanges, on_response)
+            response = await self._exchange(request, sent.flow, journey, on_response)
             return request, response
 
-        verdict = await drive(operation, send, self.reactor)
-        return verdict, sent
+        try:
+            return await drive(operation, send, self.reactor), sent
+        finally:
+            journey.notes.extend(operation.notes)
 
     async def _flow_for_size(self, flow: Flow, build: Callable[[Flow], Request],
-                             exchanges: list[Exchange]) -> tuple[Flow, Request]:
+                             journey: _Journey) -> tuple[Flow, Request]:
         """The flow and request to send: RFC 3261 §18.1.1 on the request's real
-        serialised size over UDP, by the configured policy; the trace says what was
-        decided."""
+        serialised size over UDP, by the configured policy; the trace and the journey's
+        notes say what was decided."""
         request = build(flow)
         if flow.transport != "UDP":
             return flow, request
         size = len(request.to_bytes())
         decision = udp_size_decision(request.method, size, path_mtu=self.config.path_mtu,
                                      policy=self.config.udp_large_message)
-        if decision.why:
-            self.trace.record("note", "UDP", remote=flow.remote, summary=decision.why)
-        if not decision.switch:
+        if not decision.why:
             return flow, request
+        self.trace.record("note", "UDP", remote=flow.remote, summary=decision.why)
+        if not decision.switch:
+            journey.notes.append(Note("large-udp-request", decision.why))
+            return flow, request
+        journey.notes.append(Note("udp-to-tcp-switch", decision.why))
         target = Target(Transport.TCP, flow.remote[0], flow.remote[1], flow.remote[0],
                         "RFC 3261 §18.1.1 switch to TCP")
-        switched = await self._flow(target, exchanges, request.method)
+        switched = await self._flow(target, journey, request.method)
         if isinstance(switched, Flow):
             return switched, build(switched)
-        self.trace.record("note", "UDP", remote=flow.remote,
-                          summary=f"TCP to {switched.where} failed ({switched.detail}): "
-                                  f"sending the {size}-byte {request.method} over UDP "
-                                  "(RFC 3261 §18.1.1)")
+        why = (f"TCP to {switched.where} failed ({switched.detail}): sending the "
+               f"{size}-byte {request.method} over UDP (RFC 3261 §18.1.1)")
+        self.trace.record("note", "UDP", remote=flow.remote, summary=why)
+        journey.notes.append(Note("large-udp-request", why))
         return flow, request
 
     def _tls_creator(self) -> ClientTlsCreator:
@@ -534,14 +552,14 @@ class UserAgent:
             ("User-Agent", self.config.user_agent), *headers, *action.headers]
         return Request(method, uri, fields, body)
 
-    async def _exchange(self, request: Request, flow: Flow, exchanges: list[Exchange],
+    async def _exchange(self, request: Request, flow: Flow, journey: _Journey,
                         on_response: Callable[[Response], None] | None = None) -> Response:
         """Send ``request`` as a client transaction and record it as an :class:`Exchange`;
         :class:`TransactionFailed` (recorded too) when no final response came."""
         branch = request.top_via.branch or ""
         exchange = Exchange(request.method, flow.transport, flow.remote, self.reactor.seconds(),
                             branch=branch, transmissions=0)
-        exchanges.append(exchange)
+        journey.exchanges.append(exchange)
 
         def transmitted(retransmission: bool) -> None:
             exchange.transmissions += 1
@@ -557,20 +575,22 @@ class UserAgent:
             raise
         exchange.ended = self.reactor.seconds()
         exchange.status, exchange.reason = response.status, response.reason
+        if response.status == 503:
+            exchange.retry_after = _retry_after(response)
         return response
 
     # -- outcomes -----------------------------------------------------------------------
 
-    def _unresolved(self, operation: str, located: Located, started: float) -> Outcome:
-        return Outcome(operation, False, f"{operation} failed: {located.error}", error="dns",
-                       resolution=located.trace, started=started, ended=self.reactor.seconds())
+    def _unresolved(self, operation: str, journey: _Journey) -> Outcome:
+        return Outcome(operation, False, f"{operation} failed: {journey.located.error}",
+                       error="dns")
 
-    def _unsuccessful(self, operation: str, verdict: Verdict, exchanges: list[Exchange],
-                      located: Located, label: str | None = None) -> Outcome:
+    def _unsuccessful(self, operation: str, verdict: Verdict, journey: _Journey,
+                      label: str | None = None) -> Outcome:
         """The outcome of an operation that ended without success on its last exchange."""
-        exchange = exchanges[-1]
+        exchange = journey.exchanges[-1]
         if verdict.response is None:
-            return self._failure(operation, exchange, exchanges, located)
+            return self._failure(operation, exchange, journey)
         summary = (f"{label or operation} failed: {verdict.status} {verdict.reason} "
                    f"from {exchange.where}")
         if verdict.error == "auth":
@@ -578,21 +598,23 @@ class UserAgent:
             summary = f"{summary}: {verdict.detail}"
         return Outcome(operation, False, summary, status=verdict.status, reason=verdict.reason,
                        error=verdict.error, transport=exchange.transport,
-                       remote=exchange.remote, exchanges=exchanges, resolution=located.trace,
-                       ended=self.reactor.seconds())
+                       remote=exchange.remote)
 
-    def _failure(self, operation: str, exchange: Exchange, exchanges: list[Exchange],
-                 located: Located) -> Outcome:
+    def _failure(self, operation: str, exchange: Exchange, journey: _Journey) -> Outcome:
         """The outcome of an exchange that got no response (connect or transaction)."""
         summary = f"{operation} failed: {exchange.describe_failure(self.config.timers)}"
         return Outcome(operation, False, summary, status=exchange.status, reason=exchange.reason,
                        error=exchange.error or "error", transport=exchange.transport,
-                       remote=exchange.remote, exchanges=exchanges, resolution=located.trace,
-                       tls_failure=exchange.tls_failure, ended=self.reactor.seconds())
+                       remote=exchange.remote, tls_failure=exchange.tls_failure)
 
-    def _finish(self, outcome: Outcome) -> Outcome:
-        if not outcome.ended:
-            outcome.ended = self.reactor.seconds()
+    def _finish(self, outcome: Outcome, journey: _Journey) -> Outcome:
+        """Complete ``outcome`` with its journey, keep it, and wake who waits for it."""
+        outcome.exchanges = journey.exchanges
+        outcome.resolution = journey.located.trace
+        outcome.queries = journey.located.queries
+        outcome.notes = journey.notes
+        outcome.started = journey.started
+        outcome.ended = self.reactor.seconds()
         self.outcomes.append(outcome)
         waiting, self._waiters = self._waiters, []
         for operation, waiter in waiting:
@@ -605,6 +627,13 @@ class UserAgent:
     def _token(self, length: int) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
         return "".join(self.rng.choice(alphabet) for _ in range(length))
+
+
+def _retry_after(response: Response) -> int | None:
+    """The seconds of a Retry-After header (RFC 3261 §20.33), if it has any."""
+    value = response.headers.get("Retry-After") or ""
+    digits = value.strip().split(";")[0].split("(")[0].strip()
+    return int(digits) if digits.isdigit() else None
 
 
 __all__ = ["RegistrationState", "UserAgent"]

@@ -16,6 +16,7 @@ from testbed.dns import (
     DEFAULT_SUPPORTED,
     AddressRecord,
     QueryFailed,
+    QueryRecord,
     Resolution,
     Rfc3263Plan,
     Target,
@@ -33,6 +34,7 @@ class Located:
     targets: list[Target]
     trace: list[str] = field(default_factory=list)
     error: str = ""
+    queries: list[QueryRecord] = field(default_factory=list)
 
 
 class Locator:
@@ -57,7 +59,7 @@ class Locator:
         if not resolution.targets:
             errors = [str(step) for step in resolution.trace if step.kind == "error"]
             error = errors[-1] if errors else "no target found"
-        return Located(list(resolution.targets), steps, error)
+        return Located(list(resolution.targets), steps, error, list(resolution.queries))
 
     def _resolve_statically(self) -> Resolution:
         """Drive the plan with the hosts map only: there is no DNS server to ask."""

@@ -99,6 +99,15 @@ class Verdict:
 Action = SendRequest | Verdict
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something notable on an operation's way, that no exchange shows by itself: an
+    event ``id`` (``stale-nonce``, ``udp-to-tcp-switch``, ...) and a sentence."""
+
+    id: str
+    text: str
+
+
 @dataclass
 class RequestSequence:
     """A Call-ID and its CSeq counter: one per registration (RFC 3261 §10.2: every
@@ -136,6 +145,7 @@ class Operation:
         self.started: float | None = None
         self._challenge: tuple[str, Challenge] | None = None  # (answer header, challenge)
         self._authorization: tuple[str, str] | None = None
+        self.notes: list[Note] = []
 
     def start(self, now: float) -> SendRequest:
         """The first request (a new one: digest counts start over)."""
@@ -185,6 +195,9 @@ class Operation:
         if decision.verdict is not ChallengeVerdict.RETRY or decision.challenge is None:
             return refuse(decision.reason)
         self.auth_rounds += 1
+        if decision.challenge.stale:  # RFC 7616 §3.3: the password was right, the nonce old
+            self.notes.append(Note("stale-nonce", f"{response.status} with stale=true: "
+                                   f"{decision.reason}; answered with the new nonce"))
         self._challenge = (answer, decision.challenge)
         self._authorization = self._authorize(request)
         return self._send()
@@ -327,7 +340,7 @@ def udp_size_decision(method: str, size: int, *, path_mtu: int | None,
 
 
 __all__ = [
-    "FAILOVER_ERRORS", "MAX_AUTH_ROUNDS", "MAX_INTERVAL_RETRIES", "Action", "Operation",
+    "FAILOVER_ERRORS", "MAX_AUTH_ROUNDS", "MAX_INTERVAL_RETRIES", "Action", "Note", "Operation",
     "Registration", "RequestSequence", "SendRequest", "SizeDecision", "Verdict",
     "contact_address", "contact_uri", "granted_expires", "should_fail_over",
     "targets_in_order", "udp_size_decision",

@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed.dns import QueryRecord
 from testbed.sip import Address, SipUri, Timers, fmt_hostport
 from testbed.transport import Flow, TlsFailure
+
+from ._operations import Note
 
 ERROR_KINDS = ("timeout", "refused", "unreachable", "tls", "websocket", "transport", "dns",
                "auth", "rejected", "error")
@@ -35,6 +38,7 @@ class Exchange:
     detail: str = ""
     transmissions: int = 1
     tls_failure: TlsFailure | None = None
+    retry_after: int | None = None  # a 503's Retry-After, seconds (RFC 3261 §20.33)
 
     @property
     def where(self) -> str:
@@ -110,6 +114,8 @@ class Outcome:
     call: CallDetails | None = None  # call: the INVITE's size and transport, the dialog
     received: bool | None = None  # inbound: did the client receive the request
     load: dict[str, Any] | None = None  # load: the load result as JSON data
+    queries: list[QueryRecord] = field(default_factory=list)  # the DNS exchanges
+    notes: list[Note] = field(default_factory=list)  # what no exchange shows by itself
 
     def __str__(self) -> str:
         return self.summary

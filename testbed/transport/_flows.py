@@ -69,6 +69,13 @@ class Flow:
     def key(self) -> tuple[Transport, str, int]:
         return (self.transport, self.remote[0], self.remote[1])
 
+    @property
+    def connection(self) -> object | None:
+        """The Twisted transport carrying a stream flow (for TLS, the TLS protocol a
+        creator knows its handshake record by); None for UDP."""
+        proto = getattr(self, "proto", None)
+        return None if proto is None else proto.transport
+
     def send_message(self, message: Message) -> None:
         """Serialise and send one message, recording it in the trace."""
         data = message.to_bytes()
