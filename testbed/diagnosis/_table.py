@@ -71,7 +71,8 @@ ROWS: tuple[Row, ...] = (
         "all): the records may well exist",
         "Fix the DNS server the client asks: is it up and reachable on port 53, does it "
         "load the zone (its logs), does it serve this client and this domain (REFUSED: "
-        "recursion, ACLs, or a zone it is not authoritative for), is DNSSEC validation failing (SERVFAIL)? Query it directly with dig."),
+        "recursion, ACLs, or a zone it is not authoritative for), is DNSSEC validation "
+        "failing (SERVFAIL)? Query it directly with dig."),
     Row("auth-failure", "Registration rejected with 401/407 again and again",
         "Wrong username, password or realm",
         "Check the credentials configured on the client against the registrar's."),

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed.reactor import IReactor
 from testbed.client import (
     ERROR_KINDS,
     Locator,
@@ -42,6 +41,7 @@ from testbed.client import (
     targets_in_order,
 )
 from testbed.dns import Target
+from testbed.reactor import IReactor
 from testbed.sip import (
     DigestClient,
     Request,
