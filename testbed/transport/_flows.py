@@ -217,6 +217,20 @@ class StreamFlow(Flow):
             self.proto.transport.loseConnection()
 
 
+def disable_nagle(transport: object) -> None:
+    """Set TCP_NODELAY on the connection under ``transport``.
+
+    Each SIP message goes out in one write, so Nagle's algorithm only ever holds back
+    the second of two messages written back to back (a 180 then a 200, an ACK then a
+    BYE) until the peer's delayed ACK for the first: ~40 ms on Linux. TLS and capture
+    wrappers (Twisted's ``ProtocolWrapper``) pass ``setTcpNoDelay`` down to the TCP
+    transport; a transport without it (a test double) is left as it is.
+    """
+    no_delay = getattr(transport, "setTcpNoDelay", None)
+    if no_delay is not None:
+        no_delay(True)
+
+
 def flush_now(transport: object) -> None:
     """Send what was just written now, not at the next reactor iteration.
 
@@ -258,12 +272,8 @@ class StreamProtocol(protocol.Protocol):
         self.on_ready: list[Callable[[StreamProtocol, Failure | None], None]] = []
 
     def connectionMade(self) -> None:
-        # Each SIP message goes out in one write: Nagle would only hold a response back
-        # until the peer's delayed ACK (~40 ms per request/response round on Linux).
         assert self.transport is not None  # Twisted connects a protocol to its transport
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        disable_nagle(self.transport)
         self.flow = StreamFlow(self, self.transport_name, hostport_of(self.transport.getHost()),
                                hostport_of(self.transport.getPeer()))
         if self.transport_name is Transport.TCP:

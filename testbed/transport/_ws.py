@@ -55,7 +55,7 @@ from testbed.sip import (
 )
 
 from ._connecting import ConnectFailed, connect_failed, tls_connect_failed
-from ._flows import PING, PONG, Flow, FlowSink, flush_now, reject_bad_input
+from ._flows import PING, PONG, Flow, FlowSink, disable_nagle, flush_now, reject_bad_input
 from ._trace import HostPort, Trace, describe, hostport_of
 from .tls import ClientTlsCreator
 
@@ -265,6 +265,14 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):  # type: ignore[m
     role = "server"
     factory: _WsServerFactory
 
+    def connectionMade(self) -> None:  # Twisted API
+        # autobahn's own connectionMade sets TCP_NODELAY from its ``tcpNoDelay`` option
+        # before it copies the option from the factory (in ``_connectionMade``): the call
+        # fails with an AttributeError that autobahn swallows, and Nagle stays on, on
+        # both sides of WS and WSS. So it is set here, before anything is written.
+        disable_nagle(self.transport)
+        super().connectionMade()
+
     def onConnect(self, request: ConnectionRequest) -> str | None:  # autobahn API
         factory = self.factory
         path: str = request.path
@@ -420,6 +428,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
     def connectionMade(self) -> None:  # Twisted API
         # kept: unreadable once the socket has closed
         self._local = hostport_of(self.transport.getHost())
+        disable_nagle(self.transport)  # as for the server protocol: autobahn's attempt fails
         super().connectionMade()
 
     def handshakeCompleted(self) -> None:  # IHandshakeListener

@@ -4,6 +4,7 @@ and every way the upgrade can fail."""
 from __future__ import annotations
 
 import random
+import socket
 from collections import deque
 
 import pytest
@@ -291,6 +292,65 @@ async def test_closing_a_flow_reports_it_on_both_sides(pki):
         assert client.stack.existing_flow("WSS", *address) is None
         with pytest.raises(ConnectionError):
             flow.send_message(options(address, "WSS", random.Random(2)))
+    finally:
+        await stop(client, server)
+
+
+def tcp_transport_of(flow: WsFlow):
+    """The TCP transport under a WS flow (under the TLS layer for WSS)."""
+    transport = flow.proto.transport
+    while not isinstance(transport.getHandle(), socket.socket):
+        transport = transport.transport
+    return transport
+
+
+def count_writes(transport) -> list[bytes]:
+    """Record every write handed to ``transport`` from now on."""
+    writes: list[bytes] = []
+    write = transport.write
+
+    def recording(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    transport.write = recording
+    return writes
+
+
+@pytest.mark.parametrize("transport", ["WS", "WSS"])
+@pytest_twisted.ensureDeferred
+async def test_nagle_is_off_and_each_message_is_one_write_on_both_sides(pki, transport):
+    # Without TCP_NODELAY the second of two messages written back to back (180 then
+    # 200, ACK then BYE) waits for the peer's delayed ACK: ~40 ms a round on Linux.
+    ca, server_tls = pki
+    secure = transport == "WSS"
+    rng = random.Random(1122)
+    server, client = Element("server"), Element("client")
+    try:
+        address = server.stack.listen_ws("127.0.0.1", 0,
+                                         tls_options=server_tls if secure else None)
+        flow = await client.stack.connect(transport, *address, server_name=DOMAIN,
+                                          tls_creator=client_creator(ca) if secure else None)
+        (server_flow,) = server.stack.flows.values()
+        sides = {"client": tcp_transport_of(flow), "server": tcp_transport_of(server_flow)}
+        for side, tcp in sides.items():
+            nodelay = tcp.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert nodelay, f"TCP_NODELAY is off on the {side} side of {transport}"
+
+        # One SIP message is one frame in one write to the socket (TLS: one record), and
+        # it is handed to the socket at once, not at the next reactor iteration.
+        writes = {side: count_writes(tcp) for side, tcp in sides.items()}
+        request = options(address, transport, rng)
+        flow.send_message(request)
+        assert len(writes["client"]) == 1
+        assert sides["client"].dataBuffer == b"" and not sides["client"]._tempDataBuffer
+        await server.user.requests.get()
+        assert len(writes["server"]) == 1  # the 200
+        response = await client.user.stray.get()  # sent outside a transaction: stray
+        assert response.status == 200
+        if not secure:  # the server's frames are not masked: header and message in one
+            (sent,) = server.events("sent", transport)
+            assert writes["server"][0][4:] == sent.data and len(sent.data) > 125
     finally:
         await stop(client, server)
 
