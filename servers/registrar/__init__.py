@@ -1,7 +1,13 @@
 """The mock registrar/PBX and its location service."""
 
 from ._location import Binding, LocationTable, RegisterRejected, aor_of
-from ._registrar import Received, Registrar, RegistrarConfig
+from ._registrar import (
+    INVITE_CHALLENGES,
+    UNKNOWN_USER_ANSWERS,
+    Received,
+    Registrar,
+    RegistrarConfig,
+)
 
-__all__ = ["Binding", "LocationTable", "Received", "RegisterRejected", "Registrar",
-           "RegistrarConfig", "aor_of"]
+__all__ = ["INVITE_CHALLENGES", "UNKNOWN_USER_ANSWERS", "Binding", "LocationTable", "Received",
+           "RegisterRejected", "Registrar", "RegistrarConfig", "aor_of"]

@@ -4,6 +4,21 @@ requests of its own to registered contacts over the flow they registered on.
 Policy is data (:class:`RegistrarConfig`); the location service is pure
 (:mod:`._location`); the stack does the transport and transaction work. Anything a
 peer sends is answered (400 for malformed input, by the flows) and never stops it.
+
+Authentication is what real PBXs do. REGISTER is challenged with 401 and
+WWW-Authenticate: a registrar is a UAS (RFC 3261 §10.3, §22.2). INVITE is challenged
+as a proxy challenges it (a PBX answers calls as the proxy in front of its users), with
+407 and Proxy-Authenticate (§22.3), and its credentials are read from
+Proxy-Authorization; ``invite_challenge: 401`` makes it a UAS challenge instead.
+
+An unknown user is never revealed before credentials arrive: a request without
+credentials for our realm is challenged whoever its To or From names (those are the
+sender's claim, and answering them would let anyone list the accounts). Only
+credentials answering one of our challenges (our realm, a nonce we issued) whose
+username is no account get the ``unknown_user`` answer: 401 challenges again, as for a
+wrong password (the client cannot tell the two apart); 403 Forbidden says that
+authorization will not help (§21.4.4); 404 Not Found says that the user does not exist
+here (§21.4.5, and §10.3 step 6 for an address-of-record not of this domain).
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from testbed.sip import (
     SipUri,
     Timers,
     Transport,
+    VerifyStatus,
     Via,
     answer_for,
     build_offer,
@@ -47,6 +63,18 @@ from ._location import Binding, LocationTable, RegisterRejected, aor_of
 
 ALLOW = "REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS"
 
+INVITE_CHALLENGES = (407, 401)
+"""How an INVITE may be challenged: as a proxy (407, the default) or as a UAS (401)."""
+
+UNKNOWN_USER_ANSWERS = (401, 403, 404)
+"""What credentials for an unknown username may get: a new challenge (the default),
+403 Forbidden or 404 Not Found."""
+
+_CHALLENGE_HEADERS = {  # status -> (challenge header, credentials header), RFC 3261 §22
+    401: ("WWW-Authenticate", "Authorization"),
+    407: ("Proxy-Authenticate", "Proxy-Authorization"),
+}
+
 
 @dataclass
 class RegistrarConfig:
@@ -55,6 +83,10 @@ class RegistrarConfig:
     ``users`` maps usernames to passwords; empty means no authentication. ``invite``
     is the final status INVITEs get (200 answers with SDP; 486, 503, ... reject).
     ``register_status`` forces an answer to every REGISTER (e.g. 503 to test failover).
+    ``invite_challenge`` is how an INVITE is challenged: 407 (as a proxy, RFC 3261
+    §22.3) or 401 (as a UAS, §22.2); REGISTER is always challenged with 401.
+    ``unknown_user`` is the answer to credentials whose username is no account: 401
+    (challenge again), 403 or 404 (see the module's documentation).
     """
 
     realm: str = "testbed"
@@ -65,10 +97,18 @@ class RegistrarConfig:
     min_expires: int = 1
     max_expires: int = 86400
     invite: int = 200
+    invite_challenge: int = 407
+    unknown_user: int = 401
     register_status: int | None = None
     ring: bool = True
     server: str = "sip-transport-testbed-registrar/0.1"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.invite_challenge not in INVITE_CHALLENGES:
+            raise ValueError(f"invite_challenge must be 407 or 401, not {self.invite_challenge}")
+        if self.unknown_user not in UNKNOWN_USER_ANSWERS:
+            raise ValueError(f"unknown_user must be 401, 403 or 404, not {self.unknown_user}")
 
 
 @dataclass
@@ -150,37 +190,48 @@ class Registrar:
                                       context.flow.transport, context.flow.remote, status,
                                       _user_of(request), note))
 
-    def _authenticate(self, context: ServerContext) -> tuple[bool, str]:
-        """RFC 3261 §22.3 for a UAS: challenge with 401 until the credentials verify."""
+    def _authenticate(self, context: ServerContext, challenge: int) -> tuple[int | None, str]:
+        """RFC 3261 §22: challenge with ``challenge`` until the credentials verify.
+
+        401 is a UAS's challenge (WWW-Authenticate, answered in Authorization, §22.2),
+        407 a proxy's (Proxy-Authenticate, answered in Proxy-Authorization, §22.3).
+        Returns None and a note when the request may go on, else the status it was
+        answered with and why.
+        """
         if not self.config.users:
-            return True, ""
+            return None, ""
+        challenge_header, credentials_header = _CHALLENGE_HEADERS[challenge]
         request = context.request
         now = self.reactor.seconds()
-        value = request.headers.get("Authorization")
+        credentials = _credentials_for(self.config.realm,
+                                       request.headers.get_all(credentials_header))
         stale = False
-        note = "challenged (no credentials)"
-        if value is not None:
-            credentials = Credentials.parse(value)
+        note = f"challenged (no {credentials_header})"
+        if credentials is not None:
             result = self.digest.verify(credentials, method=request.method,
                                         password_lookup=self.config.users.get, now=now,
                                         body=request.body)
             if result.ok:
-                return True, f"authenticated {result.username}"
-            stale = result.status.value == "stale"
+                return None, f"authenticated {result.username}"
+            unknown = self.config.unknown_user
+            if result.status is VerifyStatus.UNKNOWN_USER and unknown != 401:
+                context.respond(unknown, to_tag=self._tag())
+                return unknown, f"unknown user {result.username!r}"
+            stale = result.status is VerifyStatus.STALE
             note = f"challenged ({result.reason})"
-        headers = [("WWW-Authenticate", c.to_header())
+        headers = [(challenge_header, c.to_header())
                    for c in self.digest.challenges(now, stale=stale)]
-        context.respond(401, headers=headers, to_tag=self._tag())
-        return False, note
+        context.respond(challenge, headers=headers, to_tag=self._tag())
+        return challenge, note
 
     def _register(self, context: ServerContext) -> tuple[int, str]:
         if self.config.register_status is not None:
             status = self.config.register_status
             context.respond(status, to_tag=self._tag())
             return status, "forced status"
-        authenticated, note = self._authenticate(context)
-        if not authenticated:
-            return 401, note
+        refused, note = self._authenticate(context, 401)  # a registrar is a UAS (§10.3)
+        if refused is not None:
+            return refused, note
         request = context.request
         now = self.reactor.seconds()
         try:
@@ -201,28 +252,29 @@ class Registrar:
         return 200, ""
 
     def _invite(self, context: ServerContext) -> tuple[int, str]:
-        authenticated, note = self._authenticate(context)
-        if not authenticated:
-            return 401, note
+        refused, auth = self._authenticate(context, self.config.invite_challenge)
+        if refused is not None:
+            return refused, auth
+        prefix = f"{auth}; " if auth else ""
         status = self.config.invite
         tag = self._tag()
         if self.config.ring:
             context.respond(180, to_tag=tag)
         if status >= 300:
             context.respond(status, to_tag=tag)
-            return status, "configured rejection"
+            return status, f"{prefix}configured rejection"
         try:
             offer = parse_sdp(context.request.body)
         except RemoteProtocolError as exc:
             context.respond(488, to_tag=tag)
-            return 488, exc.reason
+            return 488, f"{prefix}{exc.reason}"
         answer = answer_for(offer, address=context.flow.local[0], port=42000,
                             session_id=self.rng.randrange(1, 2**31))
         contact = Address(SipUri(host=context.flow.local[0], port=context.flow.local[1],
                                  params=_transport_param(context.flow)))
         context.respond(200, to_tag=tag, body=answer.to_bytes(), headers=[
             ("Contact", contact), ("Content-Type", "application/sdp")])
-        return 200, "answered"
+        return 200, f"{prefix}answered"
 
     def _simple_ok(self, context: ServerContext) -> tuple[int, str]:
         context.respond(200, to_tag=self._tag())
@@ -312,6 +364,24 @@ def _transaction_failed(failure: Failure) -> TransactionFailed:
     if isinstance(failure.value, TransactionFailed):
         return failure.value
     failure.raiseException()
+
+
+def _credentials_for(realm: str, values: list[str]) -> Credentials | None:
+    """The credentials for ``realm`` among a request's Authorization or
+    Proxy-Authorization values, else the first (which then fails on its realm).
+
+    RFC 3261 §20.28: a value applies only to the proxy whose realm it names, so a
+    request that passed other proxies may carry several. Malformed credentials raise
+    :class:`RemoteProtocolError` (answered 400).
+    """
+    first: Credentials | None = None
+    for value in values:
+        credentials = Credentials.parse(value)
+        if credentials.realm == realm:
+            return credentials
+        if first is None:
+            first = credentials
+    return first
 
 
 def _user_of(request: Request) -> str:

@@ -62,7 +62,7 @@ async def test_call_setup_and_teardown(servers, agents, pki, tls_server, mode, t
     call = await agent.call(parse_uri(f"sip:bob@{host}"), sdp_size=900)
 
     assert call.ok, call.summary
-    assert [e.status for e in call.exchanges] == [401, 200]  # INVITE challenged, then answered
+    assert [e.status for e in call.exchanges] == [407, 200]  # 407: challenged as a proxy does
     assert call.call.dialog.flow.transport == transport
     await registrar.trace.received("ACK").addTimeout(5, reactor)
     assert len([e for e in registrar.trace.of_kind("received") if e.summary.startswith("ACK")]) == 1
