@@ -31,8 +31,26 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec
+from servers.loopback import find_free_loopback
+from testbed._reactor import IReactor
+from testbed.load import (
+    LoadConfig,
+    LoadRunner,
+    ProcessError,
+    ServerProcess,
+    ServerSpec,
+    run_load,
+    tune_gc,
+)
+
+from . import _kamailio, _sipp
+from ._dns import measure
+from ._kamailio import kamailio_version
+from ._parse import parse_figures
+from ._report import table
+from ._sipp import sipp_version
 
 PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
 TARGETS = {
@@ -54,9 +72,6 @@ WINDOW = 100
 def machine_info() -> dict:
     """What the figures were measured on."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from testbed.bench._kamailio import kamailio_version
-    from testbed.bench._sipp import sipp_version
 
     model = platform.processor() or "?"
     try:
@@ -135,8 +150,6 @@ class Bench:
 
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
                          seconds: float | None = None) -> dict:
-        from testbed.load import run_load
-
         config = LoadConfig(registrar=uri, transport=transport.lower(), endpoints=ENDPOINTS,
                             window=WINDOW, duration=seconds or self.args.seconds,
                             domain="example.com", server_name="example.com", ca_pem=ca_pem,
@@ -157,8 +170,6 @@ class Bench:
     # -- phases -------------------------------------------------------------------------
 
     async def parse(self) -> dict:
-        from testbed.bench._parse import parse_figures
-
         figures = parse_figures()
         for name, value in figures.items():
             self.say(f"  parse_message {name:<38} {value:>10.1f} µs/message")
@@ -176,13 +187,11 @@ class Bench:
         return out
 
     async def sipp(self) -> dict:
-        from testbed.bench import _sipp
-
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
         folder = self.work / "sipp"
-        _sipp.write_scenarios(folder, ENDPOINTS)
+        _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out = {}
         for transport in ("UDP", "TCP"):
             bound = self.args.runs * (self.args.seconds + 3) * 2 + 30
@@ -206,8 +215,6 @@ class Bench:
         return out
 
     async def _sipp_uac(self, folder: Path, target: tuple[str, int], transport: str) -> dict:
-        from testbed.bench import _sipp
-
         run = await self.blocking(_sipp.run_uac, folder, target, transport,
                                   seconds=self.args.seconds, limit=WINDOW)
         if run.error:
@@ -216,13 +223,11 @@ class Bench:
                 "retransmissions": run.retransmissions, "seconds": round(run.seconds, 3)}
 
     async def registrar(self) -> dict:
-        from testbed.bench import _kamailio, _sipp
-
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
         folder = self.work / "sipp"
-        _sipp.write_scenarios(folder, ENDPOINTS)
+        _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out: dict = {}
         with ServerProcess(ServerSpec(transports=("udp", "tcp"))) as server:
             for transport in ("UDP", "TCP"):
@@ -237,8 +242,6 @@ class Bench:
                 out[transport].update(kamailio=None, ratio_to_anchor=out[transport]["ours"]
                                       ["rate"] / reference)
             return out
-        from servers.loopback import find_free_loopback
-
         kamailio = _kamailio.Kamailio(self.work / "kamailio", find_free_loopback([]))
         try:
             kamailio.start()
@@ -259,8 +262,6 @@ class Bench:
         return out
 
     async def dns(self) -> dict:
-        from testbed.bench._dns import measure
-
         spec = ServerSpec(transports=("udp",), dns=True, domain="example.com")
         with ServerProcess(spec) as server:
             assert server.dns is not None
@@ -289,8 +290,6 @@ class Bench:
         return out
 
     async def _memory_run(self, transport: str, count: int) -> dict:
-        from testbed.load import LoadRunner
-
         started = time.monotonic()
         spec = ServerSpec(transports=(transport.lower(),), domain="example.com",
                           time_limit=900)
@@ -327,20 +326,22 @@ async def _run(reactor: object, args: argparse.Namespace) -> dict:
     bench.say(f"  {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']},"
               f" Twisted {machine['twisted']}, {machine['sipp'] or 'no SIPp'}, "
               f"{'Kamailio ' + machine['kamailio'] if machine['kamailio'] else 'no Kamailio'}")
-    for phase in args.only:
-        bench.say(f"[{phase}]")
-        started = time.monotonic()
-        try:
-            bench.data["phases"][phase] = await getattr(bench, phase)()
-        except (ProcessError, RuntimeError, OSError) as exc:
-            bench.note(f"{phase} failed: {exc}")
-            bench.data["phases"][phase] = {"error": str(exc)}
-        bench.data.setdefault("durations", {})[phase] = round(time.monotonic() - started, 1)
-        gc.collect()
-    if args.keep_work:
-        bench.note(f"work files kept in {bench.work}")
-    else:
-        shutil.rmtree(bench.work, ignore_errors=True)
+    try:
+        for phase in args.only:
+            bench.say(f"[{phase}]")
+            started = time.monotonic()
+            try:
+                bench.data["phases"][phase] = await getattr(bench, phase)()
+            except (ProcessError, RuntimeError, OSError) as exc:
+                bench.note(f"{phase} failed: {exc}")
+                bench.data["phases"][phase] = {"error": str(exc)}
+            bench.data.setdefault("durations", {})[phase] = round(time.monotonic() - started, 1)
+            gc.collect()
+    finally:
+        if args.keep_work:
+            bench.note(f"work files kept in {bench.work}")
+        else:
+            shutil.rmtree(bench.work, ignore_errors=True)
     return bench.data
 
 
@@ -371,26 +372,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from twisted.internet import defer, task
 
-    from testbed.load._serve import _tune_gc
-
-    _tune_gc()
+    tune_gc()
     _raise_fd_limit()
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     started = time.monotonic()
 
-    async def go(reactor: object) -> None:
+    async def go(reactor: IReactor) -> None:
         results.append(await _run(reactor, args))
 
     try:
-        task.react(lambda reactor: defer.ensureDeferred(go(reactor)))
+        task.react(lambda reactor: defer.ensureDeferred(go(cast(IReactor, reactor))))
     except SystemExit as exit_:
         if exit_.code not in (0, None) or not results:
             print("the benchmark run failed", file=sys.stderr)
             return 1
     data = results[0]
     data["total_seconds"] = round(time.monotonic() - started, 1)
-    from testbed.bench._report import table
-
     print()
     print(table(data))
     path = Path(args.json)

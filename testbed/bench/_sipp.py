@@ -90,7 +90,7 @@ def sipp_version() -> str | None:
     return None
 
 
-def write_scenarios(folder: Path, users: int) -> dict[str, Path]:
+def write_sipp_scenarios(folder: Path, users: int) -> dict[str, Path]:
     """The XML scenarios and the injection file of ``users`` users, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"uac": folder / "register.xml", "uas": folder / "uas_register.xml",
@@ -133,7 +133,7 @@ def run_uac(folder: Path, target: tuple[str, int], transport: str, *, seconds: f
         process.wait(seconds + 1.5)
     except subprocess.TimeoutExpired:
         stop(process)
-    return _read_stats(stat, seconds)
+    return read_sipp_stats(stat, seconds)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -147,7 +147,7 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(5)
 
 
-def _read_stats(path: Path, seconds: float) -> SippRun:
+def read_sipp_stats(path: Path, seconds: float) -> SippRun:
     try:
         lines = path.read_text(encoding="ascii", errors="replace").splitlines()
     except OSError as exc:

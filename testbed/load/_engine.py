@@ -46,9 +46,9 @@ from testbed.transport import (
     TransactionFailed,
 )
 
-from ._config import LoadConfig
+from ._load_config import LoadConfig
+from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
-from ._trace import QuietTrace
 
 MAX_AUTH_ROUNDS = 4
 USER_AGENT = "sip-transport-testbed-load/0.1"

@@ -18,7 +18,9 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from testbed.transport import HostPort, TraceEvent, fmt_hostport
+from servers.dns import QueryLogEntry
+from testbed.sip import fmt_hostport
+from testbed.transport import HostPort, TraceEvent
 
 WIDTH = 100
 TIME_WIDTH = 9  # "  12.345 "
@@ -30,7 +32,8 @@ _SENT = ("sent", "keepalive-sent")
 _RECEIVED = ("received", "keepalive-received")
 _FAILURES = ("connect-failed", "tls-failed", "send-failed")
 
-Names = Mapping[object, str]
+Names = Mapping[str | HostPort, str]
+"""Participant names by address (``(host, port)``) or by host alone."""
 
 
 @dataclass
@@ -60,8 +63,7 @@ class _Namer:
             if isinstance(key, str):
                 self.hosts[key] = value
             else:
-                host, port = key  # type: ignore[misc]
-                self.exact[(host, port)] = value
+                self.exact[(key[0], key[1])] = value
         self.learned: dict[HostPort, str] = {}
         for event in events:
             if event.owner and event.local is not None:
@@ -76,10 +78,9 @@ class _Namer:
         if address is None:
             return owner or "?"
         address = (address[0], address[1])
-        for table, key in ((self.exact, address), (self.hosts, address[0]),
-                           (self.learned, address)):
-            if key in table:
-                return table[key]  # type: ignore[index]
+        known = self._known(address)
+        if known is not None:
+            return known
         on_host = {name for (host, _), name in self.learned.items() if host == address[0]}
         return on_host.pop() if len(on_host) == 1 else fmt_hostport(address)
 
@@ -87,12 +88,18 @@ class _Namer:
         """Who sent a DNS query: ``names``, else ``dns_client`` when it is traced (the
         resolver's socket is no trace's and, on loopback, takes the server's address as
         its source), else the host alone (one column for every query socket)."""
-        address = (address[0], address[1])
-        for table, key in ((self.exact, address), (self.hosts, address[0]),
-                           (self.learned, address)):
-            if key in table:
-                return table[key]  # type: ignore[index]
+        known = self._known((address[0], address[1]))
+        if known is not None:
+            return known
         return dns_client if dns_client in self.owners else address[0]
+
+    def _known(self, address: HostPort) -> str | None:
+        """The name ``names`` gives the address (then its host), else its owner's."""
+        for name in (self.exact.get(address), self.hosts.get(address[0]),
+                     self.learned.get(address)):
+            if name is not None:
+                return name
+        return None
 
 
 def _ka_key(event: TraceEvent) -> str:
@@ -216,9 +223,9 @@ def _connection(event: TraceEvent) -> _Item:
                  f"{event.transport} connected" + (f", {extra}" if extra else ""))
 
 
-def _dns_outcome(entry: object) -> str:
-    rcode = entry.rcode  # type: ignore[attr-defined]
-    answers = len(entry.answer)  # type: ignore[attr-defined]
+def _dns_outcome(entry: QueryLogEntry) -> str:
+    rcode = entry.rcode
+    answers = len(entry.answer)
     if rcode is None:
         text = "no answer"
     elif rcode == "NOERROR":
@@ -226,30 +233,30 @@ def _dns_outcome(entry: object) -> str:
             "no records (NOERROR)"
     else:
         text = rcode
-    if entry.truncated:  # type: ignore[attr-defined]
+    if entry.truncated:
         text += ", truncated (TC)"
-    if entry.fault:  # type: ignore[attr-defined]
-        text += f" [fault: {entry.fault}]"  # type: ignore[attr-defined]
-    if entry.note and rcode is None and not entry.fault:  # type: ignore[attr-defined]
-        text += f" ({entry.note})"  # type: ignore[attr-defined]
+    if entry.fault:
+        text += f" [fault: {entry.fault}]"
+    if entry.note and rcode is None and not entry.fault:
+        text += f" ({entry.note})"
     return text
 
 
-def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str,
+def _dns_items(dns_log: Iterable[QueryLogEntry], namer: _Namer, dns_name: str,
                dns_client: str) -> list[_Item]:
     items = []
     for entry in dns_log:
-        client = _hp(entry.client)  # type: ignore[attr-defined]
-        qname, qtype = entry.qname, entry.qtype  # type: ignore[attr-defined]
+        client = (entry.client[0], entry.client[1])
+        qname, qtype = entry.qname, entry.qtype
         question = f"{qtype} {qname}?" if qname else "(no question)"
-        items.append(_Item(entry.time, "dns", entry.transport.upper(),  # type: ignore[attr-defined]
+        items.append(_Item(entry.time, "dns", entry.transport.upper(),
                            client, None, f"{question} → {_dns_outcome(entry)}",
                            src_name=namer.dns_source(client, dns_client),
                            dst_name=dns_name))
     return items
 
 
-def _rows(events: Iterable[TraceEvent], dns_log: Iterable[object], names: Names | None,
+def _rows(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry], names: Names | None,
           dns_name: str, dns_client: str) -> tuple[_Namer, list[_Item]]:
     events = list(events)
     namer = _Namer(names, events)
@@ -270,7 +277,7 @@ def _name_items(items: list[_Item], namer: _Namer) -> None:
 # -- the ladder -------------------------------------------------------------------------
 
 
-def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
+def ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] = (),
            names: Names | None = None, *, dns_name: str = DNS, dns_client: str = "client",
            width: int = WIDTH) -> str:
     """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message.
@@ -388,7 +395,7 @@ def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
 
 
 def message_log(events: Iterable[TraceEvent], names: Names | None = None, *,
-                dns_log: Iterable[object] = (), dns_name: str = DNS,
+                dns_log: Iterable[QueryLogEntry] = (), dns_name: str = DNS,
                 dns_client: str = "client") -> str:
     """Every message in full, once, with a header line: time (from the same origin as
     the ladder's), who to whom, transport, addresses, size; connection events, failures

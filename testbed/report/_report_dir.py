@@ -1,12 +1,20 @@
-"""The ``--report-dir`` artefacts of one scenario: ladder, message log, pcap, TLS keys."""
+"""``--report-dir``: the artefacts of one scenario run, in ``DIR/<scenario name>/``.
+
+``diagnosis.txt`` and ``result.json`` say what happened; ``ladder.txt``,
+``messages.log``, ``capture.pcapng`` and ``keys.log`` show how.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from servers.dns import QueryLogEntry
+from testbed.scenario import ScenarioResult
 from testbed.transport import CapturedSegment, TraceEvent
 
+from ._json_junit import result_json
 from ._ladder import Names, ladder, message_log
 from ._pcap import KEYS_FILE, write_pcap
 
@@ -16,7 +24,7 @@ PCAP_FILE = "capture.pcapng"
 
 
 def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[TraceEvent],
-                    dns_log: Iterable[object] = (),
+                    dns_log: Iterable[QueryLogEntry] = (),
                     capture: Iterable[CapturedSegment] | None = None,
                     keylog_text: str | None = None, *,
                     names: Names | None = None) -> dict[str, Path]:
@@ -40,3 +48,24 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
     write_pcap(paths["pcap"], list(capture) if capture is not None else [],
                keylog_text or "")
     return paths
+
+
+def write_scenario_report(report_dir: Path, result: ScenarioResult,
+                          keylog: str | None) -> Path:
+    """Write diagnosis.txt, result.json, and the ladder, message log and pcap."""
+    folder = Path(report_dir) / result.scenario.name
+    folder.mkdir(parents=True, exist_ok=True)
+    diagnosis = result.diagnosis
+    lines = [f"scenario: {result.scenario.name} ({result.scenario.path})",
+             f"result: {'PASS' if result.passed else 'FAIL'}"]
+    lines += [f"  {failure}" for failure in result.failures]
+    if diagnosis is not None:
+        lines += ["", str(diagnosis)]
+    lines += ["", "world:"] + [f"  {endpoint}" for endpoint in result.endpoints]
+    (folder / "diagnosis.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "result.json").write_text(json.dumps(result_json(result), indent=2) + "\n",
+                                        encoding="utf-8")
+    keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
+    write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
+                    result.dns_log, result.capture, keylog_text, names=result.names or None)
+    return folder

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ._schema import validate
+from ._validation import validate
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -16,7 +18,7 @@ class Scenario:
     """A validated scenario: its data, where each value came from, and its file."""
 
     path: str
-    data: dict
+    data: dict[str, Any]
     located: LocatedData
 
     @property
@@ -38,9 +40,6 @@ class Scenario:
     @property
     def proves(self) -> str:
         return self.data.get("proves", "").strip()
-
-    def error(self, path: tuple, message: str) -> ScenarioError:
-        return self.located.error(path, message)
 
 
 def parse(text: str, filename: str) -> Scenario:
@@ -64,10 +63,7 @@ def check(text: str, filename: str) -> tuple[list[ScenarioError], Scenario | Non
     errors = validate(located)
     if errors:
         return errors, None
-    from ._world import check_world  # the world checks zone and fault data the same way
-
-    errors = check_world(Scenario(filename, located.data, located))
-    return errors, None if errors else Scenario(filename, located.data, located)
+    return [], Scenario(filename, located.data, located)
 
 
 def load(path: str | Path) -> Scenario:
@@ -80,7 +76,7 @@ def load(path: str | Path) -> Scenario:
     return parse(text, str(path))
 
 
-def discover(paths: list[str | Path]) -> list[Path]:
+def discover(paths: Sequence[str | Path]) -> list[Path]:
     """Scenario files under ``paths`` (files as given, folders searched recursively)."""
     found: list[Path] = []
     for item in paths:
