@@ -54,7 +54,7 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        import pytest_twisted
+        import pytest_twisted  # type: ignore[import-untyped]  # it ships no type information
         from twisted.internet import defer
         from twisted.internet import reactor as global_reactor  # pytest-twisted installed it
 

@@ -136,7 +136,7 @@ def run_uac(folder: Path, target: tuple[str, int], transport: str, *, seconds: f
     return read_sipp_stats(stat, seconds)
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate a SIPp process by its PID (it exits at once), kill it if it lingers."""
     if process.poll() is None:
         process.terminate()
@@ -183,7 +183,7 @@ class SippUas:
         self.transport = transport
         self.seconds = seconds
         self.port = _free_port(host, transport)
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         binary = sipp_binary()
@@ -214,7 +214,8 @@ def _free_port(host: str, transport: str) -> int:
     kind = socket.SOCK_DGRAM if transport == "UDP" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _bound(host: str, port: int, transport: str) -> bool:

@@ -123,6 +123,7 @@ def _load(args: argparse.Namespace) -> int:
         print(f"registrar process {ready['pid']} on {ready['host']}: "
               + ", ".join(f"{t.upper()} {h}:{p}" for t, (h, p) in ready["listen"].items())
               + f"; DNS {ready['dns'][0]}:{ready['dns'][1]} for {ready['domain']}", flush=True)
+        assert server.dns is not None, "the registrar process was asked for DNS"
         config = dataclasses.replace(config, dns=[server.dns], ca_pem=server.ca_pem,
                                      ca_file=None)
     display = None if args.no_progress else ProgressDisplay(sys.stdout)

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     emit(ready)
-    stdio.StandardIO(Commands())
+    stdio.StandardIO(Commands())  # type: ignore[no-untyped-call]  # unannotated in Twisted
     reactor.callLater(spec.time_limit, shutdown)
     reactor.run()
     return 0

@@ -81,8 +81,8 @@ def run_workers(config: LoadConfig, workers: int, *,
             stop_process(process, timeout=5.0)
             if process.stdout is not None:
                 process.stdout.close()
-        for log in errors:
-            log.close()
+        for error_log in errors:
+            error_log.close()
     merged = LoadResult.merge(results)
     merged.workers = workers
     return merged

@@ -32,6 +32,9 @@ _SENT = ("sent", "keepalive-sent")
 _RECEIVED = ("received", "keepalive-received")
 _FAILURES = ("connect-failed", "tls-failed", "send-failed")
 
+_Key = tuple[object, ...]
+"""What pairs a sent message with its receipt (transport, addresses, summary or bytes)."""
+
 Names = Mapping[str | HostPort, str]
 """Participant names by address (``(host, port)``) or by host alone."""
 
@@ -110,11 +113,11 @@ def _ka_key(event: TraceEvent) -> str:
 def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
     """Pair each sent message with its receipt; keep the other events worth a row."""
     ordered = sorted(events, key=lambda e: e.time)
-    by_summary: dict[tuple, deque[_Item]] = defaultdict(deque)
-    by_data: dict[tuple, deque[_Item]] = defaultdict(deque)
+    by_summary: dict[_Key, deque[_Item]] = defaultdict(deque)
+    by_data: dict[_Key, deque[_Item]] = defaultdict(deque)
     items: list[_Item] = []
-    seen_connections: set[tuple] = set()
-    sent_data: dict[tuple, int] = defaultdict(int)
+    seen_connections: set[_Key] = set()
+    sent_data: dict[_Key, int] = defaultdict(int)
 
     def message(event: TraceEvent, src: HostPort, dst: HostPort, received: bool) -> _Item:
         item = _Item(event.time, "message", event.transport, src, dst, event.summary,
@@ -128,7 +131,7 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
 
     for event in ordered:
         if event.kind in _SENT and event.local and event.remote:
-            src, dst = _hp(event.local), _hp(event.remote)
+            src, dst = _address(event.local), _address(event.remote)
             item = message(event, src, dst, received=False)
             family = "msg" if event.kind == "sent" else _ka_key(event)
             summary = event.summary if event.kind == "sent" else ""
@@ -138,7 +141,8 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
             items.append(item)
     for event in ordered:
         if event.kind in _RECEIVED and event.local and event.remote:
-            src, dst = _hp(event.remote), _hp(event.local)
+            src, dst = _address(event.remote), _address(event.local)
+            keys: list[_Key]
             if event.kind == "received":
                 keys = [("msg", event.transport, src, dst, event.summary)]
             else:
@@ -179,11 +183,16 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
     return items
 
 
+def _address(address: HostPort) -> HostPort:
+    """A plain ``(host, port)``: IPv6 addresses come with flow info and scope id."""
+    return (address[0], address[1])
+
+
 def _hp(address: HostPort | None) -> HostPort | None:
-    return None if address is None else (address[0], address[1])
+    return None if address is None else _address(address)
 
 
-def _take(table: dict[tuple, deque[_Item]], keys: list[tuple]) -> _Item | None:
+def _take(table: dict[_Key, deque[_Item]], keys: list[_Key]) -> _Item | None:
     for key in keys:
         queue = table.get(key)
         if queue:
@@ -191,7 +200,7 @@ def _take(table: dict[tuple, deque[_Item]], keys: list[tuple]) -> _Item | None:
     return None
 
 
-def _discard(by_summary: dict[tuple, deque[_Item]], by_data: dict[tuple, deque[_Item]],
+def _discard(by_summary: dict[_Key, deque[_Item]], by_data: dict[_Key, deque[_Item]],
              item: _Item) -> None:
     for table in (by_summary, by_data):
         for queue in table.values():

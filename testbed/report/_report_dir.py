@@ -12,7 +12,7 @@ from pathlib import Path
 
 from servers.dns import QueryLogEntry
 from testbed.scenario import ScenarioResult
-from testbed.transport import CapturedSegment, TraceEvent
+from testbed.transport import CapturedSegment, HostPort, TraceEvent
 
 from ._json_junit import result_json
 from ._ladder import Names, ladder, message_log
@@ -66,6 +66,7 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
     (folder / "result.json").write_text(json.dumps(result_json(result), indent=2) + "\n",
                                         encoding="utf-8")
     keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
+    names: dict[str | HostPort, str] = {host: name for host, name in result.names.items()}
     write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
-                    result.dns_log, result.capture, keylog_text, names=result.names or None)
+                    result.dns_log, result.capture, keylog_text, names=names or None)
     return folder

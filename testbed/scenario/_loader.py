@@ -23,23 +23,23 @@ class Scenario:
 
     @property
     def name(self) -> str:
-        return self.data["name"]
+        return str(self.data["name"])
 
     @property
     def row(self) -> str:
-        return self.data["troubleshooting"]
+        return str(self.data["troubleshooting"])
 
     @property
     def mode(self) -> str:
-        return self.data["client"]["transport"]
+        return str(self.data["client"]["transport"])
 
     @property
     def description(self) -> str:
-        return self.data.get("description", "").strip()
+        return str(self.data.get("description", "")).strip()
 
     @property
     def proves(self) -> str:
-        return self.data.get("proves", "").strip()
+        return str(self.data.get("proves", "")).strip()
 
 
 def parse(text: str, filename: str) -> Scenario:
@@ -58,8 +58,8 @@ def check(text: str, filename: str) -> tuple[list[ScenarioError], Scenario | Non
     except ScenarioError as error:
         return [error], None
     if not isinstance(located.data, dict):
-        error = ScenarioError(filename, 1, "", "a scenario is a mapping (name:, client:, ...)")
-        return [error], None
+        message = "a scenario is a mapping (name:, client:, ...)"
+        return [ScenarioError(filename, 1, "", message)], None
     errors = validate(located)
     if errors:
         return errors, None

@@ -223,12 +223,13 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown field")
+        return str(error.message).replace("Additional properties are not allowed",
+                                          "unknown field")
 
     if error.validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return f"{error.instance!r} is not one of: {choices}"
-    return error.message
+    return str(error.message)
 
 
 def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:

@@ -9,7 +9,7 @@ same two functions with the real addresses, so what validates is what runs.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from servers.dns import DnsConfigError, Zone, parse_faults
 from servers.faults import FaultConfigError, validate_fault
@@ -34,7 +34,7 @@ def substitute(value: T, addresses: dict[str, str]) -> T:
         result = [substitute(v, addresses) for v in value]
     elif isinstance(value, dict):
         result = {k: substitute(v, addresses) for k, v in value.items()}
-    return result
+    return cast(T, result)
 
 
 def fault_spec(spec: dict[str, Any]) -> dict[str, Any]:

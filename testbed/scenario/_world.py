@@ -92,7 +92,7 @@ class World:
     dns_address: tuple[str, int] | None = None
     faults: list[Fault] = field(default_factory=list)
     agent: UserAgent | None = None
-    ca: CertificateAuthority | None = None
+    ca: CertificateAuthority = field(init=False)
     ca_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -100,17 +100,17 @@ class World:
         self.capture = Capture(self.reactor.seconds)
         self.timers = scenario_timers(self.scenario.data)
         self.rng = random.Random(self.scenario.data.get("seed", 1))
+        self.ca = CertificateAuthority()
+        self._untrusted = CertificateAuthority("SIP testbed untrusted CA")
 
     # -- build --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind everything; raise :class:`WorldError` with one clear line if impossible."""
         data = self.scenario.data
-        self.ca = CertificateAuthority()
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
             self.ca_file = self.ca.write(self.workdir, CA_FILE)
-        self._untrusted = CertificateAuthority("SIP testbed untrusted CA")
         keylog = KeyLog(self.keylog_path) if self.keylog_path else None
         used: set[str] = set()
         try:
@@ -127,7 +127,7 @@ class World:
                          keylog: KeyLog | None) -> None:
         name = spec["name"]
         domain = spec.get("domain", DEFAULT_DOMAIN)
-        needs = [(transport, port) for transport, port, _ in _listeners(spec)]
+        needs: list[tuple[str, int]] = [(t, port) for t, port, _ in _listeners(spec)]
         host = find_free_loopback(needs, exclude=used)
         used.add(host)
         config = RegistrarConfig(
