@@ -33,7 +33,7 @@ from testbed.load import (
     run_workers,
     tune_gc,
 )
-from testbed.sip import AUTO, MODES, Timers
+from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
 
 from ._args import (
     add_connection_options,
@@ -120,9 +120,10 @@ def _load(args: argparse.Namespace) -> int:
         except ProcessError as exc:
             print(f"testbed load: {exc}", file=sys.stderr)
             return 1
-        print(f"registrar process {ready['pid']} on {ready['host']}: "
-              + ", ".join(f"{t.upper()} {h}:{p}" for t, (h, p) in ready["listen"].items())
-              + f"; DNS {ready['dns'][0]}:{ready['dns'][1]} for {ready['domain']}", flush=True)
+        listeners = ", ".join(f"{Transport.parse(t).value} {fmt_hostport((h, p))}"
+                              for t, (h, p) in ready["listen"].items())
+        print(f"registrar process {ready['pid']} on {ready['host']}: {listeners}; "
+              f"DNS {fmt_hostport(server.dns)} for {ready['domain']}", flush=True)
         assert server.dns is not None, "the registrar process was asked for DNS"
         config = dataclasses.replace(config, dns=[server.dns], ca_pem=server.ca_pem,
                                      ca_file=None)

@@ -38,7 +38,7 @@ from servers.dns import DnsServer
 from servers.loopback import find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
 from testbed._reactor import IReactor
-from testbed.sip import AUTO, MODES, Timers, clear_parse_caches
+from testbed.sip import AUTO, MODES, Timers, Transport, clear_parse_caches, fmt_hostport
 from testbed.transport import server_tls_options
 
 from ._processes import LineChannel, ProcessError, rss_kib, stop_process, tune_gc
@@ -267,11 +267,9 @@ class ServerProcess:
 
     def uri(self, transport: str) -> str:
         """A URI that leads straight to one listener (no DNS needed)."""
-        host, port = self.address(transport)
-        if transport.lower() == "udp":
-            return f"sip:{host}:{port}"
-        name = "ws" if transport.lower() == "wss" else transport.lower()
-        return f"sip:{host}:{port};transport={name}"
+        where = fmt_hostport(self.address(transport))
+        param = Transport.parse(transport).contact_param
+        return f"sip:{where};transport={param}" if param else f"sip:{where}"
 
     def command(self, command: str, timeout: float = 60.0) -> dict[str, Any]:
         """Send a command (``stats``, ``gc``) and return its JSON answer."""

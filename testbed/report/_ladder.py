@@ -75,9 +75,12 @@ class _Namer:
         self.owners = {event.owner for event in events if event.owner}
 
     def __call__(self, address: HostPort | None, owner: str = "") -> str:
-        """By ``names`` (address, then host), then the owner that used the address, then
+        """The participant name of ``address``.
+
+        By ``names`` (address, then host), then the owner that used the address, then
         the only owner seen on that host (a port nobody listens on: a refused
-        connection), else the address itself."""
+        connection), else the address itself.
+        """
         if address is None:
             return owner or "?"
         address = (address[0], address[1])
@@ -88,9 +91,12 @@ class _Namer:
         return on_host.pop() if len(on_host) == 1 else fmt_hostport(address)
 
     def dns_source(self, address: HostPort, dns_client: str) -> str:
-        """Who sent a DNS query: ``names``, else ``dns_client`` when it is traced (the
-        resolver's socket is no trace's and, on loopback, takes the server's address as
-        its source), else the host alone (one column for every query socket)."""
+        """Who sent a DNS query.
+
+        ``names``, else ``dns_client`` when it is traced (the resolver's socket is no
+        trace's and, on loopback, takes the server's address as its source), else the
+        host alone (one column for every query socket).
+        """
         known = self._known((address[0], address[1]))
         if known is not None:
             return known
@@ -343,8 +349,11 @@ def _participants(items: list[_Item], namer: _Namer, dns_name: str) -> list[str]
 
 
 def _header(participants: list[str], centers: dict[str, int], width: int) -> list[str]:
-    """Names centred over their lanes; a name that would touch the one before it goes on
-    the next line (staggered), so long names are never cut."""
+    """Names centred over their lanes.
+
+    A name that would touch the one before it goes on the next line (staggered), so long
+    names are never cut.
+    """
     lines: list[list[str]] = []
     for name in participants:
         start = max(0, centers[name] - len(name) // 2)
@@ -406,9 +415,12 @@ def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
 def message_log(events: Iterable[TraceEvent], names: Names | None = None, *,
                 dns_log: Iterable[QueryLogEntry] = (), dns_name: str = DNS,
                 dns_client: str = "client") -> str:
-    """Every message in full, once, with a header line: time (from the same origin as
-    the ladder's), who to whom, transport, addresses, size; connection events, failures
-    and DNS queries as single lines between them."""
+    """Every message in full, once, with a header line.
+
+    The header says the time (from the same origin as the ladder's), who to whom,
+    transport, addresses and size; connection events, failures and DNS queries are
+    single lines between the messages.
+    """
     _, items = _rows(events, dns_log, names, dns_name, dns_client)
     if not items:
         return "(no messages)\n"

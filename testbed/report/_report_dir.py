@@ -28,8 +28,10 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
                     capture: Iterable[CapturedSegment] | None = None,
                     keylog_text: str | None = None, *,
                     names: Names | None = None) -> dict[str, Path]:
-    """Write ``ladder.txt``, ``messages.log``, ``capture.pcapng`` and ``keys.log`` into
-    ``report_dir/name/`` and return them by kind (``ladder``, ``messages``, ``pcap``,
+    """Write the ladder, message log, pcap and TLS keys of one scenario.
+
+    ``ladder.txt``, ``messages.log``, ``capture.pcapng`` and ``keys.log`` go into
+    ``report_dir/name/``; they are returned by kind (``ladder``, ``messages``, ``pcap``,
     ``keys``).
 
     ``capture`` is a :class:`~testbed.transport.Capture` or its segments (``None``: a

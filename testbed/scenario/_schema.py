@@ -233,8 +233,10 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For a oneOf/anyOf miss, the alternative that got furthest into the value: a step
-    ``call: {sdp_size: -5}`` is reported at ``sdp_size``, not as "not one of ..."."""
+    """For a oneOf/anyOf miss, the alternative that got furthest into the value.
+
+    A step ``call: {sdp_size: -5}`` is reported at ``sdp_size``, not as "not one of ...".
+    """
     while error.validator in ("oneOf", "anyOf") and error.context:
         deeper = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
         if len(deeper.absolute_path) <= len(error.absolute_path) and isinstance(

@@ -38,8 +38,10 @@ def substitute(value: T, addresses: dict[str, str]) -> T:
 
 
 def fault_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A scenario fault as :mod:`servers.faults` takes it: ``transport: udp`` limits the
-    carriers it acts on to UDP, any other transport to TCP."""
+    """A scenario fault as :mod:`servers.faults` takes it.
+
+    ``transport: udp`` limits the carriers it acts on to UDP, any other transport to TCP.
+    """
     spec = dict(spec)
     transport = spec.get("transport")
     if transport is not None and "transports" not in spec:
