@@ -2,7 +2,7 @@
 
 A scenario world needs one trusted CA (its PEM is what the client is told to trust), a
 second CA the client does *not* trust, and server certificates that are wrong in exactly
-one way, so that a TLS client fails for one named reason (issue 5, item 7):
+one way, so that a TLS client fails for one named reason:
 
     ============== ======================================================================
     kind            what the server presents
@@ -75,8 +75,11 @@ _VALIDITY: dict[CertKind, tuple[dt.timedelta, dt.timedelta]] = {
 
 _ORGANIZATION = "SIP transport testbed"
 
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+"""The keys of :data:`KeyType`: what leaves and CAs are made with and sign with."""
 
-def _generate_key(key_type: KeyType) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+
+def _generate_key(key_type: KeyType) -> _PrivateKey:
     if key_type == "ecdsa":
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "rsa":
@@ -164,7 +167,7 @@ class IssuedCertificate:
     """A server certificate, its key and the CA the client is meant to trust.
 
     ``cert_chain_pem`` and ``private_key_pem`` are what a TLS server loads (this object
-    can be passed straight to ``testbed.transport._tls.server_tls_options``);
+    can be passed straight to ``testbed.transport.server_tls_options``);
     ``ca_pem`` is what the client is given, and is the *trusted* CA even for the
     "self-signed" and "untrusted-ca" kinds: that is the point of those kinds.
     """
@@ -221,9 +224,9 @@ class CertificateAuthority:
             key_type=_trustme_key_type(key_type),
         )
         self._certificate = x509.load_pem_x509_certificate(self._ca.cert_pem.bytes())
-        self._signing_key = serialization.load_pem_private_key(
-            self._ca.private_key_pem.bytes(), password=None
-        )
+        key = serialization.load_pem_private_key(self._ca.private_key_pem.bytes(), password=None)
+        assert isinstance(key, _PrivateKey), key  # trustme made it with our key_type
+        self._signing_key: _PrivateKey = key
 
     def __repr__(self) -> str:
         return f"CertificateAuthority({self.name!r})"
@@ -329,7 +332,7 @@ def _issue(
             builder.issuer_name(signer.certificate.subject)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    signer.certificate.public_key()  # type: ignore[arg-type]
+                    signer._signing_key.public_key()
                 ),
                 critical=False,
             )
@@ -349,7 +352,7 @@ def _issue(
             )
         )
         signing_key = signer._signing_key
-    certificate = builder.sign(private_key=signing_key, algorithm=hashes.SHA256())  # type: ignore[arg-type]
+    certificate = builder.sign(private_key=signing_key, algorithm=hashes.SHA256())
     leaf_pem = certificate.public_bytes(serialization.Encoding.PEM)
     return IssuedCertificate(
         kind=kind,

@@ -12,8 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Sequence
 
-STREAM_TRANSPORTS = ("TCP", "TLS", "WS", "WSS")
+from testbed.sip import Transport
 
 
 class PortUnavailable(Exception):
@@ -21,8 +22,9 @@ class PortUnavailable(Exception):
 
 
 def _can_bind(address: str, transport: str, port: int) -> int:
-    """0 if ``address:port`` can be bound for ``transport``, else the errno."""
-    kind = socket.SOCK_DGRAM if transport.upper() == "UDP" else socket.SOCK_STREAM
+    """0 if ``address:port`` can be bound for ``transport`` (on its carrier), else the errno."""
+    udp = Transport.parse(transport).carrier is Transport.UDP
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, kind) as probe:
         if kind == socket.SOCK_STREAM:
@@ -34,11 +36,12 @@ def _can_bind(address: str, transport: str, port: int) -> int:
     return 0
 
 
-def find_free_loopback(needs: list[tuple[str, int]], *, exclude: set[str] | None = None,
+def find_free_loopback(needs: Sequence[tuple[str, int]], *, exclude: set[str] | None = None,
                        first: int | None = None) -> str:
     """A 127.0.0.N address where every ``(transport, port)`` of ``needs`` is free.
 
-    Port 0 means "any port" and is always satisfiable. Raises :class:`PortUnavailable`
+    ``transport`` is a :class:`~testbed.sip.Transport` or its spelling (``"udp"``);
+    port 0 means "any port" and is always satisfiable. Raises :class:`PortUnavailable`
     naming the port and the reason when a port cannot be bound for lack of privilege,
     or when no address in 127.0.0.2-254 has all the ports free.
     """

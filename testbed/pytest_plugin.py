@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from testbed._reactor import IReactor
 from testbed.load import load_step
+from testbed.reactor import IReactor
 from testbed.scenario import SCENARIO_SUFFIXES, Scenario, ScenarioError, ScenarioResult, load, run
 
 if TYPE_CHECKING:

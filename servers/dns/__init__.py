@@ -4,8 +4,6 @@ Wire format by dnslib. See :class:`DnsServer`, :class:`Zone` and :mod:`._faults`
 the data each takes; every mistake in that data raises :class:`DnsConfigError`.
 """
 
-from servers.config import format_path
-
 from ._authority import (
     CLASSIC_UDP_LIMIT,
     SERVER_UDP_PAYLOAD,
@@ -21,6 +19,5 @@ from ._zone import RECORD_TYPES, DnsConfigError, Zone
 __all__ = [
     "CLASSIC_UDP_LIMIT", "FAULT_KINDS", "RECORD_TYPES", "SERVER_UDP_PAYLOAD",
     "DnsConfigError", "DnsServer", "Fault", "FaultTable", "Listening", "QueryLogEntry",
-    "Reply", "Zone", "build_response", "find_zone", "format_path", "lookup", "parse_fault",
-    "parse_faults",
+    "Reply", "Zone", "build_response", "find_zone", "lookup", "parse_fault", "parse_faults",
 ]

@@ -86,7 +86,7 @@ def lookup(zones: Sequence[Zone], qname: str, qtype: str) -> Reply:
     return reply
 
 
-def _key(rr: RR) -> tuple:
+def _key(rr: RR) -> tuple[str, int, str]:
     return (normalize_qname(rr.rname), rr.rtype, rr.rdata.toZone())
 
 
@@ -173,4 +173,5 @@ def error_response(request_header: DNSHeader, rcode: int, request: DNSRecord | N
     header = DNSHeader(id=request_header.id, qr=1, opcode=request_header.opcode,
                        rd=request_header.rd, ra=0, rcode=rcode)
     questions = list(request.questions[:1]) if request is not None else []
-    return DNSRecord(header, questions=questions).pack()
+    packed: bytes = DNSRecord(header, questions=questions).pack()
+    return packed

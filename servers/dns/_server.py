@@ -18,16 +18,28 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from dnslib import CLASS, OPCODE, QTYPE, RCODE, DNSError, DNSHeader, DNSRecord
+from dnslib import CLASS, OPCODE, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSRecord
 from dnslib.bimap import BimapError
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.label import DNSBuffer, DNSLabelError
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IListeningPort,
+    IReactorTime,
+    ITCPTransport,
+)
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol, ServerFactory
+from twisted.python.failure import Failure
+
+from testbed.reactor import IReactor
+from testbed.sip import fmt_hostport
+from testbed.transport import Capture
 
 from ._authority import Reply, build_response, error_response, lookup, udp_limit
 from ._faults import Fault, FaultTable
@@ -37,6 +49,7 @@ _MALFORMED = (DNSError, DnsBufferError, BimapError, DNSLabelError, ValueError, U
               IndexError, KeyError, TypeError, struct.error)
 """What dnslib raises on bytes it cannot parse (found by fuzzing; see the tests)."""
 _CLASS_ANY = 255  # dnslib names it "*"
+_MAX_UDP_PACKET = 8192  # the reactor's default receive size; queries are far smaller
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +72,7 @@ class QueryLogEntry:
     note: str = ""
 
     def summary(self) -> str:
-        host, port = self.client
-        who = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        who = fmt_hostport(self.client)
         question = f"{self.qtype} {self.qname}" if self.qname else "(no question)"
         outcome = self.rcode or "no answer"
         text = f"{self.time:.3f} {who} {self.transport} {question} → {outcome}"
@@ -78,14 +90,14 @@ class QueryLogEntry:
 class Listening(NamedTuple):
     """The two listening ports of one :meth:`DnsServer.listen` call (same number)."""
 
-    udp: Any
-    tcp: Any
+    udp: IListeningPort
+    tcp: IListeningPort
     host: str
     port: int
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return fmt_hostport((self.host, self.port))
 
 
 def _coerce_zones(zones: Iterable[Zone | Mapping[str, Any]]) -> tuple[Zone, ...]:
@@ -101,7 +113,7 @@ def _coerce_zones(zones: Iterable[Zone | Mapping[str, Any]]) -> tuple[Zone, ...]
     return tuple(result)
 
 
-def _rr_text(rr: Any) -> str:
+def _rr_text(rr: RR) -> str:
     return f"{rr.rname} {rr.ttl} {QTYPE.get(rr.rtype)} {rr.rdata.toZone()}"
 
 
@@ -118,24 +130,24 @@ class DnsServer:
     def __init__(
         self,
         zones: Iterable[Zone | Mapping[str, Any]],
-        reactor: Any,
+        reactor: IReactor,
         *,
         faults: Iterable[Fault | Mapping[str, Any]] = (),
         clock: IReactorTime | None = None,
         on_query: Callable[[QueryLogEntry], None] | None = None,
         tcp_idle_timeout: float = 30.0,
-        capture: Any = None,
+        capture: Capture | None = None,
     ) -> None:
         self.zones = _coerce_zones(zones)
         self.capture = capture
         self.reactor = reactor
-        self.clock = clock if clock is not None else reactor
+        self.clock: IReactorTime = clock if clock is not None else reactor
         self.faults = FaultTable(list(faults))
         self.on_query = on_query
         self.tcp_idle_timeout = tcp_idle_timeout
         self.log: list[QueryLogEntry] = []
         self.listening: list[Listening] = []
-        self._delayed: set[Any] = set()
+        self._delayed: set[IDelayedCall] = set()
         self._connections: set[_TcpProtocol] = set()
 
     def set_faults(self, faults: Iterable[Fault | Mapping[str, Any]]) -> None:
@@ -148,13 +160,17 @@ class DnsServer:
         """Listen on ``host``:``port`` over UDP and TCP; port 0 picks a free port that is
         free for both. Returns the ports and the number actually bound."""
         for _ in range(20):
-            udp = self.reactor.listenUDP(port, _UdpProtocol(self), interface=host)
-            bound = udp.getHost().port
+            udp = self.reactor.listenUDP(port, _UdpProtocol(self), interface=host,
+                                         maxPacketSize=_MAX_UDP_PACKET)
+            bound = _hostport(udp.getHost())[1]
             try:
-                factory = _TcpFactory(self)
+                factory: Factory[Any] = _TcpFactory(self)
                 if self.capture is not None:
                     factory = self.capture.wrap_factory(factory, "server")
-                tcp = self.reactor.listenTCP(bound, factory, interface=host)
+                # listenTCP takes any Factory; Twisted's stub asks for a ServerFactory,
+                # and the capture's WrappingFactory is typed as a ClientFactory.
+                tcp = self.reactor.listenTCP(bound, cast(ServerFactory, factory),
+                                             interface=host)
             except CannotListenError:
                 udp.stopListening()
                 if port:
@@ -163,9 +179,11 @@ class DnsServer:
             listening = Listening(udp, tcp, host, bound)
             self.listening.append(listening)
             return listening
-        raise CannotListenError(host, port, "no port free for both UDP and TCP")
+        # Twisted leaves CannotListenError.__init__ unannotated (an error only under strict).
+        raise CannotListenError(  # type: ignore[no-untyped-call, unused-ignore]
+            host, port, "no port free for both UDP and TCP")
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[list[Any]]:
         """Stop listening, drop TCP connections, cancel delayed answers."""
         for call in list(self._delayed):
             if call.active():
@@ -173,8 +191,7 @@ class DnsServer:
         self._delayed.clear()
         waits = []
         for connection in list(self._connections):
-            if connection.transport is not None:
-                connection.transport.abortConnection()
+            connection.abort()
         for listening in self.listening:
             for port in (listening.udp, listening.tcp):
                 waits.append(defer.maybeDeferred(port.stopListening))
@@ -273,32 +290,48 @@ class DnsServer:
             self.on_query(entry)
 
 
+def _hostport(address: IAddress) -> tuple[str, int]:
+    """``(host, port)`` of a socket address (Twisted's ``IPv4Address``/``IPv6Address``)."""
+    assert isinstance(address, IPv4Address | IPv6Address), address
+    return (address.host, address.port)
+
+
 class _UdpProtocol(DatagramProtocol):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
 
-    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        client = (addr[0], addr[1])
+        assert self.transport is not None  # a datagram arrived: the port is open
+        local = _hostport(self.transport.getHost())
         capture = self.server.capture
         if capture is not None:
-            host = self.transport.getHost()
-            capture.datagram((addr[0], addr[1]), (host.host, host.port), data, sent=False)
+            capture.datagram(client, local, datagram, sent=False)
 
         def send(payload: bytes) -> None:
             if self.transport is not None:
                 self.transport.write(payload, addr)
                 if capture is not None:
-                    capture.datagram((host.host, host.port), (addr[0], addr[1]), payload,
-                                     sent=True)
+                    capture.datagram(local, client, payload, sent=True)
 
-        self.server.handle(data, (addr[0], addr[1]), "udp", send)
+        self.server.handle(datagram, client, "udp", send)
 
 
 class _TcpProtocol(Protocol):
+    """RFC 1035 §4.2.2 framing: each message behind a two-byte length."""
+
     def __init__(self, server: DnsServer) -> None:
         self.server = server
         self.buffer = b""
         self.open = False
-        self.idle = None
+        self.idle: IDelayedCall | None = None
+
+    @property
+    def stream(self) -> ITCPTransport:
+        """The connection (set by ``makeConnection`` before any other call)."""
+        assert self.transport is not None
+        # Twisted types Protocol.transport as ITransport; a TCP connection's can abort too.
+        return cast(ITCPTransport, self.transport)
 
     def connectionMade(self) -> None:
         self.open = True
@@ -310,24 +343,28 @@ class _TcpProtocol(Protocol):
             self.idle.cancel()
         if self.server.tcp_idle_timeout:
             self.idle = self.server.clock.callLater(self.server.tcp_idle_timeout,
-                                                    self.transport.loseConnection)
+                                                    self.stream.loseConnection)
 
     def dataReceived(self, data: bytes) -> None:
         self._arm()
         self.buffer += data
-        peer = self.transport.getPeer()
+        peer = _hostport(self.stream.getPeer())
         while len(self.buffer) >= 2:
             size = int.from_bytes(self.buffer[:2], "big")
             if len(self.buffer) < 2 + size:
                 break
             message, self.buffer = self.buffer[2:2 + size], self.buffer[2 + size:]
-            self.server.handle(message, (peer.host, peer.port), "tcp", self._send)
+            self.server.handle(message, peer, "tcp", self._send)
 
     def _send(self, payload: bytes) -> None:
         if self.open:
-            self.transport.write(len(payload).to_bytes(2, "big") + payload)
+            self.stream.write(len(payload).to_bytes(2, "big") + payload)
 
-    def connectionLost(self, reason: object = None) -> None:
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.stream.abortConnection()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.open = False
         self.server._connections.discard(self)
         if self.idle is not None and self.idle.active():
@@ -335,9 +372,9 @@ class _TcpProtocol(Protocol):
         self.idle = None
 
 
-class _TcpFactory(Factory):
+class _TcpFactory(ServerFactory):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
 
-    def buildProtocol(self, addr: object) -> _TcpProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> _TcpProtocol:
         return _TcpProtocol(self.server)

@@ -24,7 +24,7 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, NAPTR, NS, QTYPE, RR, SOA, SRV, TXT, A, DNSLabel
 
-from servers.config import ConfigError
+from servers.field_path import ConfigError
 
 RECORD_TYPES = ("NAPTR", "SRV", "A", "AAAA", "CNAME", "SOA", "NS", "TXT")
 DEFAULT_TTL = 300
@@ -33,7 +33,7 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class DnsConfigError(ConfigError):
-    """Bad zone or fault data (see :class:`servers.config.ConfigError`)."""
+    """Bad zone or fault data (see :class:`servers.field_path.ConfigError`)."""
 
 
 # -- field checkers: (value, path) -> checked value ----------------------------------------

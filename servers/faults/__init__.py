@@ -110,9 +110,7 @@ for the kernel-carried kinds the proxy never sees single packets), ``forwarded``
 upstream), ``new-binding`` and ``expired``.
 """
 
-from servers.config import format_path
-
-from ._build import CARRIER, Fault, build_fault
+from ._build import Fault, build_fault
 from ._log import ACTIONS, FaultLog, FaultRecord
 from ._policy import (
     Binding,
@@ -132,10 +130,8 @@ from ._spec import (
     FAULT_KINDS,
     FAULT_SCHEMA,
     PLACEMENT_KEYS,
-    TRANSPORTS,
     FaultConfigError,
     FaultSpec,
-    parse_duration,
     parse_fault,
     parse_faults,
     validate_fault,
@@ -144,10 +140,9 @@ from ._tcp import TcpRelay
 from ._udp import UdpRelay
 
 __all__ = [
-    "ACTIONS", "CARRIER", "DIRECTIONS", "FAULT_KINDS", "FAULT_SCHEMA", "PLACEMENT_KEYS",
-    "TRANSPORTS",
+    "ACTIONS", "DIRECTIONS", "FAULT_KINDS", "FAULT_SCHEMA", "PLACEMENT_KEYS",
     "Binding", "ClosedPort", "Fault", "FaultConfigError", "FaultLog", "FaultRecord",
     "FaultSpec", "FirewallDrop", "Latency", "Loss", "MtuLimit", "NatTable", "Pipeline",
-    "Stage", "SynDropPort", "TcpRelay", "UdpRelay", "Verdict", "build_fault", "format_path",
-    "parse_duration", "parse_fault", "parse_faults", "stage_for", "validate_fault",
+    "Stage", "SynDropPort", "TcpRelay", "UdpRelay", "Verdict", "build_fault", "parse_fault",
+    "parse_faults", "stage_for", "validate_fault",
 ]

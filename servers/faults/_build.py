@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReactorTime
 
-from ._log import FaultLog, FaultRecord
+from testbed.reactor import IReactor
+from testbed.sip import Transport, fmt_hostport
+from testbed.transport import Trace
+
+from ._log import FaultLog, FaultRecord, HostPort
 from ._policy import NatTable, Pipeline, Stage, stage_for
 from ._ports import ClosedPort, SynDropPort
 from ._spec import FaultConfigError, FaultSpec, parse_faults
 from ._tcp import TcpRelay
 from ._udp import UdpRelay
 
-HostPort = tuple[str, int]
-#: What each SIP transport rides on: the proxies work at that layer.
-CARRIER = {"UDP": "UDP", "TCP": "TCP", "TLS": "TCP", "WS": "TCP", "WSS": "TCP"}
+Upstream = tuple[str, str, int]
+"""A real server: ``(transport, host, port)``; the proxy relays its carrier (UDP or TCP)."""
+Part = UdpRelay | TcpRelay | ClosedPort | SynDropPort
+"""What serves one carrier on the proxy's port: a relay, or a port the kernel answers."""
 _BIND_ATTEMPTS = 20
 
 
@@ -35,9 +42,9 @@ class Fault:
     specs: tuple[FaultSpec, ...]
     log: FaultLog
     address: HostPort = ("", 0)
-    addresses: dict[str, HostPort] = field(default_factory=dict)
+    addresses: dict[Transport, HostPort] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
-    parts: dict[str, object] = field(default_factory=dict)  # carrier -> relay or port
+    parts: dict[Transport, Part] = field(default_factory=dict)  # by carrier
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -50,26 +57,20 @@ class Fault:
                 return stage
         raise KeyError(name)
 
-    def wait_for(self, predicate) -> defer.Deferred:
+    def wait_for(self, predicate: Callable[[FaultRecord], bool]) -> defer.Deferred[FaultRecord]:
         """A Deferred of the first log record satisfying ``predicate``."""
         return self.log.wait_for(predicate)
 
-    def stop(self) -> defer.Deferred:
-        waits = []
-        for part in self.parts.values():
-            if isinstance(part, UdpRelay | TcpRelay):
-                waits.append(part.stop())
-            else:
-                part.close()  # type: ignore[attr-defined]
-        self.parts = {}
-        return defer.DeferredList(waits)
+    def stop(self) -> defer.Deferred[Any]:
+        parts, self.parts = self.parts, {}
+        return defer.DeferredList([_stop(part) for part in parts.values()])
 
 
-def build_fault(spec: object, *, reactor: object,
-                upstream: tuple[str, str, int] | Sequence[tuple[str, str, int]] | None,
+def build_fault(spec: object, *, reactor: IReactor,
+                upstream: Upstream | Sequence[Upstream] | None,
                 rng: random.Random, listen_host: str | None = None, listen_port: int = 0,
-                listen: HostPort | None = None, clock: object = None,
-                name: str | None = None, trace: object = None,
+                listen: HostPort | None = None, clock: IReactorTime | None = None,
+                name: str | None = None, trace: Trace | None = None,
                 path: Sequence[str | int] = ()) -> Fault:
     """Start the fault(s) of ``spec`` between a client and ``upstream``.
 
@@ -93,18 +94,19 @@ def build_fault(spec: object, *, reactor: object,
         raise ValueError("build_fault needs listen_host (or listen=(host, port))")
     specs = parse_faults(spec, path)
     clock = clock if clock is not None else reactor
-    upstreams = _upstreams(upstream)
+    servers = _servers(upstream)
+    upstreams = _by_carrier(servers)
     seeds = [s.seed if s.seed is not None else rng.getrandbits(64) for s in specs]
-    carriers = list(upstreams) or sorted({t.upper() for s in specs for t in s.transports},
-                                         reverse=True)  # UDP first
+    carriers = list(upstreams) or _udp_first({t for s in specs for t in s.transports})
     plans = {carrier: _plan(carrier, specs, upstreams) for carrier in carriers}
     for s in specs:
-        if not any(t.upper() in carriers for t in s.transports):
+        if not any(t in carriers for t in s.transports):
             raise FaultConfigError([*s.path, "transports"], f"{s.kind} acts on "
-                                   f"{', '.join(s.transports)}, which this proxy does not "
-                                   f"carry (it carries {', '.join(carriers)})")
+                                   f"{', '.join(t.spelling for t in s.transports)}, which "
+                                   f"this proxy does not carry (it carries "
+                                   f"{', '.join(carriers)})")
     log = FaultLog()
-    where: dict[str, HostPort] = {}  # carrier -> the proxy's address, once bound
+    where: dict[Transport, HostPort] = {}  # carrier -> the proxy's address, once bound
     if trace is not None:
         log.subscribe(_mirror_into(trace, where))
     fault = Fault(name or "+".join(s.name for s in specs), specs, log)
@@ -112,25 +114,24 @@ def build_fault(spec: object, *, reactor: object,
     stages = {id(s): stage_for(s, seed, ip_version) for s, seed in zip(specs, seeds, strict=True)
               if not s.port_level and s.kind not in ("nat", "relay")}
     fault.stages = list(stages.values())
-    parts = _open_on_one_port(listen_host, listen_port, carriers, plans, upstreams, reactor,
-                              clock, stages, log, fault.name)
+    parts = _open_on_one_port(listen_host, listen_port, plans, upstreams, reactor, clock,
+                              stages, log, fault.name)
     fault.parts = parts
-    where.update({carrier: part.address for carrier, part in parts.items()})  # type: ignore[attr-defined]
-    port = next(iter(parts.values())).address[1]  # type: ignore[attr-defined]
+    where.update({carrier: part.address for carrier, part in parts.items()})
+    port = next(iter(parts.values())).address[1]
     fault.address = (listen_host, port)
-    for transport, carrier in _transport_names(upstream, carriers):
-        fault.addresses[transport] = (listen_host, parts[carrier].address[1])  # type: ignore[attr-defined]
-    now = clock.seconds()  # type: ignore[attr-defined]
+    for transport in [t for t, _ in servers] or carriers:
+        fault.addresses[transport] = (listen_host, parts[transport.carrier].address[1])
+    now = clock.seconds()
     for carrier, part in parts.items():
         plan = plans[carrier]
         if isinstance(part, UdpRelay | TcpRelay):
             what = ", ".join(s.name for s in plan.specs) or "nothing (a plain relay)"
-            detail = f"relays to {_fmt(part.upstream)}/{carrier}; faults: {what}"
+            detail = f"relays to {fmt_hostport(part.upstream)}/{carrier}; faults: {what}"
         else:
-            detail = f"{plan.specs[0].name}: {part.answer}"  # type: ignore[attr-defined]
+            detail = f"{plan.specs[0].name}: {part.answer}"
         log.append(FaultRecord(now, plan.specs[0].name if plan.specs else fault.name, "policy",
-                               carrier, destination=part.address,  # type: ignore[attr-defined]
-                               detail=detail))
+                               carrier, destination=part.address, detail=detail))
     return fault
 
 
@@ -139,17 +140,16 @@ def build_fault(spec: object, *, reactor: object,
 
 @dataclass
 class _Plan:
-    carrier: str
+    carrier: Transport
     specs: list[FaultSpec]
     port: str | None  # "closed", "syn-drop", or None for a relay
     nat: FaultSpec | None
 
 
-def _plan(carrier: str, specs: Sequence[FaultSpec],
-          upstreams: dict[str, HostPort]) -> _Plan:
-    transport = carrier.lower()
-    applicable = [s for s in specs if transport in s.transports]
-    port_level = [s for s in applicable if s.port_level_on(transport)]
+def _plan(carrier: Transport, specs: Sequence[FaultSpec],
+          upstreams: dict[Transport, HostPort]) -> _Plan:
+    applicable = [s for s in specs if carrier in s.transports]
+    port_level = [s for s in applicable if s.port_level_on(carrier)]
     if port_level:
         first = port_level[0]
         others = [s for s in applicable if s is not first]
@@ -172,53 +172,64 @@ def _plan(carrier: str, specs: Sequence[FaultSpec],
     return _Plan(carrier, applicable, None, nats[0] if nats else None)
 
 
-def _upstreams(upstream: object) -> dict[str, HostPort]:
-    """{carrier: (host, port)} from one ``(transport, host, port)`` or a list of them."""
+def _servers(upstream: Upstream | Sequence[Upstream] | None
+             ) -> list[tuple[Transport, HostPort]]:
+    """``[(transport, (host, port))]`` from one ``(transport, host, port)`` or a list."""
     if upstream is None:
-        return {}
-    items = [upstream] if isinstance(upstream[0], str) else list(upstream)  # type: ignore[index]
-    result: dict[str, HostPort] = {}
-    for transport, host, port in items:  # type: ignore[misc]
-        carrier = CARRIER.get(str(transport).upper())
-        if carrier is None:
-            raise ValueError(f"unknown upstream transport {transport!r}")
-        if carrier in result:
-            raise ValueError(f"two upstreams ride on {carrier}: one proxy port per carrier")
-        result[carrier] = (host, int(port))
-    return dict(sorted(result.items(), key=lambda item: item[0] != "UDP"))  # UDP first
+        return []
+    if isinstance(upstream[0], str):
+        items = [cast(Upstream, upstream)]
+    else:
+        items = list(cast(Sequence[Upstream], upstream))
+    result = []
+    for transport, host, port in items:
+        try:
+            result.append((Transport.parse(str(transport)), (host, int(port))))
+        except ValueError:
+            raise ValueError(f"unknown upstream transport {transport!r}") from None
+    return result
 
 
-def _transport_names(upstream: object, carriers: list[str]) -> list[tuple[str, str]]:
-    if upstream is None:
-        return [(carrier, carrier) for carrier in carriers]
-    items = [upstream] if isinstance(upstream[0], str) else list(upstream)  # type: ignore[index]
-    return [(str(t).upper(), CARRIER[str(t).upper()]) for t, _, _ in items]  # type: ignore[misc]
+def _by_carrier(servers: list[tuple[Transport, HostPort]]) -> dict[Transport, HostPort]:
+    """{carrier: (host, port)}, UDP first: one relay per carrier."""
+    result: dict[Transport, HostPort] = {}
+    for transport, address in servers:
+        if transport.carrier in result:
+            raise ValueError(f"two upstreams ride on {transport.carrier}: one proxy port per "
+                             "carrier")
+        result[transport.carrier] = address
+    return {carrier: result[carrier] for carrier in _udp_first(result)}
 
 
-def _open_on_one_port(host: str, port: int, carriers: list[str], plans: dict[str, _Plan],
-                      upstreams: dict[str, HostPort], reactor: object, clock: object,
-                      stages: dict[int, Stage], log: FaultLog, name: str) -> dict[str, object]:
+def _udp_first(carriers: set[Transport] | dict[Transport, HostPort]) -> list[Transport]:
+    return sorted(carriers, key=lambda carrier: carrier is not Transport.UDP)
+
+
+def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
+                      upstreams: dict[Transport, HostPort], reactor: IReactor,
+                      clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
+                      name: str) -> dict[Transport, Part]:
     """Open every carrier's part on the same port number (retrying when it is taken)."""
     last: Exception | None = None
     for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
-        parts: dict[str, object] = {}
+        parts: dict[Transport, Part] = {}
         wanted = port
         try:
-            for carrier in carriers:
-                part = _open(plans[carrier], host, wanted, upstreams, reactor, clock, stages,
-                             log, name)
+            for carrier, plan in plans.items():
+                part = _open(plan, host, wanted, upstreams, reactor, clock, stages, log, name)
                 parts[carrier] = part
-                wanted = part.address[1]  # type: ignore[attr-defined]
+                wanted = part.address[1]
             return parts
         except (OSError, CannotListenError) as exc:
             last = exc
             for part in parts.values():
-                part.stop() if isinstance(part, UdpRelay | TcpRelay) else part.close()  # type: ignore[attr-defined]
-    raise OSError(f"cannot bind {', '.join(carriers)} on one port of {host}: {last}")
+                _stop(part)
+    raise OSError(f"cannot bind {', '.join(plans)} on one port of {host}: {last}")
 
 
-def _open(plan: _Plan, host: str, port: int, upstreams: dict[str, HostPort], reactor: object,
-          clock: object, stages: dict[int, Stage], log: FaultLog, name: str) -> object:
+def _open(plan: _Plan, host: str, port: int, upstreams: dict[Transport, HostPort],
+          reactor: IReactor, clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
+          name: str) -> Part:
     if plan.port == "closed":
         return ClosedPort(plan.carrier, host, port)
     if plan.port == "syn-drop":
@@ -226,7 +237,7 @@ def _open(plan: _Plan, host: str, port: int, upstreams: dict[str, HostPort], rea
     nat_spec = plan.nat
     nat = NatTable(nat_spec.timeout, nat_spec.refresh) if nat_spec else NatTable()
     pipeline = Pipeline([stages[id(s)] for s in plan.specs if id(s) in stages])
-    relay_class = UdpRelay if plan.carrier == "UDP" else TcpRelay
+    relay_class = UdpRelay if plan.carrier is Transport.UDP else TcpRelay
     relay = relay_class(reactor=reactor, clock=clock, listen=(host, port),
                         upstream=upstreams[plan.carrier], pipeline=pipeline, nat=nat, log=log,
                         name=name, nat_name=nat_spec.name if nat_spec else "nat")
@@ -234,7 +245,15 @@ def _open(plan: _Plan, host: str, port: int, upstreams: dict[str, HostPort], rea
     return relay
 
 
-def _mirror_into(trace: object, where: dict[str, HostPort]):
+def _stop(part: Part) -> defer.Deferred[Any]:
+    if isinstance(part, UdpRelay | TcpRelay):
+        return part.stop()
+    part.close()
+    return defer.succeed(None)
+
+
+def _mirror_into(trace: Trace, where: dict[Transport, HostPort]
+                 ) -> Callable[[FaultRecord], None]:
     """A log listener that records what the fault did as trace ``note`` events, placed
     at the proxy's address so that a ladder draws them on the fault's line."""
 
@@ -242,15 +261,10 @@ def _mirror_into(trace: object, where: dict[str, HostPort]):
         if record.action in ("forwarded", "delayed"):
             return
         local = record.destination if record.action == "policy" else where.get(record.transport)
-        trace.record("note", record.transport, local=local,  # type: ignore[attr-defined]
+        trace.record("note", record.transport, local=local,
                      remote=record.source if record.action != "policy" else None,
                      summary=f"fault {record.fault}: {record.action}"
                              + (f" {record.size} bytes {record.direction}" if record.size else ""),
                      detail=record.detail)
 
     return mirror
-
-
-def _fmt(address: HostPort) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+
+from testbed.sip import Transport, fmt_hostport
 
 HostPort = tuple[str, int]
 
@@ -17,22 +20,18 @@ HostPort = tuple[str, int]
 ACTIONS = ("policy", "forwarded", "delayed", "dropped", "rejected", "new-binding", "expired")
 
 
-def _fmt(address: HostPort | None) -> str:
-    if address is None:
-        return "-"
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
-    """One thing a fault did. ``time`` is the injected clock's; ``index`` numbers the
-    packets of one direction of one transport at the proxy (1 = the first)."""
+    """One thing a fault did.
+
+    ``time`` is the injected clock's; ``transport`` the carrier (UDP or TCP); ``index``
+    numbers the packets of one direction of one carrier at the proxy (1 = the first).
+    """
 
     time: float
     fault: str
     action: str
-    transport: str
+    transport: Transport
     direction: str = ""
     size: int = 0
     source: HostPort | None = None
@@ -51,11 +50,11 @@ class FaultRecord:
             what += f" ({self.direction})"
         if self.delay:
             what += f" by {self.delay * 1000:.1f} ms"
-        text = (f"{self.time:9.3f} {self.fault:>13} {self.transport} {_fmt(self.source)} -> "
-                f"{_fmt(self.destination)} {what}")
+        text = (f"{self.time:9.3f} {self.fault:>13} {self.transport} "
+                f"{fmt_hostport(self.source)} -> {fmt_hostport(self.destination)} {what}")
         return text + (f": {self.detail}" if self.detail else "")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -94,13 +93,13 @@ class FaultLog:
                 and (transport is None or r.transport == transport)
                 and (fault is None or r.fault == fault)]
 
-    def wait_for(self, predicate: Callable[[FaultRecord], bool]) -> Deferred:
+    def wait_for(self, predicate: Callable[[FaultRecord], bool]) -> Deferred[FaultRecord]:
         """A Deferred of the first record, past or future, satisfying ``predicate``
         (e.g. "the NAT binding expired"), so nobody has to sleep."""
         for record in self.records:
             if predicate(record):
                 return succeed(record)
-        waiter: Deferred = Deferred()
+        waiter: Deferred[FaultRecord] = Deferred()
 
         def listener(record: FaultRecord) -> None:
             if not waiter.called and predicate(record):
@@ -110,7 +109,7 @@ class FaultLog:
         self._listeners.append(listener)
         return waiter
 
-    def as_dicts(self) -> list[dict]:
+    def as_dicts(self) -> list[dict[str, Any]]:
         return [record.as_dict() for record in self.records]
 
     def __str__(self) -> str:

@@ -13,11 +13,14 @@ how the two directions interleave, so a run repeats.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from testbed.sip import Transport
+
+from ._log import HostPort
 from ._spec import FaultSpec
 
-HostPort = tuple[str, int]
 TO_SERVER, TO_CLIENT = "to-server", "to-client"
 UDP_HEADER = 8
 IP_HEADER = {4: 20, 6: 40}
@@ -40,9 +43,9 @@ class Stage:
         self.spec = spec
         self.name = spec.name
         self.directions = frozenset(spec.directions())
-        self.transports = frozenset(t.upper() for t in spec.transports)
+        self.transports = frozenset(spec.transports)
 
-    def applies(self, transport: str, direction: str) -> bool:
+    def applies(self, transport: Transport, direction: str) -> bool:
         return transport in self.transports and direction in self.directions
 
     def judge(self, direction: str, size: int) -> tuple[str | None, float]:
@@ -121,7 +124,7 @@ class Pipeline:
 
     stages: list[Stage] = field(default_factory=list)
 
-    def judge(self, transport: str, direction: str, size: int) -> Verdict:
+    def judge(self, transport: Transport, direction: str, size: int) -> Verdict:
         delay = 0.0
         delayed_by: list[str] = []
         for stage in self.stages:
@@ -230,5 +233,5 @@ class NatTable:
             return None
         return min(b.refreshed for b in self._by_internal.values()) + self.timeout
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Binding]:
         return iter(self._by_external.values())

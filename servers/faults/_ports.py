@@ -22,7 +22,10 @@ from __future__ import annotations
 import socket
 import struct
 
-HostPort = tuple[str, int]
+from testbed.sip import Transport
+
+from ._log import HostPort
+
 _TCP_INFO_QUEUE = struct.Struct("=II")  # tcpi_unacked, tcpi_sacked at offset 24
 
 
@@ -31,15 +34,15 @@ def _family(host: str) -> int:
 
 
 class ClosedPort:
-    """A reserved port on which nothing listens."""
+    """A reserved port on which nothing listens; ``transport`` is its carrier (UDP, TCP)."""
 
     def __init__(self, transport: str, host: str, port: int = 0) -> None:
-        self.transport = transport
-        kind = socket.SOCK_DGRAM if transport == "UDP" else socket.SOCK_STREAM
-        self.socket = socket.socket(_family(host), kind)
+        self.transport = Transport.parse(transport).carrier
+        udp = self.transport is Transport.UDP
+        self.socket = socket.socket(_family(host), socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         try:
             self.socket.bind((host, port))  # no SO_REUSEADDR: nobody may share the port
-            if transport == "UDP":
+            if udp:
                 self.socket.connect(self.socket.getsockname()[:2])
         except OSError:
             self.socket.close()
@@ -48,7 +51,7 @@ class ClosedPort:
 
     @property
     def answer(self) -> str:
-        if self.transport == "UDP":
+        if self.transport is Transport.UDP:
             return "the kernel answers every datagram with ICMP port unreachable"
         return "the kernel answers every SYN with a RST (connection refused)"
 
@@ -59,7 +62,7 @@ class ClosedPort:
 class SynDropPort:
     """A TCP port whose SYNs go unanswered: the accept queue is kept full."""
 
-    transport = "TCP"
+    transport = Transport.TCP
     answer = "the kernel drops every SYN (the accept queue is kept full): connects time out"
 
     def __init__(self, host: str, port: int = 0) -> None:

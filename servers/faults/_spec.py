@@ -9,48 +9,53 @@ mistake raises :class:`FaultConfigError` naming the path of the field
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from servers.config import ConfigError
+from servers.field_path import ConfigError
+from testbed.sip import DurationError, Transport, parse_duration
 
 FAULT_KINDS = ("firewall", "not-listening", "mtu", "loss", "latency", "nat", "relay")
 DIRECTIONS = ("to-server", "to-client", "both")
-TRANSPORTS = ("udp", "tcp")
+#: The carriers a fault acts on, as fault files spell them (TLS, WS and WSS ride on TCP).
+_CARRIERS = (Transport.UDP, Transport.TCP)
 #: Kinds that act on the port itself (the kernel answers); they cannot share a port.
 PORT_LEVEL = ("not-listening",)
 #: Keys a scenario uses to place a fault (which registrar, which of its listeners);
 #: they are the scenario's business and are ignored here.
 PLACEMENT_KEYS = ("registrar", "transport")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
+Schema = dict[str, Any]
+"""A JSON-Schema-ish mapping (``type``, ``enum``, ``properties``...)."""
 
 
 class FaultConfigError(ConfigError):
-    """Bad fault data (see :class:`servers.config.ConfigError`)."""
+    """Bad fault data (see :class:`servers.field_path.ConfigError`)."""
 
 
 # -- the schema -------------------------------------------------------------------------
 
-_COMMON = {
+_SPELLINGS = [carrier.spelling for carrier in _CARRIERS]
+_COMMON: Schema = {
     "kind": {"type": "string", "enum": list(FAULT_KINDS)},
     "name": {"type": "string", "description": "how logs and reports name this fault "
                                               "(default: the kind)"},
-    "transports": {"type": "array", "items": {"type": "string", "enum": list(TRANSPORTS)},
+    "transports": {"type": "array", "items": {"type": "string", "enum": _SPELLINGS},
                    "minItems": 1, "description": "which of the proxied transports it "
                    "acts on; tcp covers TLS, WS and WSS, which ride on TCP"},
 }
-_DIRECTION = {"type": "string", "enum": list(DIRECTIONS), "default": "both",
-              "description": "to-server: client to server; to-client: server to client"}
-_SEED = {"type": "integer", "description": "seed of this fault's random choices "
-                                           "(default: drawn from the scenario's seed)"}
-_SECONDS = {"type": ["number", "string"], "format": "duration",
-            "description": "seconds, as a number or a string like '300ms' or '1.5s'"}
+_DIRECTION: Schema = {"type": "string", "enum": list(DIRECTIONS), "default": "both",
+                      "description": "to-server: client to server; to-client: server to "
+                                     "client"}
+_SEED: Schema = {"type": "integer", "description": "seed of this fault's random choices "
+                                                   "(default: drawn from the scenario's seed)"}
+_SECONDS: Schema = {"type": ["number", "string"], "format": "duration",
+                    "description": "seconds, as a number or a string like '300ms' or '1.5s'"}
 
 
-def _kind(description: str, properties: dict, required: tuple = (), *,
-          transports: tuple = TRANSPORTS) -> dict:
+def _kind(description: str, properties: Schema, required: tuple[str, ...] = (), *,
+          transports: tuple[str, ...] = tuple(_SPELLINGS)) -> Schema:
     props = {**_COMMON, **properties}
     props["transports"] = {**_COMMON["transports"], "default": list(transports),
                            "items": {"type": "string", "enum": list(transports)}}
@@ -58,7 +63,7 @@ def _kind(description: str, properties: dict, required: tuple = (), *,
             "required": ["kind", *required], "properties": props}
 
 
-FAULT_SCHEMA: dict[str, dict] = {
+FAULT_SCHEMA: dict[str, Schema] = {
     "firewall": _kind(
         "A firewall between client and server. drop: packets vanish (UDP: the client "
         "retransmits until Timer F/B; TCP: SYNs go unanswered, the connect times out). "
@@ -109,11 +114,15 @@ FAULT_SCHEMA: dict[str, dict] = {
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One checked fault. Fields a kind does not take keep their defaults."""
+    """One checked fault. Fields a kind does not take keep their defaults.
+
+    ``transports`` are the carriers it acts on (:class:`~testbed.sip.Transport` UDP or
+    TCP), read from the lower-case spelling of fault files.
+    """
 
     kind: str
     name: str
-    transports: tuple[str, ...]
+    transports: tuple[Transport, ...]
     direction: str = "both"
     action: str = ""
     mtu: int = 1500
@@ -134,24 +143,9 @@ class FaultSpec:
         """Acts on the port (the kernel answers) rather than packet by packet."""
         return self.kind in PORT_LEVEL or (self.kind == "firewall" and self.action == "reject")
 
-    def port_level_on(self, transport: str) -> bool:
-        """Port-level on this transport: TCP drop is SYNs left unanswered by the kernel."""
-        return self.port_level or (self.kind == "firewall" and transport == "tcp")
-
-
-def parse_duration(value: object, path: Sequence[str | int]) -> float:
-    """Seconds from a number or a string such as ``"300ms"``, ``"1.5s"``, ``"2"``."""
-    if isinstance(value, bool):
-        raise _expected(path, "a duration (seconds, or a string like '300ms')", value)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) / (1000.0 if match.group(2) == "ms" else 1.0)
-    else:
-        raise _expected(path, "a duration (seconds, or a string like '300ms')", value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise _expected(path, "a duration of 0 or more seconds", value)
-    return seconds
+    def port_level_on(self, carrier: Transport) -> bool:
+        """Port-level on this carrier: TCP drop is SYNs left unanswered by the kernel."""
+        return self.port_level or (self.kind == "firewall" and carrier is Transport.TCP)
 
 
 def parse_fault(data: object, path: Sequence[str | int] = ("fault",)) -> FaultSpec:
@@ -182,8 +176,9 @@ def parse_fault(data: object, path: Sequence[str | int] = ("fault",)) -> FaultSp
     spec = FaultSpec(
         kind=kind,
         name=values.get("name", kind),
-        transports=tuple(dict.fromkeys(values.get("transports",
-                                                  properties["transports"]["default"]))),
+        transports=tuple(dict.fromkeys(
+            Transport.parse(spelling)
+            for spelling in values.get("transports", properties["transports"]["default"]))),
         direction=values.get("direction", "both"),
         action=values.get("action", ""),
         mtu=values.get("mtu", 1500),
@@ -196,7 +191,7 @@ def parse_fault(data: object, path: Sequence[str | int] = ("fault",)) -> FaultSp
         seed=values.get("seed"),
         path=path,
     )
-    _cross_checks(spec, data, path)
+    _cross_checks(spec, path)
     return spec
 
 
@@ -229,10 +224,21 @@ def _expected(path: Sequence[str | int], what: str, value: object) -> FaultConfi
     return FaultConfigError(path, f"expected {what}, got {value!r}")
 
 
-def _check(value: object, rule: Mapping, path: list) -> object:
+def _duration(value: object, path: Sequence[str | int]) -> float:
+    """Seconds (:func:`testbed.sip.parse_duration`), or the error naming the field."""
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise FaultConfigError(path, str(exc)) from None
+
+
+def _check(value: object, rule: Schema, path: list[str | int]) -> Any:
+    """``value`` checked against ``rule`` (and normalised): of the rule's type, so the
+    caller may take it as such."""
     types = rule["type"] if isinstance(rule["type"], list) else [rule["type"]]
+    result: Any
     if rule.get("format") == "duration":
-        result: object = parse_duration(value, path)
+        result = _duration(value, path)
     elif types == ["string"]:
         if not isinstance(value, str) or (value.strip() == ""):
             raise _expected(path, "a non-empty string", value)
@@ -268,7 +274,7 @@ def _check(value: object, rule: Mapping, path: list) -> object:
     return result
 
 
-def _cross_checks(spec: FaultSpec, data: Mapping, path: tuple) -> None:
+def _cross_checks(spec: FaultSpec, path: tuple[str | int, ...]) -> None:
     if spec.kind == "loss":
         if (spec.fraction is None) == (not spec.drop):
             raise FaultConfigError([*path, "fraction"], "give either fraction (a share of "

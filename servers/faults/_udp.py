@@ -17,25 +17,43 @@ external port goes to its client.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
+from functools import partial
+from typing import Any, cast
 
 from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IAddress, IReactorTime, IReactorUDP
 
-from testbed.transport import DeadlineTimer, DelayedCalls
+from testbed.sip import Transport, fmt_hostport
 
-from ._log import FaultLog, FaultRecord
+from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
+from ._relay import Packet, Relay, hostport
 
-HostPort = tuple[str, int]
 MAX_DATAGRAM = 65535
+
+
+class UdpPort(typing.Protocol):
+    """What a relay needs of a bound UDP socket: ``reactor.listenUDP``'s port, or a fake."""
+
+    def write(self, datagram: bytes, addr: HostPort) -> object: ...
+
+    def getHost(self) -> IAddress: ...
+
+    def stopListening(self) -> object: ...
+
+
+OpenUdp = Callable[[protocol.DatagramProtocol, int, str], UdpPort]
+"""``open_udp(protocol, port, host)``: bind a UDP port (0: any) on ``host``."""
 
 
 class _ListenSide(protocol.DatagramProtocol):
     def __init__(self, relay: UdpRelay) -> None:
         self.relay = relay
 
-    def datagramReceived(self, data: bytes, addr: tuple) -> None:
-        self.relay.from_client(data, (addr[0], addr[1]))
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.relay.from_client(datagram, (addr[0], addr[1]))
 
 
 class _ExternalSide(protocol.DatagramProtocol):
@@ -43,55 +61,51 @@ class _ExternalSide(protocol.DatagramProtocol):
         self.relay = relay
         self.external: HostPort = ("", 0)
 
-    def datagramReceived(self, data: bytes, addr: tuple) -> None:
-        self.relay.from_server(self.external, data, (addr[0], addr[1]))
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.relay.from_server(self.external, datagram, (addr[0], addr[1]))
 
 
-class UdpRelay:
+class UdpRelay(Relay):
     """One proxied UDP port. ``reactor`` opens sockets; ``clock`` times and stamps.
 
-    ``open_udp(protocol, port, host)`` opens a UDP port (default: ``reactor.listenUDP``);
-    unit tests pass a recording fake and a ``task.Clock``.
+    ``open_udp`` opens a UDP port (default: ``reactor.listenUDP``); unit tests pass a
+    recording fake, no reactor, and a ``task.Clock``.
     """
 
-    def __init__(self, *, reactor: object, clock: object, listen: HostPort,
-                 upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
-                 name: str, nat_name: str = "nat",
-                 open_udp: Callable[[object, int, str], object] | None = None) -> None:
-        self.reactor = reactor
-        self.clock = clock
-        self.listen_host, self.listen_port = listen
-        self.upstream = upstream
-        self.pipeline = pipeline
-        self.nat = nat
-        self.log = log
-        self.name = name
-        self.nat_name = nat_name
-        self._open = open_udp or self._listen_udp
-        self.port: object = None
-        self.address: HostPort = listen
-        self._external_ports: dict[HostPort, object] = {}
-        self._delayed = DelayedCalls(clock)
-        self._timer = DeadlineTimer(clock, self._on_timer)
-        self.counts = {TO_SERVER: 0, TO_CLIENT: 0}
+    transport = Transport.UDP
+    mapping, expiry, fate = "binding", "expires", ""
 
-    def _listen_udp(self, proto: object, port: int, host: str) -> object:
-        return self.reactor.listenUDP(port, proto, interface=host,  # type: ignore[attr-defined]
-                                      maxPacketSize=MAX_DATAGRAM)
+    def __init__(self, *, reactor: IReactorUDP | None, clock: IReactorTime, listen: HostPort,
+                 upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
+                 name: str, nat_name: str = "nat", open_udp: OpenUdp | None = None) -> None:
+        super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
+                         nat=nat, log=log, name=name, nat_name=nat_name)
+        self.reactor = reactor
+        self._open = open_udp or self._listen_udp
+        self.port: UdpPort | None = None
+        self._external_ports: dict[HostPort, UdpPort] = {}
+
+    def _listen_udp(self, proto: protocol.DatagramProtocol, port: int, host: str) -> UdpPort:
+        assert self.reactor is not None, "a UdpRelay without open_udp needs a reactor"
+        # The listening port listenUDP returns is also the IUDPTransport that writes.
+        return cast(UdpPort, self.reactor.listenUDP(port, proto, interface=host,
+                                                    maxPacketSize=MAX_DATAGRAM))
+
+    @property
+    def listening(self) -> bool:
+        return self.port is not None
 
     def start(self) -> HostPort:
         self.port = self._open(_ListenSide(self), self.listen_port, self.listen_host)
-        host = self.port.getHost()  # type: ignore[attr-defined]
-        self.address = (host.host, host.port)
+        self.address = hostport(self.port.getHost())
         return self.address
 
-    def stop(self) -> defer.Deferred:
-        self._delayed.cancel_all()
-        self._timer.cancel()
+    def stop(self) -> defer.Deferred[Any]:
+        self.stop_timers()
         waits = []
         for port in [self.port, *self._external_ports.values()]:
             if port is not None:
-                result = port.stopListening()  # type: ignore[attr-defined]
+                result = port.stopListening()
                 if isinstance(result, defer.Deferred):
                     waits.append(result)
         self.port = None
@@ -101,108 +115,59 @@ class UdpRelay:
     # -- inputs -------------------------------------------------------------------------
 
     def from_client(self, data: bytes, client: HostPort) -> None:
-        now = self._now()
-        self.counts[TO_SERVER] += 1
-        index = self.counts[TO_SERVER]
+        now = self.now()
+        packet = Packet(TO_SERVER, len(data), client, self.upstream, self.count(TO_SERVER))
         self.nat.outbound(client, now)
-        verdict = self.pipeline.judge("UDP", TO_SERVER, len(data))
-        base = dict(transport="UDP", direction=TO_SERVER, size=len(data), source=client,
-                    destination=self.upstream, index=index)
-        if verdict.dropped is not None:
-            self._record(now, verdict.by, "dropped", detail=verdict.dropped, **base)
-        elif verdict.delay > 0:
-            self._record(now, verdict.delayed_by, "delayed", delay=verdict.delay, **base)
-            self._later(verdict.delay, self._to_server, client, data)
-        else:
-            self._to_server(client, data)  # first, so a new binding is logged before
-            self._record(now, self.name, "forwarded", **base)
-        self._rearm()
+        self._judge(packet, now, partial(self._to_server, client, data))
+        self.rearm()
 
     def from_server(self, external: HostPort, data: bytes, source: HostPort) -> None:
-        now = self._now()
-        self.counts[TO_CLIENT] += 1
-        index = self.counts[TO_CLIENT]
+        now = self.now()
+        index = self.count(TO_CLIENT)
         binding = self.nat.inbound(external, now)
         if binding is None:
             known = self.nat.known(external)
             since = f" (expired at {known.expired_at:.3f})" if known and known.expired_at else ""
-            self._record(now, self.nat_name, "dropped", transport="UDP", direction=TO_CLIENT,
-                         size=len(data), source=source, destination=external, index=index,
-                         detail=f"no binding for {_fmt(external)}{since}")
+            self.note(now, self.nat_name, "dropped",
+                      Packet(TO_CLIENT, len(data), source, external, index),
+                      detail=f"no binding for {fmt_hostport(external)}{since}")
             return
-        verdict = self.pipeline.judge("UDP", TO_CLIENT, len(data))
-        base = dict(transport="UDP", direction=TO_CLIENT, size=len(data), source=source,
-                    destination=binding.internal, index=index)
+        packet = Packet(TO_CLIENT, len(data), source, binding.internal, index)
+        self._judge(packet, now, partial(self._to_client, binding.internal, data))
+        self.rearm()
+
+    def _judge(self, packet: Packet, now: float, send: Callable[[], None]) -> None:
+        """Send a datagram now, later or never, as the pipeline says, and log which. A
+        datagram sent now is logged after it left, so that a NAT binding it made is
+        logged before it."""
+        verdict = self.pipeline.judge(self.transport, packet.direction, packet.size)
         if verdict.dropped is not None:
-            self._record(now, verdict.by, "dropped", detail=verdict.dropped, **base)
+            self.note(now, verdict.by, "dropped", packet, detail=verdict.dropped)
         elif verdict.delay > 0:
-            self._record(now, verdict.delayed_by, "delayed", delay=verdict.delay, **base)
-            self._later(verdict.delay, self._to_client, binding.internal, data)
+            self.note(now, verdict.delayed_by, "delayed", packet, delay=verdict.delay)
+            self.later(verdict.delay, send)
         else:
-            self._record(now, self.name, "forwarded", **base)
-            self._to_client(binding.internal, data)
-        self._rearm()
+            send()
+            self.note(now, self.name, "forwarded", packet)
 
     # -- outputs ------------------------------------------------------------------------
 
     def _to_server(self, client: HostPort, data: bytes) -> None:
-        now = self._now()
+        now = self.now()
         binding = self.nat.live(client) or self._bind(client, now)
         port = self._external_ports.get(binding.external)
         if port is not None:
-            port.write(data, self.upstream)  # type: ignore[attr-defined]
-        self._rearm()
+            port.write(data, self.upstream)
+        self.rearm()
 
     def _to_client(self, client: HostPort, data: bytes) -> None:
         if self.port is not None:
-            self.port.write(data, client)  # type: ignore[attr-defined]
+            self.port.write(data, client)
 
     def _bind(self, client: HostPort, now: float) -> Binding:
+        """A new external port for ``client``: the source the server sees."""
         side = _ExternalSide(self)
         port = self._open(side, 0, self.listen_host)
-        host = port.getHost()  # type: ignore[attr-defined]
-        external = (host.host, host.port)
-        side.external = external
-        self._external_ports[external] = port
-        binding = self.nat.add(client, external, now)
-        timeout = f"; expires after {self.nat.timeout:g} s without outbound traffic" \
-            if self.nat.timeout is not None else ""
-        self._record(now, self.nat_name if self.nat.timeout is not None else self.name,
-                     "new-binding", transport="UDP", source=client, destination=external,
-                     detail=f"{_fmt(client)} is seen by the server as {_fmt(external)} "
-                            f"(binding #{binding.number}){timeout}")
-        return binding
-
-    # -- time ---------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        now = self.clock.seconds()  # type: ignore[attr-defined]
-        for binding in self.nat.expire(now):
-            self._expired(binding)
-        return now
-
-    def _expired(self, binding: Binding) -> None:
-        assert binding.expired_at is not None
-        self._record(binding.expired_at, self.nat_name, "expired", transport="UDP",
-                     source=binding.internal, destination=binding.external,
-                     detail=f"binding #{binding.number} {_fmt(binding.internal)} -> "
-                            f"{_fmt(binding.external)} idle for {self.nat.timeout:g} s")
-
-    def _later(self, delay: float, function: Callable, *args: object) -> None:
-        self._delayed.later(delay, function, *args)
-
-    def _rearm(self) -> None:
-        if self.port is not None:
-            self._timer.arm(self.nat.next_deadline())
-
-    def _on_timer(self) -> None:
-        self._now()
-        self._rearm()
-
-    def _record(self, time: float, fault: str, action: str, **fields: object) -> None:
-        self.log.append(FaultRecord(time, fault, action, **fields))  # type: ignore[arg-type]
-
-
-def _fmt(address: HostPort) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        side.external = hostport(port.getHost())
+        self._external_ports[side.external] = port
+        return self.bind(client, side.external, now)

@@ -30,7 +30,7 @@ class Binding:
 class RegisterRejected(Exception):
     """A REGISTER the location service refuses; ``status`` and headers for the answer."""
 
-    def __init__(self, status: int, reason: str, headers: tuple = ()) -> None:
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason

@@ -11,9 +11,14 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.python.failure import Failure
 
+from testbed.reactor import IReactor
 from testbed.sip import (
     Address,
     Credentials,
@@ -23,12 +28,20 @@ from testbed.sip import (
     Response,
     SipUri,
     Timers,
+    Transport,
     Via,
     answer_for,
+    build_offer,
     new_branch,
     parse_sdp,
 )
-from testbed.transport import Flow, ServerContext, SipStack, Trace, TransactionFailed
+from testbed.transport import (
+    Flow,
+    ServerContext,
+    SipStack,
+    Trace,
+    TransactionFailed,
+)
 
 from ._location import Binding, LocationTable, RegisterRejected, aor_of
 
@@ -74,7 +87,7 @@ class Received:
 class Registrar:
     """The mock registrar/PBX, as the transaction user of its own stack."""
 
-    def __init__(self, reactor: object, config: RegistrarConfig | None = None, *,
+    def __init__(self, reactor: IReactor, config: RegistrarConfig | None = None, *,
                  timers: Timers | None = None, trace: Trace | None = None,
                  name: str = "registrar") -> None:
         self.reactor = reactor
@@ -91,22 +104,25 @@ class Registrar:
 
     # -- listening ----------------------------------------------------------------------
 
-    def listen(self, transport: str, host: str, port: int, *, tls_options: object = None,
+    def listen(self, transport: str, host: str, port: int, *,
+               tls_options: IOpenSSLServerConnectionCreator | None = None,
                ws_path: str = "/", ws_behaviour: str = "normal") -> tuple[str, int]:
-        """Listen on one transport; returns the bound address."""
-        transport = transport.upper()
-        if transport == "UDP":
+        """Listen on one transport (``udp`` or ``UDP``...); returns the bound address.
+
+        TLS needs ``tls_options``; WS/WSS listen for WSS when ``tls_options`` is given.
+        """
+        try:
+            kind = Transport.parse(transport)
+        except ValueError:
+            raise ValueError(f"unknown transport {transport.upper()!r}") from None
+        if kind is Transport.UDP:
             return self.stack.listen_udp(host, port)
-        if transport in ("TCP", "TLS"):
-            return self.stack.listen_stream(transport, host, port, tls_options)
-        if transport in ("WS", "WSS"):
-            from testbed.transport import listen_ws
+        if kind in (Transport.TCP, Transport.TLS):
+            return self.stack.listen_stream(kind, host, port, tls_options)
+        return self.stack.listen_ws(host, port, tls_options=tls_options, path=ws_path,
+                                    behaviour=ws_behaviour)
 
-            return listen_ws(self.stack, host, port, tls_options=tls_options, path=ws_path,
-                             behaviour=ws_behaviour)
-        raise ValueError(f"unknown transport {transport!r}")
-
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[list[tuple[bool, Any]]]:
         return self.stack.stop()
 
     # -- requests -----------------------------------------------------------------------
@@ -225,7 +241,8 @@ class Registrar:
     # -- requests of our own to registered contacts --------------------------------------
 
     def send_to_contact(self, aor: str, method: str = "OPTIONS",
-                        sdp_size: int | None = None) -> defer.Deferred:
+                        sdp_size: int | None = None,
+                        ) -> defer.Deferred[list[Response | TransactionFailed]]:
         """Send ``method`` to every live binding of ``aor`` over its registered flow.
 
         Deferred of the list of results, one per binding: the final :class:`Response`
@@ -238,18 +255,16 @@ class Registrar:
         return defer.gatherResults(results) if results else defer.succeed([])
 
     def _send_to_binding(self, binding: Binding, method: str,
-                         sdp_size: int | None) -> defer.Deferred:
+                         sdp_size: int | None) -> defer.Deferred[Response | TransactionFailed]:
         flow = binding.flow
         if not isinstance(flow, Flow) or flow.closed:
             return defer.succeed(TransactionFailed("transport", "registered flow is closed"))
-        if flow.transport == "UDP" and binding.source is not None:
+        if flow.transport is Transport.UDP and binding.source is not None:
             flow = self.stack.udp_flow(*binding.source)
         target = binding.contact.sip_uri
         body = b""
         headers: list[tuple[str, object]] = []
         if method == "INVITE":
-            from testbed.sip import build_offer
-
             body = build_offer(address=flow.local[0], port=43000, session_id=1,
                                size=sdp_size).to_bytes()
             headers = [("Content-Type", "application/sdp"),
@@ -263,14 +278,13 @@ class Registrar:
             ("To", Address(SipUri(host=target.host, user=target.user))),
             ("Call-ID", f"{self._tag()}@registrar"), ("CSeq", f"1 {method}"),
             *headers], body)
-        result = self.stack.send_request(request, flow)
-        result.addErrback(lambda failure: failure.value if failure.check(TransactionFailed)
-                          else failure)
+        result = self.stack.send_request(request, flow).addErrback(_transaction_failed)
         if method == "INVITE":
             result.addCallback(self._ack_inbound_invite, request, flow)
         return result
 
-    def _ack_inbound_invite(self, response: object, invite: Request, flow: Flow) -> object:
+    def _ack_inbound_invite(self, response: Response | TransactionFailed, invite: Request,
+                            flow: Flow) -> Response | TransactionFailed:
         if isinstance(response, Response) and 200 <= response.status < 300:
             target = response.contacts[0].sip_uri if response.contacts else invite.uri
             via = Via(flow.transport, flow.local[0], flow.local[1],
@@ -293,6 +307,13 @@ class Registrar:
         return f"{self.rng.getrandbits(48):012x}"
 
 
+def _transaction_failed(failure: Failure) -> TransactionFailed:
+    """A transaction that failed is a result of its own; any other failure stays one."""
+    if isinstance(failure.value, TransactionFailed):
+        return failure.value
+    failure.raiseException()
+
+
 def _user_of(request: Request) -> str:
     try:
         return aor_of(request.to.uri) if request.method == "REGISTER" else str(request.from_.uri)
@@ -300,10 +321,10 @@ def _user_of(request: Request) -> str:
         return ""
 
 
-def _transport_param(flow: Flow) -> tuple:
-    if flow.transport == "UDP":
-        return ()
-    return (("transport", "ws" if flow.transport in ("WS", "WSS") else flow.transport.lower()),)
+def _transport_param(flow: Flow) -> tuple[tuple[str, str], ...]:
+    """The contact's ``transport=`` parameter for ``flow`` (none for UDP; RFC 7118 §5.2)."""
+    param = flow.transport.contact_param
+    return () if param is None else (("transport", param),)
 
 
 def _http_date(now: float) -> str:
@@ -313,6 +334,4 @@ def _http_date(now: float) -> str:
 @functools.lru_cache(maxsize=4)
 def _http_date_of_second(second: int) -> str:
     """The Date header of one second (formatted once per second, not per response)."""
-    from email.utils import formatdate
-
     return formatdate(second, usegmt=True)

@@ -15,7 +15,7 @@ from typing import Any
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 
 
 def queries(domain: str) -> list[bytes]:

@@ -37,7 +37,6 @@ from typing import Any, ParamSpec, TypeVar, cast
 from twisted.internet import threads
 
 from servers.loopback import find_free_loopback
-from testbed._reactor import IReactor
 from testbed.load import (
     LoadConfig,
     LoadRunner,
@@ -47,6 +46,7 @@ from testbed.load import (
     run_load,
     tune_gc,
 )
+from testbed.reactor import IReactor
 from testbed.sip import SipUri, parse_uri
 
 from . import _kamailio, _sipp

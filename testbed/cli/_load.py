@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from testbed._reactor import IReactor
 from testbed.load import (
     CONNECTION_MODES,
     DEFAULT_TIME_LIMIT,
@@ -33,6 +32,7 @@ from testbed.load import (
     run_workers,
     tune_gc,
 )
+from testbed.reactor import IReactor
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
 
 from ._args import (

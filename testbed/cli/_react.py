@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from twisted.internet import defer, task
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 
 
 def react(main: Callable[[IReactor], Coroutine[Any, Any, None]]) -> int:

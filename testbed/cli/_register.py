@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from testbed._reactor import IReactor
 from testbed.client import ClientConfig, Outcome, UserAgent
+from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers
 
 from ._args import UsageError, add_connection_options, add_transport_option, sip_uri

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from testbed._reactor import IReactor
 from testbed.load import load_step
+from testbed.reactor import IReactor
 from testbed.report import (
     failure_details,
     progress_line,

@@ -11,7 +11,7 @@ import sys
 
 from twisted.internet import defer
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.scenario import ScenarioError, World, WorldError, load
 
 from ._args import duration

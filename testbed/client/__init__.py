@@ -1,12 +1,37 @@
-"""The SIP endpoint under test: registration, calls, failover and inbound requests."""
+"""The SIP endpoint under test, and the operation rules every SIP client here follows.
 
-from ._agent import Dialog, InboundRequest, UserAgent
-from ._config import LARGE_MESSAGE_POLICIES, TRANSPORT_MODES, ClientConfig
-from ._locate import Located, Locator, Target
-from ._outcome import ERROR_KINDS, CallDetails, Exchange, Outcome
+:class:`UserAgent` is one phone: registration, calls, failover, inbound requests.
+:mod:`._operations` holds the sans-IO rules (digest rounds, 423, failover, contacts,
+RFC 3261 §18.1.1) that the user agent and the load engine both drive with
+:func:`drive`.
+"""
+
+from ._agent import RegistrationState, UserAgent
+from ._config import LARGE_MESSAGE_POLICIES, ClientConfig
+from ._drive import Send, drive
+from ._inbound import ALLOW, InboundAnswerer, InboundRequest
+from ._locate import Located, Locator
+from ._operations import (
+    FAILOVER_ERRORS,
+    MAX_AUTH_ROUNDS,
+    Note,
+    Operation,
+    Registration,
+    RequestSequence,
+    SendRequest,
+    Verdict,
+    contact_address,
+    contact_uri,
+    should_fail_over,
+    targets_in_order,
+    udp_size_decision,
+)
+from ._outcome import ERROR_KINDS, CallDetails, Dialog, Exchange, Outcome
 
 __all__ = [
-    "ERROR_KINDS", "LARGE_MESSAGE_POLICIES", "TRANSPORT_MODES", "CallDetails", "ClientConfig",
-    "Dialog", "Exchange", "InboundRequest", "Located", "Locator", "Outcome", "Target",
-    "UserAgent",
+    "ALLOW", "ERROR_KINDS", "FAILOVER_ERRORS", "LARGE_MESSAGE_POLICIES", "MAX_AUTH_ROUNDS",
+    "CallDetails", "ClientConfig", "Dialog", "Exchange", "InboundAnswerer", "InboundRequest",
+    "Located", "Locator", "Note", "Operation", "Outcome", "Registration", "RegistrationState",
+    "RequestSequence", "Send", "SendRequest", "UserAgent", "Verdict", "contact_address",
+    "contact_uri", "drive", "should_fail_over", "targets_in_order", "udp_size_decision",
 ]

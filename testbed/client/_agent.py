@@ -2,92 +2,117 @@
 
 :class:`UserAgent` is the transaction user of one :class:`SipStack`. Each operation
 returns an :class:`Outcome` (never raises for a network failure): it walks the ordered
-targets the locator gives (RFC 3263 §4.3 failover on timeout, refused connection,
-failed TLS/WebSocket set-up or 503), answers digest challenges, and records every
-exchange. Inbound requests (OPTIONS, INVITE, BYE) from the registrar are answered and
-recorded in :attr:`UserAgent.inbound`, which is how NAT and keep-alive cases are seen.
+targets the locator gives, drives the sans-IO rules of :mod:`._operations` (digest,
+423, failover, RFC 3261 §18.1.1) on each, and records every exchange. Inbound requests
+are answered by an :class:`InboundAnswerer` and recorded in :attr:`UserAgent.inbound`,
+which is how NAT and keep-alive cases are seen.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 
+from testbed.dns import Target
+from testbed.reactor import IReactor
 from testbed.sip import (
     Address,
-    Challenge,
-    ChallengeVerdict,
     DigestClient,
     RemoteProtocolError,
     Request,
     Response,
     SipUri,
+    Transport,
     Via,
-    answer_for,
     build_offer,
+    fmt_hostport,
     new_branch,
     parse_sdp,
 )
 from testbed.transport import (
+    ClientTlsCreator,
     ConnectFailed,
     Flow,
+    KeyLog,
     ServerContext,
     SipStack,
     Trace,
     TransactionFailed,
+    client_tls_options,
 )
 
 from ._config import ClientConfig
-from ._locate import Located, Locator, Target
-from ._outcome import CallDetails, Exchange, Outcome
+from ._drive import drive
+from ._inbound import ALLOW, InboundAnswerer, InboundRequest, inbound_record
+from ._locate import Located, Locator
+from ._operations import (
+    Note,
+    Operation,
+    Registration,
+    RequestSequence,
+    SendRequest,
+    Verdict,
+    contact_address,
+    should_fail_over,
+    targets_in_order,
+    udp_size_decision,
+)
+from ._outcome import CallDetails, Dialog, Exchange, Outcome
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY"
-MAX_AUTH_ROUNDS = 4
-
-
-@dataclass
-class Dialog:
-    """An established call (RFC 3261 §12): what a BYE needs."""
-
-    call_id: str
-    local: Address
-    remote: Address
-    remote_target: SipUri
-    route_set: list[str]
-    cseq: int
-    flow: Flow
-
-
-@dataclass
-class InboundRequest:
-    """A request the client received (from the registrar, through NAT, ...)."""
-
-    time: float
-    method: str
-    transport: str
-    remote: tuple[str, int]
-    answered: int
-    call_id: str
+RequestBuilder = Callable[[SendRequest, Flow], Request]
+ResponseWatcher = Callable[[Request, Flow], Callable[[Response], None]]
 
 
 @dataclass
-class _Registration:
-    call_id: str
-    cseq: int = 0
+class RegistrationState:
+    """The client's registration: one Call-ID and CSeq for every REGISTER (RFC 3261
+    §10.2), and the binding it holds."""
+
+    sequence: RequestSequence
     expires: int | None = None
     flow: Flow | None = None
     contact: Address | None = None
-    refresh: object = None
+    refresh: IDelayedCall | None = None
     registered_at: float | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.sequence.call_id
+
+    @property
+    def cseq(self) -> int:
+        return self.sequence.cseq
+
+
+@dataclass
+class _Journey:
+    """What one operation went through: the targets located, every exchange, and the
+    notes no exchange shows by itself (RFC 3261 §18.1.1 decisions, insecure trust)."""
+
+    started: float
+    located: Located = field(default_factory=lambda: Located([]))
+    exchanges: list[Exchange] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
+class _Sent:
+    """The flow an operation ended on (RFC 3261 §18.1.1 may switch it) and its last
+    request."""
+
+    flow: Flow
+    request: Request | None = None
 
 
 class UserAgent:
     """A SIP user agent driven by its :class:`ClientConfig`."""
 
-    def __init__(self, reactor: object, config: ClientConfig, *, trace: Trace | None = None,
+    def __init__(self, reactor: IReactor, config: ClientConfig, *, trace: Trace | None = None,
                  locator: Locator | None = None, name: str = "client") -> None:
         self.reactor = reactor
         self.config = config
@@ -95,17 +120,20 @@ class UserAgent:
         self.stack = SipStack(reactor, self, timers=config.timers, trace=trace, name=name,
                               connect_timeout=config.connect_timeout)
         self.trace = self.stack.trace
-        self.locator = locator or Locator(config, reactor, self.trace)
+        self.locator = locator or Locator(config, reactor)
         self.digest = DigestClient(config.auth_username, config.password or "")
-        self.registration = _Registration(call_id=self._token(16) + "@testbed")
+        self.registration = RegistrationState(RequestSequence(self._token(16) + "@testbed"))
+        self.answerer = InboundAnswerer(user=config.aor.user, secure=config.registrar.secure,
+                                        answer_status=config.answer_status, rng=self.rng,
+                                        tag=lambda: self._token(10))
         self.flow: Flow | None = None
         self.inbound: list[InboundRequest] = []
         self.outcomes: list[Outcome] = []
         self.pongs = 0
-        self._waiters: list[tuple[str | None, defer.Deferred]] = []
-        self._keepalive = None
+        self._waiters: list[tuple[str | None, defer.Deferred[Outcome]]] = []
+        self._keepalive: IDelayedCall | None = None
         self.stack.on_pong.append(self._pong)
-        self._tls_creators: dict = {}
+        self._tls: ClientTlsCreator | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -113,7 +141,8 @@ class UserAgent:
         """Bind the UDP socket (always: inbound UDP and the §18.1.1 switch need one)."""
         self.stack.listen_udp(self.config.local_host, 0)
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[list[tuple[bool, Any]]]:
+        """Cancel the refresh and keep-alives, close every socket and connection."""
         self._cancel_refresh()
         if self._keepalive is not None and self._keepalive.active():
             self._keepalive.cancel()
@@ -123,32 +152,32 @@ class UserAgent:
 
     # -- operations ---------------------------------------------------------------------
 
-    def register(self, expires: int | None = None) -> defer.Deferred:
+    def register(self, expires: int | None = None) -> defer.Deferred[Outcome]:
         """REGISTER (with digest, 423 handling and failover); Deferred[Outcome]."""
         return defer.ensureDeferred(self._register(expires))
 
-    def unregister(self) -> defer.Deferred:
+    def unregister(self) -> defer.Deferred[Outcome]:
         """REGISTER with Expires: 0 for our contact (RFC 3261 §10.2.2)."""
         return defer.ensureDeferred(self._register(0))
 
-    def options(self, uri: SipUri | None = None) -> defer.Deferred:
+    def options(self, uri: SipUri | None = None) -> defer.Deferred[Outcome]:
         """OPTIONS to ``uri`` (default: the registrar); Deferred[Outcome]."""
         return defer.ensureDeferred(self._options(uri))
 
-    def call(self, uri: SipUri, sdp_size: int | None = None) -> defer.Deferred:
+    def call(self, uri: SipUri, sdp_size: int | None = None) -> defer.Deferred[Outcome]:
         """INVITE ``uri`` with an SDP offer of ``sdp_size`` bytes; ACK a 2xx.
 
         Deferred[Outcome] whose ``call.dialog`` is the :class:`Dialog` on success.
         """
         return defer.ensureDeferred(self._call(uri, sdp_size))
 
-    def hangup(self, dialog: Dialog) -> defer.Deferred:
+    def hangup(self, dialog: Dialog) -> defer.Deferred[Outcome]:
         """BYE within ``dialog``; Deferred[Outcome]."""
         return defer.ensureDeferred(self._bye(dialog))
 
-    def next_outcome(self, operation: str | None = None) -> defer.Deferred:
+    def next_outcome(self, operation: str | None = None) -> defer.Deferred[Outcome]:
         """A Deferred of the next finished operation (e.g. the next automatic refresh)."""
-        waiter: defer.Deferred = defer.Deferred()
+        waiter: defer.Deferred[Outcome] = defer.Deferred()
         self._waiters.append((operation, waiter))
         return waiter
 
@@ -176,94 +205,65 @@ class UserAgent:
     async def _register(self, expires: int | None) -> Outcome:
         expires = self.config.expires if expires is None else expires
         operation = "unregister" if expires == 0 else "register"
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
-        located = await self._locate()
-        if not located.targets:
-            return self._finish(Outcome(operation, False, f"{operation} failed: {located.error}",
-                                        error="dns", resolution=located.trace, started=started,
-                                        ended=self.reactor.seconds()))
-        last: Outcome | None = None
-        for target in self._targets_for(operation, located):
-            outcome = await self._register_at(target, expires, exchanges, located)
-            outcome.started = started
-            last = outcome
-            if outcome.ok or not _should_fail_over(outcome):
+        journey = _Journey(self.reactor.seconds())
+        journey.located = await self.locator.locate()
+        if not journey.located.targets:
+            return self._finish(self._unresolved(operation, journey), journey)
+        outcome: Outcome | None = None
+        for target in self._targets(journey.located):
+            outcome = await self._register_at(target, operation, expires, journey)
+            if outcome.ok or not should_fail_over(outcome.error, outcome.status):
                 break
-        assert last is not None
-        return self._finish(last)
+        assert outcome is not None
+        return self._finish(outcome, journey)
 
-    async def _register_at(self, target: Target, expires: int, exchanges: list[Exchange],
-                           located: Located) -> Outcome:
-        operation = "unregister" if expires == 0 else "register"
-        flow_or_failure = await self._flow(target, exchanges, "REGISTER")
-        if not isinstance(flow_or_failure, Flow):
-            return self._failure(operation, flow_or_failure, exchanges, located)
-        flow = flow_or_failure
-        reg = self.registration
-        self.digest.start_request()
-        auth: tuple[str, str] | None = None
-        for _ in range(MAX_AUTH_ROUNDS + 2):
-            reg.cseq += 1
-            contact = self._contact(flow)
-            headers: list[tuple[str, object]] = [("Contact", contact), ("Expires", expires)]
-            if auth:
-                headers.append(auth)
-            request = self._request("REGISTER", self._registrar_uri(), flow,
-                                    to=Address(self.config.aor), call_id=reg.call_id,
-                                    cseq=reg.cseq, headers=headers)
-            response, exchange = await self._exchange(request, flow, exchanges)
-            if response is None:
-                return self._failure(operation, exchange, exchanges, located)
-            if response.status in (401, 407):
-                auth_or_outcome = self._answer_challenge(operation, request, response,
-                                                         exchanges, located)
-                if isinstance(auth_or_outcome, Outcome):
-                    return auth_or_outcome
-                auth = auth_or_outcome
-                continue
-            if response.status == 423:
-                minimum = response.headers.get("Min-Expires")
-                if minimum and minimum.isdigit() and int(minimum) > expires:
-                    expires = int(minimum)  # RFC 3261 §10.2.8: retry with Min-Expires
-                    continue
-            return self._registered(operation, response, flow, contact, expires, exchanges,
-                                    located)
-        return self._failure(operation, exchanges[-1], exchanges, located,
-                             summary=f"{operation} failed: too many authentication rounds")
+    async def _register_at(self, target: Target, operation: str, expires: int,
+                           journey: _Journey) -> Outcome:
+        flow = await self._flow(target, journey, "REGISTER")
+        if isinstance(flow, Exchange):
+            return self._failure(operation, flow, journey)
+        contact = contact_address(flow.transport, flow.local, self.config.aor.user,
+                                  secure=self.config.registrar.secure)
 
-    def _registered(self, operation: str, response: Response, flow: Flow, contact: Address,
-                    requested: int, exchanges: list[Exchange], located: Located) -> Outcome:
+        def build(action: SendRequest, flow: Flow) -> Request:
+            return self._request("REGISTER", self._registrar_uri(), flow, action,
+                                 to=Address(self.config.aor),
+                                 call_id=self.registration.call_id,
+                                 headers=[("Contact", contact)])
+
+        registration = Registration(
+            self.registration.sequence, expires=expires, contact=contact.sip_uri,
+            refresh_ratio=self.config.refresh_ratio, digest=self._digest(),
+            cnonce=lambda: self._token(12))
+        verdict, sent = await self._perform(registration, flow, journey, build)
+        if not verdict.ok:
+            return self._unsuccessful(operation, verdict, journey)
+        return self._registered(operation, verdict, sent.flow, contact, journey)
+
+    def _registered(self, operation: str, verdict: Verdict, flow: Flow, contact: Address,
+                    journey: _Journey) -> Outcome:
         reg = self.registration
-        ok = 200 <= response.status < 300
-        granted = _granted_expires(response, contact, requested) if ok else None
-        outcome = Outcome(
-            operation, ok, "", status=response.status, reason=response.reason,
-            error=None if ok else "rejected", transport=flow.transport, remote=flow.remote,
-            exchanges=exchanges, resolution=located.trace, expires=granted,
-            ended=self.reactor.seconds())
-        where = f"{_fmt(flow.remote)}/{flow.transport}"
-        if ok and operation == "register":
-            reg.flow, reg.contact, reg.expires = flow, contact, granted
+        where = f"{fmt_hostport(flow.remote)}/{flow.transport}"
+        outcome = Outcome(operation, True, "", status=verdict.status, reason=verdict.reason,
+                          transport=flow.transport, remote=flow.remote, expires=verdict.expires)
+        if operation == "register":
+            reg.flow, reg.contact, reg.expires = flow, contact, verdict.expires
             reg.registered_at = self.reactor.seconds()
             self.flow = flow
-            self._schedule_refresh(granted)
-            outcome.summary = (f"REGISTERED {self.config.aor} via {where}: {response.status} "
-                               f"{response.reason}, expires {granted} s")
-        elif ok:
+            self._schedule_refresh(verdict.refresh_at)
+            outcome.summary = (f"REGISTERED {self.config.aor} via {where}: {verdict.status} "
+                               f"{verdict.reason}, expires {verdict.expires} s")
+        else:
             self._cancel_refresh()
             reg.flow = reg.expires = reg.registered_at = None
             outcome.summary = (f"UNREGISTERED {self.config.aor} via {where}: "
-                               f"{response.status} {response.reason}")
-        else:
-            outcome.summary = (f"{operation} failed: {response.status} {response.reason} "
-                               f"from {where}")
+                               f"{verdict.status} {verdict.reason}")
         return outcome
 
-    def _schedule_refresh(self, expires: int | None) -> None:
+    def _schedule_refresh(self, at: float | None) -> None:
         self._cancel_refresh()
-        if expires:
-            delay = max(0.001, expires * self.config.refresh_ratio)
+        if at is not None:
+            delay = max(0.0, at - self.reactor.seconds())
             self.registration.refresh = self.reactor.callLater(delay, self._refresh)
 
     def _refresh(self) -> None:
@@ -279,149 +279,130 @@ class UserAgent:
     # -- options, call, bye -------------------------------------------------------------
 
     async def _options(self, uri: SipUri | None) -> Outcome:
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
-        located = await self._locate()
-        last: Outcome | None = None
-        for target in self._targets_for("options", located):
-            flow = await self._flow(target, exchanges, "OPTIONS")
-            if not isinstance(flow, Flow):
-                last = self._failure("options", flow, exchanges, located)
-                if _should_fail_over(last):
-                    continue
+        journey = _Journey(self.reactor.seconds())
+        journey.located = await self.locator.locate()
+        target_uri = uri or self._registrar_uri()
+        outcome: Outcome | None = None
+        for target in self._targets(journey.located):
+            flow = await self._flow(target, journey, "OPTIONS")
+            if isinstance(flow, Exchange):
+                outcome = self._failure("options", flow, journey)
+            else:
+                outcome = await self._options_at(flow, target_uri, journey)
+            if outcome.ok or not should_fail_over(outcome.error, outcome.status):
                 break
-            request = self._request("OPTIONS", uri or self._registrar_uri(), flow,
-                                    to=Address(uri or self._registrar_uri()),
-                                    call_id=self._token(16), cseq=1,
-                                    headers=[("Accept", "application/sdp")])
-            response, exchange = await self._exchange(request, flow, exchanges)
-            if response is None:
-                last = self._failure("options", exchange, exchanges, located)
-                if _should_fail_over(last):
-                    continue
-                break
-            ok = response.status < 300
-            last = Outcome("options", ok, f"OPTIONS {'answered' if ok else 'failed'}: "
-                           f"{response.status} {response.reason} from {exchange.where}",
-                           status=response.status, reason=response.reason,
-                           error=None if ok else "rejected", transport=flow.transport,
-                           remote=flow.remote, exchanges=exchanges, resolution=located.trace)
-            break
-        if last is None:
-            last = Outcome("options", False, f"options failed: {located.error}", error="dns",
-                           resolution=located.trace)
-        last.started = started
-        return self._finish(last)
+        if outcome is None:
+            outcome = self._unresolved("options", journey)
+        return self._finish(outcome, journey)
+
+    async def _options_at(self, flow: Flow, uri: SipUri, journey: _Journey) -> Outcome:
+        sequence = RequestSequence(self._token(16))
+
+        def build(action: SendRequest, flow: Flow) -> Request:
+            return self._request("OPTIONS", uri, flow, action, to=Address(uri),
+                                 call_id=sequence.call_id,
+                                 headers=[("Accept", "application/sdp")])
+
+        operation = Operation("OPTIONS", sequence, digest=self._digest(),
+                              cnonce=lambda: self._token(12))
+        verdict, sent = await self._perform(operation, flow, journey, build)
+        if not verdict.ok:
+            return self._unsuccessful("options", verdict, journey, label="OPTIONS")
+        return Outcome("options", True, f"OPTIONS answered: {verdict.status} {verdict.reason} "
+                       f"from {journey.exchanges[-1].where}", status=verdict.status,
+                       reason=verdict.reason, transport=sent.flow.transport,
+                       remote=sent.flow.remote)
 
     async def _call(self, uri: SipUri, sdp_size: int | None) -> Outcome:
-        started = self.reactor.seconds()
-        exchanges: list[Exchange] = []
+        journey = _Journey(self.reactor.seconds())
         flow = self.flow
-        located = Located([], [], "")
         if flow is None or flow.closed:
-            located = await self._locate()
-            for target in self._targets_for("call", located):
-                flow_or_failure = await self._flow(target, exchanges, "INVITE")
-                if isinstance(flow_or_failure, Flow):
-                    flow = flow_or_failure
+            journey.located = await self.locator.locate()
+            flow = None
+            for target in self._targets(journey.located):
+                opened = await self._flow(target, journey, "INVITE")
+                if isinstance(opened, Flow):
+                    flow = opened
                     break
-            else:
-                if exchanges:
-                    return self._finish(self._failure("call", exchanges[-1], exchanges, located))
-                return self._finish(Outcome("call", False, f"call failed: {located.error}",
-                                            error="dns", resolution=located.trace))
-        assert flow is not None
-        call_id = self._token(16) + "@testbed"
+            if flow is None:
+                if journey.exchanges:
+                    return self._finish(self._failure("call", journey.exchanges[-1], journey),
+                                        journey)
+                return self._finish(self._unresolved("call", journey), journey)
+        sequence = RequestSequence(self._token(16) + "@testbed")
         local = Address(self.config.aor, params=(("tag", self._token(10)),))
-        self.digest.start_request()
-        auth: tuple[str, str] | None = None
-        cseq = 0
-        for _ in range(MAX_AUTH_ROUNDS + 1):
-            cseq += 1
-            session_id = self.rng.randrange(1, 2**31)
+        session_id = self.rng.randrange(1, 2**31)
 
-            def invite(flow: Flow, cseq: int = cseq, auth: tuple | None = auth,
-                       session_id: int = session_id) -> Request:
-                offer = build_offer(address=flow.local[0], port=40000,
-                                    session_id=session_id, size=sdp_size)
-                headers: list[tuple[str, object]] = [("Contact", self._contact(flow)),
-                                                     ("Content-Type", "application/sdp"),
-                                                     ("Allow", ALLOW)]
-                if auth:
-                    headers.append(auth)
-                return self._request("INVITE", uri, flow, to=Address(uri), call_id=call_id,
-                                     cseq=cseq, headers=headers, from_=local,
-                                     body=offer.to_bytes())
+        def build(action: SendRequest, flow: Flow) -> Request:
+            offer = build_offer(address=flow.local[0], port=40000, session_id=session_id,
+                                size=sdp_size)
+            contact = contact_address(flow.transport, flow.local, self.config.aor.user,
+                                      secure=self.config.registrar.secure)
+            return self._request("INVITE", uri, flow, action, to=Address(uri),
+                                 call_id=sequence.call_id, from_=local,
+                                 body=offer.to_bytes(), headers=[
+                                     ("Contact", contact),
+                                     ("Content-Type", "application/sdp"), ("Allow", ALLOW)])
 
-            flow, request = await self._flow_for_size(flow, invite, exchanges)
-            response, exchange = await self._exchange(request, flow, exchanges,
-                                                      on_response=self._reack_for(request, flow))
-            details = CallDetails(len(request.to_bytes()), flow.transport)
-            if response is None:
-                failure = self._failure("call", exchange, exchanges, located)
-                failure.call = details
-                return self._finish(failure)
-            if response.status in (401, 407):
-                auth_or_outcome = self._answer_challenge("call", request, response, exchanges,
-                                                         located)
-                if isinstance(auth_or_outcome, Outcome):
-                    return self._finish(auth_or_outcome)
-                auth = auth_or_outcome
-                continue
-            where = exchange.where
-            if response.status >= 300:
-                return self._finish(Outcome(
-                    "call", False, f"call failed: {response.status} {response.reason} from {where}",
-                    status=response.status, reason=response.reason, error="rejected",
-                    transport=flow.transport, remote=flow.remote, exchanges=exchanges,
-                    started=started, ended=self.reactor.seconds(), call=details))
-            dialog = details.dialog = self._dialog_from(request, response, flow)
-            self.stack.send_stateless(self._ack(dialog, request), flow)
-            codecs = ""
-            try:
-                answer = parse_sdp(response.body)
-                codecs = ", ".join(c.encoding for m in answer.media for c in m.codecs())
-            except RemoteProtocolError as exc:
-                codecs = f"unreadable SDP answer: {exc.reason}"
-            return self._finish(Outcome(
-                "call", True, f"CALL ESTABLISHED with {uri} via {where}: {response.status} "
-                f"{response.reason} (INVITE {len(request.to_bytes())} bytes; codecs {codecs})",
-                status=response.status, reason=response.reason, transport=flow.transport,
-                remote=flow.remote, exchanges=exchanges, started=started,
-                ended=self.reactor.seconds(), call=details))
-        return self._finish(self._failure("call", exchanges[-1], exchanges, located,
-                                          summary="call failed: too many authentication rounds"))
+        invite = Operation("INVITE", sequence, digest=self._digest(),
+                           cnonce=lambda: self._token(12))
+        verdict, sent = await self._perform(invite, flow, journey, build, watch=self._reack_for)
+        assert sent.request is not None
+        details = CallDetails(len(sent.request.to_bytes()), sent.flow.transport)
+        if not verdict.ok:
+            outcome = self._unsuccessful("call", verdict, journey)
+            outcome.call = details
+            return self._finish(outcome, journey)
+        assert verdict.response is not None
+        dialog = details.dialog = self._dialog_from(sent.request, verdict.response, sent.flow)
+        self.stack.send_stateless(self._ack(dialog, sent.request), sent.flow)
+        try:
+            answer = parse_sdp(verdict.response.body)
+            codecs = ", ".join(c.encoding for m in answer.media for c in m.codecs())
+        except RemoteProtocolError as exc:
+            codecs = f"unreadable SDP answer: {exc.reason}"
+        return self._finish(Outcome(
+            "call", True, f"CALL ESTABLISHED with {uri} via {journey.exchanges[-1].where}: "
+            f"{verdict.status} {verdict.reason} (INVITE {details.invite_size} bytes; "
+            f"codecs {codecs})", status=verdict.status, reason=verdict.reason,
+            transport=sent.flow.transport, remote=sent.flow.remote, call=details), journey)
 
     async def _bye(self, dialog: Dialog) -> Outcome:
-        exchanges: list[Exchange] = []
-        dialog.cseq += 1
-        request = self._request("BYE", dialog.remote_target, dialog.flow, to=dialog.remote,
-                                call_id=dialog.call_id, cseq=dialog.cseq, from_=dialog.local,
-                                headers=[("Route", r) for r in dialog.route_set])
-        response, exchange = await self._exchange(request, dialog.flow, exchanges)
-        if response is None:
-            return self._finish(self._failure("bye", exchange, exchanges, Located([], [], "")))
-        ok = response.status < 300
+        journey = _Journey(self.reactor.seconds())
+        sequence = RequestSequence(dialog.call_id, dialog.cseq)
+
+        def build(action: SendRequest, flow: Flow) -> Request:
+            return self._request("BYE", dialog.remote_target, flow, action, to=dialog.remote,
+                                 call_id=dialog.call_id, from_=dialog.local,
+                                 headers=[("Route", r) for r in dialog.route_set])
+
+        bye = Operation("BYE", sequence, digest=self._digest(), cnonce=lambda: self._token(12))
+        verdict, _ = await self._perform(bye, dialog.flow, journey, build)
+        dialog.cseq = sequence.cseq
+        if not verdict.ok:
+            return self._finish(self._unsuccessful("bye", verdict, journey, label="CALL BYE"),
+                                journey)
         return self._finish(Outcome(
-            "bye", ok, f"CALL {'ENDED' if ok else 'BYE failed'}: {response.status} "
-            f"{response.reason} from {exchange.where}", status=response.status,
-            reason=response.reason, error=None if ok else "rejected",
-            transport=dialog.flow.transport, remote=dialog.flow.remote, exchanges=exchanges))
+            "bye", True, f"CALL ENDED: {verdict.status} {verdict.reason} from "
+            f"{journey.exchanges[-1].where}", status=verdict.status, reason=verdict.reason,
+            transport=dialog.flow.transport, remote=dialog.flow.remote), journey)
 
     def _dialog_from(self, invite: Request, response: Response, flow: Flow) -> Dialog:
         contacts = response.contacts
         remote_target = contacts[0].sip_uri if contacts else invite.uri
+        assert isinstance(remote_target, SipUri)
         route_set = list(reversed(response.headers.values("Record-Route")))
         return Dialog(invite.call_id, invite.from_, response.to, remote_target, route_set,
                       invite.cseq.seq, flow)
 
     def _ack(self, dialog: Dialog, invite: Request) -> Request:
         """The ACK for a 2xx: a new transaction-less request (RFC 3261 §13.2.2.4)."""
-        return self._request("ACK", dialog.remote_target, dialog.flow, to=dialog.remote,
-                             call_id=dialog.call_id, cseq=invite.cseq.seq, from_=dialog.local,
+        ack = SendRequest("ACK", invite.cseq.seq)
+        return self._request("ACK", dialog.remote_target, dialog.flow, ack, to=dialog.remote,
+                             call_id=dialog.call_id, from_=dialog.local,
                              headers=[("Route", r) for r in dialog.route_set])
 
-    def _reack_for(self, invite: Request, flow: Flow):
+    def _reack_for(self, invite: Request, flow: Flow) -> Callable[[Response], None]:
         """Re-ACK retransmitted 2xx responses (RFC 6026 Accepted state delivers them)."""
         seen: list[int] = []
 
@@ -437,41 +418,12 @@ class UserAgent:
     # -- inbound requests (TransactionUser) ---------------------------------------------
 
     def request_received(self, context: ServerContext) -> None:
-        request = context.request
-        method = request.method
-        to_tag = self._token(10)
-        if method == "INVITE":
-            status = self.config.answer_status
-            if status >= 300:
-                context.respond(status, to_tag=to_tag)
-            else:
-                context.respond(180, to_tag=to_tag)
-                body = b""
-                try:
-                    offer = parse_sdp(request.body)
-                    body = answer_for(offer, address=context.flow.local[0], port=41000,
-                                      session_id=self.rng.randrange(1, 2**31)).to_bytes()
-                except RemoteProtocolError:
-                    status = 488
-                if status == 488:
-                    context.respond(488, to_tag=to_tag)
-                else:
-                    context.respond(200, to_tag=to_tag, body=body, headers=[
-                        ("Contact", self._contact(context.flow)),
-                        ("Content-Type", "application/sdp")])
-        elif method in ("OPTIONS", "BYE", "MESSAGE", "NOTIFY", "CANCEL"):
-            status = 200
-            extra = [("Allow", ALLOW), ("Accept", "application/sdp")] if method == "OPTIONS" else []
-            context.respond(200, to_tag=to_tag, headers=extra)
-        else:
-            status = 405
-            context.respond(405, to_tag=to_tag, headers=[("Allow", ALLOW)])
-        self.inbound.append(InboundRequest(self.reactor.seconds(), method, context.flow.transport,
-                                           context.flow.remote, status, request.call_id))
+        answered = self.answerer.answer(context)
+        self.inbound.append(inbound_record(self.reactor.seconds(), context.request,
+                                           context.flow, answered))
 
     def ack_received(self, ack: Request, flow: Flow) -> None:
-        self.inbound.append(InboundRequest(self.reactor.seconds(), "ACK", flow.transport,
-                                           flow.remote, 0, ack.call_id))
+        self.inbound.append(inbound_record(self.reactor.seconds(), ack, flow, 0))
 
     def stray_response(self, response: Response, flow: Flow) -> None:
         pass  # recorded in the trace by the flow
@@ -485,192 +437,184 @@ class UserAgent:
 
     # -- building blocks ----------------------------------------------------------------
 
-    async def _locate(self) -> Located:
-        return await self.locator.locate()
-
-    def _targets_for(self, operation: str, located: Located) -> list[Target]:
+    def _targets(self, located: Located) -> list[Target]:
         """Targets in order; a live registration flow goes first (connection reuse)."""
-        targets = list(located.targets)
-        reg = self.registration
-        if reg.flow is not None and not reg.flow.closed:
-            host, port = reg.flow.remote
-            current = Target(reg.flow.transport, host, port, host, "the registered flow")
-            targets = [current] + [t for t in targets if t != current]
-        return targets
+        flow = self.registration.flow
+        if flow is None or flow.closed:
+            return list(located.targets)
+        host, port = flow.remote
+        current = Target(flow.transport, host, port, host, "the registered flow")
+        return targets_in_order(located.targets, current)
 
-    async def _flow(self, target: Target, exchanges: list[Exchange],
-                    method: str) -> Flow | Exchange:
+    async def _flow(self, target: Target, journey: _Journey, method: str) -> Flow | Exchange:
         """An open flow to ``target``, or the failed :class:`Exchange` that says why."""
         address = target.address or target.host
+        secure = target.transport in ("TLS", "WSS")
         try:
-            return await self.stack.connect(
+            flow: Flow = await self.stack.connect(
                 target.transport, address, target.port,
-                tls_creator=self._tls_creator() if target.transport in ("TLS", "WSS") else None,
+                tls_creator=self._tls_creator() if secure else None,
                 ws_path=self.config.ws_path, server_name=self.config.tls_server_name)
         except ConnectFailed as failure:
             now = self.reactor.seconds()
             exchange = Exchange(method, target.transport, (address, target.port), now,
                                 ended=now, error=failure.kind, detail=failure.reason,
                                 transmissions=0, tls_failure=failure.tls_failure)
-            exchanges.append(exchange)
+            journey.exchanges.append(exchange)
             return exchange
+        if secure and self.config.insecure:
+            self._note_insecure(flow, journey)
+        return flow
+
+    def _note_insecure(self, flow: Flow, journey: _Journey) -> None:
+        """Insecure trust accepted this flow's certificate: say what would have failed."""
+        record = self._tls.record_for(flow.connection) if self._tls is not None else None
+        problem = record.would_have_failed if record is not None else None
+        if problem is None:
+            return
+        text = (f"{fmt_hostport(flow.remote)}/{flow.transport}: certificate accepted only "
+                f"because trust is insecure; with verification: {problem}")
+        if all(note.text != text for note in journey.notes):
+            journey.notes.append(Note("insecure-trust", text))
+
+    async def _perform(self, operation: Operation, flow: Flow, journey: _Journey,
+                       build: RequestBuilder,
+                       watch: ResponseWatcher | None = None) -> tuple[Verdict, _Sent]:
+        """Drive ``operation`` on ``flow``: every request built for the flow it goes on
+        (RFC 3261 §18.1.1 may move it to TCP), every exchange recorded."""
+        sent = _Sent(flow)
+
+        async def send(action: SendRequest) -> tuple[Request, Response]:
+            sent.flow, request = await self._flow_for_size(
+                sent.flow, lambda flow: build(action, flow), journey)
+            sent.request = request
+            on_response = watch(request, sent.flow) if watch is not None else None
+            response = await self._exchange(request, sent.flow, journey, on_response)
+            return request, response
+
+        try:
+            return await drive(operation, send, self.reactor), sent
+        finally:
+            journey.notes.extend(operation.notes)
 
     async def _flow_for_size(self, flow: Flow, build: Callable[[Flow], Request],
-                             exchanges: list[Exchange]) -> tuple[Flow, Request]:
-        """RFC 3261 §18.1.1, on the request's real serialised size over UDP: within 200
-        bytes of the path MTU (``path_mtu``), or over 1300 bytes when it is unknown, the
-        request goes over TCP (to the same address and port) if the policy is
-        ``switch-to-tcp``; with ``send`` it goes over UDP anyway. Either way, a line in
-        the trace says so. Returns the flow and the request built for it."""
+                             journey: _Journey) -> tuple[Flow, Request]:
+        """The flow and request to send: RFC 3261 §18.1.1 on the request's real
+        serialised size over UDP, by the configured policy; the trace and the journey's
+        notes say what was decided."""
         request = build(flow)
         if flow.transport != "UDP":
             return flow, request
         size = len(request.to_bytes())
-        mtu = self.config.path_mtu
-        limit = mtu - 200 if mtu else 1300
-        if size <= limit:
+        decision = udp_size_decision(request.method, size, path_mtu=self.config.path_mtu,
+                                     policy=self.config.udp_large_message)
+        if not decision.why:
             return flow, request
-        why = (f"{request.method} of {size} bytes is over {limit} bytes "
-               + (f"(within 200 bytes of the path MTU {mtu})" if mtu else
-                  "(1300: the path MTU is unknown)"))
-        if self.config.udp_large_message != "switch-to-tcp":
-            self.trace.record("note", "UDP", remote=flow.remote,
-                              summary=f"{why}: sent over UDP anyway (udp_large_message: send; "
-                                      "RFC 3261 §18.1.1 asks for TCP)")
+        self.trace.record("note", "UDP", remote=flow.remote, summary=decision.why)
+        if not decision.switch:
+            journey.notes.append(Note("large-udp-request", decision.why))
             return flow, request
-        self.trace.record("note", "UDP", remote=flow.remote,
-                          summary=f"{why}: switching to TCP (RFC 3261 §18.1.1)")
-        target = Target("TCP", flow.remote[0], flow.remote[1], flow.remote[0],
+        journey.notes.append(Note("udp-to-tcp-switch", decision.why))
+        target = Target(Transport.TCP, flow.remote[0], flow.remote[1], flow.remote[0],
                         "RFC 3261 §18.1.1 switch to TCP")
-        switched = await self._flow(target, exchanges, request.method)
+        switched = await self._flow(target, journey, request.method)
         if isinstance(switched, Flow):
             return switched, build(switched)
-        self.trace.record("note", "UDP", remote=flow.remote,
-                          summary=f"TCP to {switched.where} failed ({switched.detail}): "
-                                  f"sending the {size}-byte {request.method} over UDP "
-                                  "(RFC 3261 §18.1.1)")
+        why = (f"TCP to {switched.where} failed ({switched.detail}): sending the "
+               f"{size}-byte {request.method} over UDP (RFC 3261 §18.1.1)")
+        self.trace.record("note", "UDP", remote=flow.remote, summary=why)
+        journey.notes.append(Note("large-udp-request", why))
         return flow, request
 
-    def _tls_creator(self) -> object:
-        from testbed.transport import TrustConfig, client_tls_options
+    def _tls_creator(self) -> ClientTlsCreator:
+        if self._tls is None:
+            keylog = KeyLog(self.config.keylog) if self.config.keylog else None
+            self._tls = client_tls_options(self.config.tls_server_name, self.config.trust(),
+                                           keylog=keylog)
+        return self._tls
 
-        name = self.config.tls_server_name
-        creator = self._tls_creators.get(name)
-        if creator is None:
-            if self.config.ca_pem is not None:
-                trust = TrustConfig.from_ca_pem(self.config.ca_pem)
-            elif self.config.ca_file:
-                trust = TrustConfig.from_ca_file(self.config.ca_file)
-            else:
-                trust = TrustConfig.system()
-            if self.config.insecure:
-                # still verify against the given trust, to report what would have failed
-                trust = TrustConfig.insecure(diagnose_with=trust)
-            creator = client_tls_options(name, trust, keylog=self._keylog())
-            self._tls_creators[name] = creator
-        return creator
-
-    def _keylog(self) -> object:
-        if not self.config.keylog:
-            return None
-        from testbed.transport import KeyLog
-
-        return KeyLog(self.config.keylog)
+    def _digest(self) -> DigestClient | None:
+        """The credentials to answer challenges with; None when no password is set."""
+        return self.digest if self.config.password is not None else None
 
     def _registrar_uri(self) -> SipUri:
-        registrar = self.config.registrar
-        return registrar.replace(user=None, password=None, headers=())
+        return self.config.registrar.replace(user=None, password=None, headers=())
 
-    def _contact(self, flow: Flow) -> Address:
-        params: tuple = ()
-        if flow.transport != "UDP":
-            # RFC 7118 §5.2: "ws" for both WS and WSS contacts.
-            name = "ws" if flow.transport in ("WS", "WSS") else flow.transport.lower()
-            params = (("transport", name),)
-        scheme = "sips" if self.config.registrar.secure else "sip"
-        uri = SipUri(host=flow.local[0], port=flow.local[1], user=self.config.aor.user,
-                     params=params, scheme=scheme)
-        return Address(uri)
-
-    def _request(self, method: str, uri: SipUri, flow: Flow, *, to: Address, call_id: str,
-                 cseq: int, headers: list = (), from_: Address | None = None,
-                 body: bytes = b"") -> Request:
+    def _request(self, method: str, uri: SipUri, flow: Flow, action: SendRequest, *,
+                 to: Address, call_id: str, headers: list[tuple[str, object]],
+                 from_: Address | None = None, body: bytes = b"") -> Request:
         via = Via(flow.transport, flow.local[0], flow.local[1],
                   (("branch", new_branch(self.rng)), ("rport", None)))
         sender = from_ or Address(self.config.aor, params=(("tag", self._token(10)),))
         fields: list[tuple[str, object]] = [
             ("Via", via), ("Max-Forwards", 70), ("From", sender), ("To", to),
-            ("Call-ID", call_id), ("CSeq", f"{cseq} {method}"),
-            ("User-Agent", self.config.user_agent)]
-        fields.extend(headers)
+            ("Call-ID", call_id), ("CSeq", f"{action.cseq} {method}"),
+            ("User-Agent", self.config.user_agent), *headers, *action.headers]
         return Request(method, uri, fields, body)
 
-    async def _exchange(self, request: Request, flow: Flow, exchanges: list[Exchange],
-                        on_response=None) -> tuple[Response | None, Exchange]:
+    async def _exchange(self, request: Request, flow: Flow, journey: _Journey,
+                        on_response: Callable[[Response], None] | None = None) -> Response:
+        """Send ``request`` as a client transaction and record it as an :class:`Exchange`;
+        :class:`TransactionFailed` (recorded too) when no final response came."""
         branch = request.top_via.branch or ""
         exchange = Exchange(request.method, flow.transport, flow.remote, self.reactor.seconds(),
-                            branch=branch)
-        exchanges.append(exchange)
+                            branch=branch, transmissions=0)
+        journey.exchanges.append(exchange)
+
+        def transmitted(retransmission: bool) -> None:
+            exchange.transmissions += 1
+
         try:
-            response = await self.stack.send_request(request, flow, on_response)
+            response: Response = await self.stack.send_request(request, flow, on_response,
+                                                               on_transmit=transmitted)
         except TransactionFailed as failure:
             exchange.ended = self.reactor.seconds()
             exchange.error = (failure.kind if failure.kind in ("timeout", "refused", "unreachable")
                               else "transport")
             exchange.detail = failure.reason
-            exchange.transmissions = self._transmissions(request.method, branch)
-            return None, exchange
+            raise
         exchange.ended = self.reactor.seconds()
         exchange.status, exchange.reason = response.status, response.reason
-        exchange.transmissions = self._transmissions(request.method, branch)
-        return response, exchange
+        if response.status == 503:
+            exchange.retry_after = _retry_after(response)
+        return response
 
-    def _transmissions(self, method: str, branch: str) -> int:
-        start = method.encode() + b" "
-        needle = branch.encode()
-        return sum(1 for e in self.trace.events
-                   if e.kind == "sent" and e.data.startswith(start) and needle in e.data)
+    # -- outcomes -----------------------------------------------------------------------
 
-    def _answer_challenge(self, operation: str, request: Request, response: Response,
-                          exchanges: list[Exchange], located: Located) -> tuple[str, str] | Outcome:
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        challenges = []
-        for value in response.headers.get_all(header):
-            try:
-                challenges.append(Challenge.parse(value))
-            except RemoteProtocolError:
-                continue
-        decision = self.digest.on_challenge(challenges)
-        if decision.verdict is not ChallengeVerdict.RETRY or self.config.password is None:
-            why = decision.reason if self.config.password is not None else "no password configured"
-            exchange = exchanges[-1]
-            exchange.error = "auth"
-            exchange.detail = why
-            return Outcome(operation, False, f"{operation} failed: {response.status} "
-                           f"{response.reason} from {exchange.where}: {why}",
-                           status=response.status, reason=response.reason, error="auth",
-                           transport=exchange.transport, remote=exchange.remote,
-                           exchanges=exchanges, resolution=located.trace,
-                           ended=self.reactor.seconds())
-        assert decision.challenge is not None
-        credentials = self.digest.authorize(decision.challenge, method=request.method,
-                                            uri=str(request.uri), cnonce=self._token(12),
-                                            body=request.body)
-        return (answer, credentials.to_header())
+    def _unresolved(self, operation: str, journey: _Journey) -> Outcome:
+        return Outcome(operation, False, f"{operation} failed: {journey.located.error}",
+                       error="dns")
 
-    def _failure(self, operation: str, exchange: Exchange, exchanges: list[Exchange],
-                 located: Located, summary: str | None = None) -> Outcome:
-        if summary is None:
-            summary = f"{operation} failed: {_describe_failure(exchange, self.config)}"
+    def _unsuccessful(self, operation: str, verdict: Verdict, journey: _Journey,
+                      label: str | None = None) -> Outcome:
+        """The outcome of an operation that ended without success on its last exchange."""
+        exchange = journey.exchanges[-1]
+        if verdict.response is None:
+            return self._failure(operation, exchange, journey)
+        summary = (f"{label or operation} failed: {verdict.status} {verdict.reason} "
+                   f"from {exchange.where}")
+        if verdict.error == "auth":
+            exchange.error, exchange.detail = "auth", verdict.detail
+            summary = f"{summary}: {verdict.detail}"
+        return Outcome(operation, False, summary, status=verdict.status, reason=verdict.reason,
+                       error=verdict.error, transport=exchange.transport,
+                       remote=exchange.remote)
+
+    def _failure(self, operation: str, exchange: Exchange, journey: _Journey) -> Outcome:
+        """The outcome of an exchange that got no response (connect or transaction)."""
+        summary = f"{operation} failed: {exchange.describe_failure(self.config.timers)}"
         return Outcome(operation, False, summary, status=exchange.status, reason=exchange.reason,
                        error=exchange.error or "error", transport=exchange.transport,
-                       remote=exchange.remote, exchanges=exchanges, resolution=located.trace,
-                       tls_failure=exchange.tls_failure, ended=self.reactor.seconds())
+                       remote=exchange.remote, tls_failure=exchange.tls_failure)
 
-    def _finish(self, outcome: Outcome) -> Outcome:
-        if not outcome.ended:
-            outcome.ended = self.reactor.seconds()
+    def _finish(self, outcome: Outcome, journey: _Journey) -> Outcome:
+        """Complete ``outcome`` with its journey, keep it, and wake who waits for it."""
+        outcome.exchanges = journey.exchanges
+        outcome.resolution = journey.located.trace
+        outcome.queries = journey.located.queries
+        outcome.notes = journey.notes
+        outcome.started = journey.started
+        outcome.ended = self.reactor.seconds()
         self.outcomes.append(outcome)
         waiting, self._waiters = self._waiters, []
         for operation, waiter in waiting:
@@ -685,54 +629,11 @@ class UserAgent:
         return "".join(self.rng.choice(alphabet) for _ in range(length))
 
 
-def _granted_expires(response: Response, contact: Address, requested: int) -> int:
-    """The expiry the registrar granted our contact (RFC 3261 §10.2.4)."""
-    ours = contact.uri
-    for candidate in response.contacts:
-        value = candidate.param("expires")
-        if candidate.uri == ours and value is not None and value.isdigit():
-            return int(value)
-    header = response.expires
-    return header if header is not None else requested
+def _retry_after(response: Response) -> int | None:
+    """The seconds of a Retry-After header (RFC 3261 §20.33), if it has any."""
+    value = response.headers.get("Retry-After") or ""
+    digits = value.strip().split(";")[0].split("(")[0].strip()
+    return int(digits) if digits.isdigit() else None
 
 
-def _should_fail_over(outcome: Outcome) -> bool:
-    """RFC 3263 §4.3: try the next target after a transport failure, a timeout or a 503."""
-    return outcome.error in ("timeout", "refused", "unreachable", "tls", "websocket",
-                             "transport") or outcome.status == 503
-
-
-def _describe_failure(exchange: Exchange, config: ClientConfig) -> str:
-    """One line in the words of the troubleshooting table, with the evidence."""
-    where = exchange.where
-    if exchange.error == "timeout" and not exchange.transmissions and exchange.detail:
-        return f"connection to {where} not established: {exchange.detail}"  # connect timeout
-    if exchange.error == "timeout":
-        waited = (exchange.ended or exchange.started) - exchange.started
-        timer = "Timer B" if exchange.method == "INVITE" else "Timer F"
-        return (f"no response to {exchange.method} from {where} after {exchange.transmissions} "
-                f"transmission(s) in {waited:.1f} s ({timer}, 64*T1 with T1 = "
-                f"{config.timers.t1:g} s)")
-    if exchange.error in ("refused", "unreachable") and exchange.transport == "UDP":
-        return f"{exchange.method} to {where} answered by {exchange.detail}"
-    if exchange.error == "refused":
-        return f"connection refused by {where}"
-    if exchange.error == "tls":
-        return f"TLS handshake with {where} failed: {exchange.tls_failure or exchange.detail}"
-    if exchange.error == "websocket":
-        return f"WebSocket upgrade at {where} failed: {exchange.detail}"
-    if exchange.error == "transport":
-        return f"transport failure on {where}: {exchange.detail}"
-    if exchange.status is not None:
-        return f"{exchange.status} {exchange.reason} from {where}"
-    return f"{exchange.error} at {where}: {exchange.detail}"
-
-
-def _fmt(hostport: tuple[str, int] | None) -> str:
-    if hostport is None:
-        return "-"
-    host, port = hostport
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-__all__ = ["Dialog", "InboundRequest", "UserAgent"]
+__all__ = ["RegistrationState", "UserAgent"]

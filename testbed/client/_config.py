@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from testbed.sip import SipUri, Timers
+from testbed.sip import MODES, SipUri, Timers
+from testbed.transport import TrustConfig
 
-TRANSPORT_MODES = ("udp", "tcp", "tls", "wss", "auto")
 LARGE_MESSAGE_POLICIES = ("send", "switch-to-tcp")
 
 
@@ -48,8 +48,8 @@ class ClientConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.transport not in TRANSPORT_MODES:
-            raise ValueError(f"transport must be one of {', '.join(TRANSPORT_MODES)}")
+        if self.transport not in MODES:
+            raise ValueError(f"transport must be one of {', '.join(MODES)}")
         if self.udp_large_message not in LARGE_MESSAGE_POLICIES:
             raise ValueError(f"udp_large_message must be one of {LARGE_MESSAGE_POLICIES}")
 
@@ -61,3 +61,17 @@ class ClientConfig:
     def tls_server_name(self) -> str:
         """The name the TLS certificate must match: the SIP domain (RFC 5922 §4.1)."""
         return self.server_name or self.registrar.host
+
+    def trust(self) -> TrustConfig:
+        """The trust for TLS and WSS: the CA given (PEM or file), else the system store.
+
+        ``insecure`` accepts any certificate but still verifies against that trust, so
+        the outcome can say what would have failed.
+        """
+        if self.ca_pem is not None:
+            trust = TrustConfig.from_ca_pem(self.ca_pem)
+        elif self.ca_file:
+            trust = TrustConfig.from_ca_file(self.ca_file)
+        else:
+            trust = TrustConfig.system()
+        return TrustConfig.insecure(diagnose_with=trust) if self.insecure else trust

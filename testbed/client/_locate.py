@@ -16,10 +16,13 @@ from testbed.dns import (
     DEFAULT_SUPPORTED,
     AddressRecord,
     QueryFailed,
+    QueryRecord,
     Resolution,
     Rfc3263Plan,
     Target,
 )
+from testbed.dns.client import DnsClient
+from testbed.reactor import IReactor
 
 from ._config import ClientConfig
 
@@ -31,26 +34,24 @@ class Located:
     targets: list[Target]
     trace: list[str] = field(default_factory=list)
     error: str = ""
+    queries: list[QueryRecord] = field(default_factory=list)
 
 
 class Locator:
     """Turns the configured registrar URI and transport mode into :class:`Target` s."""
 
-    def __init__(self, config: ClientConfig, reactor: object, trace: object = None) -> None:
+    def __init__(self, config: ClientConfig, reactor: IReactor) -> None:
         self.config = config
         self.reactor = reactor
         self.rng = random.Random(config.seed)
-        self._dns = None
+        self._dns: DnsClient | None = None
 
-    @property
-    def mode(self) -> str:
-        return self.config.transport.upper()
 
     async def locate(self) -> Located:
         config = self.config
         if config.dns:
             resolution = await self._dns_client().resolve(
-                config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+                config.registrar, self.config.transport, DEFAULT_SUPPORTED, self.rng)
         else:
             resolution = self._resolve_statically()
         steps = [str(step) for step in resolution.trace]
@@ -58,11 +59,12 @@ class Locator:
         if not resolution.targets:
             errors = [str(step) for step in resolution.trace if step.kind == "error"]
             error = errors[-1] if errors else "no target found"
-        return Located(list(resolution.targets), steps, error)
+        return Located(list(resolution.targets), steps, error, list(resolution.queries))
 
     def _resolve_statically(self) -> Resolution:
         """Drive the plan with the hosts map only: there is no DNS server to ask."""
-        plan = Rfc3263Plan(self.config.registrar, self.mode, DEFAULT_SUPPORTED, self.rng)
+        config = self.config
+        plan = Rfc3263Plan(config.registrar, config.transport, DEFAULT_SUPPORTED, self.rng)
         while (query := plan.next_query()) is not None:
             address = self.config.hosts.get(query.name.rstrip(".").lower())
             if query.type in ("A", "AAAA") and address is not None:
@@ -74,12 +76,10 @@ class Locator:
                     "ERROR", "no DNS server given (--dns) and not in the hosts map"))
         return plan.resolution(())
 
-    def _dns_client(self):
+    def _dns_client(self) -> DnsClient:
         if self._dns is None:
-            from testbed.dns import DnsClient
-
-            servers = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.config.dns]
-            self._dns = DnsClient(servers, self.reactor, timeout=self.config.dns_timeout)
+            self._dns = DnsClient(list(self.config.dns), self.reactor,
+                                  timeout=self.config.dns_timeout)
         return self._dns
 
     def close(self) -> None:
@@ -88,4 +88,4 @@ class Locator:
             self._dns = None
 
 
-__all__ = ["Located", "Locator", "Target"]
+__all__ = ["Located", "Locator"]

@@ -10,9 +10,11 @@ that fits no row says so (``unclassified``); a diagnosis is data, never an excep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from testbed.client import Exchange, Outcome
+
+from ._findings import Finding, findings_of
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,17 @@ ROWS: tuple[Row, ...] = (
         "Missing NAPTR/SRV records: RFC 3263 falls back to A/AAAA with UDP on port 5060",
         "Publish NAPTR and SRV records for the domain (or choose the transport explicitly)."),
     Row("dns-failure", "Registrar name does not resolve",
-        "No usable DNS records, or the DNS server fails (SERVFAIL, REFUSED, no answer)",
-        "Check the zone (NAPTR, SRV, A/AAAA) and the DNS server the client uses."),
+        "The records are missing: the name does not exist (NXDOMAIN) or has no usable "
+        "NAPTR, SRV or A/AAAA record",
+        "Publish the records in the zone (NAPTR, SRV, A/AAAA) and check the name the "
+        "client resolves."),
+    Row("dns-server-failure", "DNS lookups fail at the server",
+        "The DNS server fails instead of answering (SERVFAIL, REFUSED or no answer at "
+        "all): the records may well exist",
+        "Fix the DNS server the client asks: is it up and reachable on port 53, does it "
+        "load the zone (its logs), does it serve this client and this domain (REFUSED: "
+        "recursion, ACLs, or a zone it is not authoritative for), is DNSSEC validation "
+        "failing (SERVFAIL)? Query it directly with dig."),
     Row("auth-failure", "Registration rejected with 401/407 again and again",
         "Wrong username, password or realm",
         "Check the credentials configured on the client against the registrar's."),
@@ -105,11 +116,18 @@ class Diagnosis:
     cause: str
     solution: str
     evidence: tuple[str, ...] = field(default=())
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        """The ids of the findings, in order, each once."""
+        return tuple(dict.fromkeys(finding.id for finding in self.findings))
 
     def __str__(self) -> str:
         lines = [f"Symptom: {self.symptom}", f"Likely cause: {self.cause}",
                  f"Solution: {self.solution}"]
         lines += [f"Evidence: {line}" for line in self.evidence]
+        lines += [f"Finding: {finding}" for finding in self.findings]
         return "\n".join(lines)
 
     def one_line(self) -> str:
@@ -137,8 +155,13 @@ def _exchange_line(exchange: Exchange, t1: float | None = None) -> str:
 
 
 def diagnose(outcomes: Sequence[Outcome], *, mode: str = "", large_limit: int = 1300) -> Diagnosis:
-    """Classify a run's outcomes into one row of the troubleshooting table."""
+    """Classify a run's outcomes into one row of the troubleshooting table, with the
+    findings of the whole journey."""
     outcomes = list(outcomes)
+    return replace(_main_row(outcomes, mode, large_limit), findings=findings_of(outcomes))
+
+
+def _main_row(outcomes: list[Outcome], mode: str, large_limit: int) -> Diagnosis:
     failed = [o for o in outcomes if not o.ok]
     for outcome in failed:
         found = _classify_failure(outcome, outcomes, large_limit)
@@ -148,6 +171,15 @@ def diagnose(outcomes: Sequence[Outcome], *, mode: str = "", large_limit: int = 
         first = failed[0]
         return _make("unclassified", [first.summary])
     return _classify_success(outcomes, mode)
+
+
+_SERVER_FAILURES = ("SERVFAIL", "REFUSED", "TIMEOUT", "ERROR", "FORMERR", "NOTIMP")
+
+
+def _server_failures(outcome: Outcome) -> list[str]:
+    """The DNS queries of ``outcome`` that the server failed (not NXDOMAIN, not NODATA)."""
+    return [str(q) for q in outcome.queries
+            if q.transport != "cache" and q.outcome in _SERVER_FAILURES]
 
 
 def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
@@ -166,6 +198,9 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
     if error in ("refused", "unreachable"):
         return _make("connection-refused", evidence)
     if error == "dns":
+        failures = _server_failures(outcome)
+        if failures:
+            return _make("dns-server-failure", failures[:3] + outcome.resolution[-1:])
         return _make("dns-failure", outcome.resolution[-3:] or [outcome.summary])
     if error == "auth":
         return _make("auth-failure", evidence + ([last.detail] if last and last.detail else []))
@@ -206,6 +241,13 @@ def _classify_success(outcomes: list[Outcome], mode: str) -> Diagnosis:
     if mode == "auto" and registered and registered[0].transport == "UDP":
         # Only a fall-back to the A/AAAA records counts: UDP chosen by SRV is deliberate.
         fallback = [step for step in registered[0].resolution if "fell back" in step]
+        failures = _server_failures(registered[0])
+        if fallback and failures:  # the records were not missing: the server failed
+            return _make("dns-server-failure", failures[:2] + fallback[:1]
+                         + [registered[0].summary],
+                         cause="The DNS server failed the NAPTR/SRV lookups; RFC 3263 "
+                               "treats a failed lookup like a missing record, so AUTO fell "
+                               "back to the A/AAAA record (UDP 5060 for a sip: URI)")
         if fallback:
             misses = [step for step in registered[0].resolution
                       if "NXDOMAIN" in step or "NODATA" in step or "no NAPTR" in step]

@@ -1,22 +1,21 @@
 """RFC 3263 / RFC 2782 server location: from DNS answers to ordered SIP targets.
 
-The logic is sans-IO (:class:`Rfc3263Plan`, :func:`order_srv`, the wire codec): no
-sockets, no clock, randomness from a seeded :class:`random.Random`. The Twisted adapter
-:class:`DnsClient` (the only module here that imports Twisted) asks the DNS servers it
-is given, never the system resolver.
+This package is sans-IO (:class:`Rfc3263Plan`, :func:`order_srv`, the records): no
+sockets, no clock, randomness from a seeded :class:`random.Random`, transports in the
+vocabulary of :mod:`testbed.sip` (:class:`~testbed.sip.Transport`). Two public modules
+sit beside it, imported only by those who need them:
+
+* :mod:`testbed.dns.wire`: the wire codec on dnslib (which imports :mod:`socket`);
+* :mod:`testbed.dns.client`: :class:`~testbed.dns.client.DnsClient`, the Twisted adapter
+  that asks the DNS servers it is given, never the system resolver.
 """
 
-import importlib
-
 from ._plan import (
-    DEFAULT_PORTS,
     DEFAULT_SUPPORTED,
-    MODES,
     NAPTR_SERVICES,
-    SECURE_TRANSPORTS,
     SRV_PREFIXES,
-    TRANSPORTS,
     PlanError,
+    QueryResult,
     Resolution,
     ResolutionStep,
     Rfc3263Plan,
@@ -29,6 +28,7 @@ from ._records import (
     NsRecord,
     Query,
     QueryFailed,
+    QueryRecord,
     Record,
     SoaRecord,
     SrvRecord,
@@ -37,29 +37,13 @@ from ._records import (
 )
 from ._srv import order_srv
 
-_LAZY = {
-    # The Twisted adapter, and the dnslib codec (dnslib itself imports socket): loaded
-    # on first use, so the selection logic never pulls in Twisted or socket.
-    "DnsClient": "_client", "DnsError": "_client", "DnsTimeout": "_client",
-    "DnsUnreachable": "_client", "QueryRecord": "_client", "parse_server": "_client",
-    "Answer": "_wire", "MalformedResponse": "_wire", "decode_response": "_wire",
-    "encode_query": "_wire",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
 __all__ = [
-    "DEFAULT_PORTS", "DEFAULT_SUPPORTED", "MODES", "NAPTR_SERVICES", "SECURE_TRANSPORTS",
-    "SRV_PREFIXES", "TRANSPORTS",
-    "AddressRecord", "Answer", "CnameRecord", "DnsClient", "DnsError", "DnsTimeout",
-    "DnsUnreachable", "MalformedResponse", "NaptrRecord", "NsRecord", "PlanError", "Query",
-    "QueryFailed", "QueryRecord", "Record", "Resolution", "ResolutionStep", "Rfc3263Plan",
-    "SoaRecord", "SrvRecord", "Target", "TxtRecord", "decode_response", "encode_query",
-    "normalize_name", "order_srv", "parse_server",
+    # RFC 3263 resolution
+    "DEFAULT_SUPPORTED", "NAPTR_SERVICES", "SRV_PREFIXES", "PlanError", "QueryResult",
+    "Resolution", "ResolutionStep", "Rfc3263Plan", "Target",
+    # records, questions, failures
+    "AddressRecord", "CnameRecord", "NaptrRecord", "NsRecord", "Query", "QueryFailed",
+    "QueryRecord", "Record", "SoaRecord", "SrvRecord", "TxtRecord", "normalize_name",
+    # RFC 2782 ordering
+    "order_srv",
 ]

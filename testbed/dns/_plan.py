@@ -2,7 +2,7 @@
 
 The plan asks questions and is told the answers; it never does I/O itself::
 
-    plan = Rfc3263Plan("sip:example.com", "AUTO", ("TLS", "TCP", "UDP"), random.Random(7))
+    plan = Rfc3263Plan("sip:example.com", AUTO, DEFAULT_SUPPORTED, random.Random(7))
     while (query := plan.next_query()) is not None:
         plan.answer(query, records_or_failure)   # a list of records, or QueryFailed
     plan.targets   # ordered Target(transport, host, port, address)
@@ -16,9 +16,12 @@ Rules (RFC 3263 §4.1 transport, §4.2 port and address, RFC 2782 SRV order):
   transport, then A/AAAA at the default port when no SRV exists;
 * otherwise (AUTO): NAPTR, in order then preference, keeping only the services the
   client supports (``SIPS+`` only for ``sips:``) and flag ``"s"``; each kept record's
-  replacement is looked up as SRV. No usable NAPTR: SRV for each supported transport in
-  the client's preference order. No SRV at all: A/AAAA with UDP (``sip:``) or TLS
-  (``sips:``) at the default port.
+  replacement is looked up as SRV. No usable NAPTR: SRV for each supported transport of
+  the URI's scheme in the client's preference order (``_sip._udp``, ``_sip._tcp``,
+  ``_sip._ws`` for ``sip:``; ``_sips._tcp``, ``_sips._ws`` for ``sips:``: RFC 3263 §4.1
+  builds SRV names with "_sip" for SIP URIs and "_sips" for SIPS URIs, so a ``sip:`` URI
+  reaches TLS or WSS only through a ``SIPS+`` NAPTR record). No SRV at all: A/AAAA with
+  UDP (``sip:``) or TLS (``sips:``) at the default port.
 
 AUTO ignores an explicit port in a hostname URI (a product decision) and says so in
 the trace. Every fallback leaves a line in the trace.
@@ -37,7 +40,7 @@ import random
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from testbed.sip import RemoteProtocolError, SipUri, parse_uri
+from testbed.sip import AUTO, RemoteProtocolError, SipUri, Transport, Uri, parse_uri
 
 from ._records import (
     AddressRecord,
@@ -45,52 +48,45 @@ from ._records import (
     NaptrRecord,
     Query,
     QueryFailed,
+    QueryRecord,
     Record,
     SrvRecord,
     normalize_name,
 )
 from ._srv import order_srv
 
-TRANSPORTS = ("UDP", "TCP", "TLS", "WS", "WSS")
-"""Transports a :class:`Target` can carry (``WS`` is plain WebSocket, RFC 7118)."""
-
-MODES = ("AUTO", *TRANSPORTS)
-"""``AUTO`` is RFC 3263 in full; any other mode forces that transport."""
-
-SECURE_TRANSPORTS = frozenset({"TLS", "WSS"})
-
-DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
-"""RFC 3261 §19.1.2 (5060/5061); WebSocket ones are RFC 6455's, as RFC 7118 uses them."""
-
-DEFAULT_SUPPORTED = ("TLS", "TCP", "UDP", "WSS")
+DEFAULT_SUPPORTED: tuple[Transport, ...] = (
+    Transport.TLS, Transport.TCP, Transport.UDP, Transport.WSS,
+)
 """The client's transports in preference order (RFC 3263 §4.1 lists TLS, TCP, UDP)."""
 
-NAPTR_SERVICES = {
-    "SIPS+D2T": "TLS",
-    "SIP+D2T": "TCP",
-    "SIP+D2U": "UDP",
-    "SIPS+D2W": "WSS",
-    "SIP+D2W": "WS",
+NAPTR_SERVICES: Mapping[str, Transport] = {
+    "SIPS+D2T": Transport.TLS,
+    "SIP+D2T": Transport.TCP,
+    "SIP+D2U": Transport.UDP,
+    "SIPS+D2W": Transport.WSS,
+    "SIP+D2W": Transport.WS,
 }
 """NAPTR service → transport (RFC 3263 §4.1; RFC 7118 for the two WebSocket services)."""
 
-SRV_PREFIXES = {
-    "UDP": "_sip._udp",
-    "TCP": "_sip._tcp",
-    "TLS": "_sips._tcp",
-    "WS": "_sip._ws",
-    "WSS": "_sips._ws",
+SRV_PREFIXES: Mapping[Transport, str] = {
+    Transport.UDP: "_sip._udp",
+    Transport.TCP: "_sip._tcp",
+    Transport.TLS: "_sips._tcp",
+    Transport.WS: "_sip._ws",
+    Transport.WSS: "_sips._ws",
 }
 """SRV owner-name prefixes per transport (RFC 3263 §4.1; WebSocket ones by analogy)."""
 
-_URI_TRANSPORTS = {"udp": "UDP", "tcp": "TCP", "tls": "TLS", "ws": "WS", "wss": "WSS"}
-_SECURE_FORM = {"TCP": "TLS", "WS": "WSS"}  # sips: + transport=tcp is TLS (RFC 3261 §19.1.2)
+# A sips: URI with transport=tcp means TLS, with transport=ws means WSS (RFC 3261 §26.2.2).
+_SECURE_FORM = {Transport.TCP: Transport.TLS, Transport.WS: Transport.WSS}
 
 RFC_4_1 = "RFC 3263 §4.1"
 RFC_4_2 = "RFC 3263 §4.2"
 RFC_2782 = "RFC 2782"
 
-Answer = Sequence[Record] | QueryFailed
+QueryResult = Sequence[Record] | QueryFailed
+"""What the plan is told for each query: the records (possibly none), or a failure."""
 
 
 class PlanError(ValueError):
@@ -103,25 +99,29 @@ class Target:
     """One place to send a request: transport, the host name it came from, port, IP.
 
     ``address`` is the IP to connect to (equal to ``host`` for a numeric URI); ``reason``
-    tells where the target came from and does not take part in equality.
+    tells where the target came from and does not take part in equality. ``transport``
+    may be given as its Via spelling (``"UDP"``): it is kept as a :class:`Transport`.
     """
 
-    transport: str
+    transport: Transport
     host: str
     port: int
     address: str | None = None
     reason: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if self.transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}: "
-                             f"{self.transport!r}")
+        try:
+            transport = Transport(self.transport)
+        except ValueError:
+            raise ValueError(f"transport must be one of {', '.join(Transport)}: "
+                             f"{self.transport!r}") from None
+        object.__setattr__(self, "transport", transport)
         if not 0 < self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
 
     @property
     def secure(self) -> bool:
-        return self.transport in SECURE_TRANSPORTS
+        return self.transport.secure
 
     def __str__(self) -> str:
         where = self.address or self.host
@@ -156,7 +156,7 @@ class Resolution:
 
     targets: tuple[Target, ...]
     trace: tuple[ResolutionStep, ...]
-    queries: tuple = ()
+    queries: tuple[QueryRecord, ...] = ()
 
     def describe(self) -> str:
         return "\n".join(str(step) for step in self.trace)
@@ -179,38 +179,36 @@ def _describe_failure(query: Query, failure: QueryFailed) -> str:
 class Rfc3263Plan:
     """Resolve one SIP URI to an ordered list of :class:`Target` (see module docs).
 
-    ``mode`` is ``"AUTO"`` or a transport to force; ``supported`` lists the client's
-    transports in preference order (used by AUTO only); ``rng`` drives the RFC 2782
-    weighted choice; ``families`` are the address queries made per host, in order.
+    ``mode`` is :data:`~testbed.sip.AUTO` or a transport to force (a :class:`Transport`
+    or its name in any case); ``supported`` lists the client's transports in preference
+    order (used by AUTO only); ``rng`` drives the RFC 2782 weighted choice; ``families``
+    are the address queries made per host, in order; ``srv_prefixes`` replaces some of
+    :data:`SRV_PREFIXES`.
     """
 
     def __init__(
         self,
         uri: str | SipUri,
-        mode: str = "AUTO",
+        mode: str = AUTO,
         supported: Iterable[str] = DEFAULT_SUPPORTED,
         rng: random.Random | None = None,
         *,
         families: Sequence[str] = ("A", "AAAA"),
         srv_prefixes: Mapping[str, str] | None = None,
     ) -> None:
-        if isinstance(uri, str):
+        parsed: str | Uri = uri
+        if isinstance(parsed, str):
             try:
-                uri = parse_uri(uri)
+                parsed = parse_uri(parsed)
             except RemoteProtocolError as exc:
                 raise PlanError(f"invalid URI {uri!r}: {exc.reason}") from None
-        if not isinstance(uri, SipUri):
-            raise PlanError(f"only sip: and sips: URIs can be resolved, not {uri}")
-        self.uri = uri
-        self.mode = str(mode).upper()
-        if self.mode not in MODES:
-            raise PlanError(f"mode must be one of {', '.join(MODES)}: {mode!r}")
-        self.supported = tuple(str(t).upper() for t in supported)
-        unknown = [t for t in self.supported if t not in TRANSPORTS]
-        if unknown:
-            raise PlanError(f"unknown transport(s) {', '.join(unknown)}; "
-                            f"expected some of {', '.join(TRANSPORTS)}")
-        if self.mode == "AUTO" and not self.supported:
+        if not isinstance(parsed, SipUri):
+            raise PlanError(f"only sip: and sips: URIs can be resolved, not {parsed}")
+        self.uri = parsed
+        self.forced = _forced_transport(mode)
+        """The transport the mode forces; None for AUTO (RFC 3263 in full)."""
+        self.supported = _transports(supported)
+        if self.forced is None and not self.supported:
             raise PlanError("AUTO needs at least one supported transport")
         self.families = tuple(families)
         if not self.families or any(f not in ("A", "AAAA") for f in self.families):
@@ -220,14 +218,15 @@ class Rfc3263Plan:
         self.rng = rng
         self.srv_prefixes = dict(SRV_PREFIXES)
         if srv_prefixes:
-            self.srv_prefixes.update({k.upper(): v for k, v in srv_prefixes.items()})
+            keys = _transports(srv_prefixes)
+            self.srv_prefixes.update(zip(keys, srv_prefixes.values(), strict=True))
         self.targets: list[Target] = []
         self.trace: list[ResolutionStep] = []
-        self._seen: set[tuple[str, str, int]] = set()
+        self._seen: set[tuple[Transport, str, int]] = set()
         self._hosts: dict[str, list[str]] = {}
         self._pending: Query | None = None
         self._steps = self._run()
-        self._advance(None)
+        self._pending = next(self._steps, None)  # the first question, if any
 
     # -- the facade the adapter drives --------------------------------------------------
 
@@ -239,7 +238,7 @@ class Rfc3263Plan:
     def done(self) -> bool:
         return self._pending is None
 
-    def answer(self, query: Query, result: Answer) -> None:
+    def answer(self, query: Query, result: QueryResult) -> None:
         """Give the answer to :meth:`next_query`: records (possibly none) or a failure."""
         if self._pending is None:
             raise PlanError(f"the plan is finished; no answer expected for {query}")
@@ -249,10 +248,11 @@ class Rfc3263Plan:
             result = list(result)
         self._advance(result)
 
-    def resolution(self, queries: Sequence = ()) -> Resolution:
+    def resolution(self, queries: Iterable[QueryRecord] = ()) -> Resolution:
+        """The result so far: targets, trace, and the adapter's ``queries`` log."""
         return Resolution(tuple(self.targets), tuple(self.trace), tuple(queries))
 
-    def _advance(self, value: object) -> None:
+    def _advance(self, value: QueryResult) -> None:
         try:
             self._pending = self._steps.send(value)
         except StopIteration:
@@ -267,14 +267,14 @@ class Rfc3263Plan:
     def _secure(self) -> bool:
         return self.uri.secure
 
-    def _allowed(self, transport: str) -> bool:
-        return transport in SECURE_TRANSPORTS or not self._secure
+    def _allowed(self, transport: Transport) -> bool:
+        return transport.secure or not self._secure
 
-    def _default_transport(self) -> str:
+    def _default_transport(self) -> Transport:
         """UDP for sip:, TLS for sips: (RFC 3263 §4.1); in AUTO, the first supported
         transport that fits the scheme if the client lacks that default."""
-        default = "TLS" if self._secure else "UDP"
-        if self.mode != "AUTO" or default in self.supported:
+        default = Transport.TLS if self._secure else Transport.UDP
+        if self.forced is not None or default in self.supported:
             return default
         for transport in self.supported:
             if self._allowed(transport):
@@ -283,7 +283,7 @@ class Rfc3263Plan:
                 return transport
         return default
 
-    def _add(self, transport: str, host: str, port: int, addresses: Iterable[str],
+    def _add(self, transport: Transport, host: str, port: int, addresses: Iterable[str],
              reason: str) -> None:
         for address in addresses:
             key = (transport, address, port)
@@ -297,7 +297,7 @@ class Rfc3263Plan:
             if isinstance(record, CnameRecord):
                 self._note("answer", f"{record.name} is an alias (CNAME) of {record.target}")
 
-    def _addresses(self, host: str) -> Generator[Query, Answer, list[str]]:
+    def _addresses(self, host: str) -> Generator[Query, QueryResult, list[str]]:
         """A then AAAA (per ``families``) for ``host``; each host is asked once per plan."""
         key = normalize_name(host)
         if key in self._hosts:
@@ -320,7 +320,8 @@ class Rfc3263Plan:
         self._hosts[key] = found
         return found
 
-    def _srv(self, name: str, transport: str, why: str) -> Generator[Query, Answer, bool]:
+    def _srv(self, name: str, transport: Transport,
+             why: str) -> Generator[Query, QueryResult, bool]:
         """Look up one SRV name and add its targets; True if any SRV record was found
         (then no A/AAAA fallback applies, even if a target turned out unreachable)."""
         query = Query(name, "SRV")
@@ -353,9 +354,9 @@ class Rfc3263Plan:
                       f"{why} → SRV {name} {record}")
         return True
 
-    def _fallback(self, host: str, transport: str, why: str,
-                  port: int | None = None) -> Generator[Query, Answer, None]:
-        port = port if port is not None else DEFAULT_PORTS[transport]
+    def _fallback(self, host: str, transport: Transport, why: str,
+                  port: int | None = None) -> Generator[Query, QueryResult, None]:
+        port = port if port is not None else transport.default_port
         addresses = yield from self._addresses(host)
         if not addresses:
             self._note("error", f"no A/AAAA record for {host}: nothing to contact")
@@ -363,7 +364,7 @@ class Rfc3263Plan:
 
     # -- the procedure ------------------------------------------------------------------
 
-    def _run(self) -> Generator[Query, Answer, None]:
+    def _run(self) -> Generator[Query, QueryResult, None]:
         uri = self.uri
         host = uri.maddr or uri.host
         if uri.maddr:
@@ -374,13 +375,13 @@ class Rfc3263Plan:
         if not usable:
             self._finish()
             return
-        if self.mode == "AUTO" and port is not None and not numeric:
+        if self.forced is None and port is not None and not numeric:
             self._note("input", f"AUTO ignored explicit port {port} in {uri} "
                        "(AUTO always asks DNS)")
             port = None
         if numeric:
             transport = transport or self._default_transport()
-            port = port if port is not None else DEFAULT_PORTS[transport]
+            port = port if port is not None else transport.default_port
             self._note("input", f"{host} is a numeric IP address: no DNS lookup; "
                        f"{transport} port {port}", f"{RFC_4_1}, {RFC_4_2}")
             self._add(transport, host, port, [host], "numeric IP in the URI")
@@ -395,7 +396,7 @@ class Rfc3263Plan:
                        f"{RFC_4_1}, {RFC_4_2}")
             found = yield from self._srv(name, transport, f"transport {transport}")
             if not found:
-                port = DEFAULT_PORTS[transport]
+                port = transport.default_port
                 self._note("fallback", f"no SRV for {name}: fell back to A {host} → "
                            f"{transport} {port} (default port)", RFC_4_2)
                 yield from self._fallback(host, transport, f"no SRV: A {host}")
@@ -403,7 +404,7 @@ class Rfc3263Plan:
             yield from self._auto(host)
         self._finish()
 
-    def _explicit_transport(self) -> tuple[bool, str | None]:
+    def _explicit_transport(self) -> tuple[bool, Transport | None]:
         """``(usable, transport)``: the transport fixed by the mode or the URI (None in
         AUTO without one); ``usable`` is False when the combination cannot work (the
         reason is then in the trace)."""
@@ -411,17 +412,17 @@ class Rfc3263Plan:
         param = uri.transport
         wanted = None
         if param is not None:
-            wanted = _URI_TRANSPORTS.get(param)
+            wanted = _uri_transport(param)
             if wanted and self._secure:
                 wanted = _SECURE_FORM.get(wanted, wanted)
-        if self.mode != "AUTO":
-            if param is not None and wanted != self.mode:
-                self._note("input", f"mode {self.mode} overrides transport={param} in the URI")
-            if not self._allowed(self.mode):
-                self._note("error", f"a sips: URI needs TLS or WSS; mode {self.mode} cannot "
+        if self.forced is not None:
+            if param is not None and wanted != self.forced:
+                self._note("input", f"mode {self.forced} overrides transport={param} in the URI")
+            if not self._allowed(self.forced):
+                self._note("error", f"a sips: URI needs TLS or WSS; mode {self.forced} cannot "
                            "be used", "RFC 3261 §26.2.2")
                 return False, None
-            return True, self.mode
+            return True, self.forced
         if param is None:
             return True, None
         if wanted is None:
@@ -437,11 +438,11 @@ class Rfc3263Plan:
             return False, None
         return True, wanted
 
-    def _auto(self, host: str) -> Generator[Query, Answer, None]:
+    def _auto(self, host: str) -> Generator[Query, QueryResult, None]:
         self._note("input", f"AUTO: NAPTR {host} first", RFC_4_1)
         query = Query(host, "NAPTR")
         result = yield query
-        usable: list[tuple[NaptrRecord, str]] = []
+        usable: list[tuple[NaptrRecord, Transport]] = []
         if isinstance(result, QueryFailed):
             self._note("answer", _describe_failure(query, result))
             if result.reason != "NXDOMAIN":
@@ -470,11 +471,19 @@ class Rfc3263Plan:
             if not any_srv:
                 transport = usable[0][1]
                 self._note("fallback", f"no SRV behind the NAPTR records: fell back to A "
-                           f"{host} → {transport} {DEFAULT_PORTS[transport]} (default port)",
+                           f"{host} → {transport} {transport.default_port} (default port)",
                            RFC_4_2)
                 yield from self._fallback(host, transport, f"no SRV: A {host}")
             return
-        candidates = [t for t in self.supported if self._allowed(t)]
+        # RFC 3263 §4.1: "Queries are done using the service identifier "_sip" for SIP
+        # URIs and "_sips" for SIPS URIs": a sip: URI reaches TLS or WSS only through a
+        # SIPS+ NAPTR record, never through a guessed _sips SRV name.
+        candidates = [t for t in self.supported if t.secure == self._secure]
+        skipped = [t for t in self.supported if t.secure != self._secure]
+        if skipped and not self._secure:
+            self._note("skip", "no NAPTR and a sip: URI: " + "/".join(
+                self.srv_prefixes[t] for t in skipped) + " not queried (TLS and WSS for a "
+                "sip: URI only through a SIPS+ NAPTR record)", RFC_4_1)
         self._note("fallback", "no NAPTR: trying "
                    + "/".join(self.srv_prefixes[t] for t in candidates)
                    + " SRV (client preference order)", RFC_4_1)
@@ -486,10 +495,10 @@ class Rfc3263Plan:
         if not any_srv:
             transport = self._default_transport()
             self._note("fallback", f"no SRV: fell back to A {host} → {transport} "
-                       f"{DEFAULT_PORTS[transport]} (RFC 3263 §4.2 default)")
+                       f"{transport.default_port} (RFC 3263 §4.2 default)")
             yield from self._fallback(host, transport, f"no NAPTR/SRV: A {host}")
 
-    def _usable_naptr(self, record: NaptrRecord) -> str | None:
+    def _usable_naptr(self, record: NaptrRecord) -> Transport | None:
         service = record.service.upper()
         label = f"NAPTR {record.service} order {record.order} pref {record.preference}"
         transport = NAPTR_SERVICES.get(service)
@@ -522,3 +531,37 @@ class Rfc3263Plan:
                 f"{i}) {t}" for i, t in enumerate(self.targets, 1)))
         else:
             self._note("result", "no targets: nothing to contact")
+
+
+def _forced_transport(mode: str) -> Transport | None:
+    """The transport a mode forces: None for AUTO, else the transport of that name."""
+    if str(mode).lower() == AUTO:
+        return None
+    try:
+        return Transport.parse(str(mode))
+    except ValueError:
+        raise PlanError(f"mode must be one of AUTO, {', '.join(Transport)}: {mode!r}") from None
+
+
+def _transports(names: Iterable[str]) -> tuple[Transport, ...]:
+    """Transports from their names in any case; PlanError names the unknown ones."""
+    names = tuple(str(name) for name in names)
+    unknown = [name.upper() for name in names if name.upper() not in Transport.__members__]
+    if unknown:
+        raise PlanError(f"unknown transport(s) {', '.join(unknown)}; "
+                        f"expected some of {', '.join(Transport)}")
+    return tuple(Transport(name.upper()) for name in names)
+
+
+def _uri_transport(param: str) -> Transport | None:
+    """The transport a URI's (lower-cased) ``transport=`` parameter names, if it is one."""
+    try:
+        return Transport.parse(param)
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "DEFAULT_SUPPORTED", "NAPTR_SERVICES", "SRV_PREFIXES", "PlanError", "QueryResult",
+    "Resolution", "ResolutionStep", "Rfc3263Plan", "Target",
+]

@@ -1,7 +1,7 @@
 """Plain values for DNS data as the resolver logic sees it: records, queries, failures.
 
-No wire format here (that is :mod:`._wire`, on dnslib) and no I/O. Names are written
-without the trailing dot and compared case-insensitively (:func:`normalize_name`).
+No wire format here (that is :mod:`testbed.dns.wire`, on dnslib) and no I/O. Names are
+written without the trailing dot and compared case-insensitively (:func:`normalize_name`).
 """
 
 from __future__ import annotations
@@ -174,3 +174,32 @@ class SoaRecord:
 
 Record = (NaptrRecord | SrvRecord | AddressRecord | CnameRecord | NsRecord | TxtRecord
           | SoaRecord)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRecord:
+    """One exchange with a server, or one cache hit, as reports show it.
+
+    ``transport`` is the DNS transport the question went over: ``udp``, ``tcp`` or
+    ``cache``.
+    """
+
+    time: float
+    name: str
+    type: str
+    server: str
+    transport: str
+    outcome: str
+    summary: str = ""
+    attempts: int = 1
+    note: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.type} {self.name} @{self.server} {self.transport}: {self.outcome}"
+        if self.summary and self.summary != self.outcome:
+            text += f" {self.summary}"
+        if self.attempts > 1:
+            text += f" ({self.attempts} attempts)"
+        if self.note:
+            text += f" [{self.note}]"
+        return text

@@ -20,17 +20,30 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 
-from testbed.client import ERROR_KINDS, Locator
+from testbed.client import (
+    ERROR_KINDS,
+    Locator,
+    Operation,
+    Registration,
+    RequestSequence,
+    Send,
+    SendRequest,
+    Verdict,
+    contact_address,
+    drive,
+    should_fail_over,
+    targets_in_order,
+)
+from testbed.dns import Target
+from testbed.reactor import IReactor
 from testbed.sip import (
-    Challenge,
-    ChallengeVerdict,
     DigestClient,
-    RemoteProtocolError,
     Request,
     Response,
     SipUri,
@@ -39,21 +52,19 @@ from testbed.sip import (
     parse_uri,
 )
 from testbed.transport import (
+    ClientTlsCreator,
     ConnectFailed,
     Flow,
     ServerContext,
     SipStack,
-    TransactionFailed,
+    client_tls_options,
 )
 
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
 
-MAX_AUTH_ROUNDS = 4
 USER_AGENT = "sip-transport-testbed-load/0.1"
-FAILOVER_ERRORS = frozenset(("timeout", "refused", "unreachable", "tls", "websocket",
-                             "transport"))
 
 
 @dataclass(slots=True)
@@ -66,10 +77,11 @@ class _Result:
 
 
 class _Endpoint:
-    """One user: its identity and dialog state, and where it last succeeded."""
+    """One user: its identity, registration sequence and digest state, its contact per
+    flow, and where it last succeeded."""
 
-    __slots__ = ("index", "user", "aor", "to", "call_id", "cseq", "digest", "stack", "flow",
-                 "target", "busy")
+    __slots__ = ("index", "user", "aor", "to", "sequence", "digest", "stack", "flow",
+                 "target", "busy", "_contact")
 
     def __init__(self, index: int, user: str, domain: str, password: str | None,
                  call_id: str) -> None:
@@ -77,13 +89,24 @@ class _Endpoint:
         self.user = user
         self.aor = SipUri(host=domain, user=user)
         self.to = f"<{self.aor}>"
-        self.call_id = call_id
-        self.cseq = 0
-        self.digest = DigestClient(user, password or "")
+        self.sequence = RequestSequence(call_id)
+        self.digest = DigestClient(user, password) if password is not None else None
         self.stack: SipStack | None = None
         self.flow: Flow | None = None
-        self.target = None
+        self.target: Target | None = None
         self.busy = False
+        self._contact: tuple[tuple[str, str, int], str] | None = None
+
+    def contact(self, flow: Flow, secure: bool) -> str:
+        """The Contact header value for ``flow`` (made once per flow)."""
+        key = (flow.transport, *flow.local)
+        if self._contact is None or self._contact[0] != key:
+            value = str(contact_address(flow.transport, flow.local, self.user, secure=secure))
+            self._contact = (key, value)
+        return self._contact[1]
+
+
+OperationRunner = Callable[[_Endpoint, Flow], Awaitable[_Result]]
 
 
 class LoadRunner:
@@ -94,7 +117,7 @@ class LoadRunner:
     server with every endpoint connected) until :meth:`stop`.
     """
 
-    def __init__(self, reactor: object, config: LoadConfig, *,
+    def __init__(self, reactor: IReactor, config: LoadConfig, *,
                  progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 1.0) -> None:
         self.reactor = reactor
@@ -106,7 +129,7 @@ class LoadRunner:
         self.stack = self._new_stack()
         self.locator = Locator(config.client_config(), reactor)
         self.registrar_uri = config.registrar.replace(user=None, password=None, headers=())
-        self.call_uri = parse_uri(config.call_to) if config.call_to else SipUri(
+        self.call_uri = _sip_uri(config.call_to) if config.call_to else SipUri(
             host=config.aor_domain, user="bob")
         prefix = f"{self.rng.getrandbits(40):010x}"
         self.endpoints = [_Endpoint(i, config.user(i), config.aor_domain, config.password,
@@ -114,7 +137,7 @@ class LoadRunner:
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
                                  rate_requested=config.rate)
-        self.targets: list = []
+        self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
         self._issuing = False
@@ -125,11 +148,12 @@ class LoadRunner:
         self._last_end = 0.0
         self._done: defer.Deferred | None = None
         self._finished = False
-        self._timers: list = []
-        self._tick = None
-        self._shared: dict[tuple, Flow] = {}
-        self._connecting: dict[tuple, list[defer.Deferred]] = {}
-        self._tls = None
+        self._timers: list[IDelayedCall] = []
+        self._tick: IDelayedCall | None = None
+        self._shared: dict[tuple[str, str, int], Flow] = {}
+        self._connecting: dict[tuple[str, str, int],
+                               list[defer.Deferred[Flow | ConnectFailed]]] = {}
+        self._tls: ClientTlsCreator | None = None
         self._stacks: list[SipStack] = [self.stack]
 
     # -- life cycle ---------------------------------------------------------------------
@@ -335,13 +359,11 @@ class LoadRunner:
             self.result.notes.append(note)
         self._ended(_Result(False, "error"), endpoint)
 
-    async def _with_failover(self, endpoint: _Endpoint, operation) -> _Result:
+    async def _with_failover(self, endpoint: _Endpoint, operation: OperationRunner) -> _Result:
         """RFC 3263 §4.3, as the user agent does: the next target after a connection
         failure, a timeout, a transport error or a 503; the last good target first."""
-        targets = list(self.targets)
-        if endpoint.target is not None and endpoint.target in targets:
-            targets.remove(endpoint.target)
-            targets.insert(0, endpoint.target)
+        targets = targets_in_order(self.targets, endpoint.target
+                                   if endpoint.target in self.targets else None)
         last = _Result(False, "dns")
         for target in targets:
             flow = await self._flow(endpoint, target)
@@ -351,94 +373,80 @@ class LoadRunner:
             last = await operation(endpoint, flow)
             if last.ok:
                 endpoint.target = target
-            if last.ok or not (last.error in FAILOVER_ERRORS or last.status == 503):
+            if last.ok or not should_fail_over(last.error, last.status):
                 break
         return last
 
     async def _register(self, endpoint: _Endpoint, flow: Flow) -> _Result:
-        config = self.config
-        stack = endpoint.stack or self.stack
-        endpoint.digest.start_request()
-        expires = config.expires
-        auth: tuple[str, str] | None = None
-        contact = self._contact(endpoint, flow)
+        contact = endpoint.contact(flow, self.config.registrar.secure)
+        registration = Registration(endpoint.sequence, expires=self.config.expires,
+                                    contact=None, digest=endpoint.digest, cnonce=self._cnonce)
         started = self.reactor.seconds()
-        status = None
-        for _ in range(MAX_AUTH_ROUNDS + 2):
-            endpoint.cseq += 1
-            headers = [("Contact", contact), ("Expires", str(expires))]
-            if auth is not None:
-                headers.append(auth)
-            request = self._request("REGISTER", self.registrar_uri, endpoint, flow,
-                                    endpoint.call_id, endpoint.cseq, headers)
-            try:
-                response = await stack.send_request(request, flow)
-            except TransactionFailed as failure:
-                return _Result(False, _failure_kind(failure), status, flow.transport)
-            status = response.status
-            if status in (401, 407):
-                auth = self._answer(endpoint, request, response)
-                if auth is None:
-                    return _Result(False, "auth", status, flow.transport)
-                continue
-            if status == 423:
-                minimum = response.headers.get("Min-Expires")
-                if minimum and minimum.isdigit() and int(minimum) > expires:
-                    expires = int(minimum)  # RFC 3261 §10.2.8
-                    continue
-            ok = 200 <= status < 300
-            return _Result(ok, None if ok else "rejected", status, flow.transport,
-                           self.reactor.seconds() - started)
-        return _Result(False, "auth", status, flow.transport)
+
+        def build(action: SendRequest) -> Request:
+            return self._request(self.registrar_uri, endpoint, flow, action,
+                                 endpoint.sequence.call_id, [("Contact", contact)])
+
+        verdict = await drive(registration, self._sender(endpoint, flow, build), self.reactor)
+        return self._result(verdict, flow, started)
 
     async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
         """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""
-        stack = endpoint.stack or self.stack
-        endpoint.digest.start_request()
-        call_id = f"{self.rng.getrandbits(64):016x}-{endpoint.index}@load"
+        sequence = RequestSequence(f"{self.rng.getrandbits(64):016x}-{endpoint.index}@load")
         from_tag = self._tag()
         offer = build_offer(address=flow.local[0], port=40000 + 2 * (endpoint.index % 10000),
                             session_id=self.rng.randrange(1, 2**31)).to_bytes()
-        contact = self._contact(endpoint, flow)
-        auth: tuple[str, str] | None = None
+        contact = endpoint.contact(flow, self.config.registrar.secure)
+        to = f"<{self.call_uri}>"
         started = self.reactor.seconds()
-        status = None
-        cseq = 0
-        for _ in range(MAX_AUTH_ROUNDS + 1):
-            cseq += 1
-            headers = [("Contact", contact), ("Content-Type", "application/sdp")]
-            if auth is not None:
-                headers.append(auth)
-            invite = self._request("INVITE", self.call_uri, endpoint, flow, call_id, cseq,
-                                   headers, to=f"<{self.call_uri}>", tag=from_tag, body=offer)
-            try:
-                response = await stack.send_request(invite, flow)
-            except TransactionFailed as failure:
-                return _Result(False, _failure_kind(failure), status, flow.transport)
-            status = response.status
-            if status in (401, 407):
-                auth = self._answer(endpoint, invite, response)
-                if auth is None:
-                    return _Result(False, "auth", status, flow.transport)
-                continue
-            if status >= 300:
-                return _Result(False, "rejected", status, flow.transport)
-            latency = self.reactor.seconds() - started
-            target = response.contacts[0].sip_uri if response.contacts else self.call_uri
-            to = response.headers.get("To") or f"<{self.call_uri}>"
-            ack = self._request("ACK", target, endpoint, flow, call_id, cseq, [], to=to,
-                                tag=from_tag)
-            stack.send_stateless(ack, flow)
-            bye = self._request("BYE", target, endpoint, flow, call_id, cseq + 1, [], to=to,
-                                tag=from_tag)
-            try:
-                answer = await stack.send_request(bye, flow)
-            except TransactionFailed as failure:
-                return _Result(False, _failure_kind(failure), status, flow.transport)
-            if answer.status >= 300:
-                return _Result(False, "rejected", answer.status, flow.transport)
-            return _Result(True, None, status, flow.transport, latency)
-        return _Result(False, "auth", status, flow.transport)
+
+        def build_invite(action: SendRequest) -> Request:
+            return self._request(self.call_uri, endpoint, flow, action, sequence.call_id,
+                                 [("Contact", contact), ("Content-Type", "application/sdp")],
+                                 to=to, tag=from_tag, body=offer)
+
+        invite = Operation("INVITE", sequence, digest=endpoint.digest, cnonce=self._cnonce)
+        verdict = await drive(invite, self._sender(endpoint, flow, build_invite), self.reactor)
+        if not verdict.ok or verdict.response is None:
+            return self._result(verdict, flow, started)
+        latency = self.reactor.seconds() - started
+        response = verdict.response
+        target = response.contacts[0].sip_uri if response.contacts else self.call_uri
+        assert isinstance(target, SipUri)
+        to = response.headers.get("To") or to
+        ack = SendRequest("ACK", sequence.cseq)
+        stack = endpoint.stack or self.stack
+        stack.send_stateless(self._request(target, endpoint, flow, ack, sequence.call_id, [],
+                                           to=to, tag=from_tag), flow)
+
+        def build_bye(action: SendRequest) -> Request:
+            return self._request(target, endpoint, flow, action, sequence.call_id, [], to=to,
+                                 tag=from_tag)
+
+        bye = Operation("BYE", sequence, digest=endpoint.digest, cnonce=self._cnonce)
+        ended = await drive(bye, self._sender(endpoint, flow, build_bye), self.reactor)
+        if not ended.ok:
+            return self._result(ended, flow, started)
+        return _Result(True, None, verdict.status, flow.transport, latency)
+
+    def _sender(self, endpoint: _Endpoint, flow: Flow,
+                build: Callable[[SendRequest], Request]) -> Send:
+        """How :func:`drive` sends an endpoint's requests on ``flow``."""
+        stack = endpoint.stack or self.stack
+
+        async def send(action: SendRequest) -> tuple[Request, Response]:
+            request = build(action)
+            response: Response = await stack.send_request(request, flow)
+            return request, response
+
+        return send
+
+    def _result(self, verdict: Verdict, flow: Flow, started: float) -> _Result:
+        if verdict.ok:
+            return _Result(True, None, verdict.status, flow.transport,
+                           self.reactor.seconds() - started)
+        error = verdict.error if verdict.error in ERROR_KINDS else "transport"
+        return _Result(False, error, verdict.status, flow.transport)
 
     # -- building blocks ----------------------------------------------------------------
 
@@ -460,10 +468,10 @@ class LoadRunner:
                     stack.listen_udp(self.config.local_host, 0)
                 endpoint.flow = stack.udp_flow(address, target.port)
                 return endpoint.flow
-            flow = await self._open(stack, target, address)
-            if isinstance(flow, Flow):
-                endpoint.flow = flow
-            return flow
+            opened = await self._open(stack, target, address)
+            if isinstance(opened, Flow):
+                endpoint.flow = opened
+            return opened
         if transport == "UDP":
             return self.stack.udp_flow(address, target.port)
         key = (transport, address, target.port)
@@ -472,10 +480,11 @@ class LoadRunner:
             return flow
         waiting = self._connecting.get(key)
         if waiting is not None:  # another endpoint is connecting: share its connection
-            wait: defer.Deferred = defer.Deferred()
+            wait: defer.Deferred[Flow | ConnectFailed] = defer.Deferred()
             waiting.append(wait)
             return await wait
-        self._connecting[key] = waiters = []
+        waiters: list[defer.Deferred[Flow | ConnectFailed]] = []
+        self._connecting[key] = waiters
         result = await self._open(self.stack, target, address)
         del self._connecting[key]
         if isinstance(result, Flow):
@@ -490,44 +499,23 @@ class LoadRunner:
             return await stack.connect(
                 target.transport, address, target.port,
                 tls_creator=self._tls_creator() if secure else None,
-                ws_path=self.config.ws_path, server_name=self._server_name())
+                ws_path=self.config.ws_path,
+                server_name=self.config.server_name or self.config.registrar.host)
         except ConnectFailed as failure:
             return failure
 
-    def _server_name(self) -> str:
-        return self.config.server_name or self.config.registrar.host
-
-    def _tls_creator(self) -> object:
+    def _tls_creator(self) -> ClientTlsCreator:
         if self._tls is None:
-            from testbed.transport import TrustConfig, client_tls_options
-
-            config = self.config
-            if config.ca_pem is not None:
-                trust = TrustConfig.from_ca_pem(config.ca_pem)
-            elif config.ca_file:
-                trust = TrustConfig.from_ca_file(config.ca_file)
-            else:
-                trust = TrustConfig.system()
-            if config.insecure:
-                trust = TrustConfig.insecure(diagnose_with=trust)
-            self._tls = client_tls_options(self._server_name(), trust)
+            client = self.config.client_config()
+            self._tls = client_tls_options(client.tls_server_name, client.trust())
         return self._tls
 
-    def _contact(self, endpoint: _Endpoint, flow: Flow) -> str:
-        params = ""
-        if flow.transport != "UDP":
-            name = "ws" if flow.transport in ("WS", "WSS") else flow.transport.lower()
-            params = f";transport={name}"
-        scheme = "sips" if self.config.registrar.secure else "sip"
-        host, port = flow.local
-        host = f"[{host}]" if ":" in host else host
-        return f"<{scheme}:{endpoint.user}@{host}:{port}{params}>"
-
-    def _request(self, method: str, uri: SipUri, endpoint: _Endpoint, flow: Flow,
-                 call_id: str, cseq: int, headers: list, *, to: str | None = None,
+    def _request(self, uri: SipUri, endpoint: _Endpoint, flow: Flow, action: SendRequest,
+                 call_id: str, headers: list[tuple[str, str]], *, to: str | None = None,
                  tag: str | None = None, body: bytes = b"") -> Request:
         host, port = flow.local
         host = f"[{host}]" if ":" in host else host
+        method = action.method
         fields = [
             ("Via", f"SIP/2.0/{flow.transport} {host}:{port};branch={new_branch(self.rng)}"
                     ";rport"),
@@ -535,32 +523,15 @@ class LoadRunner:
             ("From", f"{endpoint.to};tag={tag or self._tag()}"),
             ("To", to or endpoint.to),
             ("Call-ID", call_id),
-            ("CSeq", f"{cseq} {method}"),
+            ("CSeq", f"{action.cseq} {method}"),
             ("User-Agent", USER_AGENT),
             *headers,
+            *action.headers,
         ]
         return Request(method, uri, fields, body)
 
-    def _answer(self, endpoint: _Endpoint, request: Request,
-                response: Response) -> tuple[str, str] | None:
-        """Credentials for a 401/407, or None when they were rejected or cannot be given."""
-        if self.config.password is None:
-            return None
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        challenges = []
-        for value in response.headers.get_all(header):
-            try:
-                challenges.append(Challenge.parse(value))
-            except RemoteProtocolError:
-                continue
-        decision = endpoint.digest.on_challenge(challenges)
-        if decision.verdict is not ChallengeVerdict.RETRY or decision.challenge is None:
-            return None
-        credentials = endpoint.digest.authorize(
-            decision.challenge, method=request.method, uri=str(request.uri),
-            cnonce=f"{self.rng.getrandbits(48):012x}", body=request.body)
-        return (answer, credentials.to_header())
+    def _cnonce(self) -> str:
+        return f"{self.rng.getrandbits(48):012x}"
 
     def _tag(self) -> str:
         return f"{self.rng.getrandbits(40):010x}"
@@ -585,11 +556,7 @@ class LoadRunner:
         pass
 
 
-def _failure_kind(failure: TransactionFailed) -> str:
-    return failure.kind if failure.kind in ERROR_KINDS else "transport"
-
-
-async def run_load(reactor: object, config: LoadConfig, *,
+async def run_load(reactor: IReactor, config: LoadConfig, *,
                    progress: Callable[[Progress], None] | None = None,
                    progress_interval: float = 1.0) -> LoadResult:
     """Run ``config`` in this process and close everything afterwards."""
@@ -601,3 +568,10 @@ async def run_load(reactor: object, config: LoadConfig, *,
 
 
 __all__ = ["LoadRunner", "Progress", "run_load"]
+
+
+def _sip_uri(text: str) -> SipUri:
+    uri = parse_uri(text)
+    if not isinstance(uri, SipUri):
+        raise ValueError(f"call_to must be a SIP URI, not {text!r}")
+    return uri

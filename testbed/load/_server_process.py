@@ -37,7 +37,7 @@ from servers.certs import CertificateAuthority, issue_server_certificate
 from servers.dns import DnsServer
 from servers.loopback import find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 from testbed.sip import AUTO, MODES, Timers, Transport, clear_parse_caches, fmt_hostport
 from testbed.transport import server_tls_options
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     emit(ready)
-    stdio.StandardIO(Commands())  # type: ignore[no-untyped-call]  # unannotated in Twisted
+    stdio.StandardIO(Commands())
     reactor.callLater(spec.time_limit, shutdown)
     reactor.run()
     return 0

@@ -32,7 +32,7 @@ from typing import IO, Any, cast
 
 from twisted.internet import defer, task
 
-from testbed._reactor import IReactor
+from testbed.reactor import IReactor
 
 from ._engine import run_load
 from ._load_config import LoadConfig

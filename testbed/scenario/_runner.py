@@ -21,9 +21,9 @@ from twisted.internet import defer, task
 
 from servers.dns import QueryLogEntry
 from servers.faults import FaultRecord
-from testbed._reactor import IReactor
 from testbed.client import Outcome, UserAgent
 from testbed.diagnosis import Diagnosis, diagnose
+from testbed.reactor import IReactor
 from testbed.sip import Response, SipUri, fmt_hostport, parse_duration, parse_uri
 from testbed.transport import Capture, TraceEvent, TransactionFailed
 

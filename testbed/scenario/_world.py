@@ -15,11 +15,11 @@ from typing import Any
 
 from servers.certs import CertificateAuthority, issue_server_certificate
 from servers.dns import DnsServer, QueryLogEntry
-from servers.faults import CARRIER, Fault, FaultRecord, build_fault, parse_fault
+from servers.faults import Fault, FaultRecord, build_fault, parse_fault
 from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
-from testbed._reactor import IReactor
 from testbed.client import ClientConfig, UserAgent
+from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
 from testbed.transport import Capture, KeyLog, Trace, server_tls_options
 
@@ -184,7 +184,7 @@ class World:
                 on_port = [e for e in listeners if e.port == port]
                 upstream = [(e.transport, e.host, e.port) for e in on_port]
                 names = {e.transport.lower() for e in on_port}
-                carried = {CARRIER[e.transport].lower() for e in on_port}
+                carried = {Transport.parse(e.transport).carrier for e in on_port}
                 chosen = [fault_spec(spec) for _, spec in specs
                           if (spec.get("transport") is None or spec["transport"] in names)
                           and carried & set(parse_fault(fault_spec(spec)).transports)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from servers.config import format_path
+from servers.field_path import format_path
 
 FieldPath = tuple[str | int, ...]
 """Where a value sits in a document: ``("steps", 2, "call", "sdp_size")``."""

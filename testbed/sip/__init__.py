@@ -4,20 +4,21 @@ No sockets, no reactor, no clock reads: bytes and the current time come in as
 arguments, actions and deadlines go out. The client and every mock server share it.
 """
 
-from ._digest import (
-    ALGORITHMS,
-    Challenge,
+from ._client_transaction import (
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    client_transaction,
+    make_non_2xx_ack,
+)
+from ._digest import ALGORITHMS, Challenge, Credentials, compute_response
+from ._digest_client import (
     ChallengeDecision,
     ChallengeVerdict,
-    Credentials,
     DigestClient,
-    DigestServer,
-    VerifyResult,
-    VerifyStatus,
     build_authorization,
     choose_challenge,
-    compute_response,
 )
+from ._digest_server import DigestServer, VerifyResult, VerifyStatus
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._framer import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -37,8 +38,9 @@ from ._headers import (
     Headers,
     Via,
     canonical_name,
-    clear_parse_caches,
 )
+from ._matching import ClientKey, ServerKey, client_key, new_branch, server_key
+from ._memo import clear_parse_caches
 from ._message import (
     REASON_PHRASES,
     SIP_VERSION,
@@ -49,6 +51,7 @@ from ._message import (
     make_response,
     parse_message,
 )
+from ._offer_answer import answer_for, build_offer, negotiated_codecs
 from ._sdp import (
     DEFAULT_CODECS,
     DIRECTIONS,
@@ -57,36 +60,27 @@ from ._sdp import (
     MediaDescription,
     SessionDescription,
     Timing,
-    answer_for,
-    build_offer,
-    negotiated_codecs,
-    parse_sdp,
 )
-from ._timers import Timers
-from ._transaction import (
-    Action,
-    ClientInviteTransaction,
-    ClientNonInviteTransaction,
-    Deliver,
-    Routed,
+from ._sdp_parser import parse_sdp
+from ._server_transaction import (
     ServerInviteTransaction,
     ServerNonInviteTransaction,
+    make_trying,
+    server_transaction,
+)
+from ._timer_values import Timers
+from ._transaction import (
+    Action,
+    Deliver,
     Terminated,
     Timeout,
     Transaction,
     TransactionEvent,
     TransactionState,
-    TransactionTable,
     Transmit,
     TransportFailed,
-    client_key,
-    client_transaction,
-    make_non_2xx_ack,
-    make_trying,
-    new_branch,
-    server_key,
-    server_transaction,
 )
+from ._transaction_table import Routed, TransactionTable
 from ._uri import AbsoluteUri, SipUri, Uri, parse_uri
 from ._vocabulary import (
     AUTO,
@@ -99,22 +93,31 @@ from ._vocabulary import (
 )
 
 __all__ = [
+    # digest authentication
     "ALGORITHMS", "Challenge", "ChallengeDecision", "ChallengeVerdict", "Credentials",
     "DigestClient", "DigestServer", "VerifyResult", "VerifyStatus", "build_authorization",
-    "choose_challenge", "compute_response", "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS",
-    "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_PORTS", "LIST_HEADERS", "REASON_PHRASES",
-    "SIP_VERSION", "AbsoluteUri", "Address", "BadMessage", "CSeq", "Headers", "KeepAlivePing",
-    "KeepAlivePong", "LocalProtocolError", "Message", "ProtocolError", "RemoteProtocolError",
-    "Request", "Response", "SipUri", "StreamEvent", "StreamFramer", "Uri", "Via",
-    "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
-    "make_response", "parse_message",
-    "parse_uri", "quote", "unquote_param", "split_list", "DEFAULT_CODECS", "DIRECTIONS",
-    "ConnectionInfo", "Timing", "Codec", "MediaDescription", "SessionDescription", "answer_for",
-    "build_offer", "negotiated_codecs", "parse_sdp", "Timers", "Action",
-    "ClientInviteTransaction", "ClientNonInviteTransaction", "Deliver", "Routed",
-    "ServerInviteTransaction", "ServerNonInviteTransaction", "Terminated", "Timeout",
-    "Transaction", "TransactionEvent", "TransactionState", "TransactionTable", "Transmit",
-    "TransportFailed", "client_key", "client_transaction", "make_non_2xx_ack", "make_trying",
-    "new_branch", "server_key", "server_transaction",
-    "AUTO", "MODES", "DurationError", "Transport", "fmt_hostport", "parse_duration",
+    "choose_challenge", "compute_response",
+    # errors
+    "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
+    # stream framing
+    "DEFAULT_MAX_MESSAGE_SIZE", "BadMessage", "KeepAlivePing", "KeepAlivePong",
+    "StreamEvent", "StreamFramer",
+    # grammar, headers, messages, URIs
+    "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
+    "AbsoluteUri", "Address", "CSeq", "Headers", "Message", "Request", "Response", "SipUri",
+    "Uri", "Via", "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
+    "make_response", "parse_message", "parse_uri", "quote", "split_list", "unquote_param",
+    # SDP and offer/answer
+    "DEFAULT_CODECS", "DIRECTIONS", "Codec", "ConnectionInfo", "MediaDescription",
+    "SessionDescription", "Timing", "answer_for", "build_offer", "negotiated_codecs",
+    "parse_sdp",
+    # transactions
+    "Timers", "Action", "ClientInviteTransaction", "ClientKey", "ClientNonInviteTransaction",
+    "Deliver", "Routed", "ServerInviteTransaction", "ServerKey", "ServerNonInviteTransaction",
+    "Terminated", "Timeout", "Transaction", "TransactionEvent", "TransactionState",
+    "TransactionTable", "Transmit", "TransportFailed", "client_key", "client_transaction",
+    "make_non_2xx_ack", "make_trying", "new_branch", "server_key", "server_transaction",
+    # the vocabulary
+    "AUTO", "DEFAULT_PORTS", "MODES", "DurationError", "Transport", "fmt_hostport",
+    "parse_duration",
 ]

@@ -8,7 +8,6 @@ surrogate escapes so that any byte survives a round trip) and raises
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 
 from ._errors import RemoteProtocolError
 
@@ -26,27 +25,6 @@ _PARAM_RE = re.compile(_PARAM)
 _PARAMS_RE = re.compile(f"(?:{_PARAM})*[ \t]*")
 
 Params = tuple[tuple[str, "str | None"], ...]
-
-
-class Memo(OrderedDict):
-    """A bounded memo table of immutable parsed values by their text.
-
-    Unlike ``functools.lru_cache`` it can be told a value (:meth:`put`), so a layer
-    that builds a header value can spare the next reader from parsing it again. Past
-    ``size`` entries the oldest goes: the texts of the messages in flight stay.
-    """
-
-    __slots__ = ("size",)
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: object, value: object) -> object:
-        if len(self) >= self.size:
-            self.popitem(last=False)
-        self[key] = value
-        return value
 
 
 def is_token(text: str) -> bool:

@@ -9,7 +9,6 @@ transaction and dialog layers need; each has ``parse`` and ``__str__``.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from ._errors import RemoteProtocolError
 from ._grammar import (
     TOKEN_RE,
-    Memo,
     Params,
     format_params,
     get_param,
@@ -29,7 +27,8 @@ from ._grammar import (
     skip_ws,
     split_list,
 )
-from ._uri import PARSE_CACHE_SIZE, SipUri, Uri, parse_host, parse_port, parse_uri
+from ._memo import Memo, memo_table, memoised
+from ._uri import SipUri, Uri, parse_host, parse_port, parse_uri
 
 # RFC 3261 §7.3.3 and the later RFCs that registered compact forms.
 COMPACT_FORMS = {
@@ -229,7 +228,7 @@ class Via:
         a message is read again by every layer it goes through)."""
         if cls is Via:
             via = _VIAS.get(text)
-            return via if via is not None else _VIAS.put(text, cls._parse(text))  # type: ignore[return-value]
+            return via if via is not None else _VIAS.put(text, cls._parse(text))
         return cls._parse(text)
 
     @classmethod
@@ -271,7 +270,7 @@ class Via:
         return f"SIP/2.0/{self.transport} {self.sent_by}{format_params(self.params)}"
 
 
-_VIAS = Memo(PARSE_CACHE_SIZE)
+_VIAS: Memo[str, Via] = memo_table()
 
 
 # -- name-addr / addr-spec (RFC 3261 §20.10, §25.1) ------------------------------------
@@ -353,7 +352,7 @@ class Address:
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
-_parse_address = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(Address._parse)
+_parse_address = memoised(Address._parse)
 
 
 # -- CSeq (RFC 3261 §20.16) -------------------------------------------------------------
@@ -385,18 +384,7 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
-_parse_cseq = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(CSeq._parse)
-
-
-def clear_parse_caches() -> None:
-    """Empty the memo tables of the URI and header parsers (before a memory measurement)."""
-    from ._message import top_via_of
-    from ._transaction import _via_key_of
-
-    for parser in (parse_uri, _parse_address, _parse_cseq, _via_key_of):
-        parser.cache_clear()
-    _VIAS.clear()
-    top_via_of.memo.clear()
+_parse_cseq = memoised(CSeq._parse)
 
 
 def parse_addresses(headers: Headers, name: str) -> list[Address]:

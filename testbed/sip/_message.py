@@ -10,10 +10,10 @@ same parser on each framed message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._grammar import TOKEN_RE, Memo, parse_uint, split_list
+from ._grammar import TOKEN_RE, parse_uint, split_list
 from ._headers import (
     _VIAS,
     SINGLE_HEADERS,
@@ -24,7 +24,8 @@ from ._headers import (
     canonical_name,
     parse_addresses,
 )
-from ._uri import PARSE_CACHE_SIZE, SipUri, Uri, parse_uri
+from ._memo import Memo, memo_table
+from ._uri import SipUri, Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
 MAX_FORWARDS_MAX = 255  # RFC 3261 §20.22
@@ -62,11 +63,10 @@ def top_via_of(line: str) -> Via:
     via = _TOP_VIAS.get(line)
     if via is None:
         via = _TOP_VIAS.put(line, Via.parse(split_list(line, "Via")[0]))
-    return via  # type: ignore[return-value]
+    return via
 
 
-_TOP_VIAS = Memo(PARSE_CACHE_SIZE)
-top_via_of.memo = _TOP_VIAS  # type: ignore[attr-defined]
+_TOP_VIAS: Memo[str, Via] = memo_table()
 
 
 class Message:
@@ -178,12 +178,13 @@ class Message:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and self.start_line() == other.start_line()  # type: ignore[attr-defined]
-            and self._fields() == other._fields()  # type: ignore[attr-defined]
-            and self.body == other.body  # type: ignore[attr-defined]
+            and self.start_line() == other.start_line()
+            and self._fields() == other._fields()
+            and self.body == other.body
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    # Unhashable: a message is mutable (layers edit its headers) and equal by value.
+    __hash__ = None  # type: ignore[assignment]  # object declares __hash__ as a method
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.start_line()!r} "
@@ -264,8 +265,8 @@ def make_response(
                 if to.tag is None:
                     value = str(to.with_param("tag", to_tag))
             response.headers.add(name, value)
-    for name, value in headers:
-        response.headers.add(name, value)
+    for extra_name, extra_value in headers:
+        response.headers.add(extra_name, extra_value)
     return response
 
 
@@ -302,7 +303,7 @@ def _check_contacts(lines: list[str]) -> None:
 
 # Checks run on every received message: each header the core relies on must parse.
 # Each takes the values of every line of its header, in order (one for single headers).
-_CHECKS = {
+_CHECKS: dict[str, Callable[[list[str]], object]] = {
     "via": lambda v: [Via.parse(item) for item in _items(v, "Via")],
     "from": lambda v: Address.parse(v[0], "From"),
     "to": lambda v: Address.parse(v[0], "To"),
@@ -453,7 +454,9 @@ def _parse(data: bytes) -> Request | Response:
         # RFC 3261 §19.1.1 (table): headers are not allowed in a Request-URI.
         raise RemoteProtocolError("Headers not allowed in Request-URI")
     method = first
-    cseq = CSeq.parse(headers.get("CSeq"))
+    cseq_line = headers.get("CSeq")
+    assert cseq_line is not None  # _validate() checked the mandatory headers
+    cseq = CSeq.parse(cseq_line)
     if cseq.method != method:
         raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {method}")
     return Request(method, uri, headers, body)
@@ -475,7 +478,7 @@ def error_response_for(raw: bytes, error: RemoteProtocolError) -> bytes | None:
     lines = text.split("\n")
     if not lines or lines[0][:4].upper() == "SIP/" or " " not in lines[0]:
         return None
-    copied = []
+    copied: list[str | None] = []
     for line in lines[1:]:
         if line[:1] in (" ", "\t") and copied and copied[-1] is not None:
             copied[-1] += " " + line.strip()

@@ -9,20 +9,33 @@ round-trips byte for byte; :meth:`SipUri.user_unescaped` decodes them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 from urllib.parse import unquote
 
 from ._errors import RemoteProtocolError
 from ._grammar import Params, format_params, get_param, set_param
+from ._memo import memoised
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME_RE = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
                           r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?")
 # Characters never allowed raw in a URI component (they must be %-escaped).
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\U0010ffff<>\"\\{}|^]")
+
+
+class SipUriChanges(TypedDict, total=False):
+    """The fields :meth:`SipUri.replace` may change, with their types."""
+
+    host: str
+    user: str | None
+    password: str | None
+    port: int | None
+    params: Params
+    headers: tuple[tuple[str, str], ...]
+    scheme: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +91,9 @@ class SipUri:
     def with_param(self, name: str, value: str | None = None) -> SipUri:
         return dataclasses.replace(self, params=set_param(self.params, name, value))
 
-    def replace(self, **changes: object) -> SipUri:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def replace(self, **changes: Unpack[SipUriChanges]) -> SipUri:
+        """A copy with the fields named in ``changes`` replaced."""
+        return dataclasses.replace(self, **changes)
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
@@ -174,12 +188,7 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-PARSE_CACHE_SIZE = 4096
-"""Distinct texts each memoised parser keeps: the URIs, Vias and addresses of the
-messages in flight, and of the users a server sees again and again."""
-
-
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@memoised
 def parse_uri(text: str) -> Uri:
     """Parse a URI; ``sip:``/``sips:`` strictly (RFC 3261 §25.1), others as opaque text.
 

@@ -33,6 +33,10 @@ class Transport(StrEnum):
             raise ValueError(f"unknown transport {text!r}; expected one of "
                              + ", ".join(t.spelling for t in cls)) from None
 
+    def __repr__(self) -> str:
+        """``'UDP'``, as the string it stands for (messages and tuples show it so)."""
+        return repr(self.value)
+
     @property
     def spelling(self) -> str:
         """The lower-case spelling of scenario files, flags and URI parameters."""

@@ -1,10 +1,13 @@
-"""Twisted adapters: UDP, TCP, TLS and WSS flows, and the stack that drives transactions."""
+"""Twisted adapters: UDP, TCP, TLS and WebSocket flows, and the stack that drives transactions."""
+
+from testbed.sip import fmt_hostport  # re-exported for its existing importers
 
 from ._capture import SEGMENT_FLAGS, Capture, CapturedSegment
+from ._connecting import ConnectFailed
+from ._delayed_calls import DeadlineTimer, DelayedCalls
 from ._flows import (
     PING,
     PONG,
-    RELIABLE,
     Flow,
     FlowSink,
     StreamFlow,
@@ -13,14 +16,14 @@ from ._flows import (
     UdpFlow,
 )
 from ._stack import (
-    ConnectFailed,
     ServerContext,
     SipStack,
     TransactionFailed,
     TransactionUser,
 )
-from ._timers import DeadlineTimer, DelayedCalls
-from ._tls import (
+from ._trace import EVENT_KINDS, HostPort, Trace, TraceEvent, describe
+from ._ws import BEHAVIOURS, SUBPROTOCOL, WsFlow
+from .tls import (
     TLS_FAILURE_KINDS,
     ClientTlsCreator,
     KeyLog,
@@ -34,17 +37,15 @@ from ._tls import (
     server_tls_options,
     tls_failure_from,
 )
-from ._trace import EVENT_KINDS, HostPort, Trace, TraceEvent, describe, fmt_hostport
-from ._ws import BEHAVIOURS, SUBPROTOCOL, WsFlow, connect_ws, listen_ws
 
 __all__ = [
     "DeadlineTimer", "DelayedCalls",
-    "EVENT_KINDS", "PING", "PONG", "RELIABLE", "ConnectFailed", "Flow", "FlowSink", "HostPort",
+    "EVENT_KINDS", "PING", "PONG", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",
     "TLS_FAILURE_KINDS", "ClientTlsCreator", "PemCredential", "ServerTlsCreator",
     "TlsHandshakeRecord", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
     "client_tls_options", "server_tls_options", "tls_failure_from",
-    "BEHAVIOURS", "SUBPROTOCOL", "WsFlow", "connect_ws", "listen_ws",
+    "BEHAVIOURS", "SUBPROTOCOL", "WsFlow",
     "SEGMENT_FLAGS", "Capture", "CapturedSegment",
 ]

@@ -41,12 +41,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet import error
+from twisted.internet.interfaces import IAddress, IConnector, ITransport
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
-from ._trace import HostPort
+from testbed.sip import Transport
+
+from ._trace import HostPort, hostport_of
 
 SEGMENT_FLAGS = ("", "SYN", "FIN", "RST", "REFUSED", "UNANSWERED")
 """What a TCP :class:`CapturedSegment` marks, besides carrying bytes (flag ``""``):
@@ -77,7 +82,7 @@ class CapturedSegment:
     flags: str = ""
 
     def __post_init__(self) -> None:
-        if self.transport not in ("UDP", "TCP"):
+        if self.transport not in (Transport.UDP, Transport.TCP):
             raise ValueError(f"captured segment transport {self.transport!r}: UDP or TCP")
         if self.flags not in SEGMENT_FLAGS:
             raise ValueError(f"captured segment flags {self.flags!r}: one of {SEGMENT_FLAGS}")
@@ -125,7 +130,7 @@ class Capture:
         src, dst, data = (src[0], src[1]), (dst[0], dst[1]), bytes(data)
         key = (src, dst, data)
         if sent:
-            self._add("UDP", src, dst, data)
+            self._add(Transport.UDP, src, dst, data)
             self._pending[key] = self._pending.get(key, 0) + 1
             self._pending.move_to_end(key)
             while len(self._pending) > _PENDING_LIMIT:
@@ -138,11 +143,11 @@ class Capture:
             else:
                 self._pending[key] = waiting - 1
             return
-        self._add("UDP", src, dst, data)
+        self._add(Transport.UDP, src, dst, data)
 
     # -- TCP ----------------------------------------------------------------------------
 
-    def wrap_factory(self, factory: object, role: str) -> WrappingFactory:
+    def wrap_factory(self, factory: Factory[Any], role: str) -> WrappingFactory[Any]:
         """``factory`` (the outermost one given to ``listenTCP``/``connectTCP``) wrapped so
         that its connections are recorded. ``role``: ``"server"`` or ``"client"``."""
         if role not in ("server", "client"):
@@ -156,7 +161,7 @@ class Capture:
         if connection is None:
             client_end, server_end = (local, peer) if client else (peer, local)
             connection = self._connections[key] = _Connection(client_end, server_end)
-            self._add("TCP", client_end, server_end, flags="SYN")
+            self._add(Transport.TCP, client_end, server_end, flags="SYN")
         connection.ends += 1
 
     def stream_data(self, src: HostPort, dst: HostPort, offset: int, data: bytes) -> None:
@@ -170,7 +175,7 @@ class Capture:
         end = offset + len(data)
         if end <= held:
             return
-        self._add("TCP", src, dst, bytes(data[max(0, held - offset):]))
+        self._add(Transport.TCP, src, dst, bytes(data[max(0, held - offset):]))
         connection.recorded[src] = end
 
     def stream_closed(self, local: HostPort, peer: HostPort, *, clean: bool) -> None:
@@ -181,25 +186,21 @@ class Capture:
             return
         if not connection.ended:
             connection.ended = True
-            self._add("TCP", local, peer, flags="FIN" if clean else "RST")
+            self._add(Transport.TCP, local, peer, flags="FIN" if clean else "RST")
         connection.ends -= 1
         if connection.ends <= 0:
             del self._connections[key]  # the 4-tuple may be used again later
 
     def connect_failed(self, dst: HostPort, reason: Failure) -> None:
         """A connection attempt to ``dst`` failed: refused (SYN, RST) or unanswered (SYN)."""
-        if reason.check(error.ConnectionRefusedError):
+        if isinstance(reason.value, error.ConnectionRefusedError):
             flags = "REFUSED"
-        elif reason.check(error.TimeoutError, error.TCPTimedOutError):
+        elif isinstance(reason.value, error.TimeoutError | error.TCPTimedOutError):
             flags = "UNANSWERED"
         else:
             return  # no packet left the host (no route, bad address, cancelled)
         src = ("::1" if ":" in dst[0] else "127.0.0.1", 0)
-        self._add("TCP", src, dst, flags=flags)
-
-
-def _hostport(address: object) -> HostPort:
-    return (address.host, address.port)  # type: ignore[attr-defined]
+        self._add(Transport.TCP, src, dst, flags=flags)
 
 
 class _CapturingProtocol(ProtocolWrapper):
@@ -211,9 +212,9 @@ class _CapturingProtocol(ProtocolWrapper):
     _sent = 0
     _received = 0
 
-    def makeConnection(self, transport: object) -> None:
-        self._local = _hostport(transport.getHost())  # type: ignore[attr-defined]
-        self._peer = _hostport(transport.getPeer())  # type: ignore[attr-defined]
+    def makeConnection(self, transport: ITransport) -> None:
+        self._local = hostport_of(transport.getHost())
+        self._peer = hostport_of(transport.getPeer())
         self.factory.capture.stream_opened(self._local, self._peer,
                                            client=self.factory.role == "client")
         super().makeConnection(transport)
@@ -232,25 +233,26 @@ class _CapturingProtocol(ProtocolWrapper):
         self._received += len(data)
         super().dataReceived(data)
 
-    def connectionLost(self, reason: Failure) -> None:
-        self.factory.capture.stream_closed(self._local, self._peer,
-                                           clean=bool(reason.check(error.ConnectionDone)))
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.capture.stream_closed(
+            self._local, self._peer, clean=isinstance(reason.value, error.ConnectionDone))
         super().connectionLost(reason)
 
 
-class _CapturingFactory(WrappingFactory):
+class _CapturingFactory(WrappingFactory[_CapturingProtocol]):
     protocol = _CapturingProtocol
 
-    def __init__(self, capture: Capture, wrapped: object, role: str) -> None:
+    def __init__(self, capture: Capture, wrapped: Factory[Any], role: str) -> None:
         super().__init__(wrapped)
         self.capture = capture
         self.role = role
 
-    def buildProtocol(self, addr: object) -> _CapturingProtocol | None:
+    # Twisted lets a factory refuse a connection with None (IProtocolFactory);
+    # WrappingFactory's annotation leaves that out.
+    def buildProtocol(self, addr: IAddress | None) -> _CapturingProtocol | None:  # type: ignore[override]
         inner = self.wrappedFactory.buildProtocol(addr)
         return None if inner is None else self.protocol(self, inner)
 
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.capture.connect_failed(_hostport(connector.getDestination()),  # type: ignore[attr-defined]
-                                    reason)
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self.capture.connect_failed(hostport_of(connector.getDestination()), reason)
         super().clientConnectionFailed(connector, reason)

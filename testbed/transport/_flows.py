@@ -8,6 +8,7 @@ and hand whole messages to a :class:`FlowSink` (the stack). No SIP logic lives h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol as TypingProtocol
 
 from twisted.internet import protocol
@@ -22,13 +23,14 @@ from testbed.sip import (
     Message,
     RemoteProtocolError,
     StreamFramer,
+    Transport,
     error_response_for,
     parse_message,
 )
 
-from ._trace import HostPort, Trace, describe
+from ._capture import Capture
+from ._trace import HostPort, Trace, describe, hostport_of
 
-RELIABLE = {"UDP": False, "TCP": True, "TLS": True, "WS": True, "WSS": True}
 PING = b"\r\n\r\n"  # RFC 5626 §3.5.1 double-CRLF keep-alive ping
 PONG = b"\r\n"
 
@@ -50,7 +52,7 @@ class FlowSink(TypingProtocol):
 class Flow:
     """Base of every flow: addressing, tracing and the send path."""
 
-    transport: str = "?"
+    transport: Transport  # set by each kind of flow
 
     def __init__(self, trace: Trace, local: HostPort, remote: HostPort) -> None:
         self.trace = trace
@@ -61,11 +63,18 @@ class Flow:
 
     @property
     def reliable(self) -> bool:
-        return RELIABLE[self.transport]
+        return self.transport.reliable
 
     @property
-    def key(self) -> tuple[str, str, int]:
+    def key(self) -> tuple[Transport, str, int]:
         return (self.transport, self.remote[0], self.remote[1])
+
+    @property
+    def connection(self) -> object | None:
+        """The Twisted transport carrying a stream flow (for TLS, the TLS protocol a
+        creator knows its handshake record by); None for UDP."""
+        proto = getattr(self, "proto", None)
+        return None if proto is None else proto.transport
 
     def send_message(self, message: Message) -> None:
         """Serialise and send one message, recording it in the trace."""
@@ -95,7 +104,8 @@ class Flow:
         return f"<{type(self).__name__} {self.transport} {self.local} -> {self.remote}>"
 
 
-def _bad_input(flow: Flow, sink_trace: Trace, raw: bytes, error: RemoteProtocolError) -> None:
+def reject_bad_input(flow: Flow, sink_trace: Trace, raw: bytes,
+                     error: RemoteProtocolError) -> None:
     """Record malformed input and answer it if it was a request (RFC 3261 §21.4.1)."""
     sink_trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
                       summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
@@ -112,7 +122,7 @@ def _bad_input(flow: Flow, sink_trace: Trace, raw: bytes, error: RemoteProtocolE
 class UdpFlow(Flow):
     """One remote address seen through one UDP socket."""
 
-    transport = "UDP"
+    transport = Transport.UDP
 
     def __init__(self, endpoint: UdpEndpoint, remote: HostPort) -> None:
         super().__init__(endpoint.trace, endpoint.local, remote)
@@ -128,7 +138,7 @@ class UdpFlow(Flow):
 class UdpEndpoint(protocol.DatagramProtocol):
     """One UDP socket: every datagram is one message (RFC 3261 §18.3)."""
 
-    capture = None  # a Capture (set by the stack) records every datagram sent and received
+    capture: Capture | None = None  # set by the stack: records every datagram both ways
 
     def __init__(self, sink: FlowSink, trace: Trace) -> None:
         self.sink = sink
@@ -137,8 +147,8 @@ class UdpEndpoint(protocol.DatagramProtocol):
         self.flows: dict[HostPort, UdpFlow] = {}
 
     def startProtocol(self) -> None:
-        host = self.transport.getHost()
-        self.local = (host.host, host.port)
+        assert self.transport is not None  # Twisted starts a protocol once it has one
+        self.local = hostport_of(self.transport.getHost())
 
     def flow_to(self, remote: HostPort) -> UdpFlow:
         flow = self.flows.get(remote)
@@ -153,32 +163,32 @@ class UdpEndpoint(protocol.DatagramProtocol):
         if self.capture is not None:
             self.capture.datagram(self.local, remote, data, sent=True)
 
-    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.capture is not None:
             self.capture.datagram((addr[0], addr[1]), self.local, data, sent=False)
         flow = self.flow_to((addr[0], addr[1]))
         if not data.strip(b"\r\n"):
-            self.trace.record("keepalive-received", "UDP", local=self.local, remote=flow.remote,
-                              summary="CRLF keep-alive", data=data)
+            self.trace.record("keepalive-received", Transport.UDP, local=self.local,
+                              remote=flow.remote, summary="CRLF keep-alive", data=data)
             return
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
-            _bad_input(flow, self.trace, data, exc)
+            reject_bad_input(flow, self.trace, data, exc)
             return
-        self.trace.record("received", "UDP", local=self.local, remote=flow.remote,
+        self.trace.record("received", Transport.UDP, local=self.local, remote=flow.remote,
                           summary=describe(message), data=data)
         self.sink.message_received(message, flow)
 
     def connectionRefused(self) -> None:  # only for connected sockets; kept for completeness
-        self.trace.record("connect-failed", "UDP", local=self.local,
+        self.trace.record("connect-failed", Transport.UDP, local=self.local,
                           summary="ICMP port unreachable")
 
     def destination_unreachable(self, remote: HostPort, kind: str, reason: str) -> None:
         """An ICMP error came back for a datagram sent to ``remote`` (see ``_icmp``):
         ``kind`` is ``refused`` (port unreachable) or ``unreachable``."""
         flow = self.flow_to(remote)
-        self.trace.record("connect-failed", "UDP", local=self.local, remote=remote,
+        self.trace.record("connect-failed", Transport.UDP, local=self.local, remote=remote,
                           summary=reason, detail=kind)
         self.sink.flow_unreachable(flow, kind, reason)
 
@@ -189,7 +199,7 @@ class UdpEndpoint(protocol.DatagramProtocol):
 class StreamFlow(Flow):
     """One TCP or TLS connection, as the stack sees it."""
 
-    def __init__(self, proto: StreamProtocol, transport: str, local: HostPort,
+    def __init__(self, proto: StreamProtocol, transport: Transport, local: HostPort,
                  remote: HostPort) -> None:
         super().__init__(proto.trace, local, remote)
         self.transport = transport
@@ -197,11 +207,13 @@ class StreamFlow(Flow):
 
     def write(self, data: bytes) -> None:
         transport = self.proto.transport
+        if transport is None:
+            raise ConnectionError(f"{self.transport} flow to {self.remote} is closed")
         transport.write(data)
         flush_now(transport)
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and self.proto.transport is not None:
             self.proto.transport.loseConnection()
 
 
@@ -234,7 +246,7 @@ class StreamProtocol(protocol.Protocol):
     at once for TCP, after the handshake for TLS (``IHandshakeListener``).
     """
 
-    def __init__(self, sink: FlowSink, trace: Trace, transport: str, role: str,
+    def __init__(self, sink: FlowSink, trace: Trace, transport: Transport, role: str,
                  max_message_size: int = 65535) -> None:
         self.sink = sink
         self.trace = trace
@@ -243,18 +255,18 @@ class StreamProtocol(protocol.Protocol):
         self.framer = StreamFramer(role=role, max_message_size=max_message_size)
         self.flow: StreamFlow | None = None
         self.ready = False
-        self.on_ready: list = []  # callables (protocol, failure-or-None)
+        self.on_ready: list[Callable[[StreamProtocol, Failure | None], None]] = []
 
     def connectionMade(self) -> None:
         # Each SIP message goes out in one write: Nagle would only hold a response back
         # until the peer's delayed ACK (~40 ms per request/response round on Linux).
+        assert self.transport is not None  # Twisted connects a protocol to its transport
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:
             no_delay(True)
-        host, peer = self.transport.getHost(), self.transport.getPeer()
-        self.flow = StreamFlow(self, self.transport_name, (host.host, host.port),
-                               (peer.host, peer.port))
-        if self.transport_name == "TCP":
+        self.flow = StreamFlow(self, self.transport_name, hostport_of(self.transport.getHost()),
+                               hostport_of(self.transport.getPeer()))
+        if self.transport_name is Transport.TCP:
             self._became_ready()
 
     def handshakeCompleted(self) -> None:
@@ -280,7 +292,7 @@ class StreamProtocol(protocol.Protocol):
                 event = self.framer.next_event()
             except RemoteProtocolError as exc:
                 # The stream cannot be split any more: answer if we can, then close.
-                _bad_input(flow, self.trace, exc.raw or b"", exc)
+                reject_bad_input(flow, self.trace, exc.raw or b"", exc)
                 flow.close()
                 return
             if event is None:
@@ -294,7 +306,7 @@ class StreamProtocol(protocol.Protocol):
                                   remote=flow.remote, summary="CRLF pong")
                 self.sink.pong_received(flow)
             elif isinstance(event, BadMessage):
-                _bad_input(flow, self.trace, event.raw, event.error)
+                reject_bad_input(flow, self.trace, event.raw, event.error)
             else:
                 self.trace.record("received", flow.transport, local=flow.local,
                                   remote=flow.remote, summary=describe(event),

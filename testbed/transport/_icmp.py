@@ -29,13 +29,19 @@ import socket
 import struct
 import sys
 
-from twisted.internet import udp
-from twisted.internet.interfaces import IHalfCloseableDescriptor
-from twisted.python import log
+from twisted.internet import error, udp
+from twisted.internet.interfaces import (
+    IHalfCloseableDescriptor,
+    IListeningPort,
+    IReactorFDSet,
+    IReactorUDP,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._trace import fmt_hostport
+from testbed.sip import fmt_hostport
 
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux values; Python 3.11 lacks them
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
@@ -47,6 +53,8 @@ _EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ORIGIN_ICMP, _ORIGIN_ICMP6 = 2, 3
 _MAX_ERRORS_PER_READ = 64
 _RECVERR_CMSG = {(socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)}
+
+_log = Logger()
 
 _WHAT = {
     errno.ECONNREFUSED: ("refused", "ICMP port unreachable"),
@@ -82,6 +90,8 @@ def _offender(data: bytes) -> str | None:
 @implementer(IHalfCloseableDescriptor)
 class ErrQueuePort(udp.Port):
     """A ``udp.Port`` that enables ``IP_RECVERR`` and reports what the error queue holds."""
+
+    reports_icmp = True
 
     def _bindSocket(self) -> None:
         super()._bindSocket()
@@ -119,8 +129,6 @@ class ErrQueuePort(udp.Port):
                 if exc.errno in _WHAT and self.drain_errors():
                     continue  # an earlier datagram's error was pending: now sent for real
                 if exc.errno == errno.EMSGSIZE:
-                    from twisted.internet import error
-
                     raise error.MessageLengthError("message too long") from exc
                 raise
 
@@ -154,24 +162,19 @@ class ErrQueuePort(udp.Port):
         try:
             report(destination, kind, reason)
         except Exception:  # the protocol's bug must not stop the socket (one boundary)
-            log.err(None, "destination_unreachable failed")
+            _log.failure("destination_unreachable failed")
 
 
-def listen_udp(reactor: object, port: int, protocol: object, interface: str,
-               max_packet_size: int = 65535) -> object:
+def listen_udp(reactor: IReactorUDP, port: int, protocol: DatagramProtocol, interface: str,
+               max_packet_size: int = 65535) -> IListeningPort:
     """``reactor.listenUDP`` with ICMP errors reported (Linux, a posix reactor).
 
     Elsewhere (another platform, a test reactor without file descriptors) it falls back
-    to ``reactor.listenUDP``; the caller learns which through ``reports_icmp``.
+    to ``reactor.listenUDP``; the caller learns which from the port's class: only an
+    :class:`ErrQueuePort` ``reports_icmp``.
     """
-    from twisted.internet.interfaces import IReactorFDSet
-
     if SUPPORTED and IReactorFDSet.providedBy(reactor):
         listening = ErrQueuePort(port, protocol, interface, max_packet_size, reactor)
         listening.startListening()
-        listening.reports_icmp = True
         return listening
-    listening = reactor.listenUDP(port, protocol, interface=interface,  # type: ignore[attr-defined]
-                                  maxPacketSize=max_packet_size)
-    listening.reports_icmp = False
-    return listening
+    return reactor.listenUDP(port, protocol, interface=interface, maxPacketSize=max_packet_size)

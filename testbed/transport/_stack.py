@@ -11,16 +11,20 @@ out to flows, one ``callLater`` re-armed from ``next_deadline()`` after every in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from typing import Protocol as TypingProtocol
 
 from twisted.internet import defer, error, protocol
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IConnector, IListeningPort, IOpenSSLServerConnectionCreator
+from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
+from testbed.reactor import IReactor
 from testbed.sip import (
+    Action,
     Deliver,
     Message,
     Request,
@@ -31,16 +35,22 @@ from testbed.sip import (
     Transaction,
     TransactionTable,
     Transmit,
+    Transport,
     TransportFailed,
+    fmt_hostport,
     make_response,
 )
 
 from ._capture import Capture
+from ._connecting import ConnectFailed, TlsClientFactory, connect_failed, tls_connect_failed
+from ._delayed_calls import DeadlineTimer
 from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
 from ._icmp import listen_udp
-from ._timers import DeadlineTimer
-from ._tls import tls_failure_from
-from ._trace import HostPort, Trace, describe, fmt_hostport
+from ._trace import HostPort, Trace, describe, hostport_of
+from ._ws import WsClientFactory, ws_listener_factory
+from .tls import ClientTlsCreator
+
+_F = TypeVar("_F", bound=protocol.Factory)
 
 
 class TransactionFailed(Exception):
@@ -58,20 +68,6 @@ class TransactionFailed(Exception):
         self.timer = timer
 
 
-class ConnectFailed(Exception):
-    """A TCP/TLS/WSS connection could not be set up.
-
-    ``kind``: ``"refused"``, ``"timeout"``, ``"unreachable"``, ``"tls"`` (``tls_failure``
-    carries the verification reason), ``"websocket"`` (the upgrade failed) or ``"error"``.
-    """
-
-    def __init__(self, kind: str, reason: str, tls_failure: object = None) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-        self.tls_failure = tls_failure
-
-
 class ServerContext:
     """A request received on a server transaction; answer it with :meth:`respond`."""
 
@@ -80,9 +76,11 @@ class ServerContext:
         self.request = request
         self.flow = flow
 
-    def respond(self, status: int, reason: str | None = None, **kwargs: object) -> Response:
+    def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
+                headers: Iterable[tuple[str, object]] = (), body: bytes = b"") -> Response:
         """Build a response with :func:`make_response` and send it."""
-        response = make_response(self.request, status, reason, **kwargs)  # type: ignore[arg-type]
+        response = make_response(self.request, status, reason, to_tag=to_tag, headers=headers,
+                                 body=body)
         self.send(response)
         return response
 
@@ -102,13 +100,21 @@ class TransactionUser(TypingProtocol):
     def flow_closed(self, flow: Flow, reason: str) -> None: ...
 
 
-@dataclass
-class _Pending:
-    """A client transaction's bookkeeping in the stack."""
+@dataclass(eq=False)
+class _TransactionRecord:
+    """What the stack keeps for one live transaction, from its start to ``Terminated``.
+
+    ``flow`` is the one it was sent or received on. A client transaction also has the
+    Deferred of its final response (``result``) and the caller's callbacks;
+    ``failure_kind`` says what its next transport error is (``refused`` or
+    ``unreachable`` when ICMP reported it), ``None`` meaning ``transport``.
+    """
 
     flow: Flow
-    result: defer.Deferred
-    on_response: Callable[[Response], None] | None
+    result: defer.Deferred[Response] | None = None
+    on_response: Callable[[Response], None] | None = None
+    on_transmit: Callable[[bool], None] | None = None
+    failure_kind: str | None = None
 
 
 class SipStack(FlowSink):
@@ -116,7 +122,7 @@ class SipStack(FlowSink):
 
     def __init__(
         self,
-        reactor: IReactorTime,
+        reactor: IReactor,
         user: TransactionUser,
         *,
         timers: Timers | None = None,
@@ -134,13 +140,10 @@ class SipStack(FlowSink):
         self.table = TransactionTable(self.timers, send_trying=send_trying)
         self.connect_timeout = connect_timeout
         self.udp: UdpEndpoint | None = None
-        self.flows: dict[tuple[str, str, int], Flow] = {}
-        self._listeners: list = []
-        self._connectors: list = []
-        self._client_flows: dict[int, Flow] = {}  # id(transaction) -> flow
-        self._server_flows: dict[int, Flow] = {}
-        self._pending: dict[int, _Pending] = {}
-        self._failure_kinds: dict[int, str] = {}  # id(transaction) -> refused / unreachable
+        self.flows: dict[tuple[Transport, str, int], Flow] = {}
+        self._listeners: list[IListeningPort] = []
+        self._connectors: list[IConnector] = []
+        self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
 
@@ -160,7 +163,7 @@ class SipStack(FlowSink):
         if self.udp is not None:
             self.udp.capture = capture
 
-    def captured(self, factory: protocol.Factory, role: str) -> protocol.Factory:
+    def captured(self, factory: _F, role: str) -> _F | WrappingFactory[Any]:
         """``factory`` (the outermost, around TLS) recorded by the capture, if any."""
         return factory if self._capture is None else self._capture.wrap_factory(factory, role)
 
@@ -173,28 +176,51 @@ class SipStack(FlowSink):
         listening = listen_udp(self.reactor, port, endpoint, host)  # ICMP errors reported
         self._listeners.append(listening)
         self.udp = endpoint
-        self._note_listening("UDP", endpoint.local)
+        self._note_listening(Transport.UDP, endpoint.local)
         return endpoint.local
 
     def listen_stream(self, transport: str, host: str, port: int = 0,
-                      tls_options: object = None) -> HostPort:
-        """Listen for TCP, or TLS when ``tls_options`` (a server context factory) is given."""
-        factory: protocol.Factory = _StreamFactory(self, transport, "server")
-        if transport == "TLS":
+                      tls_options: IOpenSSLServerConnectionCreator | None = None) -> HostPort:
+        """Listen for TCP, or TLS with ``tls_options`` (e.g. ``server_tls_options(...)``)."""
+        kind = _transport(transport, (Transport.TCP, Transport.TLS), "listen_stream()")
+        factory = _StreamFactory(self, kind, "server")
+        return self._listen_tcp(kind, host, port, factory,
+                                tls_options if kind is Transport.TLS else None)
+
+    def listen_ws(self, host: str, port: int = 0, *,
+                  tls_options: IOpenSSLServerConnectionCreator | None = None, path: str = "/",
+                  behaviour: str = "normal") -> HostPort:
+        """Listen for SIP over WebSocket (RFC 7118): WSS with ``tls_options``, WS without.
+
+        ``path`` is where the WebSocket service is; ``behaviour`` (one of
+        ``BEHAVIOURS``) makes the port misbehave as a broken gateway would (see
+        :func:`ws_listener_factory`). Returns the bound address.
+        """
+        transport = Transport.WS if tls_options is None else Transport.WSS
+        factory = ws_listener_factory(self, self.trace, self.reactor, transport, path=path,
+                                      behaviour=behaviour, timeout=self.connect_timeout)
+        bound = self._listen_tcp(transport, host, port, factory, tls_options)
+        if behaviour != "normal":
+            self.trace.record("note", transport, local=bound,
+                              summary=f"WebSocket fault '{behaviour}' on {fmt_hostport(bound)}")
+        return bound
+
+    def _listen_tcp(self, transport: Transport, host: str, port: int,
+                    factory: protocol.Factory[Any],
+                    tls_options: IOpenSSLServerConnectionCreator | None) -> HostPort:
+        if transport.secure:
+            if tls_options is None:
+                raise ValueError(f"{transport} needs tls_options (a server TLS creator)")
             factory = TLSMemoryBIOFactory(tls_options, False, factory)
-        listening = self.reactor.listenTCP(port, self.captured(factory, "server"),  # type: ignore[attr-defined]
+        # listenTCP takes any protocol factory; Twisted annotates it as ServerFactory.
+        listening = self.reactor.listenTCP(port, self.captured(factory, "server"),  # type: ignore[arg-type]
                                            interface=host)
         self._listeners.append(listening)
-        address = listening.getHost()
-        self._note_listening(transport, (address.host, address.port))
-        return (address.host, address.port)
+        bound = hostport_of(listening.getHost())
+        self._note_listening(transport, bound)
+        return bound
 
-    def add_listener(self, transport: str, listening: object, address: HostPort) -> None:
-        """Adopt a listening port made elsewhere (the WSS adapter) so :meth:`stop` closes it."""
-        self._listeners.append(listening)
-        self._note_listening(transport, address)
-
-    def _note_listening(self, transport: str, address: HostPort) -> None:
+    def _note_listening(self, transport: Transport, address: HostPort) -> None:
         self.trace.record("listening", transport, local=address,
                           summary=f"listening on {fmt_hostport(address)}/{transport}")
 
@@ -207,48 +233,52 @@ class SipStack(FlowSink):
         return self.udp.flow_to((host, port))
 
     def existing_flow(self, transport: str, host: str, port: int) -> Flow | None:
-        flow = self.flows.get((transport, host, port))
+        """The open flow of ``transport`` to ``host:port``, if there is one."""
+        try:
+            flow = self.flows.get((Transport(transport), host, port))
+        except ValueError:  # not a transport: no flow of it either
+            return None
         return None if flow is None or flow.closed else flow
 
     def connect(self, transport: str, host: str, port: int, *,
-                tls_creator: object = None, ws_path: str = "/",
-                server_name: str | None = None) -> defer.Deferred:
+                tls_creator: ClientTlsCreator | None = None, ws_path: str = "/",
+                server_name: str | None = None) -> defer.Deferred[Flow]:
         """A Deferred of an open flow to ``host:port``: an existing one is reused.
 
         UDP needs no set-up. TCP connects; TLS connects and completes the handshake
-        with ``tls_creator`` (an ``IOpenSSLClientConnectionCreator``). Fails with
+        with ``tls_creator`` (from ``client_tls_options``). WS and WSS (RFC 7118) also
+        upgrade to a WebSocket at ``ws_path``, WSS over TLS with ``tls_creator``;
+        ``server_name`` (default ``host``) goes in the upgrade's Host header. Fails with
         :class:`ConnectFailed`.
         """
-        if transport == "UDP":
+        kind = _transport(transport, tuple(Transport), "connect()")
+        if kind is Transport.UDP:
             return defer.succeed(self.udp_flow(host, port))
-        existing = self.existing_flow(transport, host, port)
+        existing = self.existing_flow(kind, host, port)
         if existing is not None:
             return defer.succeed(existing)
-        if transport in ("WS", "WSS"):
-            if (transport == "WSS") != (tls_creator is not None):
-                raise ValueError(f"{transport}: WSS needs tls_creator, WS takes none")
-            from ._ws import connect_ws  # lazy: _ws imports this module
-
-            return connect_ws(self, host, port, tls_creator=tls_creator, path=ws_path,
-                              server_name=server_name)
-        if transport not in ("TCP", "TLS"):
-            raise ValueError(f"connect() does not know transport {transport!r}")
-        result: defer.Deferred = defer.Deferred()
-        factory = _StreamFactory(self, transport, "client", result=result, tls_creator=tls_creator)
-        wrapped: protocol.ClientFactory = factory
-        if transport == "TLS":
-            wrapped = _TlsClientFactory(tls_creator, factory)
-        self.trace.record("connecting", transport, remote=(host, port),
-                          summary=f"connecting to {fmt_hostport((host, port))}/{transport}")
-        connector = self.reactor.connectTCP(host, port,  # type: ignore[attr-defined]
-                                            self.captured(wrapped, "client"),
+        if kind.secure and tls_creator is None:
+            raise ValueError(f"{kind} needs tls_creator (a client TLS creator)")
+        if kind is Transport.WS and tls_creator is not None:
+            raise ValueError("WS takes no tls_creator: WSS is WebSocket over TLS")
+        factory: protocol.ClientFactory[Any]
+        if kind in (Transport.WS, Transport.WSS):
+            ws = WsClientFactory(self, self.trace, self.reactor, (host, port), path=ws_path,
+                                 server_name=server_name, tls_creator=tls_creator,
+                                 timeout=self.connect_timeout)
+            factory, result, summary = ws, ws.result, f"connecting to {ws.url}"
+        else:
+            stream = _StreamFactory(self, kind, "client", tls_creator=tls_creator)
+            assert stream.result is not None
+            factory, result = stream, stream.result
+            summary = f"connecting to {fmt_hostport((host, port))}/{kind}"
+        if tls_creator is not None and kind.secure:
+            factory = TlsClientFactory(tls_creator, factory)
+        self.trace.record("connecting", kind, remote=(host, port), summary=summary)
+        connector = self.reactor.connectTCP(host, port, self.captured(factory, "client"),
                                             timeout=self.connect_timeout)
-        self.add_connector(connector)
-        return result
-
-    def add_connector(self, connector: object) -> None:
-        """Adopt a connection attempt made elsewhere (WS/WSS) so :meth:`stop` cancels it."""
         self._connectors.append(connector)
+        return result
 
     def flow_opened(self, flow: Flow) -> None:
         self.flows[flow.key] = flow
@@ -258,8 +288,8 @@ class SipStack(FlowSink):
             del self.flows[flow.key]
         now = self.reactor.seconds()
         for transaction in list(self.table):
-            key = id(transaction)
-            if self._client_flows.get(key) is flow or self._server_flows.get(key) is flow:
+            record = self._transactions.get(transaction)
+            if record is not None and record.flow is flow:
                 routed = self.table.transport_error(transaction, now, f"connection lost: {reason}")
                 self._run(transaction, routed.actions)
         self.user.flow_closed(flow, reason)
@@ -275,13 +305,11 @@ class SipStack(FlowSink):
         after Timer B/F (RFC 3261 §18.4: an ICMP error is a transport error, §17.1.4)."""
         now = self.reactor.seconds()
         for transaction in list(self.table):
-            key = id(transaction)
-            sent_on = self._client_flows.get(key)
-            pending = self._pending.get(key)
-            if sent_on is None or sent_on.key != flow.key or pending is None \
-                    or pending.result.called:
+            record = self._transactions.get(transaction)
+            if record is None or record.result is None or record.result.called \
+                    or record.flow.key != flow.key:
                 continue
-            self._failure_kinds[key] = kind
+            record.failure_kind = kind
             routed = self.table.transport_error(transaction, now, reason)
             self._run(transaction, routed.actions)
         self._rearm()
@@ -289,19 +317,27 @@ class SipStack(FlowSink):
     # -- requests and responses ---------------------------------------------------------
 
     def send_request(self, request: Request, flow: Flow,
-                     on_response: Callable[[Response], None] | None = None) -> defer.Deferred:
+                     on_response: Callable[[Response], None] | None = None,
+                     on_transmit: Callable[[bool], None] | None = None,
+                     ) -> defer.Deferred[Response]:
         """Start a client transaction; the Deferred fires with the final response.
 
         ``on_response`` sees every response the transaction delivers (provisional ones,
-        and 2xx retransmissions after the final one). Errback: :class:`TransactionFailed`.
+        and 2xx retransmissions after the final one). ``on_transmit(retransmission)`` is
+        called each time the transaction's request goes out on ``flow``: ``False`` for
+        the first transmission, ``True`` for each retransmission (Timer A or E on UDP,
+        RFC 3261 §17.1.1.2 and §17.1.2.2). The ACK a client INVITE transaction sends
+        for a non-2xx answer (§17.1.1.3) is not the request and is not reported; nor is
+        a send that fails (that ends the transaction with a transport error).
+        Errback: :class:`TransactionFailed`.
         """
         now = self.reactor.seconds()
+        result: defer.Deferred[Response] = defer.Deferred()
+        record = _TransactionRecord(flow, result, on_response, on_transmit)
         routed = self.table.start_client(request, now, reliable=flow.reliable)
         transaction = routed.transaction
         assert transaction is not None
-        result: defer.Deferred = defer.Deferred()
-        self._client_flows[id(transaction)] = flow
-        self._pending[id(transaction)] = _Pending(flow, result, on_response)
+        self._transactions[transaction] = record
         self._run(transaction, routed.actions)
         self._rearm()
         return result
@@ -330,70 +366,70 @@ class SipStack(FlowSink):
             self.user.ack_received(message, flow)
         else:
             if routed.created:
-                self._server_flows[id(routed.transaction)] = flow
+                self._transactions[routed.transaction] = _TransactionRecord(flow)
             self._run(routed.transaction, routed.actions)
         self._rearm()
 
     # -- actions and timers -------------------------------------------------------------
 
-    def _run(self, transaction: Transaction, actions: list) -> None:
-        key = id(transaction)
+    def _run(self, transaction: Transaction, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, Transmit):
                 self._transmit(transaction, action)
             elif isinstance(action, Deliver):
                 self._deliver(transaction, action.message)
             elif isinstance(action, Timeout):
-                self.trace.record("timeout", self._flow_of(transaction).transport,
-                                  remote=self._flow_of(transaction).remote,
+                flow = self._transactions[transaction].flow
+                self.trace.record("timeout", flow.transport, remote=flow.remote,
                                   summary=f"Timer {action.timer} fired: "
                                           f"{describe(transaction.request)}")
-                self._fail(key, TransactionFailed("timeout", f"Timer {action.timer} expired",
-                                                  action.timer))
+                self._fail(transaction, TransactionFailed(
+                    "timeout", f"Timer {action.timer} expired", action.timer))
             elif isinstance(action, TransportFailed):
-                kind = self._failure_kinds.pop(key, "transport")
-                self._fail(key, TransactionFailed(kind, action.reason))
+                record = self._transactions.get(transaction)
+                kind = "transport"
+                if record is not None and record.failure_kind is not None:
+                    kind, record.failure_kind = record.failure_kind, None
+                self._fail(transaction, TransactionFailed(kind, action.reason))
             elif isinstance(action, Terminated):
-                self._failure_kinds.pop(key, None)
-                self._client_flows.pop(key, None)
-                self._server_flows.pop(key, None)
-                pending = self._pending.pop(key, None)
-                if pending is not None and not pending.result.called:
-                    pending.result.errback(TransactionFailed("transport", "terminated"))
-
-    def _flow_of(self, transaction: Transaction) -> Flow:
-        key = id(transaction)
-        return self._client_flows.get(key) or self._server_flows[key]
+                ended = self._transactions.pop(transaction, None)
+                if ended is not None and ended.result is not None and not ended.result.called:
+                    ended.result.errback(TransactionFailed("transport", "terminated"))
 
     def _transmit(self, transaction: Transaction, action: Transmit) -> None:
         message = action.message
-        flow = self._flow_of(transaction)
-        if isinstance(message, Response) and flow.transport == "UDP" and self.udp is not None:
+        record = self._transactions[transaction]
+        flow = record.flow
+        if isinstance(message, Response) and flow.transport is Transport.UDP \
+                and self.udp is not None:
             flow = self.udp.flow_to(_udp_response_destination(message, flow))
         try:
             flow.send_message(message)
         except (ConnectionError, OSError) as exc:
             routed = self.table.transport_error(transaction, self.reactor.seconds(), str(exc))
             self._run(transaction, routed.actions)
+            return
+        if record.on_transmit is not None and message is transaction.request:
+            record.on_transmit(action.retransmission)
 
     def _deliver(self, transaction: Transaction, message: Message) -> None:
-        key = id(transaction)
+        record = self._transactions.get(transaction)
         if isinstance(message, Request):
-            self.user.request_received(ServerContext(self, message, self._server_flows[key]))
+            assert record is not None  # a server transaction delivers on creation
+            self.user.request_received(ServerContext(self, message, record.flow))
             return
         assert isinstance(message, Response)
-        pending = self._pending.get(key)
-        if pending is None:
+        if record is None or record.result is None:
             return
-        if pending.on_response is not None:
-            pending.on_response(message)
-        if message.status >= 200 and not pending.result.called:
-            pending.result.callback(message)
+        if record.on_response is not None:
+            record.on_response(message)
+        if message.status >= 200 and not record.result.called:
+            record.result.callback(message)
 
-    def _fail(self, key: int, failure: TransactionFailed) -> None:
-        pending = self._pending.get(key)
-        if pending is not None and not pending.result.called:
-            pending.result.errback(failure)
+    def _fail(self, transaction: Transaction, failure: TransactionFailed) -> None:
+        record = self._transactions.get(transaction)
+        if record is not None and record.result is not None and not record.result.called:
+            record.result.errback(failure)
 
     def _rearm(self) -> None:
         self._timer.arm(self.table.next_deadline())
@@ -406,15 +442,17 @@ class SipStack(FlowSink):
 
     # -- shutdown -----------------------------------------------------------------------
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[list[tuple[bool, Any]]]:
         """Close every listener and connection and cancel the timer."""
         self._timer.cancel()
         for connector in self._connectors:
-            if connector.state == "connecting":
+            try:
                 connector.stopConnecting()
-        waits = []
+            except error.NotConnectingError:
+                pass  # connected or failed already
+        waits: list[defer.Deferred[Any]] = []
         for flow in list(self.flows.values()):
-            if not flow.closed and flow.transport != "UDP":
+            if not flow.closed and flow.transport is not Transport.UDP:
                 flow.close()
         for listening in self._listeners:
             result = listening.stopListening()
@@ -422,6 +460,17 @@ class SipStack(FlowSink):
                 waits.append(result)
         self._listeners = []
         return defer.DeferredList(waits)
+
+
+def _transport(name: str, allowed: tuple[Transport, ...], where: str) -> Transport:
+    """``name`` (``"TLS"`` or ``Transport.TLS``) as a :class:`Transport` among ``allowed``."""
+    try:
+        transport = Transport(name)
+    except ValueError:
+        transport = None
+    if transport not in allowed:
+        raise ValueError(f"{where} does not know transport {name!r}")
+    return transport
 
 
 def _stamp_received(request: Request, flow: Flow) -> None:
@@ -445,21 +494,19 @@ def _udp_response_destination(response: Response, flow: Flow) -> HostPort:
     host = via.received or via.host
     if isinstance(rport, int) and not isinstance(rport, bool):
         return (host, rport)
-    return (host, via.port or 5060)
-
-
-# -- Twisted factories ----------------------------------------------------------------
+    return (host, via.port or Transport.UDP.default_port)
 
 
 class _StreamFactory(protocol.ClientFactory):
-    """Builds :class:`StreamProtocol`s for a stack, and reports client connection results."""
+    """Builds :class:`StreamProtocol`s for a stack; a client one reports its connection
+    (``result``: the open flow, or a :class:`ConnectFailed`)."""
 
-    def __init__(self, stack: SipStack, transport: str, role: str,
-                 result: defer.Deferred | None = None, tls_creator: object = None) -> None:
+    def __init__(self, stack: SipStack, transport: Transport, role: str,
+                 tls_creator: ClientTlsCreator | None = None) -> None:
         self.stack = stack
         self.transport = transport
         self.role = role
-        self.result = result
+        self.result: defer.Deferred[Flow] | None = defer.Deferred() if role == "client" else None
         self.tls_creator = tls_creator
 
     def buildProtocol(self, addr: object) -> StreamProtocol:
@@ -472,11 +519,12 @@ class _StreamFactory(protocol.ClientFactory):
         if self.result is None or self.result.called:
             return
         if reason is None:
+            assert proto.flow is not None
             self.result.callback(proto.flow)
             return
         failure = ConnectFailed("error", reason.getErrorMessage())
-        if self.transport == "TLS":
-            failure = _tls_connect_failed(self.tls_creator, reason, proto.transport)
+        if self.transport is Transport.TLS:
+            failure = tls_connect_failed(self.tls_creator, reason, proto.transport)
         flow = proto.flow
         self.stack.trace.record(
             "tls-failed" if failure.kind == "tls" else "connect-failed", self.transport,
@@ -484,48 +532,7 @@ class _StreamFactory(protocol.ClientFactory):
             summary=failure.reason)
         self.result.errback(failure)
 
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         if self.result is not None and not self.result.called:
-            connect_failed(self.stack, self.transport, connector, reason, self.result)
-
-
-def connect_failed(stack: SipStack, transport: str, connector: object, reason: Failure,
-                   result: defer.Deferred) -> None:
-    """Classify a TCP connection failure (refused, timeout, unreachable), trace it and
-    errback ``result`` with the :class:`ConnectFailed`; shared by every stream transport."""
-    destination = connector.getDestination()  # type: ignore[attr-defined]
-    remote = (destination.host, destination.port)
-    if reason.check(error.ConnectionRefusedError):
-        failure = ConnectFailed("refused", f"connection refused by {fmt_hostport(remote)}")
-    elif reason.check(error.TimeoutError, error.TCPTimedOutError):
-        failure = ConnectFailed("timeout", f"no answer from {fmt_hostport(remote)} "
-                                           f"within {stack.connect_timeout:g} s")
-    elif reason.check(error.NoRouteError):
-        failure = ConnectFailed("unreachable", f"no route to {fmt_hostport(remote)}")
-    else:
-        failure = ConnectFailed("error", reason.getErrorMessage())
-    stack.trace.record("connect-failed", transport, remote=remote, summary=failure.reason,
-                       detail=failure.kind)
-    result.errback(failure)
-
-
-class _TlsClientFactory(TLSMemoryBIOFactory, protocol.ClientFactory):
-    """TLS around a :class:`_StreamFactory`, passing connection failures through."""
-
-    def __init__(self, creator: object, wrapped: _StreamFactory) -> None:
-        TLSMemoryBIOFactory.__init__(self, creator, True, wrapped)
-
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.wrappedFactory.clientConnectionFailed(connector, reason)
-
-    def clientConnectionLost(self, connector: object, reason: Failure) -> None:
-        pass
-
-
-def _tls_connect_failed(creator: object, reason: Failure,
-                        transport: object = None) -> ConnectFailed:
-    """Turn a handshake that died into a :class:`ConnectFailed` naming why."""
-    tls_failure = tls_failure_from(reason, creator, transport)
-    if tls_failure is not None:
-        return ConnectFailed("tls", f"TLS handshake failed: {tls_failure}", tls_failure)
-    return ConnectFailed("tls", f"TLS handshake failed: {reason.getErrorMessage()}")
+            connect_failed(self.stack.trace, self.transport, connector, reason,
+                           self.stack.connect_timeout, self.result)

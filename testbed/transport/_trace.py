@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress
 
-from testbed.sip import Message, Request, Response
+from testbed.sip import Message, Request, Response, fmt_hostport
 
 HostPort = tuple[str, int]
+
+
+def hostport_of(address: IAddress) -> HostPort:
+    """``(host, port)`` of the IPv4 or IPv6 address of a TCP or UDP socket."""
+    assert isinstance(address, IPv4Address | IPv6Address), address
+    return (address.host, address.port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +53,6 @@ EVENT_KINDS = (
 )
 
 
-def fmt_hostport(hostport: HostPort | None) -> str:
-    """``host:port`` with brackets around IPv6 addresses."""
-    if hostport is None:
-        return "-"
-    host, port = hostport[0], hostport[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def describe(message: Message) -> str:
     """A one-line summary of a message for ladders and logs."""
     cseq = message.headers.get("CSeq", "?")
@@ -72,7 +72,9 @@ class Trace:
     listeners: list[Callable[[TraceEvent], None]] = field(default_factory=list)
 
     def record(self, kind: str, transport: str, **details: object) -> TraceEvent:
+        """Append an event; ``details`` are :class:`TraceEvent`'s keyword fields."""
         details.setdefault("owner", self.owner)
+        # ``details`` stays a plain mapping: subclasses (the load trace) pass it through.
         event = TraceEvent(self.clock(), kind, transport, **details)  # type: ignore[arg-type]
         self.events.append(event)
         for listener in self.listeners:
@@ -86,7 +88,7 @@ class Trace:
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         return [e for e in self.events if e.kind in kinds]
 
-    def wait_for(self, predicate: Callable[[TraceEvent], bool]) -> Deferred:
+    def wait_for(self, predicate: Callable[[TraceEvent], bool]) -> Deferred[TraceEvent]:
         """A Deferred of the first event, past or future, that satisfies ``predicate``.
 
         Lets a test or a scenario step wait for "the ACK arrived" without sleeping.
@@ -94,7 +96,7 @@ class Trace:
         for event in self.events:
             if predicate(event):
                 return succeed(event)
-        waiter: Deferred = Deferred()
+        waiter: Deferred[TraceEvent] = Deferred()
 
         def listener(event: TraceEvent) -> None:
             if not waiter.called and predicate(event):
@@ -104,7 +106,7 @@ class Trace:
         self.listeners.append(listener)
         return waiter
 
-    def received(self, method_or_status: str) -> Deferred:
+    def received(self, method_or_status: str) -> Deferred[TraceEvent]:
         """Wait until a message whose summary starts with ``method_or_status`` is received."""
         prefix = method_or_status + " "
         return self.wait_for(lambda e: e.kind == "received" and e.summary.startswith(prefix))

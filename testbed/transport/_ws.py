@@ -1,7 +1,9 @@
-"""SIP over WebSocket (RFC 7118): WS and WSS flows, a listener with fault modes, a connector.
+"""SIP over WebSocket (RFC 7118): WS and WSS flows, and the factories the stack listens
+and connects with (a listener has fault modes).
 
-The WebSocket layer is autobahn's; TLS is Twisted's (``TLSMemoryBIOFactory`` with the
-creators/options of ``_tls.py``, as for SIP over TLS). What RFC 7118 asks, and where:
+The WebSocket layer is autobahn's; TLS is Twisted's, put around these factories by the
+stack (``TLSMemoryBIOFactory`` with the creators of :mod:`.tls`, as for SIP over TLS).
+What RFC 7118 asks, and where:
 
 - §4.1 Handshake: the client offers ``Sec-WebSocket-Protocol: sip``; the server's 101
   MUST carry ``sip`` back. RFC 6455 §4.2.2 forbids a server to select a subprotocol the
@@ -22,38 +24,40 @@ creators/options of ``_tls.py``, as for SIP over TLS). What RFC 7118 asks, and w
 - §7 Authentication: a server may answer the upgrade with HTTP 401; the client reports it.
 
 No SIP logic lives here: messages go to the stack (a :class:`FlowSink`), malformed ones
-get the same 400 as on every other transport (``_bad_input``), and failures to connect
-become :class:`ConnectFailed` with the HTTP status or the subprotocol named.
+get the same 400 as on every other transport (``reject_bad_input``), and failures to
+connect become :class:`ConnectFailed` with the HTTP status or the subprotocol named.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from autobahn.twisted.websocket import (
-    ConnectionDeny,
     WebSocketClientFactory,
     WebSocketClientProtocol,
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
 from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IHandshakeListener
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.internet.interfaces import IConnector, IHandshakeListener, IReactorTime, ITransport
 from twisted.python.failure import Failure
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 from zope.interface import implementer
 
-from testbed.sip import DEFAULT_MAX_MESSAGE_SIZE, RemoteProtocolError, parse_message
-
-from ._flows import PING, PONG, Flow, FlowSink, _bad_input, flush_now
-from ._stack import (
-    ConnectFailed,
-    SipStack,
-    _tls_connect_failed,
-    _TlsClientFactory,
-    connect_failed,
+from testbed.sip import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    RemoteProtocolError,
+    Transport,
+    fmt_hostport,
+    parse_message,
 )
-from ._trace import HostPort, Trace, describe, fmt_hostport
+
+from ._connecting import ConnectFailed, connect_failed, tls_connect_failed
+from ._flows import PING, PONG, Flow, FlowSink, flush_now, reject_bad_input
+from ._trace import HostPort, Trace, describe, hostport_of
+from .tls import ClientTlsCreator
 
 SUBPROTOCOL = "sip"  # RFC 7118 §4.1, IANA WebSocket Subprotocol Name Registry
 AGENT = "sip-transport-testbed (SIP over WebSocket, RFC 7118)"  # Server / User-Agent
@@ -70,8 +74,8 @@ _NO_SIP = (f"server accepted the upgrade without the '{SUBPROTOCOL}' subprotocol
 class WsFlow(Flow):
     """One WebSocket connection (WS, or WSS over TLS) carrying SIP, as the stack sees it."""
 
-    def __init__(self, proto: _WsEndpoint, transport: str, local: HostPort, remote: HostPort,
-                 *, path: str, role: str) -> None:
+    def __init__(self, proto: _WsServerProtocol | _WsClientProtocol, transport: Transport,
+                 local: HostPort, remote: HostPort, *, path: str, role: str) -> None:
         super().__init__(proto.trace, local, remote)
         self.transport = transport
         self.proto = proto
@@ -117,23 +121,25 @@ def _is_utf8(data: bytes) -> bool:
 # -- what client and server protocols share ----------------------------------------------
 
 
-class _WsEndpoint:
+if TYPE_CHECKING:
+    _AutobahnProtocol = WebSocketProtocol  # what the mixin is mixed into, for the checker
+else:
+    _AutobahnProtocol = object
+
+
+class _WsEndpoint(_AutobahnProtocol):
     """Flow bookkeeping, SIP in, keep-alives and close, for both sides of a connection.
 
     Mixed in before autobahn's protocol classes; ``self.factory`` carries ``sink``,
     ``trace``, ``transport_name`` and ``ws_path``.
     """
 
-    factory: _WsServerFactory | _WsClientFactory
+    factory: _WsServerFactory | WsClientFactory
     flow: WsFlow | None = None
     role = "?"
     _frames = 0
     _reported = False  # flow_closed given to the sink
-
-    # autobahn attributes used here (set by its protocol classes)
-    state: int
-    websocket_protocol_in_use: str | None
-    transport: object
+    transport: ITransport  # set by Twisted when connected
 
     @property
     def trace(self) -> Trace:
@@ -144,9 +150,9 @@ class _WsEndpoint:
         return self.factory.sink
 
     def _open_flow(self, path: str) -> WsFlow:
-        host, peer = self.transport.getHost(), self.transport.getPeer()  # type: ignore[attr-defined]
-        flow = WsFlow(self, self.factory.transport_name, (host.host, host.port),
-                      (peer.host, peer.port), path=path, role=self.role)
+        assert isinstance(self, _WsServerProtocol | _WsClientProtocol)  # the two mixers-in
+        flow = WsFlow(self, self.factory.transport_name, hostport_of(self.transport.getHost()),
+                      hostport_of(self.transport.getPeer()), path=path, role=self.role)
         self.flow = flow
         protocol_text = flow.subprotocol or "no subprotocol"
         self.trace.record("connected", flow.transport, local=flow.local, remote=flow.remote,
@@ -157,16 +163,16 @@ class _WsEndpoint:
 
     # RFC 7118 §5: count the frames of each message, as evidence of one message per frame.
     def onMessageBegin(self, isBinary: bool) -> None:  # autobahn API
-        super().onMessageBegin(isBinary)  # type: ignore[misc]
+        super().onMessageBegin(isBinary)
         self._frames = 0
 
     def onMessageFrameBegin(self, length: int) -> None:  # autobahn API
-        super().onMessageFrameBegin(length)  # type: ignore[misc]
+        super().onMessageFrameBegin(length)
         self._frames += 1
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # autobahn API
         # Also while closing: a response may still arrive; answers are not sent then
-        # (``flow.closed`` is already true, which ``_bad_input`` honours).
+        # (``flow.closed`` is already true, which ``reject_bad_input`` honours).
         flow = self.flow
         if flow is None:
             return
@@ -179,7 +185,7 @@ class _WsEndpoint:
         try:
             message = parse_message(payload)
         except RemoteProtocolError as exc:
-            _bad_input(flow, self.trace, payload, exc)
+            reject_bad_input(flow, self.trace, payload, exc)
             return
         self.trace.record("received", flow.transport, local=flow.local, remote=flow.remote,
                           summary=describe(message), data=payload, detail=detail)
@@ -199,7 +205,7 @@ class _WsEndpoint:
             self.sink.pong_received(flow)
 
     def onPing(self, payload: bytes) -> None:  # autobahn API
-        super().onPing(payload)  # type: ignore[misc]  # answers with a Pong
+        super().onPing(payload)  # answers with a Pong
         flow = self.flow
         if flow is not None:
             self.trace.record("keepalive-received", flow.transport, local=flow.local,
@@ -216,7 +222,7 @@ class _WsEndpoint:
     def onCloseFrame(self, code: int, reasonRaw: bytes) -> bool | None:  # autobahn API
         if self.flow is not None:
             self.flow.closed = True  # the peer is closing: send nothing more (RFC 6455 §5.5.1)
-        return super().onCloseFrame(code, reasonRaw)  # type: ignore[misc]
+        return super().onCloseFrame(code, reasonRaw)
 
     def _flow_lost(self, was_clean: bool, code: int | None, reason: str | None) -> None:
         flow = self.flow
@@ -254,14 +260,15 @@ def _configure(factory: WebSocketServerFactory | WebSocketClientFactory, timeout
 # -- server ------------------------------------------------------------------------------
 
 
-class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):
+# autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``.
+class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):  # type: ignore[misc]
     role = "server"
     factory: _WsServerFactory
 
-    def onConnect(self, request: object) -> str | None:  # autobahn API
+    def onConnect(self, request: ConnectionRequest) -> str | None:  # autobahn API
         factory = self.factory
-        path: str = request.path  # type: ignore[attr-defined]
-        offered: list[str] = request.protocols  # type: ignore[attr-defined]
+        path: str = request.path
+        offered: list[str] = request.protocols
         if factory.behaviour == "not-found":
             self._refuse(404, "Not Found", f"GET {path}: fault 'not-found' refuses every upgrade")
         if path != factory.ws_path:
@@ -282,12 +289,12 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):
         raise ConnectionDeny(status, phrase)
 
     def _note(self, summary: str) -> None:
-        host, peer = self.transport.getHost(), self.transport.getPeer()
-        self.trace.record("note", self.factory.transport_name, local=(host.host, host.port),
-                          remote=(peer.host, peer.port), summary=summary)
+        self.trace.record("note", self.factory.transport_name,
+                          local=hostport_of(self.transport.getHost()),
+                          remote=hostport_of(self.transport.getPeer()), summary=summary)
 
     def failHandshake(self, reason: str, code: int = 400,  # autobahn API
-                      responseHeaders: list | None = None) -> None:
+                      responseHeaders: list[tuple[str, str]] | None = None) -> None:
         headers = [("Server", AGENT), ("Content-Length", "0")] + list(responseHeaders or [])
         super().failHandshake(reason, code, headers)
 
@@ -300,23 +307,26 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):
 
 
 class _WsServerFactory(WebSocketServerFactory):
-    protocol = _WsServerProtocol
+    # Twisted types ``protocol`` as building its protocol shape, whose ``factory`` is a
+    # plain Factory; ours names its factory's class.
+    protocol = _WsServerProtocol  # type: ignore[assignment]
 
-    def __init__(self, stack: SipStack, transport: str, path: str, behaviour: str) -> None:
-        super().__init__(protocols=[SUBPROTOCOL], server=AGENT, reactor=stack.reactor)
-        self.sink: FlowSink = stack
-        self.trace = stack.trace
+    def __init__(self, sink: FlowSink, trace: Trace, reactor: IReactorTime, transport: Transport,
+                 path: str, behaviour: str, timeout: float) -> None:
+        super().__init__(protocols=[SUBPROTOCOL], server=AGENT, reactor=reactor)
+        self.sink = sink
+        self.trace = trace
         self.transport_name = transport
         self.ws_path = path
         self.behaviour = behaviour
-        _configure(self, stack.connect_timeout)
+        _configure(self, timeout)
         # No HTML status page for a GET without Upgrade: the autobahn default would be
         # a surprise on a SIP port (autobahn then answers 426 itself).
         self.setProtocolOptions(webStatus=False)
 
 
 class _PlainHttpPage(resource.Resource):
-    """A web server on the WebSocket port that never upgrades (faults of issue 5 item 8).
+    """A web server on the WebSocket port that never upgrades (a WebSocket fault).
 
     ``no-websocket``: a plain web site answers 200 with an HTML page and ignores the
     Upgrade header (a catch-all site, or a virtual host without the SIP location).
@@ -328,7 +338,7 @@ class _PlainHttpPage(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, trace: Trace, transport: str, behaviour: str) -> None:
+    def __init__(self, trace: Trace, transport: Transport, behaviour: str) -> None:
         super().__init__()
         self.trace = trace
         self.transport_name = transport
@@ -348,9 +358,8 @@ class _PlainHttpPage(resource.Resource):
             request.setHeader(b"content-type", b"text/html; charset=utf-8")
             body = _HTML_PAGE
             what = "HTTP 200 OK with an HTML page, upgrade ignored (fault 'no-websocket')"
-        host, peer = request.getHost(), request.getClientAddress()
-        self.trace.record("note", self.transport_name, local=(host.host, host.port),
-                          remote=(peer.host, peer.port),  # type: ignore[attr-defined]
+        self.trace.record("note", self.transport_name, local=hostport_of(request.getHost()),
+                          remote=hostport_of(request.getClientAddress()),
                           summary=f"answered {request.method.decode()} {path} with {what}")
         return body
 
@@ -363,16 +372,16 @@ _HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Welcome</title></head>\n"
 class _QuietSite(server.Site):
     """A ``Site`` whose access log is the trace (the page records what it answered)."""
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 
-def listen_ws(stack: SipStack, host: str, port: int = 0, *, tls_options: object = None,
-              path: str = "/", behaviour: str = "normal") -> HostPort:
-    """Listen for SIP over WebSocket: WSS with ``tls_options`` (a server context factory
-    such as ``_tls.server_tls_options(...)``), WS without. Returns the bound address.
+def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
+                        transport: Transport, *, path: str = "/", behaviour: str = "normal",
+                        timeout: float = 5.0) -> protocol.Factory[Any]:
+    """The factory of a SIP WebSocket listening port (TLS goes around it for WSS).
 
-    ``behaviour`` picks what the port does with an upgrade (issue 5 item 8):
+    ``behaviour`` picks what the port does with an upgrade (one of :data:`BEHAVIOURS`):
 
     - ``normal``: RFC 7118 server at ``path``: 404 on any other path, 400 when the
       client does not offer ``sip`` (§4.1), else 101 with ``sip``;
@@ -383,45 +392,34 @@ def listen_ws(stack: SipStack, host: str, port: int = 0, *, tls_options: object 
       ignores the upgrade);
     - ``no-subprotocol``: upgrades without ``Sec-WebSocket-Protocol`` and then serves
       SIP anyway, as a misconfigured gateway does.
+
+    ``timeout`` bounds the opening handshake. Raises :class:`ValueError` for an unknown
+    behaviour or a path without its leading ``/``.
     """
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"WebSocket listener behaviour {behaviour!r}: expected one of "
                          f"{', '.join(BEHAVIOURS)}")
     if not path.startswith("/"):
         raise ValueError(f"WebSocket path {path!r} must start with '/'")
-    transport = "WSS" if tls_options is not None else "WS"
-    factory: protocol.Factory
     if behaviour in ("upgrade-required", "no-websocket"):
-        factory = _QuietSite(_PlainHttpPage(stack.trace, transport, behaviour))
-    else:
-        factory = _WsServerFactory(stack, transport, path, behaviour)
-    if tls_options is not None:
-        factory = TLSMemoryBIOFactory(tls_options, False, factory)
-    listening = stack.reactor.listenTCP(port, stack.captured(factory, "server"),  # type: ignore[attr-defined]
-                                        interface=host)
-    address = listening.getHost()
-    bound = (address.host, address.port)
-    stack.add_listener(transport, listening, bound)
-    if behaviour != "normal":
-        stack.trace.record("note", transport, local=bound,
-                           summary=f"WebSocket fault '{behaviour}' on {fmt_hostport(bound)}")
-    return bound
+        return _QuietSite(_PlainHttpPage(trace, transport, behaviour))
+    return _WsServerFactory(sink, trace, reactor, transport, path, behaviour, timeout)
 
 
 # -- client ------------------------------------------------------------------------------
 
 
 @implementer(IHandshakeListener)
-class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
+class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[misc]  # as above
     role = "client"
-    factory: _WsClientFactory
+    factory: WsClientFactory
     _tls_done = False
     _lost: Failure | None = None
     _local: HostPort | None = None
 
     def connectionMade(self) -> None:  # Twisted API
-        host = self.transport.getHost()  # kept: unreadable once the socket has closed
-        self._local = (host.host, host.port)
+        # kept: unreadable once the socket has closed
+        self._local = hostport_of(self.transport.getHost())
         super().connectionMade()
 
     def handshakeCompleted(self) -> None:  # IHandshakeListener
@@ -433,7 +431,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
         words = status_line.split(None, 2) if status_line else []
         if len(words) >= 2 and words[1].isdigit() and words[1] != "101":
             phrase = words[2] if len(words) > 2 else ""
-            headers: dict = getattr(self, "http_headers", {})
+            headers: dict[str, str] = getattr(self, "http_headers", {})
             text = _refusal(int(words[1]), phrase, self.factory.ws_path, headers)
         else:
             text = f"invalid answer to the WebSocket upgrade (GET {self.factory.ws_path}): {reason}"
@@ -466,7 +464,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
                 failure = ConnectFailed("timeout", f"TLS handshake with {remote} did not "
                                                    f"finish within {factory.timeout:g} s")
             else:
-                failure = _tls_connect_failed(factory.tls_creator, self._lost or Failure(
+                failure = tls_connect_failed(factory.tls_creator, self._lost or Failure(
                     ConnectionError(reason or "connection lost")), self.transport)
         elif timed_out:
             failure = ConnectFailed("timeout", f"no answer to the WebSocket upgrade "
@@ -479,7 +477,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):
         factory.failed(self, failure)
 
 
-def _refusal(status: int, phrase: str, path: str, headers: dict) -> str:
+def _refusal(status: int, phrase: str, path: str, headers: dict[str, str]) -> str:
     """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
     if status == 404:
         meaning = "no WebSocket service there"
@@ -506,30 +504,44 @@ def _refusal(status: int, phrase: str, path: str, headers: dict) -> str:
     return text + (f" (Server: {agent})" if agent else "")
 
 
-class _WsClientFactory(WebSocketClientFactory):
-    """One connection attempt: fires ``result`` with the open flow or a ConnectFailed."""
+class WsClientFactory(WebSocketClientFactory):
+    """One SIP WebSocket connection attempt: ``result`` fires with the open
+    :class:`WsFlow` or a :class:`ConnectFailed`.
 
-    protocol = _WsClientProtocol
+    WSS when ``tls_creator`` is given (the stack puts TLS around this factory with it),
+    WS without. ``server_name`` (default: the host) goes in the Host header of the
+    upgrade; SNI and certificate checks are the creator's. Fails with kind
+    ``refused``/``timeout``/``unreachable`` (TCP), ``tls`` (the handshake), ``timeout``
+    (no answer to the upgrade within ``timeout`` seconds) or ``websocket`` (the HTTP
+    status, or the missing ``sip`` subprotocol, in the reason).
+    """
 
-    def __init__(self, stack: SipStack, transport: str, remote: HostPort, url: str, path: str,
-                 result: defer.Deferred, tls_creator: object) -> None:
-        super().__init__(url, protocols=[SUBPROTOCOL], useragent=AGENT, reactor=stack.reactor)
-        self.sink: FlowSink = stack
-        self.trace = stack.trace
-        self.transport_name = transport
+    protocol = _WsClientProtocol  # type: ignore[assignment]  # as for the server factory
+
+    def __init__(self, sink: FlowSink, trace: Trace, reactor: IReactorTime, remote: HostPort,
+                 *, path: str = "/", server_name: str | None = None,
+                 tls_creator: ClientTlsCreator | None = None, timeout: float = 5.0) -> None:
+        if not path.startswith("/"):
+            raise ValueError(f"WebSocket path {path!r} must start with '/'")
+        self.secure = tls_creator is not None
+        scheme = "wss" if self.secure else "ws"
+        self.url = f"{scheme}://{fmt_hostport((server_name or remote[0], remote[1]))}{path}"
+        super().__init__(self.url, protocols=[SUBPROTOCOL], useragent=AGENT, reactor=reactor)
+        self.sink = sink
+        self.trace = trace
+        self.transport_name = Transport.WSS if self.secure else Transport.WS
         self.remote = remote
         self.ws_path = path
-        self.result = result
+        self.result: defer.Deferred[Flow] = defer.Deferred()
         self.tls_creator = tls_creator
-        self.secure = tls_creator is not None
-        self.timeout = stack.connect_timeout
-        self.stack = stack
-        _configure(self, stack.connect_timeout)
+        self.timeout = timeout
+        _configure(self, timeout)
 
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         # Classified and traced like every stream transport's (refused, timeout, ...).
         if not self.result.called:
-            connect_failed(self.stack, self.transport_name, connector, reason, self.result)
+            connect_failed(self.trace, self.transport_name, connector, reason, self.timeout,
+                           self.result)
 
     def opened(self, flow: WsFlow) -> None:
         if not self.result.called:
@@ -542,34 +554,3 @@ class _WsClientFactory(WebSocketClientFactory):
                           self.transport_name, local=proto._local, remote=self.remote,
                           summary=failure.reason, detail=failure.kind)
         self.result.errback(failure)
-
-
-def connect_ws(stack: SipStack, host: str, port: int, *, tls_creator: object = None,
-               path: str = "/", server_name: str | None = None) -> defer.Deferred:
-    """Open a SIP WebSocket flow: a Deferred of a :class:`WsFlow` or a ConnectFailed.
-
-    WSS when ``tls_creator`` (an ``IOpenSSLClientConnectionCreator``, e.g.
-    ``_tls.client_tls_options(server_name, trust)``) is given, WS without. ``server_name``
-    (default ``host``) goes in the Host header; SNI and certificate checks are the
-    creator's. Fails with kind ``refused``/``timeout``/``unreachable`` (TCP), ``tls``
-    (handshake; ``tls_failure`` from the creator's ``last_failure``), ``timeout`` (no
-    upgrade answer in ``stack.connect_timeout``) or ``websocket`` (the HTTP status, or
-    the missing ``sip`` subprotocol, in the reason).
-    """
-    if not path.startswith("/"):
-        raise ValueError(f"WebSocket path {path!r} must start with '/'")
-    transport = "WSS" if tls_creator is not None else "WS"
-    scheme = "wss" if tls_creator is not None else "ws"
-    url = f"{scheme}://{fmt_hostport((server_name or host, port))}{path}"
-    result: defer.Deferred = defer.Deferred()
-    factory: protocol.ClientFactory = _WsClientFactory(stack, transport, (host, port), url, path,
-                                                      result, tls_creator)
-    if tls_creator is not None:
-        factory = _TlsClientFactory(tls_creator, factory)  # type: ignore[arg-type]
-    stack.trace.record("connecting", transport, remote=(host, port),
-                       summary=f"connecting to {url}")
-    connector = stack.reactor.connectTCP(host, port,  # type: ignore[attr-defined]
-                                         stack.captured(factory, "client"),
-                                         timeout=stack.connect_timeout)
-    stack.add_connector(connector)
-    return result

@@ -6,7 +6,7 @@ from twisted.internet import defer, endpoints, reactor
 from twisted.internet.protocol import DatagramProtocol, Protocol
 
 from servers.dns import DnsServer
-from testbed.dns import DnsClient
+from testbed.dns.client import DnsClient
 
 
 class FramedTcp(Protocol):

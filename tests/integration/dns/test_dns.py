@@ -15,16 +15,15 @@ from servers.dns import DnsServer
 from testbed.dns import (
     AddressRecord,
     CnameRecord,
-    DnsTimeout,
-    DnsUnreachable,
     NaptrRecord,
     NsRecord,
     SoaRecord,
     SrvRecord,
     Target,
     TxtRecord,
-    encode_query,
 )
+from testbed.dns.client import DnsTimeout, DnsUnreachable
+from testbed.dns.wire import encode_query
 
 SEED_ZONE = {
     "origin": "sip.example.com",

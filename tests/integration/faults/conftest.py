@@ -22,7 +22,6 @@ from testbed.sip import Timers
 QUICK = Timers(t1=0.01, t2=0.08, t4=0.1)  # Timer F = Timer B = 0.64 s
 BRISK = Timers(t1=0.005, t2=0.04, t4=0.05)  # 0.32 s, where no exact count is asserted
 AOR = "sip:alice@example.com"
-SCHEME = {"udp": "UDP", "tcp": "TCP", "tls": "TLS", "wss": "WSS"}
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Certificate kinds, a TLS 1.0/1.1-only server and failed WebSocket upgrades, seen by the
-real client (issue 5 items 7 and 8): the outcome names the verification error or the
-HTTP status, never just "handshake failed". The kinds the client suite already covers
-end to end (untrusted CA, wrong host name, expired) are not repeated here."""
+real client.
+
+The outcome names the verification error or the HTTP status (RFC 6455 §4.1), never just
+"handshake failed". The kinds the client suite already covers end to end (untrusted CA,
+wrong host name, expired) are not repeated here.
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from servers.certs import CertificateAuthority, IssuedCertificate, issue_server_certificate
-from testbed.transport._tls import (
+from testbed.transport.tls import (
     ClientTlsCreator,
     KeyLog,
     ServerTlsCreator,

@@ -1,5 +1,5 @@
 """SIP over WebSocket (RFC 7118) on loopback: WSS and WS flows, keep-alives, bad input,
-and every way the upgrade can fail (issue 3 item 1, issue 5 item 8)."""
+and every way the upgrade can fail."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from testbed.sip import Address, Request, SipUri, Via, new_branch
-from testbed.transport import ConnectFailed, ServerContext, SipStack
-from testbed.transport._tls import (
+from testbed.transport import (
+    ConnectFailed,
     PemCredential,
+    ServerContext,
+    SipStack,
     TrustConfig,
+    WsFlow,
     client_tls_options,
     server_tls_options,
 )
-from testbed.transport._ws import WsFlow, connect_ws, listen_ws
 
 DOMAIN = "sip.example.test"
 WAIT = 5.0  # seconds: a bound on every wait, so that a broken transport fails, not hangs
@@ -153,9 +155,9 @@ async def test_options_over_wss_both_ways_one_text_frame_per_message(pki):
     rng = random.Random(7118)
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls, path="/ws")
-        flow = await connect_ws(client.stack, *address, tls_creator=client_creator(ca),
-                                path="/ws", server_name=DOMAIN)
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls, path="/ws")
+        flow = await client.stack.connect("WSS", *address, tls_creator=client_creator(ca),
+                                          ws_path="/ws", server_name=DOMAIN)
         assert isinstance(flow, WsFlow)
         assert (flow.transport, flow.subprotocol, flow.reliable) == ("WSS", "sip", True)
         assert client.stack.existing_flow("WSS", *address) is flow
@@ -187,8 +189,8 @@ async def test_plain_ws_without_tls():
     rng = random.Random(1)
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0)
-        flow = await connect_ws(client.stack, *address)
+        address = server.stack.listen_ws("127.0.0.1", 0)
+        flow = await client.stack.connect("WS", *address)
         assert (flow.transport, flow.path) == ("WS", "/")
         response = await client.stack.send_request(options(address, "WS", rng), flow)
         assert response.status == 200
@@ -204,8 +206,8 @@ async def test_keepalive_ping_frames_report_pongs(pki):
     ca, server_tls = pki
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls)
-        flow = await connect_ws(client.stack, *address, tls_creator=client_creator(ca))
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls)
+        flow = await client.stack.connect("WSS", *address, tls_creator=client_creator(ca))
         pong: defer.Deferred = defer.Deferred()
         client.stack.on_pong.append(pong.callback)
         flow.send_keepalive()
@@ -231,8 +233,8 @@ async def test_malformed_frame_gets_400_and_the_server_keeps_serving(pki):
     rng = random.Random(400)
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls)
-        flow = await connect_ws(client.stack, *address, tls_creator=client_creator(ca))
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls)
+        flow = await client.stack.connect("WSS", *address, tls_creator=client_creator(ca))
         # Content-Length beyond the frame: unparseable (RFC 3261 §18.3), still answerable.
         bad = options(address, "WSS", rng).to_bytes().replace(b"Content-Length: 0",
                                                                b"Content-Length: 50")
@@ -253,8 +255,8 @@ async def test_binary_frames_are_accepted_and_used_for_non_utf8_messages():
     rng = random.Random(42)
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0)
-        flow = await connect_ws(client.stack, *address)
+        address = server.stack.listen_ws("127.0.0.1", 0)
+        flow = await client.stack.connect("WS", *address)
         # RFC 7118 §4.2: a message with a non-UTF-8 byte goes in a binary frame...
         request = options(address, "WS", rng)
         request.headers.set("Content-Type", "application/octet-stream")
@@ -279,8 +281,8 @@ async def test_closing_a_flow_reports_it_on_both_sides(pki):
     ca, server_tls = pki
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls)
-        flow = await connect_ws(client.stack, *address, tls_creator=client_creator(ca))
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls)
+        flow = await client.stack.connect("WSS", *address, tls_creator=client_creator(ca))
         (server_flow,) = server.stack.flows.values()
         flow.close()
         assert "closed by us (code 1000" in await client.user.when_closed(flow)
@@ -293,7 +295,7 @@ async def test_closing_a_flow_reports_it_on_both_sides(pki):
         await stop(client, server)
 
 
-# -- failing upgrades (issue 5 item 8) --------------------------------------------------
+# -- failing upgrades (RFC 6455 §4.1, RFC 7118 §4.1) ------------------------------------
 
 
 @pytest.mark.parametrize(("behaviour", "server_path", "client_path", "expected"), [
@@ -309,11 +311,11 @@ async def test_failed_upgrade_is_a_websocket_connect_failure(pki, behaviour, ser
     ca, server_tls = pki
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls,
-                            path=server_path, behaviour=behaviour)
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls,
+                                         path=server_path, behaviour=behaviour)
         with pytest.raises(ConnectFailed) as failed:
-            await connect_ws(client.stack, *address, tls_creator=client_creator(ca),
-                             path=client_path, server_name=DOMAIN)
+            await client.stack.connect("WSS", *address, tls_creator=client_creator(ca),
+                                       ws_path=client_path, server_name=DOMAIN)
         assert failed.value.kind == "websocket"
         assert expected in failed.value.reason
         (event,) = client.events("connect-failed", "WSS")
@@ -349,7 +351,7 @@ class _RawHttp(protocol.Protocol):
 async def test_server_refuses_a_client_that_does_not_offer_sip():
     server = Element("server")
     try:
-        host, port = listen_ws(server.stack, "127.0.0.1", 0)
+        host, port = server.stack.listen_ws("127.0.0.1", 0)
         client = _RawHttp(
             b"GET / HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\n"
             b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -371,10 +373,11 @@ async def test_untrusted_certificate_is_a_tls_connect_failure(pki):
     _, server_tls = pki
     server, client = Element("server"), Element("client")
     try:
-        address = listen_ws(server.stack, "127.0.0.1", 0, tls_options=server_tls)
+        address = server.stack.listen_ws("127.0.0.1", 0, tls_options=server_tls)
         with pytest.raises(ConnectFailed) as failed:
-            await connect_ws(client.stack, *address, tls_creator=client_creator(trustme.CA()),
-                             server_name=DOMAIN)
+            await client.stack.connect("WSS", *address,
+                                       tls_creator=client_creator(trustme.CA()),
+                                       server_name=DOMAIN)
         assert failed.value.kind == "tls"
         assert failed.value.tls_failure is not None
         assert failed.value.tls_failure.kind == "untrusted-ca"
@@ -391,7 +394,7 @@ async def test_nothing_listening_is_refused():
     await port.stopListening()
     try:
         with pytest.raises(ConnectFailed) as failed:
-            await connect_ws(client.stack, "127.0.0.1", number, path="/")
+            await client.stack.connect("WS", "127.0.0.1", number, ws_path="/")
         assert failed.value.kind == "refused"
     finally:
         await stop(client)
@@ -405,7 +408,7 @@ async def test_no_answer_to_the_upgrade_is_a_timeout():
                                interface="127.0.0.1")
     try:
         with pytest.raises(ConnectFailed) as failed:
-            await connect_ws(client.stack, "127.0.0.1", silent.getHost().port)
+            await client.stack.connect("WS", "127.0.0.1", silent.getHost().port)
         assert failed.value.kind == "timeout"
         assert "no answer to the WebSocket upgrade (GET /)" in failed.value.reason
     finally:
@@ -415,4 +418,4 @@ async def test_no_answer_to_the_upgrade_is_a_timeout():
 
 def test_unknown_behaviour_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="no-subprotocol"):
-        listen_ws(Element("server").stack, "127.0.0.1", 0, behaviour="teapot")
+        Element("server").stack.listen_ws("127.0.0.1", 0, behaviour="teapot")

@@ -16,6 +16,7 @@ from testbed.dns import (
     SrvRecord,
     Target,
 )
+from testbed.sip import AUTO, Transport
 
 NX = QueryFailed("NXDOMAIN")
 
@@ -100,11 +101,12 @@ def test_seed_example_gives_tls_then_tcp_then_udp():
 def test_seed_example_without_naptr_or_srv_gives_udp_5060_on_the_a_record():
     plan, asked = run("sip:sip.example.com", A_ONLY)
     assert plan.targets == [Target("UDP", "sip.example.com", 5060, "127.0.0.8")]
-    assert asked == ["NAPTR sip.example.com", "SRV _sips._tcp.sip.example.com",
-                     "SRV _sip._tcp.sip.example.com", "SRV _sip._udp.sip.example.com",
-                     "SRV _sips._ws.sip.example.com", "A sip.example.com",
+    # RFC 3263 §4.1: "_sip" SRV names for a sip: URI, never "_sips"
+    assert asked == ["NAPTR sip.example.com", "SRV _sip._tcp.sip.example.com",
+                     "SRV _sip._udp.sip.example.com", "A sip.example.com",
                      "AAAA sip.example.com"]
-    assert has_line(plan, "no NAPTR: trying _sips._tcp/_sip._tcp/_sip._udp/_sips._ws SRV")
+    assert has_line(plan, "no NAPTR and a sip: URI: _sips._tcp/_sips._ws not queried")
+    assert has_line(plan, "no NAPTR: trying _sip._tcp/_sip._udp SRV")
     assert has_line(plan, "fell back to A sip.example.com → UDP 5060 (RFC 3263 §4.2 default)")
     assert any(step.kind == "fallback" for step in plan.trace)
 
@@ -204,24 +206,29 @@ def test_naptr_failure_is_treated_as_no_naptr_and_says_so(failure):
     plan, asked = run("sip:sip.example.com", dns)
     assert has_line(plan, f"NAPTR sip.example.com → {failure}")
     assert has_line(plan, f"NAPTR lookup failed ({failure}): treated as no NAPTR")
-    # then SRV per transport in the client's order: TLS, TCP, UDP (and WSS: none)
-    assert [t.transport for t in plan.targets] == ["TLS", "TCP", "UDP"]
+    # then "_sip" SRV per transport in the client's order: TCP, UDP (RFC 3263 §4.1)
+    assert [t.transport for t in plan.targets] == ["TCP", "UDP"]
+    secure, _ = run("sips:sip.example.com", dns)  # a sips: URI: "_sips" SRV, TLS
+    assert [t.transport for t in secure.targets] == ["TLS"]
 
 
 # -- no NAPTR: SRV per transport ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "supported, expected_queries, expected",
+    "scheme, supported, expected_queries, expected",
     [
-        (("TLS", "TCP", "UDP"), ["_sips._tcp", "_sip._tcp", "_sip._udp"], ["TLS", "TCP", "UDP"]),
-        (("UDP", "TCP"), ["_sip._udp", "_sip._tcp"], ["UDP", "TCP"]),
-        (("TCP",), ["_sip._tcp"], ["TCP"]),
+        ("sip", ("TLS", "TCP", "UDP"), ["_sip._tcp", "_sip._udp"], ["TCP", "UDP"]),
+        ("sip", ("UDP", "TCP"), ["_sip._udp", "_sip._tcp"], ["UDP", "TCP"]),
+        ("sip", ("TCP",), ["_sip._tcp"], ["TCP"]),
+        ("sips", ("TLS", "TCP", "UDP", "WSS"), ["_sips._tcp", "_sips._ws"], ["TLS"]),
     ],
 )
-def test_no_naptr_tries_srv_in_client_preference_order(supported, expected_queries, expected):
+def test_no_naptr_tries_srv_in_client_preference_order(scheme, supported, expected_queries,
+                                                       expected):
+    """RFC 3263 §4.1: "_sip" SRV names for a sip: URI, "_sips" ones for a sips: URI."""
     dns = {k: v for k, v in SEED.items() if k[1] != "NAPTR"}
-    plan, asked = run("sip:sip.example.com", dns, supported=supported)
+    plan, asked = run(f"{scheme}:sip.example.com", dns, supported=supported)
     assert [q for q in asked if q.startswith("SRV")] == [
         f"SRV {p}.sip.example.com" for p in expected_queries]
     assert [t.transport for t in plan.targets] == expected
@@ -499,6 +506,34 @@ def test_target_validation_and_equality():
         Target("SCTP", "h", 5060)
     with pytest.raises(ValueError):
         Target("UDP", "h", 0)
+
+
+@pytest.mark.parametrize(
+    "mode, supported",
+    [
+        (AUTO, DEFAULT_SUPPORTED),  # the vocabulary's own values
+        ("AUTO", ("TLS", "TCP", "UDP", "WSS")),  # names, as strings
+        (Transport.TLS, (Transport.TLS,)),
+    ],
+)
+def test_plan_speaks_the_sip_vocabulary(mode, supported):
+    plan, _ = run("sip:sip.example.com", SEED, mode=mode, supported=supported)
+    assert all(type(t.transport) is Transport for t in plan.targets)
+    assert plan.targets[0].transport is Transport.TLS
+    assert all(type(t) is Transport for t in plan.supported)
+
+
+@pytest.mark.parametrize("given", ["UDP", Transport.UDP])
+def test_target_transport_is_a_transport(given):
+    target = Target(given, "h", 5060)
+    assert target.transport is Transport.UDP and target == Target(Transport.UDP, "h", 5060)
+    assert str(target) == "UDP h:5060"
+
+
+def test_srv_prefix_override_names_a_known_transport():
+    with pytest.raises(PlanError, match="unknown transport"):
+        Rfc3263Plan("sip:example.com", AUTO, DEFAULT_SUPPORTED, random.Random(0),
+                    srv_prefixes={"QUIC": "_sip._quic"})
 
 
 def test_targets_carry_their_reason():

@@ -1,4 +1,4 @@
-"""testbed.dns stays sans-IO: only the adapter (_client.py) may touch Twisted or sockets."""
+"""testbed.dns stays sans-IO: only the adapter (client.py) may touch Twisted or sockets."""
 
 import ast
 import pathlib
@@ -22,7 +22,7 @@ def imported_modules(path):
 
 def test_only_the_adapter_imports_io_modules():
     for path in sorted(PACKAGE.glob("*.py")):
-        if path.name == "_client.py":
+        if path.name == "client.py":
             continue
         assert not FORBIDDEN & set(imported_modules(path)), path.name
 

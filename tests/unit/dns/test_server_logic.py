@@ -1,6 +1,6 @@
 """The DNS server's controller without sockets: bytes in, bytes out, time from a Clock.
 
-Queries are built and answers read with the resolver's own codec (testbed.dns._wire),
+Queries are built and answers read with the resolver's own codec (testbed.dns.wire),
 so these tests also check that the two sides agree on the wire.
 """
 
@@ -13,15 +13,8 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from servers.dns import DnsServer
-from testbed.dns import (
-    AddressRecord,
-    CnameRecord,
-    MalformedResponse,
-    SoaRecord,
-    SrvRecord,
-    decode_response,
-    encode_query,
-)
+from testbed.dns import AddressRecord, CnameRecord, SoaRecord, SrvRecord
+from testbed.dns.wire import MalformedResponse, decode_response, encode_query
 
 CLIENT = ("127.0.0.1", 40000)
 

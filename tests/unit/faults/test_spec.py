@@ -15,11 +15,11 @@ from servers.faults import (
     FAULT_SCHEMA,
     FaultConfigError,
     build_fault,
-    parse_duration,
     parse_fault,
     parse_faults,
     validate_fault,
 )
+from testbed.sip import Transport
 
 
 def doc_examples() -> list[dict]:
@@ -52,10 +52,10 @@ def test_the_schema_describes_every_kind_and_field():
     ({"kind": "nat", "timeout": "1.5s"}, "timeout", 1.5),
     ({"kind": "nat", "timeout": 30}, "refresh", "outbound"),
     ({"kind": "mtu"}, "mtu", 1500),
-    ({"kind": "mtu"}, "transports", ("udp",)),
+    ({"kind": "mtu"}, "transports", (Transport.UDP,)),
     ({"kind": "firewall", "action": "DROP"}, "action", "drop"),
-    ({"kind": "firewall", "action": "drop"}, "transports", ("udp", "tcp")),
-    ({"kind": "not-listening", "transports": ["TCP", "tcp"]}, "transports", ("tcp",)),
+    ({"kind": "firewall", "action": "drop"}, "transports", (Transport.UDP, Transport.TCP)),
+    ({"kind": "not-listening", "transports": ["TCP", "tcp"]}, "transports", (Transport.TCP,)),
     ({"kind": "relay", "name": " hop "}, "name", "hop"),
     ({"kind": "firewall", "action": "drop", "registrar": "pbx", "transport": "udp"},
      "direction", "both"),  # placement keys belong to the scenario and are ignored
@@ -118,7 +118,14 @@ def test_parse_fault_takes_a_path_prefix():
 @pytest.mark.parametrize("text, seconds", [
     (0.5, 0.5), (2, 2.0), ("300ms", 0.3), ("1.5s", 1.5), (" 7 ", 7.0), (".25s", 0.25)])
 def test_durations(text, seconds):
-    assert parse_duration(text, ("x",)) == pytest.approx(seconds)
+    (spec,) = validate_fault({"kind": "latency", "delay": text})
+    assert spec.delay == pytest.approx(seconds)
+
+
+def test_a_bad_duration_names_its_field_in_a_list():
+    with pytest.raises(FaultConfigError) as raised:
+        parse_faults([{"kind": "nat", "timeout": 30}, {"kind": "latency", "delay": "soon"}])
+    assert str(raised.value).startswith("faults[1].delay: expected a duration")
 
 
 # -- what cannot share a port is refused before anything is opened ---------------------------

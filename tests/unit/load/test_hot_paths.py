@@ -26,6 +26,7 @@ from testbed.sip import (
     parse_message,
 )
 from testbed.sip import _grammar as grammar
+from testbed.sip import _memo as memo_module
 from testbed.sip import _message as message_module
 
 PARAM_ALPHABET = string.ascii_letters[:6] + string.digits[:3] + ' \t;="\\,:[]<>-.!%*_+`\'~\r\n@'
@@ -109,7 +110,7 @@ def test_replace_top_via_remembers_what_a_fresh_parse_gives():
 
 
 def test_memo_tables_are_bounded_and_forget_the_oldest():
-    memo = grammar.Memo(3)
+    memo = memo_module.Memo(3)
     for n in range(5):
         memo.put(n, str(n))
     assert list(memo) == [2, 3, 4]

@@ -9,19 +9,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from testbed.sip._digest import (
+from testbed.sip import (
     ALGORITHMS,
     Challenge,
     ChallengeVerdict,
     Credentials,
     DigestClient,
     DigestServer,
+    LocalProtocolError,
+    RemoteProtocolError,
     VerifyStatus,
     build_authorization,
     choose_challenge,
     compute_response,
 )
-from testbed.sip._errors import LocalProtocolError, RemoteProtocolError
 
 # ---------------------------------------------------------------------------------------
 # Published vectors

@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from testbed.sip._errors import LocalProtocolError, RemoteProtocolError
-from testbed.sip._sdp import (
+from testbed.sip import (
     DEFAULT_CODECS,
     Codec,
     ConnectionInfo,
+    LocalProtocolError,
     MediaDescription,
+    RemoteProtocolError,
     SessionDescription,
     Timing,
     answer_for,

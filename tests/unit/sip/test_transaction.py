@@ -12,25 +12,22 @@ from collections.abc import Callable
 import pytest
 
 from testbed.sip import (
+    Action,
+    ClientInviteTransaction,
+    ClientKey,
+    ClientNonInviteTransaction,
+    Deliver,
     LocalProtocolError,
     RemoteProtocolError,
     Request,
     Response,
-    make_response,
-    parse_message,
-)
-from testbed.sip._timers import Timers
-from testbed.sip._transaction import (
-    TU_EVENTS,
-    Action,
-    ClientInviteTransaction,
-    ClientNonInviteTransaction,
-    Deliver,
     Routed,
     ServerInviteTransaction,
+    ServerKey,
     ServerNonInviteTransaction,
     Terminated,
     Timeout,
+    Timers,
     Transaction,
     TransactionEvent,
     TransactionState,
@@ -40,11 +37,16 @@ from testbed.sip._transaction import (
     client_key,
     client_transaction,
     make_non_2xx_ack,
+    make_response,
     make_trying,
     new_branch,
+    parse_message,
     server_key,
     server_transaction,
 )
+
+# The events the TU causes: a table miss on one of them is the TU's mistake.
+TU_EVENTS = frozenset(event for event in TransactionEvent if event.value.endswith("from TU"))
 
 E = TransactionEvent
 S = TransactionState
@@ -675,6 +677,54 @@ def test_server_key_is_branch_sent_by_and_method() -> None:
     assert server_key(request(sent_by="PC33.Atlanta.example.com:5060")) != key  # port differs
 
 
+@pytest.mark.parametrize(
+    "make_key, key_type, fields",
+    [
+        (client_key, ClientKey, ("branch", "method")),
+        (server_key, ServerKey, ("branch", "sent_by", "method")),
+    ],
+)
+def test_keys_are_typed_values(make_key, key_type, fields) -> None:
+    key = make_key(request())
+    assert type(key) is key_type and key._fields == fields
+    assert hash(key) == hash(make_key(request()))  # a value: equal keys hash alike
+
+
+def test_client_and_server_keys_never_collide() -> None:
+    invite = request()
+    assert client_key(invite) != server_key(invite)
+    assert ClientKey("b", "INVITE") != ServerKey("b", "INVITE", "")
+
+
+@pytest.mark.parametrize(
+    "role, key_of",
+    [("client", client_key), ("server", server_key)],
+)
+def test_table_looks_a_key_up_by_its_type(role: str, key_of: Callable) -> None:
+    table = TransactionTable()
+    invite = request()
+    if role == "client":
+        transaction = table.start_client(invite, 0.0, reliable=False).transaction
+    else:
+        transaction = table.receive(invite, 0.0, reliable=False).transaction
+    other = server_key if key_of is client_key else client_key
+    assert table.get(key_of(invite)) is transaction
+    assert table.get(other(invite)) is None  # the same branch, the other role
+    with pytest.raises(TypeError, match="ClientKey or a ServerKey"):
+        table.get(tuple(key_of(invite)))  # a plain tuple is refused
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_transactions_hash_by_identity(kind: type[Transaction]) -> None:
+    method = "INVITE" if kind.kind.endswith(" INVITE") else "OPTIONS"
+    req = request(method)
+    first, second = kind(req, reliable=False), kind(req, reliable=False)
+    assert first.key == second.key and first != second
+    records = {first: "one", second: "two"}  # one record per transaction, same key
+    assert records[first] == "one" and records[second] == "two"
+    assert hash(first) == object.__hash__(first)
+
+
 def test_missing_branch_is_a_remote_error() -> None:
     raw = (
         b"OPTIONS sip:bob@biloxi.example.com SIP/2.0\r\n"
@@ -774,7 +824,7 @@ def test_table_creates_and_matches_server_transactions() -> None:
     cancelling = table.receive(cancel, 1.0, reliable=False)
     assert cancelling.created and isinstance(cancelling.transaction, ServerNonInviteTransaction)
     assert cancelling.actions == [Deliver(cancel)]
-    assert table.get(server_key(cancel)[:2] + ("INVITE",)) is created.transaction
+    assert table.get(server_key(cancel)._replace(method="INVITE")) is created.transaction
     # The TU answers both through the table.
     ok = respond(cancel, 200)
     assert table.send_response(ok, 1.1) == Routed(cancelling.transaction, [Transmit(ok)])
@@ -860,6 +910,4 @@ def test_late_timers_do_not_shift_the_retransmission_schedule(method, timer):
 
 
 def client_transaction_for(req):
-    from testbed.sip import ClientInviteTransaction
-
     return ClientInviteTransaction(req, reliable=False)

@@ -32,7 +32,7 @@ from servers.certs import (
     CertificateAuthority,
     issue_server_certificate,
 )
-from testbed.transport._tls import (
+from testbed.transport.tls import (
     TLS_FAILURE_KINDS,
     KeyLog,
     PemCredential,

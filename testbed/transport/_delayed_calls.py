@@ -1,5 +1,5 @@
-"""Reactor timers shared by the adapters: one call re-armed to a deadline, and a set
-of delayed calls cancelled together.
+"""Delayed calls on the injected clock: one call re-armed to a deadline, and a set of
+calls cancelled together.
 
 The sans-IO pieces (transactions, NAT tables) say *when* they next need to run
 (``next_deadline()``); an adapter keeps exactly one ``callLater`` for that deadline, and
@@ -9,15 +9,20 @@ re-arms it after every input (the aioquic pattern). Time comes from the injected
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall
+
+from testbed.reactor import IReactorTime
 
 
 class DeadlineTimer:
     """One ``callLater`` kept at an absolute deadline; ``arm`` moves it, ``cancel`` stops it."""
 
-    def __init__(self, clock: object, fire: Callable[[], None]) -> None:
+    def __init__(self, clock: IReactorTime, fire: Callable[[], None]) -> None:
         self.clock = clock
         self.fire = fire
-        self._call = None
+        self._call: IDelayedCall | None = None
         self.deadline: float | None = None
 
     def arm(self, deadline: float | None) -> None:
@@ -27,8 +32,8 @@ class DeadlineTimer:
         self.cancel()
         self.deadline = deadline
         if deadline is not None:
-            delay = max(0.0, deadline - self.clock.seconds())  # type: ignore[attr-defined]
-            self._call = self.clock.callLater(delay, self._fired)  # type: ignore[attr-defined]
+            delay = max(0.0, deadline - self.clock.seconds())
+            self._call = self.clock.callLater(delay, self._fired)
 
     def cancel(self) -> None:
         if self._call is not None and self._call.active():
@@ -45,16 +50,16 @@ class DeadlineTimer:
 class DelayedCalls:
     """``callLater`` calls that can all be cancelled at once (a proxy's delayed packets)."""
 
-    def __init__(self, clock: object) -> None:
+    def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
-        self._pending: set = set()
+        self._pending: set[IDelayedCall] = set()
 
-    def later(self, delay: float, function: Callable, *args: object) -> None:
+    def later(self, delay: float, function: Callable[..., Any], *args: object) -> None:
         def run() -> None:
             self._pending.discard(call)
             function(*args)
 
-        call = self.clock.callLater(delay, run)  # type: ignore[attr-defined]
+        call = self.clock.callLater(delay, run)
         self._pending.add(call)
 
     def cancel_all(self) -> None:

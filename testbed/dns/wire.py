@@ -1,14 +1,17 @@
 """DNS messages on the wire, by dnslib: build a query, read a response.
 
-Pure functions (no sockets, no clock). :func:`decode_response` turns a response into an
-:class:`Answer` of plain records (:mod:`._records`), following a CNAME chain inside the
-answer section, or raises :class:`MalformedResponse` for anything that does not belong
-to the question asked (wrong id, wrong question, unparsable bytes).
+Pure functions (no sockets, no clock), in a module of their own because dnslib imports
+:mod:`socket`: the plan in :mod:`testbed.dns` never needs it. :func:`decode_response`
+turns a response into an :class:`Answer` of plain records (:class:`~testbed.dns.Record`),
+following a CNAME chain inside the answer section, or raises :class:`MalformedResponse`
+for anything that does not belong to the question asked (wrong id, wrong question,
+unparsable bytes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSError, DNSHeader, DNSQuestion, DNSRecord
 
@@ -84,7 +87,8 @@ def encode_query(name: str, rtype: str, qid: int, *, edns_payload: int | None = 
     record = DNSRecord(DNSHeader(id=qid, rd=0), q=DNSQuestion(name, getattr(QTYPE, rtype)))
     if edns_payload:
         record.add_ar(EDNS0(udp_len=edns_payload))
-    return record.pack()
+    packed: bytes = record.pack()
+    return packed
 
 
 def _text(value: bytes | str) -> str:
@@ -95,8 +99,11 @@ def _name(label: object) -> str:
     return normalize_name(str(label))
 
 
-def record_from_rr(rr: object) -> Record | None:
-    """One dnslib RR as a plain record; None for a type the resolver does not use."""
+def _record_from_rr(rr: Any) -> Record | None:
+    """One dnslib RR as a plain record; None for a type the resolver does not use.
+
+    ``rr`` is a ``dnslib.RR`` (dnslib has no type information: its fields are ``Any``).
+    """
     rtype = QTYPE.get(rr.rtype)
     rdata = rr.rdata
     name = _name(rr.rname)
@@ -117,12 +124,14 @@ def record_from_rr(rr: object) -> Record | None:
     if rtype == "TXT":
         return TxtRecord(tuple(_text(s) for s in rdata.data), name, ttl)
     if rtype == "SOA":
-        return SoaRecord(_name(rdata.mname), _name(rdata.rname), *rdata.times, name, ttl)
+        serial, refresh, retry, expire, minimum = rdata.times
+        return SoaRecord(_name(rdata.mname), _name(rdata.rname), serial, refresh, retry,
+                         expire, minimum, name, ttl)
     return None
 
 
-def _records(rrs: list) -> tuple[Record, ...]:
-    return tuple(r for r in map(record_from_rr, rrs) if r is not None)
+def _records(rrs: list[Any]) -> tuple[Record, ...]:
+    return tuple(r for r in map(_record_from_rr, rrs) if r is not None)
 
 
 def decode_response(data: bytes, qid: int, name: str, rtype: str, *, server: str = "",
@@ -155,3 +164,6 @@ def decode_response(data: bytes, qid: int, name: str, rtype: str, *, server: str
             server=server, transport=transport)
     except (TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponse(f"unreadable record data: {exc}") from None
+
+
+__all__ = ["Answer", "MalformedResponse", "decode_response", "encode_query"]

@@ -1,8 +1,9 @@
-"""The error every server's configuration data raises: the field path and what is wrong.
+"""Field paths into configuration data, and the error that names one.
 
 Zones (``servers.dns``) and faults (``servers.faults``) are plain data that a scenario
-file carries; their checkers raise a :class:`ConfigError` whose ``path`` locates the
-field (``("records", 3, "port")``), so the scenario layer can cite file:line.
+file carries. Their checkers locate a bad field by its path, ``("records", 3, "port")``,
+written ``records[3].port`` by :func:`format_path`, and raise a :class:`ConfigError`
+carrying it, so that the scenario layer can cite file:line.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 class ConfigError(ValueError):
-    """Bad configuration data. ``path`` locates the field, e.g. ``("records", 3, "port")``;
-    ``index`` is the entry's number in its list and ``field`` the key, when known."""
+    """Bad configuration data, and where it is.
+
+    ``path`` locates the field, e.g. ``("records", 3, "port")``; ``index`` is the entry's
+    number in its list and ``field`` the key, when known.
+    """
 
     def __init__(self, path: Sequence[str | int], message: str) -> None:
         self.path = tuple(path)

@@ -1,4 +1,5 @@
-"""The Twisted adapter: asks the given DNS servers (never the system resolver).
+"""The Twisted adapter of :mod:`testbed.dns`: asks the given DNS servers, never the system
+resolver.
 
 :class:`DnsClient` sends each query over UDP (a fresh connected socket per query),
 retries after ``timeout`` seconds up to ``attempts`` times, moves to the next server on
@@ -9,24 +10,36 @@ RFC 2308) by the injected clock. :meth:`DnsClient.resolve` drives an
 
 Networking goes through ``reactor`` and every timer through ``clock`` (the reactor by
 default), so tests can keep real sockets and still drive time with ``task.Clock``.
+
+This is the one module of the package that imports Twisted: the plan and the records
+(:mod:`testbed.dns`) stay importable without it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import cast
 
 from twisted.internet import defer, endpoints
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import DatagramProtocol, Protocol
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IListeningPort,
+    IReactorTime,
+    ITCPTransport,
+)
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.python.failure import Failure
 
-from testbed.sip import SipUri
+from testbed.reactor import IReactor
+from testbed.sip import AUTO, SipUri, fmt_hostport
 
 from ._plan import DEFAULT_SUPPORTED, Resolution, Rfc3263Plan
-from ._records import AddressRecord, QueryFailed, normalize_name
-from ._wire import Answer, MalformedResponse, decode_response, encode_query
+from ._records import AddressRecord, QueryFailed, QueryRecord, normalize_name
+from .wire import Answer, MalformedResponse, decode_response, encode_query
 
 _RETRY_NEXT_SERVER = frozenset({"SERVFAIL", "REFUSED", "NOTIMP", "FORMERR"})
 _MAX_CNAME_HOPS = 8
@@ -42,31 +55,6 @@ class DnsTimeout(DnsError):
 
 class DnsUnreachable(DnsError):
     """The server refused: ICMP port unreachable over UDP or a refused TCP connection."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryRecord:
-    """One exchange with a server, or one cache hit, as reports show it."""
-
-    time: float
-    name: str
-    type: str
-    server: str
-    transport: str
-    outcome: str
-    summary: str = ""
-    attempts: int = 1
-    note: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.type} {self.name} @{self.server} {self.transport}: {self.outcome}"
-        if self.summary and self.summary != self.outcome:
-            text += f" {self.summary}"
-        if self.attempts > 1:
-            text += f" ({self.attempts} attempts)"
-        if self.note:
-            text += f" [{self.note}]"
-        return text
 
 
 def parse_server(server: str | tuple[str, int]) -> tuple[str, int]:
@@ -87,11 +75,6 @@ def parse_server(server: str | tuple[str, int]) -> tuple[str, int]:
     if not 0 < int(port) <= 65535:
         raise ValueError(f"DNS server port out of range: {port}")
     return host, int(port)
-
-
-def _format_server(server: tuple[str, int]) -> str:
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _bind_interface(host: str) -> str:
@@ -143,8 +126,8 @@ class _Exchange:
         self.rtype = rtype
         self.server = server
         self.transport_name = transport
-        self.deferred: defer.Deferred = defer.Deferred()
-        self.timer = None
+        self.deferred: defer.Deferred[Answer] = defer.Deferred()
+        self.timer: IDelayedCall | None = None
         self.ignored: list[str] = []
         self.attempts = 0
 
@@ -155,13 +138,13 @@ class _Exchange:
     def decode(self, data: bytes) -> Answer | None:
         try:
             return decode_response(data, self.qid, self.name, self.rtype,
-                                   server=_format_server(self.server),
+                                   server=fmt_hostport(self.server),
                                    transport=self.transport_name)
         except MalformedResponse as exc:
             self.ignored.append(str(exc))
             return None
 
-    def finish(self, result: object) -> None:
+    def finish(self, result: Answer | DnsError) -> None:
         if self.finished:
             return
         if self.timer is not None and self.timer.active():
@@ -183,6 +166,7 @@ class _UdpQuery(DatagramProtocol):
 
     def startProtocol(self) -> None:
         # Connected UDP: only the server's datagrams arrive, and ICMP errors are reported.
+        assert self.transport is not None  # set before the port starts the protocol
         self.transport.connect(*self.exchange.server)
         self._send()
 
@@ -190,7 +174,8 @@ class _UdpQuery(DatagramProtocol):
         exchange = self.exchange
         exchange.attempts += 1
         exchange.timer = exchange.clock.callLater(self.timeout, self._expired)
-        self.transport.write(self.payload)
+        assert self.transport is not None
+        self.transport.write(self.payload, None)  # None: to the connected address
 
     def _expired(self) -> None:
         self.exchange.timer = None
@@ -198,7 +183,7 @@ class _UdpQuery(DatagramProtocol):
             self._send()
         else:
             self.exchange.finish(DnsTimeout(
-                f"no answer from {_format_server(self.exchange.server)} over UDP after "
+                f"no answer from {fmt_hostport(self.exchange.server)} over UDP after "
                 f"{self.exchange.attempts} attempt(s) of {self.timeout:g}s"))
 
     def datagramReceived(self, data: bytes, addr: object) -> None:
@@ -216,7 +201,7 @@ class _UdpQuery(DatagramProtocol):
 
     def _unreachable(self) -> None:
         self.exchange.finish(DnsUnreachable(
-            f"{_format_server(self.exchange.server)} refused (ICMP port unreachable): "
+            f"{fmt_hostport(self.exchange.server)} refused (ICMP port unreachable): "
             "no DNS server listening there"))
 
 
@@ -228,6 +213,7 @@ class _TcpQuery(Protocol):
 
     def connectionMade(self) -> None:
         self.exchange.attempts += 1
+        assert self.transport is not None
         self.transport.write(len(self.payload).to_bytes(2, "big") + self.payload)
 
     def dataReceived(self, data: bytes) -> None:
@@ -240,26 +226,48 @@ class _TcpQuery(Protocol):
             answer = self.exchange.decode(message)
             if answer is not None:
                 self.exchange.finish(answer)
+                assert self.transport is not None
                 self.transport.loseConnection()
+
+    def abort(self) -> None:
+        """Drop the connection at once, if there is one."""
+        if self.transport is not None:
+            # Every TCP transport of a reactor provides ITCPTransport.
+            cast(ITCPTransport, self.transport).abortConnection()
 
     def connectionLost(self, reason: object = None) -> None:
         self.exchange.finish(DnsError(
-            f"{_format_server(self.exchange.server)} closed the TCP connection before "
+            f"{fmt_hostport(self.exchange.server)} closed the TCP connection before "
             "answering"))
+
+
+class _OneProtocol(Factory):
+    """Builds the one protocol it was given (``endpoints.connectProtocol``, typed)."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol_instance = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        return self.protocol_instance
+
+
+def _fire(result: object, waiter: defer.Deferred[None]) -> None:
+    waiter.callback(None)
 
 
 class DnsClient:
     """Query the DNS servers given (IP addresses with ports), never the system resolver.
 
-    ``timeout`` is per attempt, ``attempts`` per server over UDP (TCP gets one attempt
-    of ``timeout`` per server; ``tcp_only`` skips UDP). ``id_rng`` draws query ids;
-    ``on_query`` receives each :class:`QueryRecord` as it is made.
+    ``reactor`` opens the UDP and TCP sockets; ``clock`` (the reactor by default) runs
+    the timers. ``timeout`` is per attempt, ``attempts`` per server over UDP (TCP gets
+    one attempt of ``timeout`` per server; ``tcp_only`` skips UDP). ``id_rng`` draws
+    query ids; ``on_query`` receives each :class:`~testbed.dns.QueryRecord` as it is made.
     """
 
     def __init__(
         self,
         servers: Iterable[str | tuple[str, int]],
-        reactor: object,
+        reactor: IReactor,
         *,
         clock: IReactorTime | None = None,
         timeout: float = 1.0,
@@ -276,26 +284,27 @@ class DnsClient:
         if timeout <= 0 or attempts < 1:
             raise ValueError("timeout must be > 0 and attempts >= 1")
         self.reactor = reactor
-        self.clock = clock if clock is not None else reactor
+        self.clock: IReactorTime = clock if clock is not None else reactor
         self.timeout = timeout
         self.attempts = attempts
         self.edns_payload = edns_payload
         self.cache = _Cache() if cache else None
-        self.id_rng = id_rng if id_rng is not None else random.SystemRandom()
+        self.id_rng: random.Random = id_rng if id_rng is not None else random.SystemRandom()
         self.on_query = on_query
         self.tcp_only = tcp_only
         self.log: list[QueryRecord] = []
-        self._open: set[object] = set()
-        self._stopping: set[defer.Deferred] = set()
+        self._open: set[_UdpQuery | _TcpQuery] = set()
+        self._stopping: set[defer.Deferred[None]] = set()
 
     # -- single queries -----------------------------------------------------------------
 
-    def query(self, name: str, rtype: str) -> defer.Deferred:
+    def query(self, name: str, rtype: str) -> defer.Deferred[Answer]:
         """Deferred[:class:`Answer`]: any rcode is an answer; no answer at all fails
         with :class:`DnsTimeout` or :class:`DnsUnreachable`. Follows CNAMEs."""
         return defer.ensureDeferred(self._query(normalize_name(name), rtype, [], 0))
 
-    async def _query(self, name: str, rtype: str, sink: list, hops: int) -> Answer:
+    async def _query(self, name: str, rtype: str, sink: list[QueryRecord],
+                     hops: int) -> Answer:
         key = (name, rtype)
         if self.cache is not None:
             cached = self.cache.get(key, self.clock.seconds())
@@ -315,7 +324,7 @@ class DnsClient:
             self.cache.put(key, answer, self.clock.seconds())
         return answer
 
-    async def _ask_servers(self, name: str, rtype: str, sink: list) -> Answer:
+    async def _ask_servers(self, name: str, rtype: str, sink: list[QueryRecord]) -> Answer:
         last_answer: Answer | None = None
         errors: list[DnsError] = []
         for server in self.servers:
@@ -344,29 +353,25 @@ class DnsClient:
         return qid, encode_query(name, rtype, qid, edns_payload=self.edns_payload)
 
     async def _udp(self, server: tuple[str, int], name: str, rtype: str,
-                   sink: list) -> Answer:
+                   sink: list[QueryRecord]) -> Answer:
         qid, payload = self._payload(name, rtype)
         exchange = _Exchange(self.clock, qid, name, rtype, server, "udp")
         started = self.clock.seconds()
-        port = self.reactor.listenUDP(
-            0, _UdpQuery(exchange, payload, self.timeout, self.attempts),
-            interface=_bind_interface(server[0]))
-        self._open.add(port)
+        query = _UdpQuery(exchange, payload, self.timeout, self.attempts)
+        port = self.reactor.listenUDP(0, query, interface=_bind_interface(server[0]),
+                                      maxPacketSize=8192)
+        self._open.add(query)
         try:
-            answer = await exchange.deferred
-        except DnsError as exc:
-            self._log_exchange(sink, started, exchange, "TIMEOUT" if isinstance(
-                exc, DnsTimeout) else "ERROR", str(exc))
-            raise
+            answer = await self._answer(exchange, started, sink)
         finally:
-            self._open.discard(port)
+            self._open.discard(query)
             self._stop_port(port)
         note = "truncated (TC): retrying over TCP" if answer.truncated else ""
         self._log_exchange(sink, started, exchange, answer.rcode, answer.summary(), note)
         return answer
 
     async def _tcp(self, server: tuple[str, int], name: str, rtype: str,
-                   sink: list) -> Answer:
+                   sink: list[QueryRecord]) -> Answer:
         qid, payload = self._payload(name, rtype)
         exchange = _Exchange(self.clock, qid, name, rtype, server, "tcp")
         started = self.clock.seconds()
@@ -375,53 +380,59 @@ class DnsClient:
                          else endpoints.TCP4ClientEndpoint)
         endpoint = endpoint_type(self.reactor, host, port)
         protocol = _TcpQuery(exchange, payload)
-        connecting = endpoints.connectProtocol(endpoint, protocol)
+        connecting = endpoint.connect(_OneProtocol(protocol))
 
         def expired() -> None:
             exchange.timer = None
             if protocol.transport is not None:
-                protocol.transport.abortConnection()
+                protocol.abort()
             else:
                 connecting.cancel()
             exchange.finish(DnsTimeout(
-                f"no answer from {_format_server(server)} over TCP within {self.timeout:g}s"))
+                f"no answer from {fmt_hostport(server)} over TCP within {self.timeout:g}s"))
 
-        def refused(failure: object) -> None:
-            reason = getattr(failure, "value", failure)
+        def refused(failure: Failure) -> None:
+            reason = failure.value
             exchange.finish(DnsUnreachable(
-                f"TCP connection to {_format_server(server)} failed: {reason}"))
+                f"TCP connection to {fmt_hostport(server)} failed: {reason}"))
 
         exchange.timer = self.clock.callLater(self.timeout, expired)
         connecting.addErrback(refused)
         self._open.add(protocol)
         try:
-            answer = await exchange.deferred
-        except DnsError as exc:
-            self._log_exchange(sink, started, exchange, "TIMEOUT" if isinstance(
-                exc, DnsTimeout) else "ERROR", str(exc))
-            raise
+            answer = await self._answer(exchange, started, sink)
         finally:
             self._open.discard(protocol)
         self._log_exchange(sink, started, exchange, answer.rcode, answer.summary())
         return answer
 
-    def _stop_port(self, port: object) -> None:
+    async def _answer(self, exchange: _Exchange, started: float,
+                      sink: list[QueryRecord]) -> Answer:
+        """The answer of ``exchange``; a failure is logged, then raised."""
+        try:
+            return await exchange.deferred
+        except DnsError as exc:
+            outcome = "TIMEOUT" if isinstance(exc, DnsTimeout) else "ERROR"
+            self._log_exchange(sink, started, exchange, outcome, str(exc))
+            raise
+
+    def _stop_port(self, port: IListeningPort) -> None:
         stopped = port.stopListening()
         if isinstance(stopped, defer.Deferred) and not stopped.called:
             self._stopping.add(stopped)
             stopped.addBoth(lambda result: self._stopping.discard(stopped))
 
-    def _log_exchange(self, sink: list, started: float, exchange: _Exchange, outcome: str,
-                      summary: str, note: str = "") -> None:
+    def _log_exchange(self, sink: list[QueryRecord], started: float, exchange: _Exchange,
+                      outcome: str, summary: str, note: str = "") -> None:
         if exchange.ignored:
             ignored = f"ignored {len(exchange.ignored)} stray message(s): {exchange.ignored[0]}"
             note = f"{note}; {ignored}" if note else ignored
         self._record(sink, QueryRecord(started, exchange.name, exchange.rtype,
-                                       _format_server(exchange.server),
+                                       fmt_hostport(exchange.server),
                                        exchange.transport_name, outcome, summary,
                                        max(exchange.attempts, 1), note))
 
-    def _record(self, sink: list, record: QueryRecord) -> None:
+    def _record(self, sink: list[QueryRecord], record: QueryRecord) -> None:
         sink.append(record)
         self.log.append(record)
         if self.on_query is not None:
@@ -429,16 +440,19 @@ class DnsClient:
 
     # -- RFC 3263 -----------------------------------------------------------------------
 
-    def resolve(self, uri: str | SipUri, mode: str = "AUTO",
+    def resolve(self, uri: str | SipUri, mode: str = AUTO,
                 supported: Sequence[str] = DEFAULT_SUPPORTED,
-                rng: random.Random | None = None, **plan_options: object) -> defer.Deferred:
+                rng: random.Random | None = None, *, families: Sequence[str] = ("A", "AAAA"),
+                srv_prefixes: Mapping[str, str] | None = None) -> defer.Deferred[Resolution]:
         """Deferred[:class:`Resolution`]; DNS failures end up in the trace, not as errors.
 
         Resolves afresh each call (answers come from the TTL cache while valid), so a
         client calling it on every attempt honours TTLs. ``rng`` seeds the RFC 2782
-        weighted choice (a fixed seed by default, for reproducible runs).
+        weighted choice (a fixed seed by default, for reproducible runs); the other
+        arguments are :class:`~testbed.dns.Rfc3263Plan`'s.
         """
-        plan = Rfc3263Plan(uri, mode, supported, rng, **plan_options)
+        plan = Rfc3263Plan(uri, mode, supported, rng, families=families,
+                           srv_prefixes=srv_prefixes)
         return defer.ensureDeferred(self._drive(plan))
 
     async def _drive(self, plan: Rfc3263Plan) -> Resolution:
@@ -460,7 +474,7 @@ class DnsClient:
                 plan.answer(query, QueryFailed("ERROR", f"rcode {answer.rcode}"))
         return plan.resolution(sink)
 
-    def resolve_host(self, name: str) -> defer.Deferred:
+    def resolve_host(self, name: str) -> defer.Deferred[list[str]]:
         """Deferred[list[str]]: the A then AAAA addresses of ``name`` (a numeric IP is
         returned as is). Fails with the first error only if no address was found."""
         return defer.ensureDeferred(self._resolve_host(name))
@@ -486,19 +500,20 @@ class DnsClient:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def close(self) -> defer.Deferred:
+    def close(self) -> defer.Deferred[list[None]]:
         """Abort the exchanges still open; the Deferred fires when their sockets are shut."""
-        for item in list(self._open):
-            if isinstance(item, _TcpQuery):
-                item.exchange.finish(DnsError("client closed"))
-                if item.transport is not None:
-                    item.transport.abortConnection()
-            else:  # a UDP port: finishing its exchange stops it (see _udp)
-                item.protocol.exchange.finish(DnsError("client closed"))
+        for query in list(self._open):
+            query.exchange.finish(DnsError("client closed"))
+            if isinstance(query, _TcpQuery):
+                query.abort()
+            # A UDP query's port is stopped once its exchange is finished (see _udp).
         self._open.clear()
         waits = []
         for stopping in list(self._stopping):
-            wait: defer.Deferred = defer.Deferred()
-            stopping.addBoth(lambda result, wait=wait: wait.callback(None))
+            wait: defer.Deferred[None] = defer.Deferred()
+            stopping.addBoth(_fire, wait)
             waits.append(wait)
         return defer.gatherResults(waits)
+
+
+__all__ = ["DnsClient", "DnsError", "DnsTimeout", "DnsUnreachable", "parse_server"]
