@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.load import stop_process
+
 REGISTER_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- sip-transport-testbed: REGISTER, 200 expected (no digest). Users from -inf. -->
@@ -138,13 +140,7 @@ def run_uac(folder: Path, target: tuple[str, int], transport: str, *, seconds: f
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate a SIPp process by its PID (it exits at once), kill it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, timeout=0)
 
 
 def read_sipp_stats(path: Path, seconds: float) -> SippRun:

@@ -86,7 +86,10 @@ class LineChannel:
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Close its stdin (its cue to stop), wait, then terminate and kill it by its PID."""
+    """Close its stdin (its cue to stop), wait, then terminate and kill it by its PID.
+
+    ``timeout=0`` terminates at once a process that does not read its stdin.
+    """
     if process.stdin is not None and not process.stdin.closed:
         try:
             process.stdin.close()
