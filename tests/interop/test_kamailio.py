@@ -79,6 +79,9 @@ loadmodule "nathelper.so"
 modparam("tls", "config", "@TLS_CFG@")
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
+modparam("registrar", "min_expires", 60)
+modparam("registrar", "min_expires_mode", 1)
+modparam("auth", "nonce_count", 1)
 
 event_route[core:worker-one-init] {
     xlog("L_NOTICE", "TESTBED ready\n");
@@ -116,7 +119,7 @@ request_route {
     if (is_method("REGISTER")) {
         if ($au == $null || !pv_www_authenticate("testbed", "$var(password)", "0")) {
             xlog("L_NOTICE", "TESTBED challenge 401 REGISTER $pr user=$au\n");
-            www_challenge("testbed", "0");
+            www_challenge("testbed", "1");
             exit;
         }
         consume_credentials();
@@ -338,6 +341,20 @@ async def test_wrong_password_is_refused_by_kamailio(kamailio, agents):
     assert not outcome.ok and outcome.error == "auth", outcome.summary
     assert [e.status for e in outcome.exchanges] == [401, 401]
     assert "wrong username or password" in outcome.summary
+
+
+@pytest_twisted.ensureDeferred
+async def test_423_after_digest_is_retried_with_fresh_credentials(kamailio, agents):
+    """Kamailio counts nonces (qop=auth, nonce_count): a retry that replayed nc=00000001
+    would be refused; RFC 7616 §3.4 asks for the next nc and a fresh cnonce."""
+    agent = at_kamailio(agents, kamailio, "alice", "udp", "UDP", expires=30)
+
+    outcome = await agent.register()
+
+    assert outcome.ok, outcome.summary
+    assert [e.status for e in outcome.exchanges] == [401, 423, 200]
+    assert outcome.expires == 60  # Kamailio's Min-Expires
+    await kamailio.logged(f"saved sip:alice@{DOMAIN} user=alice via udp expires=60")
 
 
 # -- a call between two of our endpoints, through Kamailio --------------------------------

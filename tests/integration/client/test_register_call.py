@@ -136,6 +136,20 @@ async def test_wrong_password_is_reported_not_looped(servers, agents):
 
 
 @pytest_twisted.ensureDeferred
+async def test_423_after_digest_is_retried_with_fresh_credentials(servers, agents):
+    """Our registrar refuses a replayed nonce count: the 423 retry carries the next nc and
+    a fresh cnonce (RFC 7616 §3.4), so it is accepted, at the registrar's Min-Expires."""
+    registrar, bound = servers.registrar({"UDP": 0}, users={"alice": "secret"},
+                                         min_expires=60)
+    host, port = bound["UDP"]
+    agent = agents.agent(f"sip:{host}:{port}", "udp", expires=30)
+    outcome = await agent.register()
+    assert outcome.ok, outcome.summary
+    assert [e.status for e in outcome.exchanges] == [401, 423, 200]
+    assert outcome.expires == 60
+
+
+@pytest_twisted.ensureDeferred
 async def test_lost_tcp_connection_fails_the_transaction_at_once(servers, agents):
     # A registrar that closes the connection instead of answering: the client must not
     # wait for Timer F (RFC 3261 §17.1.4: a transport error fails the transaction).
