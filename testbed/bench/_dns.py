@@ -10,8 +10,12 @@ server runs in its own process; lost answers are re-sent after ``retry`` seconds
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IDelayedCall
+
+from testbed.reactor import IReactor
 
 
 def queries(domain: str) -> list[bytes]:
@@ -24,7 +28,7 @@ def queries(domain: str) -> list[bytes]:
 
 
 class _Blaster(protocol.DatagramProtocol):
-    def __init__(self, reactor: object, server: tuple[str, int], packets: list[bytes],
+    def __init__(self, reactor: IReactor, server: tuple[str, int], packets: list[bytes],
                  window: int, seconds: float, retry: float) -> None:
         self.reactor = reactor
         self.server = server
@@ -37,9 +41,9 @@ class _Blaster(protocol.DatagramProtocol):
         self.answered = 0
         self.resent = 0
         self.started = 0.0
-        self.done: defer.Deferred = defer.Deferred()
-        self._check = None
-        self._stop = None
+        self.done: defer.Deferred[tuple[int, float, int]] = defer.Deferred()
+        self._check: IDelayedCall | None = None
+        self._stop: IDelayedCall | None = None
 
     def startProtocol(self) -> None:
         self.started = self.reactor.seconds()
@@ -55,9 +59,10 @@ class _Blaster(protocol.DatagramProtocol):
     def _send(self, qid: int) -> None:
         packet = self.packets[qid % len(self.packets)]
         self.in_flight[qid] = self.reactor.seconds()
+        assert self.transport is not None, "sends only once started"
         self.transport.write(struct.pack("!H", qid) + packet[2:], self.server)
 
-    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         if len(data) < 2 or self.done.called:
             return
         (qid,) = struct.unpack("!H", data[:2])
@@ -81,14 +86,14 @@ class _Blaster(protocol.DatagramProtocol):
         self.done.callback((self.answered, elapsed, self.resent))
 
 
-async def measure(reactor: object, server: tuple[str, int], domain: str, *,
-                  seconds: float, window: int = 50, retry: float = 1.0) -> dict:
+async def measure(reactor: IReactor, server: tuple[str, int], domain: str, *,
+                  seconds: float, window: int = 50, retry: float = 1.0) -> dict[str, Any]:
     """Answers per second of the DNS server at ``server`` over ``seconds``."""
     blaster = _Blaster(reactor, server, queries(domain), window, seconds, retry)
-    port = reactor.listenUDP(0, blaster, interface="127.0.0.1")  # type: ignore[attr-defined]
+    port = reactor.listenUDP(0, blaster, interface="127.0.0.1", maxPacketSize=8192)
     try:
         answered, elapsed, resent = await blaster.done
     finally:
-        await port.stopListening()
+        await defer.maybeDeferred(port.stopListening)
     return {"answered": answered, "seconds": round(elapsed, 3), "resent": resent,
             "qps": answered / elapsed if elapsed > 0 else 0.0}

@@ -82,7 +82,7 @@ class Kamailio:
         self.host = host
         self.children = children
         self.port = _free_port(host)
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -132,7 +132,7 @@ def _free_port(host: str) -> int:
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind((host, 0))
-            port = udp.getsockname()[1]
+            port: int = udp.getsockname()[1]
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:
                     tcp.bind((host, port))

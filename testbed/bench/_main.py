@@ -29,17 +29,42 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar, cast
 
-from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec
+from twisted.internet import threads
+
+from servers.loopback import find_free_loopback
+from testbed.load import (
+    LoadConfig,
+    LoadRunner,
+    ProcessError,
+    ServerProcess,
+    ServerSpec,
+    run_load,
+    tune_gc,
+)
+from testbed.reactor import IReactor
+from testbed.sip import SipUri, parse_uri
+
+from . import _kamailio, _sipp
+from ._dns import measure
+from ._kamailio import kamailio_version
+from ._parse import parse_figures
+from ._report import table
+from ._sipp import sipp_version
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
-TARGETS = {
+TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
     "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
 }
-ANCHORS = {
+ANCHORS: dict[str, Any] = {
     # ANCHORS.md, measured on a machine like ours (2 shared cores): reference only.
     "sipp_uac_to_uas": {"UDP": 74_300, "TCP": 80_700, "TLS": 51_000},
     "kamailio_registrar": {"UDP": 21_500, "TCP": 20_200, "TLS": 13_900},
@@ -51,12 +76,9 @@ WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
 
 
-def machine_info() -> dict:
+def machine_info() -> dict[str, Any]:
     """What the figures were measured on."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from testbed.bench._kamailio import kamailio_version
-    from testbed.bench._sipp import sipp_version
 
     model = platform.processor() or "?"
     try:
@@ -103,11 +125,11 @@ def machine_info() -> dict:
 class Bench:
     """The phases, their results, and the bookkeeping of one run."""
 
-    def __init__(self, args: argparse.Namespace, reactor: object) -> None:
+    def __init__(self, args: argparse.Namespace, reactor: IReactor) -> None:
         self.args = args
         self.reactor = reactor
         self.work = Path(tempfile.mkdtemp(prefix="testbed-bench-"))
-        self.data: dict = {"machine": machine_info(),
+        self.data: dict[str, Any] = {"machine": machine_info(),
                            "settings": {"runs": args.runs, "seconds": args.seconds,
                                         "endpoints": ENDPOINTS, "window": WINDOW,
                                         "memory_endpoints": args.memory},
@@ -123,7 +145,8 @@ class Bench:
 
     # -- helpers ------------------------------------------------------------------------
 
-    async def median_of(self, label: str, measure: Callable) -> dict:
+    async def median_of(self, label: str,
+                        measure: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         runs = []
         for _ in range(self.args.runs):
             runs.append(await measure())
@@ -134,13 +157,12 @@ class Bench:
         return {"rate": median, "runs": runs}
 
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
-                         seconds: float | None = None) -> dict:
-        from testbed.load import run_load
-
-        config = LoadConfig(registrar=uri, transport=transport.lower(), endpoints=ENDPOINTS,
-                            window=WINDOW, duration=seconds or self.args.seconds,
-                            domain="example.com", server_name="example.com", ca_pem=ca_pem,
-                            drain=10.0, seed=int(time.monotonic_ns() % 1000))
+                         seconds: float | None = None) -> dict[str, Any]:
+        config = LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
+                            endpoints=ENDPOINTS, window=WINDOW,
+                            duration=seconds or self.args.seconds, domain="example.com",
+                            server_name="example.com", ca_pem=ca_pem, drain=10.0,
+                            seed=int(time.monotonic_ns() % 1000))
         result = await run_load(self.reactor, config)
         latency = result.latency()
         return {"rate": result.rate_achieved, "succeeded": result.succeeded,
@@ -148,23 +170,20 @@ class Bench:
                 "errors": dict(result.errors), "p50_ms": _ms(latency.p50),
                 "p99_ms": _ms(latency.p99)}
 
-    async def blocking(self, function: Callable, *args: object, **kwargs: object) -> object:
+    async def blocking(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking call (a SIPp run) off the reactor thread."""
-        from twisted.internet import threads
-
-        return await threads.deferToThread(function, *args, **kwargs)
+        result: R = await threads.deferToThread(function, *args, **kwargs)
+        return result
 
     # -- phases -------------------------------------------------------------------------
 
-    async def parse(self) -> dict:
-        from testbed.bench._parse import parse_figures
-
+    async def parse(self) -> dict[str, Any]:
         figures = parse_figures()
         for name, value in figures.items():
             self.say(f"  parse_message {name:<38} {value:>10.1f} µs/message")
         return figures
 
-    async def client(self) -> dict:
+    async def client(self) -> dict[str, Any]:
         out = {}
         spec = ServerSpec(transports=("udp", "tcp", "tls", "wss"), domain="example.com")
         with ServerProcess(spec) as server:
@@ -172,17 +191,15 @@ class Bench:
                 uri = server.uri(transport)
                 out[transport] = await self.median_of(
                     f"our client → our registrar, {transport}",
-                    lambda uri=uri, t=transport: self.our_client(uri, t, ca_pem=server.ca_pem))
+                    partial(self.our_client, uri, transport, ca_pem=server.ca_pem))
         return out
 
-    async def sipp(self) -> dict:
-        from testbed.bench import _sipp
-
+    async def sipp(self) -> dict[str, Any]:
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
         folder = self.work / "sipp"
-        _sipp.write_scenarios(folder, ENDPOINTS)
+        _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out = {}
         for transport in ("UDP", "TCP"):
             bound = self.args.runs * (self.args.seconds + 3) * 2 + 30
@@ -193,11 +210,10 @@ class Bench:
                     ";transport=tcp" if transport == "TCP" else "")
                 ours = await self.median_of(
                     f"our client → SIPp UAS, {transport}",
-                    lambda uri=uri, t=transport: self.our_client(uri, t))
+                    partial(self.our_client, uri, transport))
                 theirs = await self.median_of(
                     f"SIPp UAC → SIPp UAS, {transport}",
-                    lambda t=transport, port=uas.port: self._sipp_uac(
-                        folder, ("127.0.0.1", port), t))
+                    partial(self._sipp_uac, folder, ("127.0.0.1", uas.port), transport))
             finally:
                 uas.stop()
             ratio = ours["rate"] / theirs["rate"] if theirs["rate"] else None
@@ -205,9 +221,8 @@ class Bench:
                               "target": TARGETS["client_vs_sipp"][transport]}
         return out
 
-    async def _sipp_uac(self, folder: Path, target: tuple[str, int], transport: str) -> dict:
-        from testbed.bench import _sipp
-
+    async def _sipp_uac(self, folder: Path, target: tuple[str, int],
+                        transport: str) -> dict[str, Any]:
         run = await self.blocking(_sipp.run_uac, folder, target, transport,
                                   seconds=self.args.seconds, limit=WINDOW)
         if run.error:
@@ -215,20 +230,18 @@ class Bench:
         return {"rate": run.rate, "successful": run.successful, "failed": run.failed,
                 "retransmissions": run.retransmissions, "seconds": round(run.seconds, 3)}
 
-    async def registrar(self) -> dict:
-        from testbed.bench import _kamailio, _sipp
-
+    async def registrar(self) -> dict[str, Any]:
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
         folder = self.work / "sipp"
-        _sipp.write_scenarios(folder, ENDPOINTS)
-        out: dict = {}
+        _sipp.write_sipp_scenarios(folder, ENDPOINTS)
+        out: dict[str, Any] = {}
         with ServerProcess(ServerSpec(transports=("udp", "tcp"))) as server:
             for transport in ("UDP", "TCP"):
                 out[transport] = {"ours": await self.median_of(
                     f"SIPp UAC → our registrar, {transport}",
-                    lambda t=transport: self._sipp_uac(folder, server.address(t), t))}
+                    partial(self._sipp_uac, folder, server.address(transport), transport))}
         if _kamailio.kamailio_binary() is None:
             self.note("Kamailio not installed: registrar ratios use ANCHORS.md's figures "
                       "(not the same run)")
@@ -237,8 +250,6 @@ class Bench:
                 out[transport].update(kamailio=None, ratio_to_anchor=out[transport]["ours"]
                                       ["rate"] / reference)
             return out
-        from servers.loopback import find_free_loopback
-
         kamailio = _kamailio.Kamailio(self.work / "kamailio", find_free_loopback([]))
         try:
             kamailio.start()
@@ -249,7 +260,7 @@ class Bench:
             for transport in ("UDP", "TCP"):
                 theirs = await self.median_of(
                     f"SIPp UAC → Kamailio, {transport}",
-                    lambda t=transport: self._sipp_uac(folder, kamailio.address, t))
+                    partial(self._sipp_uac, folder, kamailio.address, transport))
                 ours = out[transport]["ours"]["rate"]
                 out[transport].update(kamailio=theirs, ratio=ours / theirs["rate"]
                                       if theirs["rate"] else None,
@@ -258,24 +269,22 @@ class Bench:
             kamailio.stop()
         return out
 
-    async def dns(self) -> dict:
-        from testbed.bench._dns import measure
-
+    async def dns(self) -> dict[str, Any]:
         spec = ServerSpec(transports=("udp",), dns=True, domain="example.com")
         with ServerProcess(spec) as server:
-            assert server.dns is not None
-            return await self.median_of(
-                "DNS queries/s, our server (UDP)",
-                lambda: self._dns_run(measure, server.dns))
+            address = server.dns
+            assert address is not None, "the registrar process was asked for DNS"
+            return await self.median_of("DNS queries/s, our server (UDP)",
+                                        lambda: self._dns_run(address))
 
-    async def _dns_run(self, measure: Callable, address: tuple[str, int]) -> dict:
+    async def _dns_run(self, address: tuple[str, int]) -> dict[str, Any]:
         figures = await measure(self.reactor, address, "example.com",
                                 seconds=self.args.seconds)
         figures["rate"] = figures.pop("qps")
         return figures
 
-    async def memory(self) -> dict:
-        out: dict = {}
+    async def memory(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for transport in ("TCP", "TLS"):
             out[transport] = {}
             for count in self.args.memory:
@@ -288,17 +297,15 @@ class Bench:
                          f"{figures['bindings']:,} bindings, {figures['seconds']:.0f} s)")
         return out
 
-    async def _memory_run(self, transport: str, count: int) -> dict:
-        from testbed.load import LoadRunner
-
+    async def _memory_run(self, transport: str, count: int) -> dict[str, Any]:
         started = time.monotonic()
         spec = ServerSpec(transports=(transport.lower(),), domain="example.com",
                           time_limit=900)
         with ServerProcess(spec) as server:
             before = server.command("gc")
-            config = LoadConfig(registrar=server.uri(transport), transport=transport.lower(),
-                                endpoints=count, count=count, window=200,
-                                connections="per-endpoint", domain="example.com",
+            config = LoadConfig(registrar=_sip_uri(server.uri(transport)),
+                                transport=transport.lower(), endpoints=count, count=count,
+                                window=200, connections="per-endpoint", domain="example.com",
                                 server_name="example.com", ca_pem=server.ca_pem,
                                 time_limit=600, drain=30, connect_timeout=30)
             runner = LoadRunner(self.reactor, config)
@@ -316,31 +323,39 @@ class Bench:
                 "seconds": time.monotonic() - started}
 
 
+def _sip_uri(text: str) -> SipUri:
+    uri = parse_uri(text)
+    assert isinstance(uri, SipUri), text
+    return uri
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 3)
 
 
-async def _run(reactor: object, args: argparse.Namespace) -> dict:
+async def _run(reactor: IReactor, args: argparse.Namespace) -> dict[str, Any]:
     bench = Bench(args, reactor)
     machine = bench.data["machine"]
     bench.say(f"SIP transport testbed benchmarks — {machine['date']}")
     bench.say(f"  {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']},"
               f" Twisted {machine['twisted']}, {machine['sipp'] or 'no SIPp'}, "
               f"{'Kamailio ' + machine['kamailio'] if machine['kamailio'] else 'no Kamailio'}")
-    for phase in args.only:
-        bench.say(f"[{phase}]")
-        started = time.monotonic()
-        try:
-            bench.data["phases"][phase] = await getattr(bench, phase)()
-        except (ProcessError, RuntimeError, OSError) as exc:
-            bench.note(f"{phase} failed: {exc}")
-            bench.data["phases"][phase] = {"error": str(exc)}
-        bench.data.setdefault("durations", {})[phase] = round(time.monotonic() - started, 1)
-        gc.collect()
-    if args.keep_work:
-        bench.note(f"work files kept in {bench.work}")
-    else:
-        shutil.rmtree(bench.work, ignore_errors=True)
+    try:
+        for phase in args.only:
+            bench.say(f"[{phase}]")
+            started = time.monotonic()
+            try:
+                bench.data["phases"][phase] = await getattr(bench, phase)()
+            except (ProcessError, RuntimeError, OSError) as exc:
+                bench.note(f"{phase} failed: {exc}")
+                bench.data["phases"][phase] = {"error": str(exc)}
+            bench.data.setdefault("durations", {})[phase] = round(time.monotonic() - started, 1)
+            gc.collect()
+    finally:
+        if args.keep_work:
+            bench.note(f"work files kept in {bench.work}")
+        else:
+            shutil.rmtree(bench.work, ignore_errors=True)
     return bench.data
 
 
@@ -371,26 +386,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from twisted.internet import defer, task
 
-    from testbed.load._serve import _tune_gc
-
-    _tune_gc()
+    tune_gc()
     _raise_fd_limit()
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     started = time.monotonic()
 
-    async def go(reactor: object) -> None:
+    async def go(reactor: IReactor) -> None:
         results.append(await _run(reactor, args))
 
     try:
-        task.react(lambda reactor: defer.ensureDeferred(go(reactor)))
+        task.react(lambda reactor: defer.ensureDeferred(go(cast(IReactor, reactor))))
     except SystemExit as exit_:
         if exit_.code not in (0, None) or not results:
             print("the benchmark run failed", file=sys.stderr)
             return 1
     data = results[0]
     data["total_seconds"] = round(time.monotonic() - started, 1)
-    from testbed.bench._report import table
-
     print()
     print(table(data))
     path = Path(args.json)

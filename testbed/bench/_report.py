@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
@@ -20,7 +22,7 @@ def _verdict(ratio: float | None, target: float | None) -> str:
     return f">= {target:g}x " + ("met" if ratio >= target else "not met")
 
 
-def rows(data: dict) -> list[tuple[str, str, str, str, str]]:
+def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(figure, ours, reference, ratio, target) for every figure that was measured."""
     phases = data.get("phases", {})
     anchors = data.get("anchors", {})
@@ -79,7 +81,7 @@ def rows(data: dict) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def table(data: dict) -> str:
+def table(data: dict[str, Any]) -> str:
     machine = data.get("machine", {})
     header = ("figure", "ours", "reference", "ratio", "target")
     body = rows(data)
@@ -98,7 +100,7 @@ def table(data: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown(data: dict) -> str:
+def markdown(data: dict[str, Any]) -> str:
     """The same figures as a Markdown table (for the README)."""
     lines = ["| figure | ours | reference | ratio | target |", "|---|---:|---|---:|---|"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows(data)]

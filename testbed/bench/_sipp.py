@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.load import stop_process
+
 REGISTER_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- sip-transport-testbed: REGISTER, 200 expected (no digest). Users from -inf. -->
@@ -90,7 +92,7 @@ def sipp_version() -> str | None:
     return None
 
 
-def write_scenarios(folder: Path, users: int) -> dict[str, Path]:
+def write_sipp_scenarios(folder: Path, users: int) -> dict[str, Path]:
     """The XML scenarios and the injection file of ``users`` users, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"uac": folder / "register.xml", "uas": folder / "uas_register.xml",
@@ -133,21 +135,15 @@ def run_uac(folder: Path, target: tuple[str, int], transport: str, *, seconds: f
         process.wait(seconds + 1.5)
     except subprocess.TimeoutExpired:
         stop(process)
-    return _read_stats(stat, seconds)
+    return read_sipp_stats(stat, seconds)
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate a SIPp process by its PID (it exits at once), kill it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, timeout=0)
 
 
-def _read_stats(path: Path, seconds: float) -> SippRun:
+def read_sipp_stats(path: Path, seconds: float) -> SippRun:
     try:
         lines = path.read_text(encoding="ascii", errors="replace").splitlines()
     except OSError as exc:
@@ -183,7 +179,7 @@ class SippUas:
         self.transport = transport
         self.seconds = seconds
         self.port = _free_port(host, transport)
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         binary = sipp_binary()
@@ -214,7 +210,8 @@ def _free_port(host: str, transport: str) -> int:
     kind = socket.SOCK_DGRAM if transport == "UDP" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _bound(host: str, port: int, transport: str) -> bool:

@@ -60,9 +60,9 @@ from testbed.transport import (
     client_tls_options,
 )
 
-from ._config import LoadConfig
+from ._load_config import LoadConfig
+from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
-from ._trace import QuietTrace
 
 USER_AGENT = "sip-transport-testbed-load/0.1"
 

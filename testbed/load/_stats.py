@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 PERCENTILES = (50, 90, 99)
 
@@ -67,7 +68,7 @@ class LatencySummary:
         p50, p90, p99 = (percentile(ordered, p, presorted=True) for p in PERCENTILES)
         return cls(len(ordered), sum(ordered) / len(ordered), p50, p90, p99, ordered[-1])
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Milliseconds, rounded to the microsecond."""
         def ms(value: float | None) -> float | None:
             return None if value is None else round(value * 1000, 3)
@@ -100,10 +101,10 @@ class LoadResult:
     unfinished: int = 0
     elapsed: float = 0.0
     issuing: float = 0.0
-    errors: Counter = field(default_factory=Counter)
-    statuses: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    messages: Counter = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
     resolution: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -147,8 +148,8 @@ class LoadResult:
         first = results[0]
         merged = cls(first.operation, first.mode, sum(r.endpoints for r in results),
                      workers=sum(r.workers for r in results))
-        rates = [r.rate_requested for r in results]
-        merged.rate_requested = None if None in rates else sum(rates)  # type: ignore[arg-type]
+        rates = [r.rate_requested for r in results if r.rate_requested is not None]
+        merged.rate_requested = sum(rates) if len(rates) == len(results) else None
         for result in results:
             merged.attempted += result.attempted
             merged.succeeded += result.succeeded
@@ -167,7 +168,7 @@ class LoadResult:
 
     # -- output -------------------------------------------------------------------------
 
-    def to_json(self, *, samples: bool = False) -> dict:
+    def to_json(self, *, samples: bool = False) -> dict[str, Any]:
         """Plain JSON data; ``samples=True`` adds the raw latencies (workers send them)."""
         data = {
             "operation": self.operation,
@@ -196,7 +197,7 @@ class LoadResult:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> LoadResult:
+    def from_json(cls, data: dict[str, Any]) -> LoadResult:
         """Rebuild a result written with ``to_json(samples=True)``."""
         result = cls(data["operation"], data["mode"], data["endpoints"], data["workers"],
                      data["rate_requested"], data["attempted"], data["succeeded"],

@@ -27,9 +27,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
+from typing import IO, Any, cast
 
-from ._config import LoadConfig
-from ._serve import LineChannel, ProcessError, stop_process
+from twisted.internet import defer, task
+
+from testbed.reactor import IReactor
+
+from ._engine import run_load
+from ._load_config import LoadConfig
+from ._processes import LineChannel, ProcessError, stop_process, tune_gc
 from ._stats import LoadResult, Progress
 
 START_TIMEOUT = 60.0
@@ -46,8 +53,8 @@ def run_workers(config: LoadConfig, workers: int, *,
         raise ValueError("workers must be at least 1")
     slices = [config.slice(i, workers) for i in range(workers)]
     python = python or sys.executable
-    processes: list[subprocess.Popen] = []
-    errors: list = []
+    processes: list[subprocess.Popen[bytes]] = []
+    errors: list[IO[bytes]] = []
     try:
         for index, part in enumerate(slices):
             log = tempfile.TemporaryFile()
@@ -74,14 +81,14 @@ def run_workers(config: LoadConfig, workers: int, *,
             stop_process(process, timeout=5.0)
             if process.stdout is not None:
                 process.stdout.close()
-        for log in errors:
-            log.close()
+        for error_log in errors:
+            error_log.close()
     merged = LoadResult.merge(results)
     merged.workers = workers
     return merged
 
 
-def _collect(channels: list[LineChannel], errors: list, bound: float,
+def _collect(channels: list[LineChannel], errors: list[IO[bytes]], bound: float,
              progress: Callable[[Progress], None] | None) -> list[LoadResult]:
     deadline = time.monotonic() + bound
     selector = selectors.DefaultSelector()
@@ -113,7 +120,7 @@ def _collect(channels: list[LineChannel], errors: list, bound: float,
     return [results[i] for i in range(len(channels))]
 
 
-def _handle(index: int, message: dict, latest: dict[int, Progress],
+def _handle(index: int, message: dict[str, Any], latest: dict[int, Progress],
             results: dict[int, LoadResult],
             progress: Callable[[Progress], None] | None) -> None:
     event = message.get("event")
@@ -127,21 +134,23 @@ def _handle(index: int, message: dict, latest: dict[int, Progress],
         raise ProcessError(f"worker {index}: {message.get('message')}")
 
 
-def _send(process: subprocess.Popen, data: dict | str, what: str, log: object) -> None:
+def _send(process: subprocess.Popen[bytes], data: dict[str, Any] | str, what: str,
+          log: IO[bytes]) -> None:
     line = data if isinstance(data, str) else json.dumps(data)
+    assert process.stdin is not None, "started with stdin=PIPE"
     try:
-        process.stdin.write(line.encode("utf-8") + b"\n")  # type: ignore[union-attr]
-        process.stdin.flush()  # type: ignore[union-attr]
+        process.stdin.write(line.encode("utf-8") + b"\n")
+        process.stdin.flush()
     except OSError as exc:  # it exited already
         process.wait(5)
         raise ProcessError(f"{what}: {exc.strerror or exc}; {_reason(None, log)}") from None
 
 
-def _reason(message: dict | None, log: object) -> str:
+def _reason(message: dict[str, Any] | None, log: IO[bytes]) -> str:
     if message is not None and message.get("message"):
         return str(message["message"])
-    log.seek(0)  # type: ignore[attr-defined]
-    text = log.read().decode("utf-8", "replace").strip()  # type: ignore[attr-defined]
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace").strip()
     return text.splitlines()[-1] if text else "no output"
 
 
@@ -150,9 +159,7 @@ def _reason(message: dict | None, log: object) -> str:
 
 def worker_main() -> int:
     """``python -m testbed.load._workers``: one slice of a load, driven by the parent."""
-    from dataclasses import asdict
-
-    def emit(data: dict) -> None:
+    def emit(data: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(data) + "\n")
         sys.stdout.flush()
 
@@ -166,18 +173,13 @@ def worker_main() -> int:
         emit({"event": "error", "message": str(exc)})
         return 1
     interval = float(request.get("progress_interval", 1.0))
-    from twisted.internet import defer, task
-
-    from ._engine import run_load
-    from ._serve import _tune_gc
-
     emit({"event": "ready"})
     if sys.stdin.readline().strip() != "go":
         return 1
-    _tune_gc()
+    tune_gc()
     outcome: list[LoadResult] = []
 
-    async def run(reactor: object) -> None:
+    async def run(reactor: IReactor) -> None:
         result = await run_load(reactor, config,
                                 progress=lambda p: emit({"event": "progress",
                                                          "progress": asdict(p)}),
@@ -185,7 +187,7 @@ def worker_main() -> int:
         outcome.append(result)
 
     try:
-        task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
+        task.react(lambda reactor: defer.ensureDeferred(run(cast(IReactor, reactor))))
     except SystemExit as exit_:
         if exit_.code not in (0, None) or not outcome:
             emit({"event": "error", "message": f"worker run failed (exit {exit_.code})"})

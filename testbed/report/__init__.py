@@ -1,10 +1,12 @@
-"""Renderers of results: console, JSON, JUnit, and per-scenario artefacts."""
+"""Renderers of results: console, JSON, JUnit, and per-scenario artefacts.
 
-from ._artefacts import write_artefacts
+They never decide pass or fail (the runner did); they only say it.
+"""
+
+from ._json_junit import write_json, write_junit
 from ._ladder import ladder, message_log
-from ._machine import result_json, write_json, write_junit
 from ._pcap import write_pcap
-from ._scenario import write_scenario_report
+from ._report_dir import write_artefacts, write_scenario_report
 from ._summary import (
     catalogue_markdown,
     catalogue_table,
@@ -14,8 +16,7 @@ from ._summary import (
 )
 
 __all__ = [
-    "catalogue_markdown", "catalogue_table", "failure_details", "progress_line", "result_json",
-    "summary_table",
-    "write_json", "write_junit", "write_scenario_report",
-    "ladder", "message_log", "write_artefacts", "write_pcap",
+    "catalogue_markdown", "catalogue_table", "failure_details", "ladder", "message_log",
+    "progress_line", "summary_table", "write_artefacts", "write_json",
+    "write_junit", "write_pcap", "write_scenario_report",
 ]

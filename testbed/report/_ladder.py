@@ -18,7 +18,9 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from testbed.transport import HostPort, TraceEvent, fmt_hostport
+from servers.dns import QueryLogEntry
+from testbed.sip import fmt_hostport
+from testbed.transport import HostPort, TraceEvent
 
 WIDTH = 100
 TIME_WIDTH = 9  # "  12.345 "
@@ -30,7 +32,11 @@ _SENT = ("sent", "keepalive-sent")
 _RECEIVED = ("received", "keepalive-received")
 _FAILURES = ("connect-failed", "tls-failed", "send-failed")
 
-Names = Mapping[object, str]
+_Key = tuple[object, ...]
+"""What pairs a sent message with its receipt (transport, addresses, summary or bytes)."""
+
+Names = Mapping[str | HostPort, str]
+"""Participant names by address (``(host, port)``) or by host alone."""
 
 
 @dataclass
@@ -60,8 +66,7 @@ class _Namer:
             if isinstance(key, str):
                 self.hosts[key] = value
             else:
-                host, port = key  # type: ignore[misc]
-                self.exact[(host, port)] = value
+                self.exact[(key[0], key[1])] = value
         self.learned: dict[HostPort, str] = {}
         for event in events:
             if event.owner and event.local is not None:
@@ -70,29 +75,40 @@ class _Namer:
         self.owners = {event.owner for event in events if event.owner}
 
     def __call__(self, address: HostPort | None, owner: str = "") -> str:
-        """By ``names`` (address, then host), then the owner that used the address, then
+        """The participant name of ``address``.
+
+        By ``names`` (address, then host), then the owner that used the address, then
         the only owner seen on that host (a port nobody listens on: a refused
-        connection), else the address itself."""
+        connection), else the address itself.
+        """
         if address is None:
             return owner or "?"
         address = (address[0], address[1])
-        for table, key in ((self.exact, address), (self.hosts, address[0]),
-                           (self.learned, address)):
-            if key in table:
-                return table[key]  # type: ignore[index]
+        known = self._known(address)
+        if known is not None:
+            return known
         on_host = {name for (host, _), name in self.learned.items() if host == address[0]}
         return on_host.pop() if len(on_host) == 1 else fmt_hostport(address)
 
     def dns_source(self, address: HostPort, dns_client: str) -> str:
-        """Who sent a DNS query: ``names``, else ``dns_client`` when it is traced (the
-        resolver's socket is no trace's and, on loopback, takes the server's address as
-        its source), else the host alone (one column for every query socket)."""
-        address = (address[0], address[1])
-        for table, key in ((self.exact, address), (self.hosts, address[0]),
-                           (self.learned, address)):
-            if key in table:
-                return table[key]  # type: ignore[index]
+        """Who sent a DNS query.
+
+        ``names``, else ``dns_client`` when it is traced (the resolver's socket is no
+        trace's and, on loopback, takes the server's address as its source), else the
+        host alone (one column for every query socket).
+        """
+        known = self._known((address[0], address[1]))
+        if known is not None:
+            return known
         return dns_client if dns_client in self.owners else address[0]
+
+    def _known(self, address: HostPort) -> str | None:
+        """The name ``names`` gives the address (then its host), else its owner's."""
+        for name in (self.exact.get(address), self.hosts.get(address[0]),
+                     self.learned.get(address)):
+            if name is not None:
+                return name
+        return None
 
 
 def _ka_key(event: TraceEvent) -> str:
@@ -103,11 +119,11 @@ def _ka_key(event: TraceEvent) -> str:
 def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
     """Pair each sent message with its receipt; keep the other events worth a row."""
     ordered = sorted(events, key=lambda e: e.time)
-    by_summary: dict[tuple, deque[_Item]] = defaultdict(deque)
-    by_data: dict[tuple, deque[_Item]] = defaultdict(deque)
+    by_summary: dict[_Key, deque[_Item]] = defaultdict(deque)
+    by_data: dict[_Key, deque[_Item]] = defaultdict(deque)
     items: list[_Item] = []
-    seen_connections: set[tuple] = set()
-    sent_data: dict[tuple, int] = defaultdict(int)
+    seen_connections: set[_Key] = set()
+    sent_data: dict[_Key, int] = defaultdict(int)
 
     def message(event: TraceEvent, src: HostPort, dst: HostPort, received: bool) -> _Item:
         item = _Item(event.time, "message", event.transport, src, dst, event.summary,
@@ -121,7 +137,7 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
 
     for event in ordered:
         if event.kind in _SENT and event.local and event.remote:
-            src, dst = _hp(event.local), _hp(event.remote)
+            src, dst = _address(event.local), _address(event.remote)
             item = message(event, src, dst, received=False)
             family = "msg" if event.kind == "sent" else _ka_key(event)
             summary = event.summary if event.kind == "sent" else ""
@@ -131,7 +147,8 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
             items.append(item)
     for event in ordered:
         if event.kind in _RECEIVED and event.local and event.remote:
-            src, dst = _hp(event.remote), _hp(event.local)
+            src, dst = _address(event.remote), _address(event.local)
+            keys: list[_Key]
             if event.kind == "received":
                 keys = [("msg", event.transport, src, dst, event.summary)]
             else:
@@ -172,11 +189,16 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
     return items
 
 
+def _address(address: HostPort) -> HostPort:
+    """A plain ``(host, port)``: IPv6 addresses come with flow info and scope id."""
+    return (address[0], address[1])
+
+
 def _hp(address: HostPort | None) -> HostPort | None:
-    return None if address is None else (address[0], address[1])
+    return None if address is None else _address(address)
 
 
-def _take(table: dict[tuple, deque[_Item]], keys: list[tuple]) -> _Item | None:
+def _take(table: dict[_Key, deque[_Item]], keys: list[_Key]) -> _Item | None:
     for key in keys:
         queue = table.get(key)
         if queue:
@@ -184,7 +206,7 @@ def _take(table: dict[tuple, deque[_Item]], keys: list[tuple]) -> _Item | None:
     return None
 
 
-def _discard(by_summary: dict[tuple, deque[_Item]], by_data: dict[tuple, deque[_Item]],
+def _discard(by_summary: dict[_Key, deque[_Item]], by_data: dict[_Key, deque[_Item]],
              item: _Item) -> None:
     for table in (by_summary, by_data):
         for queue in table.values():
@@ -216,9 +238,9 @@ def _connection(event: TraceEvent) -> _Item:
                  f"{event.transport} connected" + (f", {extra}" if extra else ""))
 
 
-def _dns_outcome(entry: object) -> str:
-    rcode = entry.rcode  # type: ignore[attr-defined]
-    answers = len(entry.answer)  # type: ignore[attr-defined]
+def _dns_outcome(entry: QueryLogEntry) -> str:
+    rcode = entry.rcode
+    answers = len(entry.answer)
     if rcode is None:
         text = "no answer"
     elif rcode == "NOERROR":
@@ -226,30 +248,30 @@ def _dns_outcome(entry: object) -> str:
             "no records (NOERROR)"
     else:
         text = rcode
-    if entry.truncated:  # type: ignore[attr-defined]
+    if entry.truncated:
         text += ", truncated (TC)"
-    if entry.fault:  # type: ignore[attr-defined]
-        text += f" [fault: {entry.fault}]"  # type: ignore[attr-defined]
-    if entry.note and rcode is None and not entry.fault:  # type: ignore[attr-defined]
-        text += f" ({entry.note})"  # type: ignore[attr-defined]
+    if entry.fault:
+        text += f" [fault: {entry.fault}]"
+    if entry.note and rcode is None and not entry.fault:
+        text += f" ({entry.note})"
     return text
 
 
-def _dns_items(dns_log: Iterable[object], namer: _Namer, dns_name: str,
+def _dns_items(dns_log: Iterable[QueryLogEntry], namer: _Namer, dns_name: str,
                dns_client: str) -> list[_Item]:
     items = []
     for entry in dns_log:
-        client = _hp(entry.client)  # type: ignore[attr-defined]
-        qname, qtype = entry.qname, entry.qtype  # type: ignore[attr-defined]
+        client = (entry.client[0], entry.client[1])
+        qname, qtype = entry.qname, entry.qtype
         question = f"{qtype} {qname}?" if qname else "(no question)"
-        items.append(_Item(entry.time, "dns", entry.transport.upper(),  # type: ignore[attr-defined]
+        items.append(_Item(entry.time, "dns", entry.transport.upper(),
                            client, None, f"{question} → {_dns_outcome(entry)}",
                            src_name=namer.dns_source(client, dns_client),
                            dst_name=dns_name))
     return items
 
 
-def _rows(events: Iterable[TraceEvent], dns_log: Iterable[object], names: Names | None,
+def _rows(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry], names: Names | None,
           dns_name: str, dns_client: str) -> tuple[_Namer, list[_Item]]:
     events = list(events)
     namer = _Namer(names, events)
@@ -270,7 +292,7 @@ def _name_items(items: list[_Item], namer: _Namer) -> None:
 # -- the ladder -------------------------------------------------------------------------
 
 
-def ladder(events: Iterable[TraceEvent], dns_log: Iterable[object] = (),
+def ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] = (),
            names: Names | None = None, *, dns_name: str = DNS, dns_client: str = "client",
            width: int = WIDTH) -> str:
     """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message.
@@ -327,8 +349,11 @@ def _participants(items: list[_Item], namer: _Namer, dns_name: str) -> list[str]
 
 
 def _header(participants: list[str], centers: dict[str, int], width: int) -> list[str]:
-    """Names centred over their lanes; a name that would touch the one before it goes on
-    the next line (staggered), so long names are never cut."""
+    """Names centred over their lanes.
+
+    A name that would touch the one before it goes on the next line (staggered), so long
+    names are never cut.
+    """
     lines: list[list[str]] = []
     for name in participants:
         start = max(0, centers[name] - len(name) // 2)
@@ -388,11 +413,14 @@ def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
 
 
 def message_log(events: Iterable[TraceEvent], names: Names | None = None, *,
-                dns_log: Iterable[object] = (), dns_name: str = DNS,
+                dns_log: Iterable[QueryLogEntry] = (), dns_name: str = DNS,
                 dns_client: str = "client") -> str:
-    """Every message in full, once, with a header line: time (from the same origin as
-    the ladder's), who to whom, transport, addresses, size; connection events, failures
-    and DNS queries as single lines between them."""
+    """Every message in full, once, with a header line.
+
+    The header says the time (from the same origin as the ladder's), who to whom,
+    transport, addresses and size; connection events, failures and DNS queries are
+    single lines between the messages.
+    """
     _, items = _rows(events, dns_log, names, dns_name, dns_client)
     if not items:
         return "(no messages)\n"

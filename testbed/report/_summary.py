@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from testbed.diagnosis import Row
+from testbed.scenario import Scenario, ScenarioResult
 
 
 def _width() -> int:
     return max(80, min(140, shutil.get_terminal_size((100, 20)).columns))
 
 
-def progress_line(index: int, total: int, result: object) -> str:
+def progress_line(index: int, total: int, result: ScenarioResult) -> str:
     """``[ 3/27] PASS tls-expired-certificate (0.4 s) TLS handshake failure``."""
     status = "PASS" if result.passed else "FAIL"
     diagnosis = result.diagnosis.symptom if result.diagnosis else (result.error or "")
@@ -22,14 +25,14 @@ def progress_line(index: int, total: int, result: object) -> str:
             f"({result.duration:.1f} s) {diagnosis}")
 
 
-def failure_details(result: object) -> str:
+def failure_details(result: ScenarioResult) -> str:
     """What went wrong in a failed scenario, one line each, indented."""
     lines = [f"  {result.scenario.path}:"]
     lines += [f"    {failure}" for failure in result.failures]
     return "\n".join(lines)
 
 
-def summary_table(results: Sequence[object]) -> str:
+def summary_table(results: Sequence[ScenarioResult]) -> str:
     """The table of scenarios with pass/fail and the diagnosis, and a totals line."""
     width = _width()
     rows = []
@@ -57,7 +60,7 @@ def summary_table(results: Sequence[object]) -> str:
     return "\n".join(out)
 
 
-def catalogue_table(scenarios: Sequence[object], rows: dict[str, object]) -> str:
+def catalogue_table(scenarios: Sequence[Scenario], rows: Mapping[str, Row]) -> str:
     """``testbed list``: scenario, transport mode, troubleshooting row reproduced."""
     name_w = max([len(s.name) for s in scenarios] + [8])
     out = [f"{'scenario':<{name_w}}  {'mode':<4}  troubleshooting row",
@@ -69,7 +72,7 @@ def catalogue_table(scenarios: Sequence[object], rows: dict[str, object]) -> str
     return "\n".join(out)
 
 
-def catalogue_markdown(scenarios: Sequence[object], rows: dict[str, object]) -> str:
+def catalogue_markdown(scenarios: Sequence[Scenario], rows: Mapping[str, Row]) -> str:
     """The catalogue as the README's Markdown table: scenario → row → what it proves."""
     out = ["| scenario | mode | troubleshooting row | what it proves |", "|---|---|---|---|"]
     for scenario in sorted(scenarios, key=lambda s: (s.row != "healthy", s.row, s.name)):

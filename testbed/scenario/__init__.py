@@ -1,14 +1,20 @@
-"""Scenarios: the YAML format, its schema, the world it builds, the runner, expectations."""
+"""Scenarios: the YAML format, its schema, the world it builds, the runner, expectations.
 
-from ._model import SCENARIO_SUFFIXES, Scenario, check, discover, load, parse
-from ._runner import ScenarioResult, StepResult, run
-from ._schema import SCHEMA, validate
-from ._world import Endpoint, World, WorldError, scenario_timers, seconds
-from ._yaml import LocatedData, ScenarioError, format_path, load_with_lines
+    scenario = load("scenarios/healthy/udp.yaml")        # or check(text, filename)
+    result = await run(scenario, reactor, steps={"load": load_step})
+"""
+
+from ._expect import check_outcome
+from ._loader import SCENARIO_SUFFIXES, Scenario, check, discover, load, parse
+from ._runner import ScenarioResult, StepHandler, StepResult, run
+from ._schema import SCHEMA
+from ._validation import substitute
+from ._world import CA_FILE, Endpoint, World, WorldError, scenario_timers
+from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
-    "SCENARIO_SUFFIXES", "SCHEMA", "Endpoint", "LocatedData", "Scenario", "ScenarioError",
-    "ScenarioResult", "StepResult", "World", "WorldError", "check", "discover",
-    "format_path", "load", "load_with_lines", "parse", "run", "scenario_timers", "seconds",
-    "validate",
+    "CA_FILE", "SCENARIO_SUFFIXES", "SCHEMA", "Endpoint", "LocatedData", "Scenario",
+    "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
+    "check", "check_outcome", "discover", "load", "load_with_lines", "parse", "run",
+    "scenario_timers", "substitute",
 ]

@@ -7,7 +7,8 @@ its actual value is read from an :class:`Outcome`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from testbed.client import Outcome
 from testbed.diagnosis import Diagnosis
@@ -43,11 +44,12 @@ ACTUAL: dict[str, Callable[[Outcome], object]] = {
 }
 
 
-def _texts(value: object) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+def _texts(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
-def _compare(field: str, expected: object, actual: object) -> str | None:
+def _compare(field: str, expected: Any, actual: Any) -> str | None:
+    """One failed expectation as a line, or None; ``expected`` is the scenario's YAML."""
     if field.endswith("_contains"):
         missing = [t for t in _texts(expected) if t not in str(actual)]
         if missing:
@@ -56,7 +58,7 @@ def _compare(field: str, expected: object, actual: object) -> str | None:
         return None
     if isinstance(expected, dict) and ("min" in expected or "max" in expected):
         low, high = expected.get("min"), expected.get("max")
-        if (low is not None and actual < low) or (high is not None and actual > high):  # type: ignore[operator]
+        if (low is not None and actual < low) or (high is not None and actual > high):
             bounds = f"{low if low is not None else ''}..{high if high is not None else ''}"
             return f"{field}: expected {bounds}, got {actual!r}"
         return None
@@ -65,7 +67,7 @@ def _compare(field: str, expected: object, actual: object) -> str | None:
     return None
 
 
-def check_outcome(expect: dict, outcome: Outcome) -> list[str]:
+def check_outcome(expect: dict[str, Any], outcome: Outcome) -> list[str]:
     """The failed expectations of one step, one line each (empty when all hold)."""
     failures = []
     for field, expected in expect.items():
@@ -77,7 +79,7 @@ def check_outcome(expect: dict, outcome: Outcome) -> list[str]:
     return failures
 
 
-def check_diagnosis(expect: dict, diagnosis: Diagnosis) -> list[str]:
+def check_diagnosis(expect: dict[str, Any], diagnosis: Diagnosis) -> list[str]:
     """The failed expectations of the diagnosis."""
     actual = {
         "row": diagnosis.row,

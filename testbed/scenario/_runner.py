@@ -3,22 +3,37 @@
 ``await run(scenario, reactor)`` returns a :class:`ScenarioResult`; it never raises for
 anything a scenario can cause (a world that cannot be built is a failed result with
 one clear line). The same function serves ``testbed run``, ``make run`` and pytest.
+
+Each step kind has a handler, ``await handler(world, body)``, which returns the
+:class:`Outcome` to judge (or None for a step with nothing to judge, such as ``wait``).
+The client's own operations are built in; layers above this one add theirs through
+``run(..., steps={"load": load_step})``, so the runner never imports them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer, task
 
-from testbed.client import Outcome
+from servers.dns import QueryLogEntry
+from servers.faults import FaultRecord
+from testbed.client import Outcome, UserAgent
 from testbed.diagnosis import Diagnosis, diagnose
-from testbed.sip import Response
-from testbed.transport import TransactionFailed
+from testbed.reactor import IReactor
+from testbed.sip import Response, SipUri, fmt_hostport, parse_duration, parse_uri
+from testbed.transport import Capture, TraceEvent, TransactionFailed
 
 from ._expect import check_diagnosis, check_outcome
-from ._model import Scenario
-from ._world import World, WorldError, seconds
+from ._loader import Scenario
+from ._validation import substitute
+from ._world import Endpoint, World, WorldError
+
+StepHandler = Callable[[World, Any], Awaitable[Outcome | None]]
+"""Runs one kind of step on a world: ``await handler(world, body)``; the outcome, if any."""
 
 
 @dataclass
@@ -42,32 +57,37 @@ class ScenarioResult:
     failures: list[str]
     duration: float
     error: str | None = None
-    trace_events: list = field(default_factory=list)
-    capture: object = None
-    names: dict = field(default_factory=dict)
-    dns_log: list = field(default_factory=list)
-    fault_log: list = field(default_factory=list)
-    endpoints: list = field(default_factory=list)
+    trace_events: list[TraceEvent] = field(default_factory=list)
+    capture: Capture | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    dns_log: list[QueryLogEntry] = field(default_factory=list)
+    fault_log: list[FaultRecord] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
 
     @property
     def outcomes(self) -> list[Outcome]:
         return [s.outcome for s in self.steps if s.outcome is not None]
 
 
-def _step_kind(step: object) -> tuple[str, dict | object]:
+def _step_kind(step: str | dict[str, Any]) -> tuple[str, Any]:
     if isinstance(step, str):
         return step, {}
-    assert isinstance(step, dict)
     ((kind, body),) = step.items()
     return kind, body if body is not None else {}
 
 
-async def run(scenario: Scenario, reactor: object, *,
-              keylog_path: str | None = None) -> ScenarioResult:
-    """Run ``scenario`` on ``reactor`` and judge it."""
-    world = World(scenario, reactor, keylog_path=keylog_path)
+async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None = None,
+              workdir: Path | None = None,
+              steps: Mapping[str, StepHandler] | None = None) -> ScenarioResult:
+    """Run ``scenario`` on ``reactor`` and judge it.
+
+    ``steps`` adds (or replaces) step handlers by kind; ``keylog_path`` and ``workdir``
+    are handed to the :class:`World`.
+    """
+    handlers = {**BUILT_IN_STEPS, **(steps or {})}
+    world = World(scenario, reactor, keylog_path=keylog_path, workdir=workdir)
     started = reactor.seconds()
-    steps: list[StepResult] = []
+    results: list[StepResult] = []
     try:
         world.start()
     except WorldError as exc:
@@ -77,50 +97,32 @@ async def run(scenario: Scenario, reactor: object, *,
                               endpoints=world.endpoints)
     try:
         for index, step in enumerate(scenario.data["steps"]):
-            steps.append(await _run_step(world, index, step))
+            results.append(await _run_step(world, handlers, index, step))
     finally:
         await world.stop()
-    outcomes = [s.outcome for s in steps if s.outcome is not None]
+    outcomes = [s.outcome for s in results if s.outcome is not None]
     agent_config = world.agent.config if world.agent else None
     limit = (agent_config.path_mtu - 200) if agent_config and agent_config.path_mtu else 1300
     diagnosis = diagnose(outcomes, mode=scenario.mode, large_limit=limit)
-    failures = [f for s in steps for f in s.failures]
+    failures = [f for s in results for f in s.failures]
     expected = scenario.data.get("expect", {}).get("diagnosis")
     if expected:
         failures += check_diagnosis(expected, diagnosis)
-    return ScenarioResult(scenario, not failures, steps, diagnosis, failures,
+    return ScenarioResult(scenario, not failures, results, diagnosis, failures,
                           reactor.seconds() - started, trace_events=list(world.trace.events),
                           dns_log=world.dns_log, fault_log=world.fault_log,
                           endpoints=world.endpoints, capture=world.capture, names=world.names)
 
 
-async def _run_step(world: World, index: int, step: object) -> StepResult:
+async def _run_step(world: World, handlers: Mapping[str, StepHandler], index: int,
+                    step: str | dict[str, Any]) -> StepResult:
     kind, body = _step_kind(step)
-    agent = world.agent
-    assert agent is not None
-    outcome: Outcome | None = None
-    if kind == "register":
-        outcome = await agent.register(body.get("expires") if isinstance(body, dict) else None)
-        if outcome.ok and agent.config.keepalive_interval and not agent.keepalives_running:
-            agent.start_keepalives()
-    elif kind == "unregister":
-        outcome = await agent.unregister()
-    elif kind == "options":
-        outcome = await agent.options()
-    elif kind == "keepalive":
-        interval = seconds(body.get("interval")) if isinstance(body, dict) and body.get(
-            "interval") else (agent.config.keepalive_interval or world.timers.t1 * 10)
-        agent.start_keepalives(interval)
-    elif kind == "wait":
-        await task.deferLater(world.reactor, seconds(body), lambda: None)
-    elif kind == "call":
-        outcome = await _call(world, body)
-    elif kind == "inbound":
-        outcome = await _inbound(world, body)
-    elif kind == "load":
-        from testbed.load import load_step
-
-        outcome = await load_step(world, body)
+    handler = handlers.get(kind)
+    if handler is None:
+        return StepResult(index, kind, None, [
+            f"steps[{index}].{kind}: this runner was not given a {kind!r} step "
+            f"(testbed run and the pytest plugin give every kind)"])
+    outcome = await handler(world, body)
     result = StepResult(index, kind, outcome)
     if outcome is not None and isinstance(body, dict) and "expect" in body:
         result.failures = [f"steps[{index}].{kind}.expect.{failure}"
@@ -128,17 +130,46 @@ async def _run_step(world: World, index: int, step: object) -> StepResult:
     return result
 
 
-async def _call(world: World, body: dict) -> Outcome:
-    from testbed.sip import SipUri, parse_uri
+def _agent(world: World) -> UserAgent:
+    assert world.agent is not None, "the world starts its client"
+    return world.agent
 
-    from ._world import substitute
 
-    agent = world.agent
-    assert agent is not None
+async def _register(world: World, body: dict[str, Any]) -> Outcome:
+    agent = _agent(world)
+    outcome: Outcome = await agent.register(body.get("expires"))
+    if outcome.ok and agent.config.keepalive_interval and not agent.keepalives_running:
+        agent.start_keepalives()
+    return outcome
+
+
+async def _unregister(world: World, body: dict[str, Any]) -> Outcome:
+    outcome: Outcome = await _agent(world).unregister()
+    return outcome
+
+
+async def _options(world: World, body: dict[str, Any]) -> Outcome:
+    outcome: Outcome = await _agent(world).options()
+    return outcome
+
+
+async def _keepalive(world: World, body: dict[str, Any]) -> None:
+    agent = _agent(world)
+    interval = (parse_duration(body["interval"]) if body.get("interval")
+                else agent.config.keepalive_interval or world.timers.t1 * 10)
+    agent.start_keepalives(interval)
+
+
+async def _wait(world: World, body: float | str) -> None:
+    await task.deferLater(world.reactor, parse_duration(body), lambda: None)
+
+
+async def _call(world: World, body: dict[str, Any]) -> Outcome:
+    agent = _agent(world)
     target = body.get("to") or f"sip:bob@{agent.config.registrar.host}"
-    uri = parse_uri(str(substitute(target, world.public)))
+    uri = parse_uri(substitute(str(target), world.public))
     assert isinstance(uri, SipUri)
-    outcome = await agent.call(uri, body.get("sdp_size"))
+    outcome: Outcome = await agent.call(uri, body.get("sdp_size"))
     if outcome.ok and body.get("hangup", True):
         assert outcome.call is not None and outcome.call.dialog is not None
         bye = await agent.hangup(outcome.call.dialog)
@@ -146,10 +177,9 @@ async def _call(world: World, body: dict) -> Outcome:
     return outcome
 
 
-async def _inbound(world: World, body: dict) -> Outcome:
+async def _inbound(world: World, body: dict[str, Any]) -> Outcome:
     """The registrar sends a request to the client's binding (NAT and keep-alive cases)."""
-    agent = world.agent
-    assert agent is not None
+    agent = _agent(world)
     method = body.get("method", "OPTIONS")
     name = body.get("from") or world.scenario.data["registrars"][0]["name"]
     registrar = world.registrars[name]
@@ -176,7 +206,7 @@ async def _inbound(world: World, body: dict) -> Outcome:
     binding = registrar.bindings(aor)
     where = binding[0].source if binding else None
     summary = (f"inbound {method} from registrar {name} to the client's binding "
-               f"{where[0]}:{where[1] if where else ''} got no answer ({result.reason})"
+               f"{fmt_hostport(where)} got no answer ({result.reason})"
                if where else f"inbound {method} failed: {result.reason}")
     return Outcome("inbound", False, summary,
                    error="timeout" if result.kind == "timeout" else "transport",
@@ -187,3 +217,10 @@ async def _settle(world: World) -> None:
     """Let in-flight datagrams land before judging what the client received."""
     await task.deferLater(world.reactor, 0, lambda: None)
     await defer.succeed(None)
+
+
+BUILT_IN_STEPS: Mapping[str, StepHandler] = {
+    "register": _register, "unregister": _unregister, "options": _options,
+    "keepalive": _keepalive, "wait": _wait, "call": _call, "inbound": _inbound,
+}
+"""The step kinds the runner knows by itself: the client's operations and waiting."""

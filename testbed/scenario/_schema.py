@@ -1,8 +1,10 @@
-"""The scenario format as a JSON Schema (draft 2020-12), plus the checks a schema cannot say.
+"""The scenario format as a JSON Schema (draft 2020-12).
 
 ``SCHEMA`` is published as ``scenarios/schema.json`` (``testbed schema`` prints it) so
-editors validate scenario files as they are typed; :func:`validate` runs it and the
-extra checks, and turns every problem into a :class:`ScenarioError` with file:line.
+editors validate scenario files as they are typed; :func:`schema_errors` runs it and
+turns every violation into a :class:`ScenarioError` with file:line. What a schema
+cannot say (references between sections, the servers' own checks) is in
+:mod:`._validation`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import jsonschema
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client import ERROR_KINDS
 from testbed.diagnosis import ROW_IDS
-from testbed.sip import MODES as TRANSPORT_MODES
+from testbed.sip import AUTO, MODES, Transport
 
 from ._yaml import LocatedData, ScenarioError
 
@@ -21,7 +23,10 @@ DURATION = {
     "oneOf": [{"type": "number", "exclusiveMinimum": 0},
               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s)$"}],
 }
-TRANSPORTS = ["udp", "tcp", "tls", "wss"]
+TRANSPORTS = [mode for mode in MODES if mode != AUTO]
+"""What a registrar listens on and a fault is placed on, as scenario files spell it."""
+OUTCOME_TRANSPORTS = [Transport.parse(mode).value for mode in TRANSPORTS]
+"""The same transports as an outcome reports them (the Via spelling)."""
 CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
 WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -43,18 +48,19 @@ OUTCOME_EXPECT = {
         "ok": {"type": "boolean"},
         "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 699},
         "error": {"enum": [*ERROR_KINDS, None]},
-        "transport": {"enum": ["UDP", "TCP", "TLS", "WSS"]},
+        "transport": {"enum": OUTCOME_TRANSPORTS},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
         "tls_failure": {"enum": TLS_FAILURES},
         "transmissions": _COUNT,
         "exchanges": _COUNT,
         "tried": {"type": "array",
-                  "items": {"type": "string", "pattern": "^(UDP|TCP|TLS|WSS):[0-9]+$"},
+                  "items": {"type": "string",
+                            "pattern": f"^({'|'.join(OUTCOME_TRANSPORTS)}):[0-9]+$"},
                   "description": "transport:port of every target tried, in order"},
         "resolution_contains": _TEXTS,
         "summary_contains": _TEXTS,
         "received": {"type": "boolean", "description": "inbound steps: did the client get it"},
-        "invite_over": {"enum": ["UDP", "TCP", "TLS", "WSS"]},
+        "invite_over": {"enum": OUTCOME_TRANSPORTS},
     },
 }
 
@@ -160,7 +166,7 @@ CLIENT = {
     "additionalProperties": False,
     "required": ["transport", "registrar"],
     "properties": {
-        "transport": {"enum": list(TRANSPORT_MODES)},
+        "transport": {"enum": list(MODES)},
         "registrar": {"type": "string", "pattern": "^sips?:"},
         "user": {"type": "string"},
         "password": {"type": "string"},
@@ -190,7 +196,7 @@ SCHEMA = {
         "troubleshooting": {"enum": list(ROW_IDS),
                             "description": "the troubleshooting-table row this reproduces"},
         "proves": {"type": "string", "description": "one line: what a pass demonstrates"},
-        "quick_reference": {"enum": ["udp", "tcp", "tls", "wss", "auto"],
+        "quick_reference": {"enum": list(MODES),
                             "description": "the quick-reference row (transport mode) shown"},
         "seed": {"type": "integer"},
         "timers": {"type": "object", "additionalProperties": False,
@@ -217,17 +223,20 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown field")
+        return str(error.message).replace("Additional properties are not allowed",
+                                          "unknown field")
 
     if error.validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return f"{error.instance!r} is not one of: {choices}"
-    return error.message
+    return str(error.message)
 
 
 def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For a oneOf/anyOf miss, the alternative that got furthest into the value: a step
-    ``call: {sdp_size: -5}`` is reported at ``sdp_size``, not as "not one of ..."."""
+    """For a oneOf/anyOf miss, the alternative that got furthest into the value.
+
+    A step ``call: {sdp_size: -5}`` is reported at ``sdp_size``, not as "not one of ...".
+    """
     while error.validator in ("oneOf", "anyOf") and error.context:
         deeper = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
         if len(deeper.absolute_path) <= len(error.absolute_path) and isinstance(
@@ -241,8 +250,8 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
-def validate(located: LocatedData) -> list[ScenarioError]:
-    """Every schema violation and extra-check failure, in file order."""
+def schema_errors(located: LocatedData) -> list[ScenarioError]:
+    """Every violation of :data:`SCHEMA`, one :class:`ScenarioError` each, in file order."""
     errors: list[ScenarioError] = []
     for error in _VALIDATOR.iter_errors(located.data):
         error = _deepest(error)
@@ -252,32 +261,5 @@ def validate(located: LocatedData) -> list[ScenarioError]:
             if extra:
                 path = path + (extra[0],)
         errors.append(located.error(path, _message(error)))
-    if not errors and isinstance(located.data, dict):
-        errors.extend(_extra_checks(located))
     errors.sort(key=lambda e: e.line or 0)
-    return errors
-
-
-def _extra_checks(located: LocatedData) -> list[ScenarioError]:
-    """What JSON Schema cannot say: references between sections."""
-    data = located.data
-    errors = []
-    names = [r["name"] for r in data["registrars"]]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            errors.append(located.error(("registrars", i, "name"), f"duplicate registrar {name!r}"))
-    for i, fault in enumerate(data.get("faults", [])):
-        target = fault.get("registrar", names[0])
-        if target not in names:
-            have = ", ".join(names)
-            errors.append(located.error(("faults", i, "registrar"),
-                                        f"no registrar named {target!r} (have: {have})"))
-    for i, step in enumerate(data["steps"]):
-        target = step.get("load", {}).get("registrar") if isinstance(step, dict) else None
-        if target is not None and target not in names:
-            errors.append(located.error(("steps", i, "load", "registrar"),
-                                        f"no registrar named {target!r}"))
-    if data["client"]["transport"] == "auto" and not data.get("dns"):
-        errors.append(located.error(("client", "transport"),
-                                    "auto needs a dns section (RFC 3263 resolves through DNS)"))
     return errors

@@ -9,113 +9,48 @@ address the client resolves (``${name}`` in zones and URIs) is the faults' one.
 from __future__ import annotations
 
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from servers.certs import CertificateAuthority, issue_server_certificate
-from servers.dns import DnsConfigError, DnsServer, Zone, parse_faults
+from servers.dns import DnsServer, QueryLogEntry
+from servers.faults import Fault, FaultRecord, build_fault, parse_fault
 from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, UserAgent
-from testbed.sip import RemoteProtocolError, SipUri, Timers, Transport, parse_uri
+from testbed.reactor import IReactor
+from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
 from testbed.transport import Capture, KeyLog, Trace, server_tls_options
 
-from ._model import Scenario
-from ._yaml import ScenarioError
+from ._loader import Scenario
+from ._validation import fault_spec, substitute
 
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "wss": 443}
 DEFAULT_DOMAIN = "example.com"
+CA_FILE = "ca.crt"
+"""The world's CA certificate, in its work directory: what a softphone must trust."""
+
+
+def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any]]]:
+    """A registrar's listeners: transport, port (the transport's default unless given)."""
+    listeners = []
+    for listener in spec["listen"]:
+        transport = Transport.parse(listener["transport"])
+        listeners.append((transport, listener.get("port", transport.default_port), listener))
+    return listeners
 
 
 class WorldError(Exception):
     """The world could not be built (e.g. a port cannot be bound); one clear line."""
 
 
-def seconds(value: object) -> float:
-    """A scenario duration (number of seconds, "50ms", "2s") in seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value)
-    if text.endswith("ms"):
-        return float(text[:-2]) / 1000
-    return float(text.rstrip("s"))
-
-
-def scenario_timers(data: dict) -> Timers:
+def scenario_timers(data: dict[str, Any]) -> Timers:
     """T1/T2/T4 from the scenario; T2 and T4 scale with T1 unless given (RFC ratios)."""
     timers = data.get("timers", {})
-    t1 = seconds(timers.get("t1", 0.5))
-    t2 = seconds(timers.get("t2", t1 * 8))
-    t4 = seconds(timers.get("t4", t1 * 10))
-    return Timers(t1=t1, t2=max(t2, t1), t4=t4)
-
-
-def substitute(value: object, addresses: dict[str, str]) -> object:
-    """Replace ``${name}`` by the public address of registrar ``name``, recursively."""
-    if isinstance(value, str):
-        for name, address in addresses.items():
-            value = value.replace("${" + name + "}", address)
-        return value
-    if isinstance(value, list):
-        return [substitute(v, addresses) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, addresses) for k, v in value.items()}
-    return value
-
-
-def check_world(scenario: Scenario) -> list[ScenarioError]:
-    """Checks that need the servers' own validators: DNS zones and faults, client URIs."""
-    data = scenario.data
-    errors: list[ScenarioError] = []
-    placeholders = {r["name"]: "127.0.0.1" for r in data["registrars"]}
-    dns = data.get("dns", {})
-    for i, zone in enumerate(dns.get("zones", [])):
-        try:
-            Zone.from_data(substitute(zone, placeholders))
-        except DnsConfigError as exc:
-            errors.append(scenario.error(("dns", "zones", i) + _dns_path(exc), exc.message))
-    try:
-        parse_faults(dns.get("faults", []))
-    except DnsConfigError as exc:
-        errors.append(scenario.error(("dns", "faults") + _dns_path(exc), exc.message))
-    client = data["client"]
-    for key in ("registrar", "aor"):
-        if key in client:
-            try:
-                uri = parse_uri(str(substitute(client[key], placeholders)))
-                if not isinstance(uri, SipUri):
-                    raise RemoteProtocolError("not a SIP URI")
-            except RemoteProtocolError as exc:
-                errors.append(scenario.error(("client", key), f"invalid SIP URI: {exc.reason}"))
-    for i, fault in enumerate(data.get("faults", [])):
-        problem = _fault_problem(fault)
-        if problem:
-            errors.append(scenario.error(("faults", i) + problem[0], problem[1]))
-    return errors
-
-
-def _dns_path(exc: DnsConfigError) -> tuple:
-    return tuple(exc.path)
-
-
-def _fault_problem(fault: dict) -> tuple[tuple, str] | None:
-    from servers import faults as fault_kinds
-
-    try:
-        fault_kinds.validate_fault(_placed(fault))
-    except fault_kinds.FaultConfigError as exc:
-        return tuple(exc.path), exc.message
-    return None
-
-
-def _placed(spec: dict) -> dict:
-    """A scenario fault as servers.faults takes it: ``transport: udp`` limits carriers."""
-    spec = dict(spec)
-    transport = spec.get("transport")
-    if transport is not None and "transports" not in spec:
-        spec["transports"] = ["udp"] if transport == "udp" else ["tcp"]
-    return spec
+    t1 = parse_duration(timers.get("t1", 0.5))
+    t2 = parse_duration(timers["t2"]) if "t2" in timers else None
+    t4 = parse_duration(timers["t4"]) if "t4" in timers else None
+    return Timers.scaled(t1, t2=t2, t4=t4)
 
 
 @dataclass
@@ -129,17 +64,23 @@ class Endpoint:
     note: str = ""
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.role:<18} {self.transport:<4} {host}:{self.port}  {self.note}".rstrip()
+        where = fmt_hostport((self.host, self.port))
+        return f"{self.role:<18} {self.transport:<4} {where}  {self.note}".rstrip()
 
 
 @dataclass
 class World:
-    """Everything a scenario runs against, built by :meth:`start`, torn down by :meth:`stop`."""
+    """Everything a scenario runs against, built by :meth:`start`, torn down by :meth:`stop`.
+
+    The world writes files only into ``workdir``, when given one (its owner creates and
+    removes it): the CA certificate a softphone outside the process must trust
+    (:attr:`ca_file`). TLS keys go to ``keylog_path`` when given.
+    """
 
     scenario: Scenario
-    reactor: object
+    reactor: IReactor
     keylog_path: str | None = None
+    workdir: Path | None = None
     trace: Trace = field(init=False)
     timers: Timers = field(init=False)
     rng: random.Random = field(init=False)
@@ -149,25 +90,27 @@ class World:
     endpoints: list[Endpoint] = field(default_factory=list)
     dns: DnsServer | None = None
     dns_address: tuple[str, int] | None = None
-    faults: list = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
     agent: UserAgent | None = None
-    ca: CertificateAuthority | None = None
-    workdir: Path | None = None
+    ca: CertificateAuthority = field(init=False)
+    ca_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.reactor.seconds)
         self.capture = Capture(self.reactor.seconds)
         self.timers = scenario_timers(self.scenario.data)
         self.rng = random.Random(self.scenario.data.get("seed", 1))
+        self.ca = CertificateAuthority()
+        self._untrusted = CertificateAuthority("SIP testbed untrusted CA")
 
     # -- build --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind everything; raise :class:`WorldError` with one clear line if impossible."""
         data = self.scenario.data
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"testbed-{self.scenario.name}-"))
-        self.ca = CertificateAuthority()
-        self._untrusted = CertificateAuthority("SIP testbed untrusted CA")
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.ca_file = self.ca.write(self.workdir, CA_FILE)
         keylog = KeyLog(self.keylog_path) if self.keylog_path else None
         used: set[str] = set()
         try:
@@ -176,16 +119,15 @@ class World:
             self._start_faults(used)
             if data.get("dns"):
                 self._start_dns(data["dns"], used)
-        except (PortUnavailable, ValueError) as exc:  # FaultConfigError is a ValueError
+        except (PortUnavailable, ValueError) as exc:  # a FaultConfigError is a ValueError
             raise WorldError(str(exc)) from None
-        self._start_client(data["client"], keylog)
+        self._start_client(data["client"])
 
-    def _start_registrar(self, spec: dict, used: set[str], keylog: KeyLog | None) -> None:
+    def _start_registrar(self, spec: dict[str, Any], used: set[str],
+                         keylog: KeyLog | None) -> None:
         name = spec["name"]
         domain = spec.get("domain", DEFAULT_DOMAIN)
-        listeners = [(lst["transport"], lst.get("port", DEFAULT_PORTS[lst["transport"]]))
-                     for lst in spec["listen"]]
-        needs = [(t.upper(), p) for t, p in listeners]
+        needs: list[tuple[str, int]] = [(t, port) for t, port, _ in _listeners(spec)]
         host = find_free_loopback(needs, exclude=used)
         used.add(host)
         config = RegistrarConfig(
@@ -200,12 +142,10 @@ class World:
         self.registrars[name] = registrar
         self.public[name] = host
         self.domains[name] = domain
-        for listener in spec["listen"]:
-            transport = listener["transport"]
-            port = listener.get("port", DEFAULT_PORTS[transport])
+        for transport, port, listener in _listeners(spec):
             options = None
             note = ""
-            if transport in ("tls", "wss"):
+            if transport.secure:
                 kind = listener.get("certificate", "valid")
                 cert = issue_server_certificate(kind, [domain, host], self.ca, self._untrusted)
                 versions = listener.get("tls_versions", {})
@@ -214,13 +154,13 @@ class World:
                 note = f"certificate: {kind}"
                 if versions:
                     note += f", TLS {versions.get('min', 'TLSv1.2')}..{versions.get('max', '')}"
-            if transport == "wss":
+            if transport is Transport.WSS:
                 behaviour = listener.get("ws_behaviour", "normal")
                 note += f", path {listener.get('ws_path', '/')}, {behaviour}"
-            registrar.listen(transport, host, port, tls_options=options,
+            registrar.listen(transport.spelling, host, port, tls_options=options,
                              ws_path=listener.get("ws_path", "/"),
                              ws_behaviour=listener.get("ws_behaviour", "normal"))
-            self.endpoints.append(Endpoint(f"registrar {name}", transport.upper(), host, port,
+            self.endpoints.append(Endpoint(f"registrar {name}", transport.value, host, port,
                                            note.strip(", ")))
 
     def _start_faults(self, used: set[str]) -> None:
@@ -230,11 +170,9 @@ class World:
         the faults placed on that registrar and transport, in file order; a port with no
         fault gets a plain relay, so the registrar's public address serves everything.
         """
-        from servers import faults as fault_kinds
-
         data = self.scenario.data
         default = data["registrars"][0]["name"]
-        placed: dict[str, list[tuple[int, dict]]] = {}
+        placed: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for index, spec in enumerate(data.get("faults", [])):
             placed.setdefault(spec.get("registrar", default), []).append((index, spec))
         for name, specs in placed.items():
@@ -247,10 +185,10 @@ class World:
                 upstream = [(e.transport, e.host, e.port) for e in on_port]
                 names = {e.transport.lower() for e in on_port}
                 carried = {Transport.parse(e.transport).carrier for e in on_port}
-                chosen = [_placed(spec) for _, spec in specs
+                chosen = [fault_spec(spec) for _, spec in specs
                           if (spec.get("transport") is None or spec["transport"] in names)
-                          and carried & set(fault_kinds.parse_fault(_placed(spec)).transports)]
-                fault = fault_kinds.build_fault(
+                          and carried & set(parse_fault(fault_spec(spec)).transports)]
+                fault = build_fault(
                     chosen or {"kind": "relay"}, reactor=self.reactor, upstream=upstream,
                     listen=(front, port), rng=random.Random(self.rng.randrange(2**31)),
                     name=f"{name}:{port}", trace=self.trace.child("faults"))
@@ -262,7 +200,7 @@ class World:
                     f"{kinds} in front of {name}"))
             self.public[name] = front
 
-    def _start_dns(self, spec: dict, used: set[str]) -> None:
+    def _start_dns(self, spec: dict[str, Any], used: set[str]) -> None:
         zones = [substitute(zone, self.public) for zone in spec.get("zones", [])]
         faults = substitute(spec.get("faults", []), self.public)
         self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture)
@@ -277,11 +215,11 @@ class World:
         self.endpoints.append(Endpoint("dns", "UDP+TCP", listening.host, listening.port,
                                        ", ".join(z["origin"] for z in zones)))
 
-    def _start_client(self, spec: dict, keylog: KeyLog | None) -> None:
-        registrar = parse_uri(str(substitute(spec["registrar"], self.public)))
+    def _start_client(self, spec: dict[str, Any]) -> None:
+        registrar = parse_uri(substitute(str(spec["registrar"]), self.public))
         assert isinstance(registrar, SipUri)
         user = spec.get("user", "alice")
-        aor = parse_uri(str(substitute(spec["aor"], self.public))) if "aor" in spec else SipUri(
+        aor = parse_uri(substitute(str(spec["aor"]), self.public)) if "aor" in spec else SipUri(
             host=registrar.host, user=user)
         assert isinstance(aor, SipUri)
         trust = spec.get("trust", "ca")
@@ -292,7 +230,8 @@ class World:
             timers=self.timers, ca_pem=self.ca.cert_pem if trust == "ca" else None,
             insecure=trust == "insecure", server_name=spec.get("server_name"),
             keylog=self.keylog_path, ws_path=spec.get("ws_path", "/"),
-            keepalive_interval=seconds(spec["keepalive"]) if "keepalive" in spec else None,
+            keepalive_interval=(parse_duration(spec["keepalive"]) if "keepalive" in spec
+                                else None),
             hosts=hosts, dns=[self.dns_address] if self.dns_address else [],
             dns_timeout=min(1.0, max(0.1, self.timers.t1 * 5)),
             udp_large_message=spec.get("udp_large_message", "send"),
@@ -302,7 +241,6 @@ class World:
         self.agent = UserAgent(self.reactor, config, trace=self.trace.child("client"))
         self.agent.stack.capture = self.capture
         self.agent.start()
-        del keylog
 
     # -- teardown -----------------------------------------------------------------------
 
@@ -318,15 +256,15 @@ class World:
             await self.dns.stop()
 
     @property
-    def names(self) -> dict:
+    def names(self) -> dict[str, str]:
         """Ladder names of the addresses that no trace owner covers (fault proxies)."""
         return {e.host: "fault proxy" for e in self.endpoints
                 if e.role in ("fault proxy", "relay")}
 
     @property
-    def dns_log(self) -> list:
+    def dns_log(self) -> list[QueryLogEntry]:
         return list(self.dns.log) if self.dns is not None else []
 
     @property
-    def fault_log(self) -> list:
-        return [entry for fault in self.faults for entry in getattr(fault, "log", [])]
+    def fault_log(self) -> list[FaultRecord]:
+        return [entry for fault in self.faults for entry in fault.log]

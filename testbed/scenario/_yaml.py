@@ -13,7 +13,8 @@ import yaml
 
 from servers.field_path import format_path
 
-Path = tuple[object, ...]
+FieldPath = tuple[str | int, ...]
+"""Where a value sits in a document: ``("steps", 2, "call", "sdp_size")``."""
 
 
 class ScenarioError(Exception):
@@ -38,10 +39,10 @@ class LocatedData:
     """Parsed YAML and the line of every path in it."""
 
     data: object
-    lines: dict[Path, int]
+    lines: dict[FieldPath, int]
     filename: str
 
-    def line_of(self, path: Path) -> int | None:
+    def line_of(self, path: FieldPath) -> int | None:
         """The line of ``path`` or of its nearest ancestor that has one."""
         path = tuple(path)
         while path:
@@ -50,7 +51,7 @@ class LocatedData:
             path = path[:-1]
         return self.lines.get((), 1)
 
-    def error(self, path: Path, message: str) -> ScenarioError:
+    def error(self, path: FieldPath, message: str) -> ScenarioError:
         return ScenarioError(self.filename, self.line_of(path), format_path(path), message)
 
 
@@ -63,7 +64,7 @@ def load_with_lines(text: str, filename: str) -> LocatedData:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(filename, line, "", f"invalid YAML: {problem}") from None
-    lines: dict[Path, int] = {}
+    lines: dict[FieldPath, int] = {}
     if node is None:
         return LocatedData(None, {(): 1}, filename)
     try:
@@ -74,11 +75,11 @@ def load_with_lines(text: str, filename: str) -> LocatedData:
 
 
 class _Bad(Exception):
-    def __init__(self, line: int, path: Path, message: str) -> None:
+    def __init__(self, line: int, path: FieldPath, message: str) -> None:
         self.line, self.path, self.message = line, path, message
 
 
-def _construct(node: yaml.Node, path: Path, lines: dict[Path, int]) -> object:
+def _construct(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> object:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, object] = {}

@@ -1,6 +1,7 @@
 """The runner judges: a broken expectation fails the run and names the field; the CLI
 exit code follows; a world that cannot be built is one clear line."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,9 +35,54 @@ async def test_a_wrong_diagnosis_expectation_fails():
     assert result.failures == ["expect.diagnosis.row: expected 'nat-timeout', got 'healthy'"]
 
 
-def cli(*args):
+@pytest_twisted.ensureDeferred
+async def test_step_kinds_come_from_the_caller():
+    from testbed.load import load_step
+    from testbed.scenario import load, run
+
+    scenario = load(ROOT / "scenarios" / "load" / "register-50.yaml")
+    alone = await run(scenario, reactor)
+    assert not alone.passed
+    assert alone.failures[0].startswith("steps[0].load: this runner was not given a 'load' step")
+    given = await run(scenario, reactor, steps={"load": load_step})
+    assert given.passed, given.failures
+    assert given.outcomes[0].load["succeeded"] == 50
+
+
+def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "testbed.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+                          text=True, cwd=ROOT, timeout=120, env=env)
+
+
+def test_cli_run_leaves_no_temporary_files_unless_asked(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(HEALTHY)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    assert cli("run", str(good), env=env).returncode == 0
+    assert list(temp.iterdir()) == []
+
+    kept = cli("run", str(good), "--keep-temp", env=env)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    (folder,) = temp.iterdir()
+    assert folder.name.startswith("testbed-run-")
+    assert f"temporary files kept in {folder}" in kept.stdout
+    assert (folder / "healthy-udp" / "ca.crt").read_text().startswith("-----BEGIN CERTIFICATE")
+
+
+def test_cli_run_writes_the_worlds_files_into_the_report_dir(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(HEALTHY)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    reports = tmp_path / "reports"
+    result = cli("run", str(good), "--report-dir", str(reports),
+                 env={**os.environ, "TMPDIR": str(temp)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(temp.iterdir()) == []
+    assert (reports / "healthy-udp" / "ca.crt").exists()
+    assert (reports / "healthy-udp" / "ladder.txt").exists()
 
 
 def test_cli_run_exit_codes(tmp_path):

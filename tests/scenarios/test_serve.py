@@ -54,3 +54,41 @@ def test_serve_prints_every_address_and_dig_sees_the_zone(served):
     last = register.stdout.strip().splitlines()[-1]
     assert re.match(r"REGISTERED sip:alice@sip.example.com via \S+:5061/TLS: 200 OK", last)
     assert "resolve: NAPTR sip.example.com" in register.stdout
+
+
+def serve(temp, *flags):
+    return subprocess.Popen(
+        [sys.executable, "-m", "testbed.cli", "serve", str(SCENARIO), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(temp)})
+
+
+def test_serve_removes_its_temporary_files_when_it_ends(tmp_path):
+    process = serve(tmp_path, "--for", "10ms")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    ca = re.search(r"CA certificate\s+(\S+)", output).group(1)
+    assert ca.startswith(str(tmp_path / "testbed-serve-healthy-auto-"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_removes_its_temporary_files_when_stopped(tmp_path):
+    process = serve(tmp_path)
+    try:
+        for line in process.stdout:
+            if line.startswith("Ctrl-C stops"):
+                break
+        assert len(list(tmp_path.iterdir())) == 1  # the CA certificate is there while serving
+    finally:
+        process.terminate()  # SIGTERM, as a service manager stops it
+        process.communicate(timeout=30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_keeps_its_temporary_files_when_asked(tmp_path):
+    process = serve(tmp_path, "--for", "10ms", "--keep-temp")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    (folder,) = tmp_path.iterdir()
+    assert f"temporary files kept in {folder}" in output
+    assert (folder / "ca.crt").exists()

@@ -1,4 +1,4 @@
-"""The fast paths made for load (issue 8) against their reference implementations.
+"""The fast paths made for load against their reference implementations.
 
 Each fast path must accept exactly what the reference accepts and give the same value;
 where the reference raises, the public function raises the same error. The

@@ -1,11 +1,15 @@
-"""Line-aware YAML, durations, substitution and expectation comparison."""
+"""Line-aware YAML, timers, substitution and expectation comparison."""
 
 import pytest
 
 from testbed.client import Exchange, Outcome
-from testbed.scenario import ScenarioError, format_path, load_with_lines, seconds
-from testbed.scenario._expect import check_outcome
-from testbed.scenario._world import scenario_timers, substitute
+from testbed.scenario import (
+    ScenarioError,
+    check_outcome,
+    load_with_lines,
+    scenario_timers,
+    substitute,
+)
 
 
 def test_lines_of_nested_values():
@@ -25,13 +29,10 @@ def test_duplicate_keys_and_syntax_errors_cite_the_line():
     assert str(info.value).startswith("f.yaml:2: invalid YAML")
 
 
-def test_format_path():
-    assert format_path(("steps", 2, "call", "sdp_size")) == "steps[2].call.sdp_size"
-
-
-@pytest.mark.parametrize("value, expected", [(2, 2.0), ("50ms", 0.05), ("1.5s", 1.5), (0.2, 0.2)])
-def test_durations(value, expected):
-    assert seconds(value) == pytest.approx(expected)
+def test_errors_cite_the_field_path():
+    located = load_with_lines("steps:\n  - x\n  - call: {sdp_size: -5}\n", "f.yaml")
+    error = located.error(("steps", 1, "call", "sdp_size"), "too small")
+    assert str(error) == "f.yaml:3: steps[1].call.sdp_size: too small"
 
 
 def test_timers_scale_with_t1():
@@ -39,6 +40,12 @@ def test_timers_scale_with_t1():
     assert (timers.t1, timers.t2, timers.t4) == pytest.approx((0.05, 0.4, 0.5))
     assert timers.timer_f == pytest.approx(3.2)
     assert scenario_timers({}).t1 == 0.5
+
+
+def test_timers_given_explicitly_are_kept():
+    timers = scenario_timers({"timers": {"t1": "100ms", "t2": "2s", "t4": 3}})
+    assert (timers.t1, timers.t2, timers.t4) == pytest.approx((0.1, 2.0, 3.0))
+    assert scenario_timers({"timers": {"t1": "1s", "t2": "500ms"}}).t2 == 1.0  # never below T1
 
 
 def test_substitution_is_recursive():

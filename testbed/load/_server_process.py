@@ -1,8 +1,9 @@
-"""Our registrar (and DNS server) for load runs, in a process of its own.
+"""Our registrar (and DNS server) for load runs and benchmarks, in a process of its own.
 
-``python -m testbed.load._serve SPEC_JSON`` starts a :class:`Registrar` with the users
-``{prefix}0 .. {prefix}N-1`` on the transports asked for, optionally a DNS server with
-the NAPTR/SRV/A records that lead to them (so AUTO mode works), prints one JSON line
+``python -m testbed.load._server_process SPEC_JSON`` starts a :class:`Registrar` with
+the users ``{prefix}0 .. {prefix}N-1`` on the transports asked for, optionally a DNS
+server with the NAPTR/SRV/A records that lead to them (so AUTO mode works), prints one
+JSON line
 ``{"event": "ready", ...}`` with every address and the CA to trust, then serves. It
 reads commands on stdin, one per line, and answers each with one JSON line:
 
@@ -21,17 +22,30 @@ from __future__ import annotations
 import gc
 import json
 import os
-import selectors
 import subprocess
 import sys
 import tempfile
-import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from typing import IO, Any, cast
 
-from testbed.sip import Timers
+from twisted.internet import defer, stdio
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
 
-TRANSPORT_NAMES = ("udp", "tcp", "tls", "wss")
+from servers.certs import CertificateAuthority, issue_server_certificate
+from servers.dns import DnsServer
+from servers.loopback import find_free_loopback
+from servers.registrar import Registrar, RegistrarConfig
+from testbed.reactor import IReactor
+from testbed.sip import AUTO, MODES, Timers, Transport, clear_parse_caches, fmt_hostport
+from testbed.transport import server_tls_options
+
+from ._processes import LineChannel, ProcessError, rss_kib, stop_process, tune_gc
+from ._quiet_trace import QuietTrace
+
+TRANSPORTS = tuple(mode for mode in MODES if mode != AUTO)
+"""What the registrar process can listen on (every mode but RFC 3263 discovery)."""
 
 
 @dataclass
@@ -57,27 +71,18 @@ class ServerSpec:
 
     def __post_init__(self) -> None:
         self.transports = tuple(t.lower() for t in self.transports)
-        unknown = [t for t in self.transports if t not in TRANSPORT_NAMES]
+        unknown = [t for t in self.transports if t not in TRANSPORTS]
         if unknown or not self.transports:
-            raise ValueError(f"transports must be some of {', '.join(TRANSPORT_NAMES)}")
+            raise ValueError(f"transports must be some of {', '.join(TRANSPORTS)}")
         if self.users < 0:
             raise ValueError("users must not be negative")
 
 
-def rss_kib(pid: int | str = "self") -> int:
-    """Resident set size of a process, in KiB (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def _zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict:
+def _zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict[str, Any]:
     order = [("tls", "SIPS+D2T", "_sips._tcp"), ("tcp", "SIP+D2T", "_sip._tcp"),
              ("wss", "SIPS+D2W", "_sips._ws"), ("udp", "SIP+D2U", "_sip._udp")]
     target = f"pbx.{domain}"
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     for rank, (transport, service, prefix) in enumerate(order, start=1):
         if transport not in bound:
             continue
@@ -93,33 +98,24 @@ def _zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict:
 class _Server:
     """The registrar, the DNS server and the command loop, on the real reactor."""
 
-    def __init__(self, spec: ServerSpec, reactor: object) -> None:
-        from servers.loopback import find_free_loopback
-        from servers.registrar import Registrar, RegistrarConfig
-
-        from ._trace import QuietTrace
-
+    def __init__(self, spec: ServerSpec, reactor: IReactor) -> None:
         self.spec = spec
         self.reactor = reactor
         self.host = spec.host or find_free_loopback([])
         users = {f"{spec.user_prefix}{i}": spec.password for i in range(spec.users)}
-        t1 = spec.t1
-        timers = Timers(t1=t1, t2=max(8 * t1, t1), t4=10 * t1)
         self.trace = QuietTrace(reactor.seconds, "registrar")
         self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
-                                   timers=timers, trace=self.trace)
+                                   timers=Timers.scaled(spec.t1), trace=self.trace)
+        # A long-running server keeps a bounded record (typed as the registrar's list).
         self.registrar.received = deque(maxlen=1000)  # type: ignore[assignment]
         self.bound: dict[str, tuple[str, int]] = {}
         self.ca_pem: str | None = None
-        self.dns = None
+        self.dns: DnsServer | None = None
         self.dns_address: tuple[str, int] | None = None
 
-    def start(self) -> dict:
+    def start(self) -> dict[str, Any]:
         options = None
         if {"tls", "wss"} & set(self.spec.transports):
-            from servers.certs import CertificateAuthority, issue_server_certificate
-            from testbed.transport import server_tls_options
-
             ca = CertificateAuthority()
             certificate = issue_server_certificate("valid", [self.spec.domain, self.host], ca,
                                                    CertificateAuthority("untrusted"))
@@ -130,10 +126,8 @@ class _Server:
             self.bound[transport] = self.registrar.listen(transport, self.host, port,
                                                           tls_options=options)
         if self.spec.dns:
-            from servers.dns import DnsServer
-
             self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor)
-            self.dns.log = deque(maxlen=1000)  # type: ignore[assignment]
+            self.dns.log = deque(maxlen=1000)  # type: ignore[assignment]  # bounded, as above
             listening = self.dns.listen(self.host, 0)
             self.dns_address = (listening.host, listening.port)
         return {"event": "ready", "pid": os.getpid(), "host": self.host,
@@ -141,7 +135,7 @@ class _Server:
                 "dns": list(self.dns_address) if self.dns_address else None,
                 "domain": self.spec.domain, "ca_pem": self.ca_pem, "rss_kib": rss_kib()}
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         location = self.registrar.location.bindings
         return {"event": "stats", "bindings": sum(len(b) for b in location.values()),
                 "aors": len(location), "flows": len(self.registrar.stack.flows),
@@ -155,17 +149,17 @@ class _Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The server process: ``python -m testbed.load._serve SPEC_JSON``."""
-    from twisted.internet import reactor, stdio
-    from twisted.protocols.basic import LineReceiver
+    """The server process: ``python -m testbed.load._server_process SPEC_JSON``."""
+    from twisted.internet import reactor as global_reactor  # this process's own reactor
 
+    reactor = cast(IReactor, global_reactor)
     argv = sys.argv[1:] if argv is None else argv
     spec = ServerSpec(**json.loads(argv[0]))
-    _tune_gc()
+    tune_gc()
     server = _Server(spec, reactor)
     stopping: list[bool] = []
 
-    def emit(data: dict) -> None:
+    def emit(data: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(data) + "\n")
         sys.stdout.flush()
 
@@ -180,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 reactor.stop()
 
-        from twisted.internet import defer
-
         defer.ensureDeferred(go())
 
     class Commands(LineReceiver):
@@ -190,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         def lineReceived(self, line: bytes) -> None:
             command = line.decode("ascii", "replace").strip()
             if command == "gc":
-                from testbed.sip import clear_parse_caches
-
                 clear_parse_caches()  # bounded, but noise in a per-endpoint figure
                 gc.collect()
                 emit(server.stats() | {"event": "gc"})
@@ -202,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             elif command:
                 emit({"event": "error", "message": f"unknown command {command!r}"})
 
-        def connectionLost(self, reason: object = None) -> None:
+        def connectionLost(self, reason: Failure | None = None) -> None:
             shutdown()
 
     try:
@@ -217,77 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _tune_gc() -> None:
-    """Long-lived servers with many small objects: move what exists out of the cyclic
-    collector's way and collect the young generation less often (CPython's default of
-    700 allocations makes full collections dominate under load)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
 # -- the parent's side --------------------------------------------------------------------
-
-
-class ProcessError(Exception):
-    """A child process failed to start, answer, or stop in time; one line."""
-
-
-class LineChannel:
-    """Newline-delimited JSON from a child's stdout, read with a deadline."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-        self._buffer = b""
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-
-    def read(self, timeout: float) -> dict | None:
-        """The next JSON line, or None at EOF; :class:`ProcessError` after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(remaining):
-                raise ProcessError(f"process {self.process.pid} said nothing in {timeout:g} s")
-            chunk = os.read(self.process.stdout.fileno(), 65536)  # type: ignore[union-attr]
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            return json.loads(line)
-        except ValueError:
-            return {"event": "output", "text": line.decode("utf-8", "replace")}
-
-    def has_line(self) -> bool:
-        """True when a whole line is already buffered (no select will report it)."""
-        return b"\n" in self._buffer
-
-    def fileno(self) -> int:
-        return self.process.stdout.fileno()  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self._selector.close()
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Close its stdin (its cue to stop), wait, then terminate and kill it by its PID."""
-    if process.stdin is not None and not process.stdin.closed:
-        try:
-            process.stdin.close()
-        except OSError:
-            pass
-    try:
-        process.wait(timeout)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 class ServerProcess:
@@ -296,16 +216,16 @@ class ServerProcess:
     def __init__(self, spec: ServerSpec, *, python: str | None = None) -> None:
         self.spec = spec
         self.python = python or sys.executable
-        self.process: subprocess.Popen | None = None
-        self.ready: dict = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready: dict[str, Any] = {}
         self._channel: LineChannel | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> dict:
+    def start(self, timeout: float = 30.0) -> dict[str, Any]:
         """Start the process and wait for its ready line (its addresses)."""
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [self.python, "-m", "testbed.load._serve", json.dumps(asdict(self.spec))],
+            [self.python, "-m", "testbed.load._server_process", json.dumps(asdict(self.spec))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._channel = LineChannel(self.process)
@@ -329,7 +249,7 @@ class ServerProcess:
 
     @property
     def host(self) -> str:
-        return self.ready["host"]
+        return str(self.ready["host"])
 
     @property
     def ca_pem(self) -> bytes | None:
@@ -347,13 +267,11 @@ class ServerProcess:
 
     def uri(self, transport: str) -> str:
         """A URI that leads straight to one listener (no DNS needed)."""
-        host, port = self.address(transport)
-        if transport.lower() == "udp":
-            return f"sip:{host}:{port}"
-        name = "ws" if transport.lower() == "wss" else transport.lower()
-        return f"sip:{host}:{port};transport={name}"
+        where = fmt_hostport(self.address(transport))
+        param = Transport.parse(transport).contact_param
+        return f"sip:{where};transport={param}" if param else f"sip:{where}"
 
-    def command(self, command: str, timeout: float = 60.0) -> dict:
+    def command(self, command: str, timeout: float = 60.0) -> dict[str, Any]:
         """Send a command (``stats``, ``gc``) and return its JSON answer."""
         assert self.process is not None and self.process.stdin is not None
         assert self._channel is not None

@@ -21,14 +21,17 @@ class QuietTrace(Trace):
     """A :class:`Trace` that counts message events instead of keeping them."""
 
     def __init__(self, clock: Callable[[], float], owner: str = "", keep: int = 1000) -> None:
+        # A bounded deque where Trace keeps a list: only appended to and iterated.
         super().__init__(clock, owner, deque(maxlen=keep))  # type: ignore[arg-type]
-        self.counts: Counter = Counter()
+        self.counts: Counter[str] = Counter()
 
     def count(self, kind: str, n: int = 1) -> None:
         """Count an event that has no record of its own (a stray response...)."""
         self.counts[kind] += n
 
-    def record(self, kind: str, transport: str, **details: object) -> TraceEvent | None:
+    # No caller uses what record() returns; a message event that is only counted has none.
+    def record(  # type: ignore[override]
+            self, kind: str, transport: str, **details: object) -> TraceEvent | None:
         self.counts[kind] += 1
         if kind in MESSAGE_KINDS and not self.listeners:
             return None

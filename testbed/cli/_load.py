@@ -1,4 +1,4 @@
-"""``testbed load``: many endpoints registering (or calling) at a rate, with figures.
+"""``testbed load URI``: many endpoints registering (or calling) at a rate, with figures.
 
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
@@ -12,109 +12,103 @@ otherwise, 2 for a usage mistake (one line, no traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from testbed.load import (
+    CONNECTION_MODES,
+    DEFAULT_TIME_LIMIT,
+    OPERATIONS,
+    LoadConfig,
+    LoadResult,
+    ProcessError,
+    ProgressDisplay,
+    ServerProcess,
+    ServerSpec,
+    run_load,
+    run_workers,
+    tune_gc,
+)
+from testbed.reactor import IReactor
+from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
+
+from ._args import (
+    add_connection_options,
+    add_transport_option,
+    duration,
+    positive_float,
+    positive_int,
+    sip_uri,
+)
+from ._react import react
 
 
-def add_load_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``load`` to the ``testbed`` sub-commands (called by :mod:`testbed.cli`)."""
-    from testbed.cli import _seconds, _sip_uri, add_connection_options
-
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     load = commands.add_parser(
         "load", help="many endpoints registering or calling at a rate; rates and latencies",
         description="Drive N endpoints (users PREFIX0..PREFIXN-1) against a registrar at a "
                     "rate, for a duration or a count, and print success/failure counts by "
                     "error kind, the rate achieved and latency percentiles per transport. "
                     "Exit 0 only if every operation succeeded.")
-    load.add_argument("uri", type=_sip_uri, metavar="URI",
+    load.add_argument("uri", type=sip_uri, metavar="URI",
                       help="registrar URI (with --server-process: the domain to serve)")
-    load.add_argument("--transport", default="udp", choices=("udp", "tcp", "tls", "wss", "auto"),
-                      help="transport mode (auto = RFC 3263, located once per run)")
-    load.add_argument("--endpoints", type=_positive_int, default=1, metavar="N",
+    add_transport_option(load, "transport mode (auto = RFC 3263, located once per run)")
+    load.add_argument("--endpoints", type=positive_int, default=1, metavar="N",
                       help="distinct endpoints (users), default 1")
-    load.add_argument("--rate", type=_positive_float, metavar="R",
+    load.add_argument("--rate", type=positive_float, metavar="R",
                       help="operations started per second (default: as fast as the window "
                            "of operations in flight allows)")
     stop = load.add_argument_group("when to stop (at least one; whichever comes first)")
-    stop.add_argument("--duration", type=_seconds, metavar="D", help="e.g. 10s, 500ms")
-    stop.add_argument("--count", type=_positive_int, metavar="C", help="operations to start")
-    load.add_argument("--operation", default="register", choices=("register", "call"),
+    stop.add_argument("--duration", type=duration, metavar="D", help="e.g. 10s, 500ms")
+    stop.add_argument("--count", type=positive_int, metavar="C", help="operations to start")
+    load.add_argument("--operation", default="register", choices=OPERATIONS,
                       help="REGISTER (with digest) or a call (INVITE, ACK, BYE)")
-    load.add_argument("--workers", type=_positive_int, default=1, metavar="K",
+    load.add_argument("--workers", type=positive_int, default=1, metavar="K",
                       help="split the endpoints over K processes (one core each)")
     load.add_argument("--json", metavar="FILE", help="write the configuration and result")
-    load.add_argument("--window", type=_positive_int, metavar="W",
+    load.add_argument("--window", type=positive_int, metavar="W",
                       help="operations in flight at most (default: one per endpoint)")
-    load.add_argument("--connections", default="shared", choices=("shared", "per-endpoint"),
+    load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
                       help="one socket/connection for all endpoints, or one each")
     load.add_argument("--user-prefix", default="alice", help="usernames PREFIX0.. (alice)")
     load.add_argument("--domain", help="domain of the addresses-of-record (default: URI host)")
     load.add_argument("--password", help="digest password (the same for every user)")
     load.add_argument("--expires", type=int, default=3600, help="requested expiry, seconds")
     add_connection_options(load)
-    load.add_argument("--time-limit", type=_seconds, default=300.0,
+    load.add_argument("--time-limit", type=duration, default=DEFAULT_TIME_LIMIT,
                       help="never issue operations for longer than this (default 300s)")
     load.add_argument("--server-process", action="store_true",
                       help="start our registrar (and a DNS server for the domain) in a "
                            "separate process with the N users, and load it")
     load.add_argument("--no-progress", action="store_true", help="no live progress line")
     load.set_defaults(handler=_load)
-    return load
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> LoadConfig:
     """The :class:`LoadConfig` of the command line (ValueError for a bad combination)."""
-    from testbed.sip import Timers
-
-    from ._config import LoadConfig
-
     if args.duration is None and args.count is None:
         raise ValueError("give --duration or --count (or both): a load run must end")
     if args.workers > args.endpoints:
         raise ValueError(f"--workers {args.workers} exceeds --endpoints {args.endpoints}")
-    t1 = args.t1
     return LoadConfig(
         registrar=args.uri, transport=args.transport, endpoints=args.endpoints,
         rate=args.rate, duration=args.duration, count=args.count, operation=args.operation,
         user_prefix=args.user_prefix, domain=args.domain, password=args.password,
         expires=args.expires, window=args.window, connections=args.connections,
-        timers=Timers(t1=t1, t2=max(8 * t1, t1), t4=10 * t1), time_limit=args.time_limit,
+        timers=Timers.scaled(args.t1), time_limit=args.time_limit,
         ca_file=args.ca, insecure=args.insecure, server_name=args.server_name,
         ws_path=args.ws_path, dns=list(args.dns), hosts=dict(args.host),
         local_host=args.local)
 
 
 def _load(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from ._progress import ProgressDisplay
-    from ._serve import ProcessError, ServerProcess, ServerSpec
-
     config = config_from_args(args)
     server = None
     if args.server_process:
-        transports = ("udp", "tcp", "tls", "wss") if args.transport == "auto" else (
+        transports = tuple(m for m in MODES if m != AUTO) if args.transport == AUTO else (
             args.transport,)
         server = ServerProcess(ServerSpec(
             transports=transports, users=(config.first_user + config.endpoints)
@@ -126,9 +120,11 @@ def _load(args: argparse.Namespace) -> int:
         except ProcessError as exc:
             print(f"testbed load: {exc}", file=sys.stderr)
             return 1
-        print(f"registrar process {ready['pid']} on {ready['host']}: "
-              + ", ".join(f"{t.upper()} {h}:{p}" for t, (h, p) in ready["listen"].items())
-              + f"; DNS {ready['dns'][0]}:{ready['dns'][1]} for {ready['domain']}", flush=True)
+        listeners = ", ".join(f"{Transport.parse(t).value} {fmt_hostport((h, p))}"
+                              for t, (h, p) in ready["listen"].items())
+        print(f"registrar process {ready['pid']} on {ready['host']}: {listeners}; "
+              f"DNS {fmt_hostport(server.dns)} for {ready['domain']}", flush=True)
+        assert server.dns is not None, "the registrar process was asked for DNS"
         config = dataclasses.replace(config, dns=[server.dns], ca_pem=server.ca_pem,
                                      ca_file=None)
     display = None if args.no_progress else ProgressDisplay(sys.stdout)
@@ -147,33 +143,24 @@ def _load(args: argparse.Namespace) -> int:
     return 0 if result.failed == 0 and result.unfinished == 0 and result.attempted else 1
 
 
-def _run(config, workers: int, display):
+def _run(config: LoadConfig, workers: int, display: ProgressDisplay | None) -> LoadResult:
     refresh = display.refresh if display is not None else 1.0
     if workers > 1:
-        from ._workers import run_workers
-
         return run_workers(config, workers, progress=display, progress_interval=refresh)
-    from twisted.internet import defer, task
+    tune_gc()
+    results: list[LoadResult] = []
 
-    from ._engine import run_load
-    from ._serve import _tune_gc
-
-    _tune_gc()
-    results: list = []
-
-    async def go(reactor: object) -> None:
+    async def go(reactor: IReactor) -> None:
         results.append(await run_load(reactor, config, progress=display,
                                       progress_interval=refresh))
 
-    try:
-        task.react(lambda reactor: defer.ensureDeferred(go(reactor)))
-    except SystemExit as exit_:
-        if exit_.code not in (0, None) or not results:
-            raise RuntimeError(f"the load run failed (exit {exit_.code})") from None
+    code = react(go)
+    if code or not results:
+        raise RuntimeError(f"the load run failed (exit {code})")
     return results[0]
 
 
-def _public(data: dict) -> dict:
+def _public(data: dict[str, Any]) -> dict[str, Any]:
     """The configuration as written to JSON: no CA bytes, no password."""
     data = dict(data)
     data["ca_pem"] = "(given)" if data.get("ca_pem") else None

@@ -11,16 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
-from testbed.sip import SipUri, Timers, parse_uri
-
-if TYPE_CHECKING:  # the client (and Twisted) load only when a run starts
-    from testbed.client import ClientConfig
+from testbed.client import ClientConfig
+from testbed.sip import MODES, SipUri, Timers, parse_uri
 
 OPERATIONS = ("register", "call")
 CONNECTION_MODES = ("shared", "per-endpoint")
-MODES = ("udp", "tcp", "tls", "wss", "auto")  # testbed.client.TRANSPORT_MODES
 DEFAULT_TIME_LIMIT = 300.0
 """Hard bound on the issuing phase of any run (seconds), whatever count and rate say."""
 
@@ -126,10 +123,10 @@ class LoadConfig:
         return f"{self.user_prefix}{self.first_user + index}"
 
     def client_config(self, index: int = 0) -> ClientConfig:
-        """The client configuration endpoint ``index`` would have as a lone user agent
-        (the locator and the TLS trust are built from it)."""
-        from testbed.client import ClientConfig
+        """The client configuration endpoint ``index`` would have as a lone user agent.
 
+        The locator and the TLS trust are built from it.
+        """
         user = self.user(index)
         return ClientConfig(
             aor=SipUri(host=self.aor_domain, user=user), registrar=self.registrar,
@@ -166,7 +163,7 @@ class LoadConfig:
 
     # -- JSON (worker processes) --------------------------------------------------------
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["registrar"] = str(self.registrar)
         data["timers"] = {"t1": self.timers.t1, "t2": self.timers.t2, "t4": self.timers.t4}
@@ -175,7 +172,7 @@ class LoadConfig:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> LoadConfig:
+    def from_json(cls, data: dict[str, Any]) -> LoadConfig:
         data = dict(data)
         data["timers"] = Timers(**data["timers"])
         if data.get("ca_pem") is not None:

@@ -6,9 +6,13 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from testbed.client import Outcome
+from testbed.scenario import ScenarioResult
 
 
-def _outcome_json(outcome: object) -> dict:
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
     return {
         "operation": outcome.operation,
         "ok": outcome.ok,
@@ -28,7 +32,7 @@ def _outcome_json(outcome: object) -> dict:
     }
 
 
-def result_json(result: object) -> dict:
+def result_json(result: ScenarioResult) -> dict[str, Any]:
     """One scenario result as plain JSON data."""
     diagnosis = result.diagnosis
     return {
@@ -51,14 +55,15 @@ def result_json(result: object) -> dict:
     }
 
 
-def write_json(path: str | Path, results: Sequence[object]) -> None:
+def write_json(path: str | Path, results: Sequence[ScenarioResult]) -> None:
+    """Every result as JSON: how many passed and failed, then each scenario."""
     passed = sum(1 for r in results if r.passed)
     data = {"passed": passed, "failed": len(results) - passed,
             "scenarios": [result_json(r) for r in results]}
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def write_junit(path: str | Path, results: Sequence[object]) -> None:
+def write_junit(path: str | Path, results: Sequence[ScenarioResult]) -> None:
     """JUnit XML: one testcase per scenario; the failures and diagnosis as the message."""
     suite = ET.Element("testsuite", name="sip-transport-testbed", tests=str(len(results)),
                        failures=str(sum(1 for r in results if not r.passed)),

@@ -1,7 +1,14 @@
 """The benchmark's bookkeeping: SIPp statistics parsing, the table, machine info."""
 
-from testbed.bench._report import markdown, rows, table
-from testbed.bench._sipp import REGISTER_UAC, REGISTER_UAS, _read_stats, write_scenarios
+from testbed.bench import (
+    REGISTER_UAC,
+    REGISTER_UAS,
+    markdown,
+    read_sipp_stats,
+    rows,
+    table,
+    write_sipp_scenarios,
+)
 
 HEADER = "StartTime;LastResetTime;CurrentTime;SuccessfulCall(C);FailedCall(C);Retransmissions(C);"
 
@@ -16,20 +23,20 @@ def test_sipp_rate_is_taken_over_the_measured_window(tmp_path):
     lines = [HEADER, stat_line(100.0, 0), stat_line(101.0, 900), stat_line(102.0, 2000),
              stat_line(104.0, 4000, 1, 7), stat_line(110.0, 4000, 1, 7)]  # after the window
     path.write_text("\n".join(lines) + "\n")
-    run = _read_stats(path, seconds=4.0)
+    run = read_sipp_stats(path, seconds=4.0)
     assert run.successful == 4000 and run.failed == 1 and run.retransmissions == 7
     assert run.seconds == 4.0 and run.rate == 1000.0 and not run.error
 
 
 def test_sipp_statistics_problems_are_reported_not_raised(tmp_path):
-    assert _read_stats(tmp_path / "missing.csv", 4.0).error.startswith("no statistics")
+    assert read_sipp_stats(tmp_path / "missing.csv", 4.0).error.startswith("no statistics")
     short = tmp_path / "short.csv"
     short.write_text(HEADER + "\n" + stat_line(1.0, 0) + "\n")
-    assert _read_stats(short, 4.0).error == "too few statistics samples"
+    assert read_sipp_stats(short, 4.0).error == "too few statistics samples"
 
 
 def test_sipp_scenarios_and_users(tmp_path):
-    paths = write_scenarios(tmp_path, 3)
+    paths = write_sipp_scenarios(tmp_path, 3)
     assert paths["users"].read_text() == "SEQUENTIAL\nalice0\nalice1\nalice2\n"
     assert paths["uac"].read_text() == REGISTER_UAC and "[field0]" in REGISTER_UAC
     assert '<recv request="REGISTER" />' in REGISTER_UAS

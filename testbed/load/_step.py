@@ -7,53 +7,45 @@ users are added to the target registrar with it, so digest works for every endpo
 The step's :class:`Outcome` is ok when every operation succeeded; its ``load``
 is the result as JSON data, for reports. Scenario loads are meant to be small (the
 world's trace keeps every message for the ladder and the pcap): big loads belong to
-``testbed load``.
+``testbed load``. The scenario runner does not know this step by itself: the command
+line and the pytest plugin hand it over, ``run(..., steps={"load": load_step})``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._config import LoadConfig
+from testbed.client import ClientConfig, Outcome
+from testbed.scenario import World
+from testbed.sip import parse_duration
+
+from ._engine import run_load
+from ._load_config import LoadConfig
 
 SCENARIO_TIME_LIMIT = 60.0
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value)
-    if text.endswith("ms"):
-        return float(text[:-2]) / 1000
-    return float(text.rstrip("s"))
-
-
-def step_config(client: Any, body: dict) -> LoadConfig:
+def step_config(client: ClientConfig, body: dict[str, Any]) -> LoadConfig:
     """The :class:`LoadConfig` of a ``load`` step for the world's client configuration."""
+    duration = parse_duration(body["duration"]) if "duration" in body else None
     return LoadConfig(
         registrar=client.registrar, transport=client.transport, endpoints=body["endpoints"],
-        rate=body.get("rate"),
-        duration=_seconds(body["duration"]) if "duration" in body else None,
+        rate=body.get("rate"), duration=duration,
         count=body.get("count"), operation=body.get("operation", "register"),
         user_prefix=body.get("user_prefix", "alice"), domain=client.aor.host,
         password=client.password, expires=client.expires, window=body.get("window"),
         connections=body.get("connections", "shared"), timers=client.timers,
-        time_limit=min(_seconds(body.get("duration", SCENARIO_TIME_LIMIT)),
-                       SCENARIO_TIME_LIMIT),
+        time_limit=SCENARIO_TIME_LIMIT if duration is None else min(duration, SCENARIO_TIME_LIMIT),
         ca_file=client.ca_file, ca_pem=client.ca_pem, insecure=client.insecure,
         server_name=client.server_name, ws_path=client.ws_path, dns=list(client.dns),
         hosts=dict(client.hosts), local_host=client.local_host,
         connect_timeout=client.connect_timeout, seed=client.seed)
 
 
-async def load_step(world: Any, body: dict) -> Any:
+async def load_step(world: World, body: dict[str, Any]) -> Outcome:
     """Run a scenario's ``load`` step on ``world``; an :class:`Outcome` named "load"."""
-    from testbed.client import Outcome
-
-    from ._engine import run_load
-
-    agent = world.agent
-    config = step_config(agent.config, body)
+    assert world.agent is not None, "the world starts its client"
+    config = step_config(world.agent.config, body)
     names = list(world.registrars)
     registrar = world.registrars[body.get("registrar") or names[0]]
     if config.password is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ._schema import validate
+from ._validation import validate
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -16,31 +18,28 @@ class Scenario:
     """A validated scenario: its data, where each value came from, and its file."""
 
     path: str
-    data: dict
+    data: dict[str, Any]
     located: LocatedData
 
     @property
     def name(self) -> str:
-        return self.data["name"]
+        return str(self.data["name"])
 
     @property
     def row(self) -> str:
-        return self.data["troubleshooting"]
+        return str(self.data["troubleshooting"])
 
     @property
     def mode(self) -> str:
-        return self.data["client"]["transport"]
+        return str(self.data["client"]["transport"])
 
     @property
     def description(self) -> str:
-        return self.data.get("description", "").strip()
+        return str(self.data.get("description", "")).strip()
 
     @property
     def proves(self) -> str:
-        return self.data.get("proves", "").strip()
-
-    def error(self, path: tuple, message: str) -> ScenarioError:
-        return self.located.error(path, message)
+        return str(self.data.get("proves", "")).strip()
 
 
 def parse(text: str, filename: str) -> Scenario:
@@ -59,15 +58,12 @@ def check(text: str, filename: str) -> tuple[list[ScenarioError], Scenario | Non
     except ScenarioError as error:
         return [error], None
     if not isinstance(located.data, dict):
-        error = ScenarioError(filename, 1, "", "a scenario is a mapping (name:, client:, ...)")
-        return [error], None
+        message = "a scenario is a mapping (name:, client:, ...)"
+        return [ScenarioError(filename, 1, "", message)], None
     errors = validate(located)
     if errors:
         return errors, None
-    from ._world import check_world  # the world checks zone and fault data the same way
-
-    errors = check_world(Scenario(filename, located.data, located))
-    return errors, None if errors else Scenario(filename, located.data, located)
+    return [], Scenario(filename, located.data, located)
 
 
 def load(path: str | Path) -> Scenario:
@@ -80,7 +76,7 @@ def load(path: str | Path) -> Scenario:
     return parse(text, str(path))
 
 
-def discover(paths: list[str | Path]) -> list[Path]:
+def discover(paths: Sequence[str | Path]) -> list[Path]:
     """Scenario files under ``paths`` (files as given, folders searched recursively)."""
     found: list[Path] = []
     for item in paths:

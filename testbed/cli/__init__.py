@@ -1,0 +1,11 @@
+"""The ``testbed`` command line: thin, it parses flags and maps outcomes to exit codes.
+
+One module per command (``register``, ``run``, ``validate``/``list``/``schema``,
+``serve``, ``load``) and the argument types they share. Exit codes: 0 success, 1 the
+operation failed (the line says why), 2 a usage error.
+"""
+
+from ._load import config_from_args
+from ._main import build_parser, main
+
+__all__ = ["build_parser", "config_from_args", "main"]

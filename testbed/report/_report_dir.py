@@ -1,0 +1,74 @@
+"""``--report-dir``: the artefacts of one scenario run, in ``DIR/<scenario name>/``.
+
+``diagnosis.txt`` and ``result.json`` say what happened; ``ladder.txt``,
+``messages.log``, ``capture.pcapng`` and ``keys.log`` show how.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from servers.dns import QueryLogEntry
+from testbed.scenario import ScenarioResult
+from testbed.transport import CapturedSegment, HostPort, TraceEvent
+
+from ._json_junit import result_json
+from ._ladder import Names, ladder, message_log
+from ._pcap import KEYS_FILE, write_pcap
+
+LADDER_FILE = "ladder.txt"
+MESSAGES_FILE = "messages.log"
+PCAP_FILE = "capture.pcapng"
+
+
+def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[TraceEvent],
+                    dns_log: Iterable[QueryLogEntry] = (),
+                    capture: Iterable[CapturedSegment] | None = None,
+                    keylog_text: str | None = None, *,
+                    names: Names | None = None) -> dict[str, Path]:
+    """Write the ladder, message log, pcap and TLS keys of one scenario.
+
+    ``ladder.txt``, ``messages.log``, ``capture.pcapng`` and ``keys.log`` go into
+    ``report_dir/name/``; they are returned by kind (``ladder``, ``messages``, ``pcap``,
+    ``keys``).
+
+    ``capture`` is a :class:`~testbed.transport.Capture` or its segments (``None``: a
+    pcap with no packets); ``keylog_text`` the SSLKEYLOGFILE lines of the run, embedded
+    in the pcap and written as ``keys.log`` (empty when there was no TLS).
+    """
+    folder = Path(report_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    events = list(trace_events)
+    dns_entries = list(dns_log)
+    paths = {"ladder": folder / LADDER_FILE, "messages": folder / MESSAGES_FILE,
+             "pcap": folder / PCAP_FILE, "keys": folder / KEYS_FILE}
+    paths["ladder"].write_text(ladder(events, dns_entries, names), encoding="utf-8")
+    paths["messages"].write_text(message_log(events, names, dns_log=dns_entries),
+                                 encoding="utf-8")
+    write_pcap(paths["pcap"], list(capture) if capture is not None else [],
+               keylog_text or "")
+    return paths
+
+
+def write_scenario_report(report_dir: Path, result: ScenarioResult,
+                          keylog: str | None) -> Path:
+    """Write diagnosis.txt, result.json, and the ladder, message log and pcap."""
+    folder = Path(report_dir) / result.scenario.name
+    folder.mkdir(parents=True, exist_ok=True)
+    diagnosis = result.diagnosis
+    lines = [f"scenario: {result.scenario.name} ({result.scenario.path})",
+             f"result: {'PASS' if result.passed else 'FAIL'}"]
+    lines += [f"  {failure}" for failure in result.failures]
+    if diagnosis is not None:
+        lines += ["", str(diagnosis)]
+    lines += ["", "world:"] + [f"  {endpoint}" for endpoint in result.endpoints]
+    (folder / "diagnosis.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "result.json").write_text(json.dumps(result_json(result), indent=2) + "\n",
+                                        encoding="utf-8")
+    keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
+    names: dict[str | HostPort, str] = {host: name for host, name in result.names.items()}
+    write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
+                    result.dns_log, result.capture, keylog_text, names=names or None)
+    return folder
