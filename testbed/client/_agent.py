@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
@@ -49,6 +48,7 @@ from testbed.transport import (
 from ._config import ClientConfig
 from ._drive import drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest, inbound_record
+from ._journey import Journey, RegistrationState, Sent
 from ._locate import Located, Locator
 from ._operations import (
     Note,
@@ -66,47 +66,6 @@ from ._outcome import CallDetails, Dialog, Exchange, Outcome
 
 RequestBuilder = Callable[[SendRequest, Flow], Request]
 ResponseWatcher = Callable[[Request, Flow], Callable[[Response], None]]
-
-
-@dataclass
-class RegistrationState:
-    """The client's registration: one Call-ID and CSeq for every REGISTER (RFC 3261
-    §10.2), and the binding it holds."""
-
-    sequence: RequestSequence
-    expires: int | None = None
-    flow: Flow | None = None
-    contact: Address | None = None
-    refresh: IDelayedCall | None = None
-    registered_at: float | None = None
-
-    @property
-    def call_id(self) -> str:
-        return self.sequence.call_id
-
-    @property
-    def cseq(self) -> int:
-        return self.sequence.cseq
-
-
-@dataclass
-class _Journey:
-    """What one operation went through: the targets located, every exchange, and the
-    notes no exchange shows by itself (RFC 3261 §18.1.1 decisions, insecure trust)."""
-
-    started: float
-    located: Located = field(default_factory=lambda: Located([]))
-    exchanges: list[Exchange] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-
-
-@dataclass
-class _Sent:
-    """The flow an operation ended on (RFC 3261 §18.1.1 may switch it) and its last
-    request."""
-
-    flow: Flow
-    request: Request | None = None
 
 
 class UserAgent:
@@ -205,7 +164,7 @@ class UserAgent:
     async def _register(self, expires: int | None) -> Outcome:
         expires = self.config.expires if expires is None else expires
         operation = "unregister" if expires == 0 else "register"
-        journey = _Journey(self.reactor.seconds())
+        journey = Journey(self.reactor.seconds())
         journey.located = await self.locator.locate()
         if not journey.located.targets:
             return self._finish(self._unresolved(operation, journey), journey)
@@ -218,7 +177,7 @@ class UserAgent:
         return self._finish(outcome, journey)
 
     async def _register_at(self, target: Target, operation: str, expires: int,
-                           journey: _Journey) -> Outcome:
+                           journey: Journey) -> Outcome:
         flow = await self._flow(target, journey, "REGISTER")
         if isinstance(flow, Exchange):
             return self._failure(operation, flow, journey)
@@ -241,7 +200,7 @@ class UserAgent:
         return self._registered(operation, verdict, sent.flow, contact, journey)
 
     def _registered(self, operation: str, verdict: Verdict, flow: Flow, contact: Address,
-                    journey: _Journey) -> Outcome:
+                    journey: Journey) -> Outcome:
         reg = self.registration
         where = f"{fmt_hostport(flow.remote)}/{flow.transport}"
         outcome = Outcome(operation, True, "", status=verdict.status, reason=verdict.reason,
@@ -279,7 +238,7 @@ class UserAgent:
     # -- options, call, bye -------------------------------------------------------------
 
     async def _options(self, uri: SipUri | None) -> Outcome:
-        journey = _Journey(self.reactor.seconds())
+        journey = Journey(self.reactor.seconds())
         journey.located = await self.locator.locate()
         target_uri = uri or self._registrar_uri()
         outcome: Outcome | None = None
@@ -295,7 +254,7 @@ class UserAgent:
             outcome = self._unresolved("options", journey)
         return self._finish(outcome, journey)
 
-    async def _options_at(self, flow: Flow, uri: SipUri, journey: _Journey) -> Outcome:
+    async def _options_at(self, flow: Flow, uri: SipUri, journey: Journey) -> Outcome:
         sequence = RequestSequence(self._token(16))
 
         def build(action: SendRequest, flow: Flow) -> Request:
@@ -314,7 +273,7 @@ class UserAgent:
                        remote=sent.flow.remote)
 
     async def _call(self, uri: SipUri, sdp_size: int | None) -> Outcome:
-        journey = _Journey(self.reactor.seconds())
+        journey = Journey(self.reactor.seconds())
         flow = self.flow
         if flow is None or flow.closed:
             journey.located = await self.locator.locate()
@@ -368,7 +327,7 @@ class UserAgent:
             transport=sent.flow.transport, remote=sent.flow.remote, call=details), journey)
 
     async def _bye(self, dialog: Dialog) -> Outcome:
-        journey = _Journey(self.reactor.seconds())
+        journey = Journey(self.reactor.seconds())
         sequence = RequestSequence(dialog.call_id, dialog.cseq)
 
         def build(action: SendRequest, flow: Flow) -> Request:
@@ -446,7 +405,7 @@ class UserAgent:
         current = Target(flow.transport, host, port, host, "the registered flow")
         return targets_in_order(located.targets, current)
 
-    async def _flow(self, target: Target, journey: _Journey, method: str) -> Flow | Exchange:
+    async def _flow(self, target: Target, journey: Journey, method: str) -> Flow | Exchange:
         """An open flow to ``target``, or the failed :class:`Exchange` that says why."""
         address = target.address or target.host
         secure = target.transport in ("TLS", "WSS")
@@ -466,7 +425,7 @@ class UserAgent:
             self._note_insecure(flow, journey)
         return flow
 
-    def _note_insecure(self, flow: Flow, journey: _Journey) -> None:
+    def _note_insecure(self, flow: Flow, journey: Journey) -> None:
         """Insecure trust accepted this flow's certificate: say what would have failed."""
         record = self._tls.record_for(flow.connection) if self._tls is not None else None
         problem = record.would_have_failed if record is not None else None
@@ -477,12 +436,12 @@ class UserAgent:
         if all(note.text != text for note in journey.notes):
             journey.notes.append(Note("insecure-trust", text))
 
-    async def _perform(self, operation: Operation, flow: Flow, journey: _Journey,
+    async def _perform(self, operation: Operation, flow: Flow, journey: Journey,
                        build: RequestBuilder,
-                       watch: ResponseWatcher | None = None) -> tuple[Verdict, _Sent]:
+                       watch: ResponseWatcher | None = None) -> tuple[Verdict, Sent]:
         """Drive ``operation`` on ``flow``: every request built for the flow it goes on
         (RFC 3261 §18.1.1 may move it to TCP), every exchange recorded."""
-        sent = _Sent(flow)
+        sent = Sent(flow)
 
         async def send(action: SendRequest) -> tuple[Request, Response]:
             sent.flow, request = await self._flow_for_size(
@@ -498,7 +457,7 @@ class UserAgent:
             journey.notes.extend(operation.notes)
 
     async def _flow_for_size(self, flow: Flow, build: Callable[[Flow], Request],
-                             journey: _Journey) -> tuple[Flow, Request]:
+                             journey: Journey) -> tuple[Flow, Request]:
         """The flow and request to send: RFC 3261 §18.1.1 on the request's real
         serialised size over UDP, by the configured policy; the trace and the journey's
         notes say what was decided."""
@@ -552,7 +511,7 @@ class UserAgent:
             ("User-Agent", self.config.user_agent), *headers, *action.headers]
         return Request(method, uri, fields, body)
 
-    async def _exchange(self, request: Request, flow: Flow, journey: _Journey,
+    async def _exchange(self, request: Request, flow: Flow, journey: Journey,
                         on_response: Callable[[Response], None] | None = None) -> Response:
         """Send ``request`` as a client transaction and record it as an :class:`Exchange`;
         :class:`TransactionFailed` (recorded too) when no final response came."""
@@ -581,11 +540,11 @@ class UserAgent:
 
     # -- outcomes -----------------------------------------------------------------------
 
-    def _unresolved(self, operation: str, journey: _Journey) -> Outcome:
+    def _unresolved(self, operation: str, journey: Journey) -> Outcome:
         return Outcome(operation, False, f"{operation} failed: {journey.located.error}",
                        error="dns")
 
-    def _unsuccessful(self, operation: str, verdict: Verdict, journey: _Journey,
+    def _unsuccessful(self, operation: str, verdict: Verdict, journey: Journey,
                       label: str | None = None) -> Outcome:
         """The outcome of an operation that ended without success on its last exchange."""
         exchange = journey.exchanges[-1]
@@ -600,14 +559,14 @@ class UserAgent:
                        error=verdict.error, transport=exchange.transport,
                        remote=exchange.remote)
 
-    def _failure(self, operation: str, exchange: Exchange, journey: _Journey) -> Outcome:
+    def _failure(self, operation: str, exchange: Exchange, journey: Journey) -> Outcome:
         """The outcome of an exchange that got no response (connect or transaction)."""
         summary = f"{operation} failed: {exchange.describe_failure(self.config.timers)}"
         return Outcome(operation, False, summary, status=exchange.status, reason=exchange.reason,
                        error=exchange.error or "error", transport=exchange.transport,
                        remote=exchange.remote, tls_failure=exchange.tls_failure)
 
-    def _finish(self, outcome: Outcome, journey: _Journey) -> Outcome:
+    def _finish(self, outcome: Outcome, journey: Journey) -> Outcome:
         """Complete ``outcome`` with its journey, keep it, and wake who waits for it."""
         outcome.exchanges = journey.exchanges
         outcome.resolution = journey.located.trace
