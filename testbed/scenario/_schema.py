@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import jsonschema
 
+from servers.certs import CERT_KINDS as SERVER_CERT_KINDS
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client import ERROR_KINDS
 from testbed.diagnosis import ROW_IDS
 from testbed.sip import MODES as TRANSPORT_MODES
+from testbed.transport import TLS_FAILURE_KINDS
 
 from ._yaml import LocatedData, ScenarioError
 
@@ -22,11 +24,10 @@ DURATION = {
               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s)$"}],
 }
 TRANSPORTS = ["udp", "tcp", "tls", "wss"]
-CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
+CERT_KINDS = list(SERVER_CERT_KINDS)
 WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-TLS_FAILURES = ["expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
-                "protocol-version", "handshake"]
+TLS_FAILURES = list(TLS_FAILURE_KINDS)
 FAULT_KINDS = [kind for kind in SERVER_FAULT_KINDS if kind != "relay"]
 
 _COUNT = {"oneOf": [{"type": "integer", "minimum": 0},
