@@ -19,7 +19,8 @@ one way, so that a TLS client fails for one named reason:
     wildcard-mismatch      SAN ``*.<name>`` only: a wildcard for the names *under* the SIP
                            domain, which covers neither the domain itself (RFC 6125 §6.4.3)
                            nor anything in SIP (RFC 5922 §7.2)
-    ip-address             SAN holds only the server's IP address(es), no DNS name
+    ip-address             SAN holds only the server's IP address(es) (the IP literals among
+                           the hostnames, else ``127.0.0.1``), no DNS name
     ===================== ===============================================================
 
 Nothing is read from or written to disk unless asked: :meth:`IssuedCertificate.write`
@@ -49,6 +50,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "CERT_KINDS",
+    "DEFAULT_ADDRESS",
     "INTERMEDIATE_URL",
     "WRONG_HOSTNAME",
     "CertKind",
@@ -78,6 +80,10 @@ KeyType = Literal["ecdsa", "rsa"]
 
 #: The name a "wrong-host" certificate is issued for. ``.invalid`` never resolves (RFC 6761).
 WRONG_HOSTNAME = "wrong.invalid"
+
+#: The address an "ip-address" certificate names when *hostnames* hold none: loopback,
+#: where the testbed's servers listen.
+DEFAULT_ADDRESS = "127.0.0.1"
 
 #: Where a "missing-intermediate" leaf says its issuer can be downloaded (Authority
 #: Information Access, caIssuers: RFC 5280 §4.2.2.1), as every public CA's leaves do. Browsers
@@ -499,8 +505,8 @@ def issue_server_certificate(
     *now* (timezone-aware; default: the current time) anchors the validity window, see
     ``_VALIDITY``. For "untrusted-ca" without an *untrusted_ca*, a fresh CA is made: any CA
     the client was not given will do. "missing-intermediate" makes a fresh intermediate
-    under *ca* each time; "ip-address" needs an IP literal among *hostnames* and
-    "wildcard-mismatch" and "cn-only" a DNS name.
+    under *ca* each time; "ip-address" names the IP literals among *hostnames* (or
+    ``DEFAULT_ADDRESS`` if there are none); "wildcard-mismatch" and "cn-only" need a DNS name.
     """
     if kind not in CERT_KINDS:
         raise ValueError(
@@ -529,7 +535,7 @@ def issue_server_certificate(
     elif kind == "wildcard-mismatch":
         san_hostnames = [f"*.{name}" for name in _dns_names(names, kind)]
     elif kind == "ip-address":
-        san_hostnames = _ip_literals(names, kind)
+        san_hostnames = _ip_literals(names)
     elif kind == "missing-intermediate":
         signer = ca.issue_intermediate(key_type=key_type)
         ca_issuers_url = INTERMEDIATE_URL
@@ -556,11 +562,6 @@ def _dns_names(hostnames: Sequence[str], kind: CertKind) -> list[str]:
     return names
 
 
-def _ip_literals(hostnames: Sequence[str], kind: CertKind) -> list[str]:
+def _ip_literals(hostnames: Sequence[str]) -> list[str]:
     addresses = [h for h in hostnames if isinstance(_general_name(h), x509.IPAddress)]
-    if not addresses:
-        raise ValueError(
-            f"an {kind!r} certificate names the server's IP address: give one among "
-            f"{list(hostnames)}"
-        )
-    return addresses
+    return addresses or [DEFAULT_ADDRESS]

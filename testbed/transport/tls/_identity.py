@@ -27,7 +27,7 @@ from service_identity.hazmat import (
 )
 
 from ._certificates import TlsConfigError, common_names, names_text, san_texts, subject_text
-from ._failures import TlsFailure
+from ._failures import TlsFailure, TlsFailureKind
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -83,12 +83,12 @@ def check_server_identity(
         return mismatch(f"has a subjectAltName that cannot be parsed ({exc}): {names}")
     if not patterns:
         if address is None and host in _cn_hosts(cert):
-            return _cn_only(cert, host)
+            return _refused_name("cn-only", cert, host, _CN_ONLY)
         return mismatch(
             f"has no subjectAltName (subject '{subject_text(cert)}'; the CN is not used)"
         )
     if address is None and all(isinstance(p, IPAddressPattern) for p in patterns):
-        return _ip_address_only(cert, host)
+        return _refused_name("ip-address", cert, host, _IP_ADDRESS_ONLY)
 
     if address is not None:
         service_id: Any = IPAddress_ID(host)
@@ -107,20 +107,14 @@ def check_server_identity(
     except VerificationError:
         wildcards = [p for p in patterns if isinstance(p, DNSPattern) and b"*" in p.pattern]
         if isinstance(service_id, DNS_ID) and wildcards:
-            return _wildcard_uncovered(cert, host)
+            return _refused_name("wildcard-mismatch", cert, host, _WILDCARD_UNCOVERED)
         return mismatch(f"is for {names}, not {host}; {rule}")
     if allow_wildcards or address is not None:
         return None
     exact = [m for m in matches if b"*" not in _pattern_bytes(m.cert_pattern)]
     if exact:
         return None
-    return TlsFailure(
-        "wildcard-mismatch",
-        f"certificate presented for {host} matches it only by wildcard ({names}); RFC 5922 "
-        "§7.2 forbids wildcard matching for SIP domains, though the web's rule (RFC 6125 "
-        "§6.4.3) would accept it (allow_wildcards=True accepts it, as many SIP products can be "
-        f"told to). Reissue it with subjectAltName DNS:{host} (presented: {names_text(cert)})",
-    )
+    return _refused_name("wildcard-mismatch", cert, host, _WILDCARD_FORBIDDEN)
 
 
 def _cn_hosts(cert: x509.Certificate) -> set[str]:
@@ -133,36 +127,38 @@ def _cn_hosts(cert: x509.Certificate) -> set[str]:
     return hosts
 
 
-def _cn_only(cert: x509.Certificate, host: str) -> TlsFailure:
-    return TlsFailure(
-        "cn-only",
-        f"certificate presented for {host} names it only in its subject CN, with no "
-        "subjectAltName: SIP takes the identity from the subjectAltName (RFC 5922 §7.1 allows "
-        "the CN only as a MAY, RFC 6125 §6.4.4 only as a last resort), so this client refuses "
-        "it, as browsers do, though some phones accept it. Reissue it with subjectAltName "
-        f"DNS:{host} (presented: {names_text(cert)})",
-    )
+_CN_ONLY = (
+    "names it only in its subject CN, with no subjectAltName: SIP takes the identity from "
+    "the subjectAltName (RFC 5922 §7.1 allows the CN only as a MAY, RFC 6125 §6.4.4 only as "
+    "a last resort), so this client refuses it, as browsers do, though some phones accept it"
+)
+_IP_ADDRESS_ONLY = (
+    "names the server only by IP address ({addresses}), no DNS name: a SIP client checks "
+    "the SIP domain {host} against the certificate's DNS names and sip: URIs (RFC 5922 "
+    "§7.1), and an IP address SAN matches only a client told to use that very address "
+    "(sip:<address>)"
+)
+_WILDCARD_UNCOVERED = (
+    "names it only through a wildcard that does not cover it: a wildcard stands for exactly "
+    "one whole left-most label (RFC 6125 §6.4.3: *.example.com covers sip.example.com, "
+    "neither example.com nor a.b.example.com), and SIP matches no wildcard at all (RFC 5922 "
+    "§7.2)"
+)
+_WILDCARD_FORBIDDEN = (
+    "matches it only by wildcard ({names}); RFC 5922 §7.2 forbids wildcard matching for SIP "
+    "domains, though the web's rule (RFC 6125 §6.4.3) would accept it (allow_wildcards=True "
+    "accepts it, as many SIP products can be told to)"
+)
 
 
-def _ip_address_only(cert: x509.Certificate, host: str) -> TlsFailure:
+def _refused_name(kind: TlsFailureKind, cert: x509.Certificate, host: str, why: str) -> TlsFailure:
+    """A name the certificate does not carry as SIP needs: why, the fix, the evidence."""
     addresses = ", ".join(t for t in san_texts(cert) if t.startswith("IP:"))
+    names = ", ".join(san_texts(cert))
+    reason = why.format(host=host, addresses=addresses, names=names)
     return TlsFailure(
-        "ip-address",
-        f"certificate presented for {host} names the server only by IP address ({addresses}), "
-        f"no DNS name: a SIP client checks the SIP domain {host} against the certificate's DNS "
-        "names and sip: URIs (RFC 5922 §7.1), and an IP address SAN matches only a client "
-        "told to use that very address (sip:<address>). Reissue it with subjectAltName "
-        f"DNS:{host} (presented: {names_text(cert)})",
-    )
-
-
-def _wildcard_uncovered(cert: x509.Certificate, host: str) -> TlsFailure:
-    return TlsFailure(
-        "wildcard-mismatch",
-        f"certificate presented for {host} names it only through a wildcard that does not "
-        "cover it: a wildcard stands for exactly one whole left-most label (RFC 6125 §6.4.3: "
-        "*.example.com covers sip.example.com, neither example.com nor a.b.example.com), and "
-        "SIP matches no wildcard at all (RFC 5922 §7.2). Reissue it with subjectAltName "
+        kind,
+        f"certificate presented for {host} {reason}. Reissue it with subjectAltName "
         f"DNS:{host} (presented: {names_text(cert)})",
     )
 

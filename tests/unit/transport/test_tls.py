@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 
 from servers.certs import (
     CERT_KINDS,
+    DEFAULT_ADDRESS,
     INTERMEDIATE_URL,
     WRONG_HOSTNAME,
     CertificateAuthority,
@@ -132,6 +133,12 @@ def test_each_kind_has_its_validity_issuer_and_names(ca, untrusted_ca, kind):
     assert issued.complete_chain_pem == issued.cert_chain_pem + issued.omitted_chain_pem
 
 
+def test_ip_address_without_an_address_names_loopback(ca):
+    issued = issue_server_certificate("ip-address", [DOMAIN], ca, now=NOW)
+
+    assert issued.subject_alt_names == (f"IP:{DEFAULT_ADDRESS}",) == ("IP:127.0.0.1",)
+
+
 def test_missing_intermediate_is_a_chain_of_three_the_server_sends_one_of(ca):
     issued = issue_server_certificate("missing-intermediate", [DOMAIN], ca, now=NOW)
     intermediate = x509.load_pem_x509_certificate(issued.omitted_chain_pem)
@@ -150,7 +157,6 @@ def test_missing_intermediate_is_a_chain_of_three_the_server_sends_one_of(ca):
 @pytest.mark.parametrize(
     ("kind", "hostnames", "message"),
     [
-        ("ip-address", [DOMAIN], "IP address"),
         ("cn-only", [ADDRESS], "needs a DNS name"),
         ("wildcard-mismatch", [ADDRESS], "needs a DNS name"),
     ],
