@@ -4,16 +4,24 @@ A scenario world needs one trusted CA (its PEM is what the client is told to tru
 second CA the client does *not* trust, and server certificates that are wrong in exactly
 one way, so that a TLS client fails for one named reason:
 
-    ============== ======================================================================
-    kind            what the server presents
-    ============== ======================================================================
-    valid           leaf for the hostnames, signed by the trusted CA, valid around *now*
-    expired         same, but notAfter is in the past
-    not-yet-valid   same, but notBefore is in the future
-    self-signed     a leaf signed by its own key (no CA at all)
-    wrong-host      signed by the trusted CA, but its SAN names ``wrong.invalid`` only
-    untrusted-ca    correct names and dates, signed by a CA the client does not trust
-    ============== ======================================================================
+    ===================== ===============================================================
+    kind                   what the server presents
+    ===================== ===============================================================
+    valid                  leaf for the hostnames, signed by the trusted CA, valid around *now*
+    expired                same, but notAfter is in the past
+    not-yet-valid          same, but notBefore is in the future
+    self-signed            a leaf signed by its own key (no CA at all)
+    wrong-host             signed by the trusted CA, but its SAN names ``wrong.invalid`` only
+    untrusted-ca           correct names and dates, signed by a CA the client does not trust
+    cn-only                the name only in the subject CN: no subjectAltName at all
+    missing-intermediate   a leaf signed by an intermediate CA under the trusted root, sent
+                           without that intermediate (the chain the server sends is 1 long)
+    wildcard-mismatch      SAN ``*.<name>`` only: a wildcard for the names *under* the SIP
+                           domain, which covers neither the domain itself (RFC 6125 §6.4.3)
+                           nor anything in SIP (RFC 5922 §7.2)
+    ip-address             SAN holds only the server's IP address(es) (the IP literals among
+                           the hostnames, else ``127.0.0.1``), no DNS name
+    ===================== ===============================================================
 
 Nothing is read from or written to disk unless asked: :meth:`IssuedCertificate.write`
 puts PEM files in a directory the caller owns (a temp dir) for external peers such as
@@ -42,6 +50,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "CERT_KINDS",
+    "DEFAULT_ADDRESS",
+    "INTERMEDIATE_URL",
     "WRONG_HOSTNAME",
     "CertKind",
     "CertificateAuthority",
@@ -51,7 +61,18 @@ __all__ = [
     "issue_server_certificate",
 ]
 
-CertKind = Literal["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
+CertKind = Literal[
+    "valid",
+    "expired",
+    "not-yet-valid",
+    "self-signed",
+    "wrong-host",
+    "untrusted-ca",
+    "cn-only",
+    "missing-intermediate",
+    "wildcard-mismatch",
+    "ip-address",
+]
 #: Every kind, in a stable order, for the scenario schema and for parametrized tests.
 CERT_KINDS: tuple[CertKind, ...] = get_args(CertKind)
 
@@ -59,6 +80,15 @@ KeyType = Literal["ecdsa", "rsa"]
 
 #: The name a "wrong-host" certificate is issued for. ``.invalid`` never resolves (RFC 6761).
 WRONG_HOSTNAME = "wrong.invalid"
+
+#: The address an "ip-address" certificate names when *hostnames* hold none: loopback,
+#: where the testbed's servers listen.
+DEFAULT_ADDRESS = "127.0.0.1"
+
+#: Where a "missing-intermediate" leaf says its issuer can be downloaded (Authority
+#: Information Access, caIssuers: RFC 5280 §4.2.2.1), as every public CA's leaves do. Browsers
+#: fetch it and hide the server's mistake; SIP clients do not. ``.invalid``: it never resolves.
+INTERMEDIATE_URL = "http://pki.example.invalid/sip-testbed-intermediate.crt"
 
 _DAY = dt.timedelta(days=1)
 
@@ -71,6 +101,10 @@ _VALIDITY: dict[CertKind, tuple[dt.timedelta, dt.timedelta]] = {
     "self-signed": (-_DAY, 30 * _DAY),
     "wrong-host": (-_DAY, 30 * _DAY),
     "untrusted-ca": (-_DAY, 30 * _DAY),
+    "cn-only": (-_DAY, 30 * _DAY),
+    "missing-intermediate": (-_DAY, 30 * _DAY),
+    "wildcard-mismatch": (-_DAY, 30 * _DAY),
+    "ip-address": (-_DAY, 30 * _DAY),
 }
 
 _ORGANIZATION = "SIP transport testbed"
@@ -170,6 +204,8 @@ class IssuedCertificate:
     can be passed straight to ``testbed.transport.server_tls_options``);
     ``ca_pem`` is what the client is given, and is the *trusted* CA even for the
     "self-signed" and "untrusted-ca" kinds: that is the point of those kinds.
+    ``omitted_chain_pem`` holds what a correctly configured server would send after its
+    leaf but this one does not: the intermediate CA of "missing-intermediate".
     """
 
     kind: CertKind
@@ -186,6 +222,7 @@ class IssuedCertificate:
     not_after: dt.datetime
     #: The leaf, parsed.
     certificate: x509.Certificate = field(repr=False, compare=False)
+    omitted_chain_pem: bytes = field(default=b"", repr=False)
 
     @property
     def leaf_pem(self) -> bytes:
@@ -194,6 +231,11 @@ class IssuedCertificate:
     @property
     def private_key_and_chain_pem(self) -> bytes:
         return self.private_key_pem + self.cert_chain_pem
+
+    @property
+    def complete_chain_pem(self) -> bytes:
+        """The chain a correct server sends: ``cert_chain_pem`` and what it omits."""
+        return self.cert_chain_pem + self.omitted_chain_pem
 
     def write(self, directory: str | os.PathLike[str], stem: str = "server") -> CertificateFiles:
         """Write PEM files into *directory* (which must exist): ``{stem}.crt``,
@@ -213,12 +255,22 @@ class CertificateAuthority:
     """A throw-away CA (a ``trustme.CA``) that issues leaves with exact dates and SANs.
 
     The "untrusted" CA of a scenario is simply another instance whose PEM is never given
-    to the client.
+    to the client. With a *parent*, the CA is an intermediate signed by that parent (path
+    length 0: it issues leaves only), see :meth:`issue_intermediate`.
     """
 
-    def __init__(self, name: str = "SIP testbed CA", *, key_type: KeyType = "ecdsa") -> None:
+    def __init__(
+        self,
+        name: str = "SIP testbed CA",
+        *,
+        key_type: KeyType = "ecdsa",
+        parent: CertificateAuthority | None = None,
+    ) -> None:
         self.name = name
+        self.parent = parent
         self._ca = trustme.CA(
+            parent_cert=None if parent is None else parent.trustme_ca,
+            path_length=9 if parent is None else 0,
             organization_name=_ORGANIZATION,
             organization_unit_name=name,
             key_type=_trustme_key_type(key_type),
@@ -247,6 +299,13 @@ class CertificateAuthority:
 
     def write(self, directory: str | os.PathLike[str], filename: str = "ca.crt") -> Path:
         return _write(Path(directory) / filename, self.cert_pem, secret=False)
+
+    def issue_intermediate(
+        self, name: str = "SIP testbed intermediate CA", *, key_type: KeyType = "ecdsa"
+    ) -> CertificateAuthority:
+        """A new intermediate CA signed by this one (a client trusting this CA trusts the
+        leaves it issues, provided the server sends the intermediate along)."""
+        return CertificateAuthority(name, key_type=key_type, parent=self)
 
     def issue(
         self,
@@ -280,7 +339,7 @@ class CertificateAuthority:
 def _issue(
     hostnames: Sequence[str],
     *,
-    san_hostnames: Sequence[str],
+    san_hostnames: Sequence[str] | None,
     not_before: dt.datetime,
     not_after: dt.datetime,
     sip_uri_sans: bool,
@@ -288,17 +347,30 @@ def _issue(
     kind: CertKind,
     signer: CertificateAuthority | None,
     ca_pem: bytes,
+    ca_issuers_url: str | None = None,
+    omitted_chain_pem: bytes = b"",
 ) -> IssuedCertificate:
-    """Build and sign one leaf; ``signer=None`` makes it self-signed."""
+    """Build and sign one leaf; ``signer=None`` makes it self-signed.
+
+    ``san_hostnames=None`` leaves the subjectAltName extension out: the first DNS name is
+    then named only in the subject CN. ``ca_issuers_url`` adds an Authority Information
+    Access extension naming where the issuer's certificate can be downloaded.
+    """
     hostnames = _check_hostnames(hostnames)
-    san_names = _san_entries(_check_hostnames(san_hostnames), sip_uri_sans=sip_uri_sans)
+    if san_hostnames is None:
+        san_names: list[x509.GeneralName] = []
+        entries = _san_entries(hostnames, sip_uri_sans=False)
+        dns = [e for e in entries if isinstance(e, x509.DNSName)]
+        common_name = _common_name(dns or entries)
+    else:
+        san_names = _san_entries(_check_hostnames(san_hostnames), sip_uri_sans=sip_uri_sans)
+        common_name = _common_name(san_names)
     not_before = _require_aware(not_before)
     not_after = _require_aware(not_after)
     if not_after <= not_before:
         raise ValueError(f"not_after ({not_after}) must be later than not_before ({not_before})")
 
     key = _generate_key(key_type)
-    common_name = _common_name(san_names)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
@@ -313,7 +385,6 @@ def _issue(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(san_names), critical=False)
         .add_extension(
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -322,6 +393,20 @@ def _issue(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if san_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san_names), critical=False)
+    if ca_issuers_url is not None:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(ca_issuers_url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
     if signer is None:
         # Like `openssl req -x509` output: issuer == subject, no key usage restriction, so
         # OpenSSL recognises it as self-signed (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 18).
@@ -369,6 +454,7 @@ def _issue(
         not_before=not_before,
         not_after=not_after,
         certificate=certificate,
+        omitted_chain_pem=omitted_chain_pem,
     )
 
 
@@ -390,8 +476,9 @@ def _san_entries(hostnames: Sequence[str], *, sip_uri_sans: bool) -> list[x509.G
     if sip_uri_sans:
         # RFC 5922 §7.1: URI:sip:<domain>, no user part. Only for DNS names: an IP in a sip:
         # URI SAN is unusual and service_identity refuses to parse one.
+        # RFC 5922 §7.2: no wildcard in a sip: URI either, so wildcard names get none.
         for name in list(entries):
-            if isinstance(name, x509.DNSName):
+            if isinstance(name, x509.DNSName) and not name.value.startswith("*."):
                 entries.append(x509.UniformResourceIdentifier(f"sip:{name.value}"))
     return entries
 
@@ -417,16 +504,21 @@ def issue_server_certificate(
 
     *now* (timezone-aware; default: the current time) anchors the validity window, see
     ``_VALIDITY``. For "untrusted-ca" without an *untrusted_ca*, a fresh CA is made: any CA
-    the client was not given will do.
+    the client was not given will do. "missing-intermediate" makes a fresh intermediate
+    under *ca* each time; "ip-address" names the IP literals among *hostnames* (or
+    ``DEFAULT_ADDRESS`` if there are none); "wildcard-mismatch" and "cn-only" need a DNS name.
     """
     if kind not in CERT_KINDS:
         raise ValueError(
             f"unknown certificate kind {kind!r}; expected one of {', '.join(CERT_KINDS)}"
         )
+    names = _check_hostnames(hostnames)
     anchor = _require_aware(now)
     before, after = _VALIDITY[kind]
     signer: CertificateAuthority | None = ca
-    san_hostnames: Sequence[str] = hostnames
+    san_hostnames: Sequence[str] | None = names
+    ca_issuers_url: str | None = None
+    omitted = b""
     if kind == "self-signed":
         signer = None
     elif kind == "untrusted-ca":
@@ -437,8 +529,19 @@ def issue_server_certificate(
             raise ValueError("untrusted_ca must be a different CA from the trusted ca")
     elif kind == "wrong-host":
         san_hostnames = [wrong_hostname]
+    elif kind == "cn-only":
+        _dns_names(names, kind)  # the CN holds the first one
+        san_hostnames = None
+    elif kind == "wildcard-mismatch":
+        san_hostnames = [f"*.{name}" for name in _dns_names(names, kind)]
+    elif kind == "ip-address":
+        san_hostnames = _ip_literals(names)
+    elif kind == "missing-intermediate":
+        signer = ca.issue_intermediate(key_type=key_type)
+        ca_issuers_url = INTERMEDIATE_URL
+        omitted = signer.cert_pem
     return _issue(
-        hostnames,
+        names,
         san_hostnames=san_hostnames,
         not_before=anchor + before,
         not_after=anchor + after,
@@ -447,4 +550,18 @@ def issue_server_certificate(
         kind=kind,
         signer=signer,
         ca_pem=ca.cert_pem,
+        ca_issuers_url=ca_issuers_url,
+        omitted_chain_pem=omitted,
     )
+
+
+def _dns_names(hostnames: Sequence[str], kind: CertKind) -> list[str]:
+    names = [h for h in hostnames if isinstance(_general_name(h), x509.DNSName)]
+    if not names:
+        raise ValueError(f"a {kind!r} certificate needs a DNS name among {list(hostnames)}")
+    return names
+
+
+def _ip_literals(hostnames: Sequence[str]) -> list[str]:
+    addresses = [h for h in hostnames if isinstance(_general_name(h), x509.IPAddress)]
+    return addresses or [DEFAULT_ADDRESS]

@@ -102,6 +102,13 @@ TLS_CAUSES = {
     "self-signed": "the server certificate is self-signed",
     "untrusted-ca": "the server certificate is signed by a CA the client does not trust",
     "hostname-mismatch": "the server certificate does not name the SIP domain",
+    "missing-intermediate": "the server sends its certificate without the intermediate CA "
+                            "certificate that links it to the trusted root",
+    "cn-only": "the server certificate names the SIP domain only in its subject CN, "
+               "without a subjectAltName",
+    "wildcard-mismatch": "the server certificate has only a wildcard name for the SIP domain, "
+                         "and SIP matches no wildcard",
+    "ip-address": "the server certificate names only an IP address, not the SIP domain",
     "protocol-version": "no common TLS version (the server offers only TLS 1.0/1.1)",
     "handshake": "the TLS handshake failed",
 }

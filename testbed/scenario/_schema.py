@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import jsonschema
 
+from servers.certs import CERT_KINDS as SERVER_CERT_KINDS
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from testbed.client import ERROR_KINDS
 from testbed.diagnosis import ROW_IDS
 from testbed.sip import AUTO, MODES, Transport
+from testbed.transport import TLS_FAILURE_KINDS
 
 from ._yaml import LocatedData, ScenarioError
 
@@ -27,11 +29,10 @@ TRANSPORTS = [mode for mode in MODES if mode != AUTO]
 """What a registrar listens on and a fault is placed on, as scenario files spell it."""
 OUTCOME_TRANSPORTS = [Transport.parse(mode).value for mode in TRANSPORTS]
 """The same transports as an outcome reports them (the Via spelling)."""
-CERT_KINDS = ["valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca"]
+CERT_KINDS = list(SERVER_CERT_KINDS)
 WS_BEHAVIOURS = ["normal", "not-found", "upgrade-required", "no-websocket", "no-subprotocol"]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-TLS_FAILURES = ["expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
-                "protocol-version", "handshake"]
+TLS_FAILURES = list(TLS_FAILURE_KINDS)
 FAULT_KINDS = [kind for kind in SERVER_FAULT_KINDS if kind != "relay"]
 
 _COUNT = {"oneOf": [{"type": "integer", "minimum": 0},

@@ -1,7 +1,9 @@
 """A client that verifies certificates: linphonec (liblinphone 5.1, belle-sip, mbedTLS 2.28)
 registers to our registrar over TLS with a valid certificate, and refuses an expired one,
-one issued for another host and one from a CA it was not given. So the certificate kinds
-of servers/certs.py are the failures a real softphone sees, not only our client.
+one issued for another host, one from a CA it was not given, one sent without its
+intermediate CA, a wildcard that does not cover the name and one naming only an IP
+address. So the certificate kinds of servers/certs.py are the failures a real softphone
+sees, not only our client. A name only in the CN it accepts, where our client does not.
 
 The server is named ``localhost``: liblinphone has no setting for a DNS server (it reads
 /etc/resolv.conf), belle-sip resolves ``localhost`` from /etc/hosts without any query, and
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
+
+from testbed.transport.tls import check_server_identity
 
 from .conftest import DOMAIN, require_peer
 
@@ -121,6 +125,9 @@ async def test_linphonec_registers_over_tls_with_a_valid_certificate(peers, ours
     ("expired", "expired"),
     ("wrong-host", "CN-mismatch"),
     ("untrusted-ca", "not-trusted"),
+    ("missing-intermediate", "not-trusted"),
+    ("wildcard-mismatch", "CN-mismatch"),
+    ("ip-address", "CN-mismatch"),
 ])
 @pytest_twisted.ensureDeferred
 async def test_linphonec_refuses_a_bad_certificate(peers, ours, issue, tmp_path, kind, flag):
@@ -136,3 +143,22 @@ async def test_linphonec_refuses_a_bad_certificate(peers, ours, issue, tmp_path,
     leaf = [line for line in log.splitlines() if "Found certificate depth=[0]" in line]
     assert leaf and flag in leaf[0], leaf
     assert registrar.received == []  # nothing reached SIP
+
+
+@pytest_twisted.ensureDeferred
+async def test_linphonec_accepts_a_name_only_in_the_cn_where_our_client_does_not(
+        peers, ours, issue, tmp_path):
+    """mbedTLS falls back to the subject CN when there is no subjectAltName (RFC 5922 §7.1
+    allows it as a MAY): the cn-only certificate one phone takes, our client refuses."""
+    certificate = issue("cn-only", SERVER_NAME, DOMAIN)
+    registrar, bound = ours.registrar({"TLS": 0}, host="127.0.0.1", users={"alice": "secret"},
+                                      certificate=certificate)
+    linphonec, debug = start_linphonec(peers, tmp_path, bound["TLS"][1],
+                                       certificate.write(tmp_path).ca)
+
+    await linphonec.until(lambda: REGISTERED in read(debug) or FAILED in read(debug),
+                          "linphonec registration state", 15)
+
+    assert REGISTERED in read(debug), linphonec.tail()
+    refusal = check_server_identity(certificate.certificate, SERVER_NAME)
+    assert refusal is not None and refusal.kind == "cn-only"

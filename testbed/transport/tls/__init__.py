@@ -2,7 +2,10 @@
 
 - :mod:`trust <._trust>`: :class:`TrustConfig`, what a client trusts (RFC 3261 §26.3.1);
 - :mod:`identity <._identity>`: :func:`check_server_identity`, the server identity check
-  of RFC 5922 §7 against the SIP domain;
+  of RFC 5922 §7 against the SIP domain, which names how a name is wrong (only in the CN,
+  only an IP address, a wildcard, another name);
+- :mod:`OpenSSL's name check <._openssl_name>`: OpenSSL is told the name to expect too, so
+  a refused name reaches the server as the alert bad_certificate, not internal_error;
 - :mod:`failures <._failures>`: :class:`TlsFailure` (one of :data:`TLS_FAILURE_KINDS`),
   :class:`TlsAlert`, :class:`TlsHandshakeRecord` and :func:`tls_failure_from`, which
   explain a failed handshake from OpenSSL's verify errors, the alerts and the error;

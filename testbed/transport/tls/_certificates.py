@@ -56,6 +56,37 @@ def san_texts(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(texts)
 
 
+def common_names(cert: x509.Certificate) -> tuple[str, ...]:
+    """The subject's CN values (a CN-ID, which SIP does not use for identity)."""
+    return tuple(
+        str(attribute.value)
+        for attribute in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    )
+
+
+def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
+    """Where the certificate says its issuer can be downloaded (AIA caIssuers, RFC 5280
+    §4.2.2.1); public CAs put it in every leaf they sign from an intermediate."""
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(
+        str(entry.access_location.value)
+        for entry in access
+        if entry.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+    )
+
+
+def names_text(cert: x509.Certificate) -> str:
+    """Subject, subjectAltName and issuer in one phrase, the evidence of a name problem."""
+    sans = ", ".join(san_texts(cert)) or "no subjectAltName"
+    return (
+        f"subject '{subject_text(cert)}', {sans}, issuer "
+        f"'{cert.issuer.rfc4514_string() or '(empty issuer)'}'"
+    )
+
+
 @dataclass(frozen=True)
 class CertificateSummary:
     """The peer certificate as evidence: who, by whom, when, for which names."""

@@ -32,9 +32,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ._certificates import CertificateSummary, TlsConfigError
-from ._failures import TlsAlert, TlsFailure, TlsHandshakeRecord, certificate_failure
+from ._failures import (
+    NAME_MISMATCH_ERRORS,
+    TlsAlert,
+    TlsFailure,
+    TlsHandshakeRecord,
+    certificate_failure,
+)
 from ._identity import check_server_identity, normalise_host
 from ._keylog import KeyLog
+from ._openssl_name import expect_server_name
 from ._trust import TrustConfig
 
 _log = Logger()
@@ -206,6 +213,11 @@ class ClientTlsCreator(_KeepsRecords):
         low, high, self.versions = _version_range(min_version, max_version)
         self._context, notes = _new_context(low, high, keylog)
         trust.load_into(self._context)
+        unchecked = expect_server_name(
+            self._context, self.server_name, self._address, allow_wildcards=allow_wildcards
+        )
+        if unchecked is not None:
+            notes.append(unchecked)
         if alpn:
             self._context.set_alpn_protos([_alpn_bytes(p) for p in alpn])
         if self._address is None:
@@ -251,11 +263,17 @@ class ClientTlsCreator(_KeepsRecords):
         return connection
 
     def _verifier(self, record: TlsHandshakeRecord) -> Any:
+        chain: list[x509.Certificate] = []  # what the server sent, read once
+
         def callback(
             connection: SSL.Connection, cert: crypto.X509, error: int, depth: int, ok: int
         ) -> bool:
             try:
-                return self._verify(record, cert.to_cryptography(), error, depth, bool(ok))
+                if record.peer_chain_length is None:
+                    sent = connection.get_peer_cert_chain(as_cryptography=True)
+                    record.peer_chain_length = None if sent is None else len(sent)
+                    chain[:] = sent or []
+                return self._verify(record, cert.to_cryptography(), error, depth, bool(ok), chain)
             except Exception as exc:  # boundary: a raise would escape do_handshake untyped
                 _log.failure("verifying the TLS certificate")
                 record.verification_failure = TlsFailure(
@@ -266,12 +284,24 @@ class ClientTlsCreator(_KeepsRecords):
         return callback
 
     def _verify(
-        self, record: TlsHandshakeRecord, cert: x509.Certificate, error: int, depth: int, ok: bool
+        self,
+        record: TlsHandshakeRecord,
+        cert: x509.Certificate,
+        error: int,
+        depth: int,
+        ok: bool,
+        chain: list[x509.Certificate],
     ) -> bool:
         if depth == 0 and record.peer_certificate is None:
             record.peer_certificate = CertificateSummary.from_certificate(cert)
+        if not ok and depth == 0 and error in NAME_MISMATCH_ERRORS:
+            # OpenSSL's own name check (see _openssl_name): RFC 5922 decides. Refusing keeps
+            # OpenSSL's error, so the server gets bad_certificate, not internal_error.
+            return self._check_identity(record, cert)
         if not ok:
-            problem = certificate_failure(error, cert, depth, self.server_name, self._anchors_text)
+            problem = certificate_failure(
+                error, cert, depth, self.server_name, self._anchors_text, chain
+            )
             return self._problem(record, problem)
         if depth == 0 and not record.identity_checked:
             return self._check_identity(record, cert)

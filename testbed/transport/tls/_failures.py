@@ -10,7 +10,7 @@ explains it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
@@ -20,14 +20,18 @@ from service_identity import CertificateError, VerificationError
 from twisted.internet.error import ConnectionClosed
 from twisted.python.failure import Failure
 
-from ._certificates import CertificateSummary, subject_text, utc_text
+from ._certificates import CertificateSummary, ca_issuers_urls, subject_text, utc_text
 
 TlsFailureKind = Literal[
     "expired",
     "not-yet-valid",
     "self-signed",
     "untrusted-ca",
+    "missing-intermediate",
     "hostname-mismatch",
+    "cn-only",
+    "wildcard-mismatch",
+    "ip-address",
     "protocol-version",
     "handshake",
 ]
@@ -66,6 +70,8 @@ ALERT_NAMES: Mapping[int, str] = {
     116: "certificate_required", 120: "no_application_protocol",
 }
 _ALERT_PROTOCOL_VERSION = 70
+_ALERT_BAD_CERTIFICATE = 42
+_ALERT_CERTIFICATE_UNKNOWN = 46
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class TlsHandshakeRecord:
     cipher: str | None = None
     alpn: str | None = None
     identity_checked: bool = False
+    #: How many certificates the peer sent (its own first, then any intermediates).
+    peer_chain_length: int | None = None
     #: The error that ended the connection, as given to :func:`tls_failure_from`.
     error: str | None = None
     #: The versions this end accepts, in words ("TLSv1.2 or newer"), for explanations.
@@ -153,6 +161,12 @@ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
 X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+X509_V_ERR_HOSTNAME_MISMATCH = 62
+X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+#: What OpenSSL's own name check reports for the leaf (depth 0) when told the name to expect;
+#: OpenSSL answers a refusal with one of them with the alert bad_certificate.
+NAME_MISMATCH_ERRORS = frozenset({X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH})
 
 _UNTRUSTED_ISSUER_ERRORS = frozenset(
     {
@@ -188,9 +202,11 @@ def certificate_failure(
     depth: int,
     server_name: str,
     trust: str = "the configured trust store",
+    chain: Sequence[x509.Certificate] = (),
 ) -> TlsFailure:
     """Explain one OpenSSL verify error (*error_number* at *depth*, *cert* being the
-    certificate it concerns) for a connection to *server_name*."""
+    certificate it concerns) for a connection to *server_name*; *chain* is what the server
+    sent (its own certificate first), when known."""
     leaf = depth == 0
     who = f"certificate for {server_name}" if leaf else (
         f"CA certificate '{subject_text(cert)}' (depth {depth}) in the chain for {server_name}"
@@ -213,14 +229,48 @@ def certificate_failure(
             f"which is not in the trust store ({trust})",
         )
     if error_number in _UNTRUSTED_ISSUER_ERRORS:
-        return TlsFailure(
-            "untrusted-ca",
-            f"{who} is issued by '{cert.issuer.rfc4514_string()}', which is not in the "
-            f"trust store ({trust}) and was not sent by the server",
-        )
+        return _issuer_not_found(cert, who, trust, chain)
     name = _VERIFY_ERROR_NAMES.get(error_number, "see OpenSSL's X509_V_ERR list")
     return TlsFailure(
         "handshake", f"{who} rejected: X509 verify error {error_number} ({name})"
+    )
+
+
+def _chain_text(chain: Sequence[x509.Certificate]) -> str:
+    if len(chain) == 1:
+        return "the server sent 1 certificate, its own"
+    return f"the server sent {len(chain)} certificates: " + ", ".join(
+        f"'{subject_text(c)}'" for c in chain
+    )
+
+
+def _issuer_not_found(
+    cert: x509.Certificate, who: str, trust: str, chain: Sequence[x509.Certificate]
+) -> TlsFailure:
+    """The issuer of *cert* is neither in the trust store nor among what the server sent.
+
+    Either the server left out an intermediate CA or the client does not trust the CA.
+    The certificate tells which when it names where its issuer is published (AIA caIssuers,
+    RFC 5280 §4.2.2.1): CAs publish their intermediates so, and sign no server certificate
+    with a root key (CA/Browser Forum Baseline Requirements §6.1.7).
+    """
+    issuer = cert.issuer.rfc4514_string() or "(empty issuer)"
+    sent = f" ({_chain_text(chain)})" if chain else ""
+    urls = ca_issuers_urls(cert)
+    if urls and not any(c.subject == cert.issuer for c in chain):
+        return TlsFailure(
+            "missing-intermediate",
+            f"{who} is issued by the intermediate CA '{issuer}', which the server did not "
+            f"send{sent} and the trust store ({trust}) does not hold. The certificate names "
+            f"where that intermediate is published ({urls[0]}): browsers and Windows fetch it "
+            "and hide the mistake, OpenSSL- and mbedTLS-based phones and SBCs do not. The "
+            "server must send its certificate followed by the intermediate (RFC 8446 §4.4.2, "
+            "RFC 5246 §7.4.2)",
+        )
+    return TlsFailure(
+        "untrusted-ca",
+        f"{who} is issued by '{issuer}', which is not in the trust store ({trust}) and was "
+        f"not sent by the server{sent}",
     )
 
 
@@ -295,6 +345,17 @@ def _classify(exc: BaseException | None, record: TlsHandshakeRecord | None) -> T
         if alert.code == 48:
             return TlsFailure(
                 "untrusted-ca", f"the client does not trust our certificate's issuer ({alert})"
+            )
+        if alert.code == _ALERT_BAD_CERTIFICATE:
+            return TlsFailure(
+                "handshake",
+                f"the client rejected our certificate ({alert}): OpenSSL-based clients send it "
+                "when the certificate does not name the server they asked for, or is not "
+                "valid yet",
+            )
+        if alert.code == _ALERT_CERTIFICATE_UNKNOWN:
+            return TlsFailure(
+                "handshake", f"the client rejected our certificate for another reason ({alert})"
             )
         return TlsFailure("handshake", f"the client aborted the handshake ({alert})")
 

@@ -8,6 +8,7 @@ sleeps: every wait is a Deferred (with a generous timeout so a bug fails instead
 
 from __future__ import annotations
 
+import datetime
 import re
 import socket
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import IHandshakeListener
@@ -26,6 +31,7 @@ from servers.certs import CertificateAuthority, IssuedCertificate, issue_server_
 from testbed.transport.tls import (
     ClientTlsCreator,
     KeyLog,
+    PemCredential,
     ServerTlsCreator,
     TlsFailure,
     TlsHandshakeRecord,
@@ -265,11 +271,15 @@ async def test_ca_file_trust_connects(ca, untrusted_ca, tmp_path):
         ("self-signed", "self-signed", "self-signed"),
         ("untrusted-ca", "untrusted-ca", "SIP testbed untrusted CA"),
         ("wrong-host", "hostname-mismatch", "wrong.invalid"),
+        ("cn-only", "cn-only", f"subject 'CN={DOMAIN},"),
+        ("missing-intermediate", "missing-intermediate", "SIP testbed intermediate CA"),
+        ("wildcard-mismatch", "wildcard-mismatch", f"DNS:*.{DOMAIN}"),
+        ("ip-address", "ip-address", "IP:127.0.0.1"),
     ],
 )
 @pytest_twisted.ensureDeferred
 async def test_bad_certificate_fails_with_exact_reason(ca, untrusted_ca, kind, expected, in_detail):
-    cert = _issue(kind, ca, untrusted_ca)
+    cert = _issue(kind, ca, untrusted_ca, hostnames=(DOMAIN, "127.0.0.1"))
     client = client_tls_options(DOMAIN, _trust(ca))
 
     outcome = await exchange(server_tls_options(cert), client)
@@ -343,8 +353,119 @@ async def test_wildcard_certificate_is_refused_unless_allowed(ca, untrusted_ca, 
     if allow_wildcards:
         assert outcome.echoed and outcome.failure is None
     else:
-        assert outcome.failure is not None and outcome.failure.kind == "hostname-mismatch"
+        assert outcome.failure is not None and outcome.failure.kind == "wildcard-mismatch"
         assert "RFC 5922" in outcome.failure.detail
+        assert outcome.server.record is not None
+        assert [a.name for a in outcome.server.record.alerts] == ["bad_certificate"]
+
+
+@pytest.mark.parametrize("allow_wildcards", [False, True])
+@pytest_twisted.ensureDeferred
+async def test_a_wildcard_that_does_not_cover_the_domain_is_refused_even_when_allowed(
+    ca, untrusted_ca, allow_wildcards
+):
+    cert = _issue("wildcard-mismatch", ca, untrusted_ca)
+    client = client_tls_options(DOMAIN, _trust(ca), allow_wildcards=allow_wildcards)
+
+    outcome = await exchange(server_tls_options(cert), client)
+
+    assert outcome.failure is not None and outcome.failure.kind == "wildcard-mismatch"
+    assert "RFC 6125 §6.4.3" in outcome.failure.detail
+
+
+# -- the alert the refusing client sends names the problem --------------------------------------
+
+# OpenSSL derives the alert from the X509 verify error (ssl_x509err2alert); the names refused
+# by RFC 5922 ride on OpenSSL's own X509_V_ERR_HOSTNAME_MISMATCH: bad_certificate.
+ALERTS = {
+    "expired": "certificate_expired",
+    "not-yet-valid": "bad_certificate",
+    "self-signed": "unknown_ca",
+    "untrusted-ca": "unknown_ca",
+    "wrong-host": "bad_certificate",
+    "cn-only": "bad_certificate",
+    "missing-intermediate": "unknown_ca",
+    "wildcard-mismatch": "bad_certificate",
+    "ip-address": "bad_certificate",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ALERTS))
+@pytest_twisted.ensureDeferred
+async def test_the_server_receives_the_alert_that_names_the_problem(ca, untrusted_ca, kind):
+    cert = _issue(kind, ca, untrusted_ca, hostnames=(DOMAIN, "127.0.0.1"))
+
+    outcome = await exchange(server_tls_options(cert), client_tls_options(DOMAIN, _trust(ca)))
+
+    server = outcome.server.record
+    assert server is not None and not server.handshake_done
+    received = [str(a) for a in server.alerts]
+    assert received == [f"received fatal alert {ALERTS[kind]} ({_ALERT_CODES[ALERTS[kind]]})"]
+    assert all(a.name != "internal_error" for a in outcome.record.alerts)
+
+
+_ALERT_CODES = {"bad_certificate": 42, "certificate_expired": 45, "unknown_ca": 48}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_sends_its_intermediate_is_accepted(ca, untrusted_ca):
+    cert = _issue("missing-intermediate", ca, untrusted_ca)
+    complete = PemCredential(cert.complete_chain_pem, cert.private_key_pem)
+
+    outcome = await exchange(server_tls_options(complete), client_tls_options(DOMAIN, _trust(ca)))
+
+    assert outcome.echoed and outcome.failure is None
+    assert outcome.record.peer_chain_length == 2
+
+
+def _leaf_with(ca: CertificateAuthority, *names: x509.GeneralName) -> PemCredential:
+    """A leaf with exactly these subjectAltNames, signed by *ca*."""
+    ca_key = serialization.load_pem_private_key(ca.trustme_ca.private_key_pem.bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf")]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return PemCredential(
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption()),
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_rfc_5922_overrules_openssl_name_check_for_a_sip_uri(ca):
+    """OpenSSL sees no DNS name for the domain; the sip: URI SAN makes it the domain's."""
+    leaf = _leaf_with(ca, x509.UniformResourceIdentifier(f"sip:{DOMAIN}"),
+                      x509.DNSName("other.example.com"))
+
+    outcome = await exchange(server_tls_options(leaf), client_tls_options(DOMAIN, _trust(ca)))
+
+    assert outcome.echoed and outcome.failure is None
+    assert outcome.record.certificate_problems == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_rfc_5922_refuses_a_dns_name_when_sip_uris_name_another_domain(ca):
+    """The one refusal OpenSSL cannot label: its DNS name check passed, so no X509 error is
+    left for the alert, and OpenSSL sends internal_error (see _openssl_name)."""
+    leaf = _leaf_with(ca, x509.UniformResourceIdentifier("sip:other.example.com"),
+                      x509.DNSName(DOMAIN))
+
+    outcome = await exchange(server_tls_options(leaf), client_tls_options(DOMAIN, _trust(ca)))
+
+    assert outcome.failure is not None and outcome.failure.kind == "hostname-mismatch"
+    assert "RFC 5922 §7.1" in outcome.failure.detail
+    assert outcome.server.record is not None
+    assert [a.name for a in outcome.server.record.alerts] == ["internal_error"]
 
 
 # -- insecure mode: connects, but says what it would have failed on ----------------------------------
@@ -358,11 +479,15 @@ async def test_wildcard_certificate_is_refused_unless_allowed(ca, untrusted_ca, 
         ("self-signed", "self-signed"),
         ("untrusted-ca", "untrusted-ca"),
         ("wrong-host", "hostname-mismatch"),
+        ("cn-only", "cn-only"),
+        ("missing-intermediate", "missing-intermediate"),
+        ("wildcard-mismatch", "wildcard-mismatch"),
+        ("ip-address", "ip-address"),
     ],
 )
 @pytest_twisted.ensureDeferred
 async def test_insecure_connects_and_records_the_would_be_failure(ca, untrusted_ca, kind, expected):
-    cert = _issue(kind, ca, untrusted_ca)
+    cert = _issue(kind, ca, untrusted_ca, hostnames=(DOMAIN, "127.0.0.1"))
     client = client_tls_options(DOMAIN, TrustConfig.insecure(diagnose_with=_trust(ca)))
 
     outcome = await exchange(server_tls_options(cert), client)

@@ -28,10 +28,13 @@ from twisted.python.failure import Failure
 
 from servers.certs import (
     CERT_KINDS,
+    DEFAULT_ADDRESS,
+    INTERMEDIATE_URL,
     WRONG_HOSTNAME,
     CertificateAuthority,
     issue_server_certificate,
 )
+from testbed.diagnosis import TLS_CAUSES
 from testbed.transport.tls import (
     TLS_FAILURE_KINDS,
     KeyLog,
@@ -48,6 +51,7 @@ from testbed.transport.tls import (
     server_tls_options,
     tls_failure_from,
 )
+from testbed.transport.tls._openssl_name import expect_server_name
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 DOMAIN = "sip.example.com"
@@ -74,43 +78,97 @@ def _sans(cert: x509.Certificate) -> list[x509.GeneralName]:
 def test_cert_kinds_are_the_schema_names():
     assert CERT_KINDS == (
         "valid", "expired", "not-yet-valid", "self-signed", "wrong-host", "untrusted-ca",
+        "cn-only", "missing-intermediate", "wildcard-mismatch", "ip-address",
     )
 
 
-# kind -> (notBefore, notAfter) relative to NOW, issuer ("ca" | "untrusted" | "self"), SAN
+ADDRESS = "127.0.0.7"
+NAMES = (f"DNS:{DOMAIN}", f"IP:{ADDRESS}")
+
+# kind -> (notBefore, notAfter) relative to NOW, issuer, subjectAltName, subject CN;
+# issuer: "ca" | "untrusted" | "self" | "intermediate" (a CA under "ca", not sent)
 KIND_TABLE = {
-    "valid": (-DAY, 30 * DAY, "ca", (f"DNS:{DOMAIN}",)),
-    "expired": (-60 * DAY, -DAY, "ca", (f"DNS:{DOMAIN}",)),
-    "not-yet-valid": (DAY, 60 * DAY, "ca", (f"DNS:{DOMAIN}",)),
-    "self-signed": (-DAY, 30 * DAY, "self", (f"DNS:{DOMAIN}",)),
-    "wrong-host": (-DAY, 30 * DAY, "ca", (f"DNS:{WRONG_HOSTNAME}",)),
-    "untrusted-ca": (-DAY, 30 * DAY, "untrusted", (f"DNS:{DOMAIN}",)),
+    "valid": (-DAY, 30 * DAY, "ca", NAMES, DOMAIN),
+    "expired": (-60 * DAY, -DAY, "ca", NAMES, DOMAIN),
+    "not-yet-valid": (DAY, 60 * DAY, "ca", NAMES, DOMAIN),
+    "self-signed": (-DAY, 30 * DAY, "self", NAMES, DOMAIN),
+    "wrong-host": (-DAY, 30 * DAY, "ca", (f"DNS:{WRONG_HOSTNAME}",), WRONG_HOSTNAME),
+    "untrusted-ca": (-DAY, 30 * DAY, "untrusted", NAMES, DOMAIN),
+    "cn-only": (-DAY, 30 * DAY, "ca", (), DOMAIN),
+    "missing-intermediate": (-DAY, 30 * DAY, "intermediate", NAMES, DOMAIN),
+    "wildcard-mismatch": (-DAY, 30 * DAY, "ca", (f"DNS:*.{DOMAIN}",), f"*.{DOMAIN}"),
+    "ip-address": (-DAY, 30 * DAY, "ca", (f"IP:{ADDRESS}",), ADDRESS),
 }
+
+
+def _san_texts(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        names = _sans(cert)
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(f"{'IP' if isinstance(n, x509.IPAddress) else 'DNS'}:{n.value}" for n in names)
 
 
 @pytest.mark.parametrize("kind", CERT_KINDS)
 def test_each_kind_has_its_validity_issuer_and_names(ca, untrusted_ca, kind):
-    before, after, issuer, sans = KIND_TABLE[kind]
+    before, after, issuer, sans, common_name = KIND_TABLE[kind]
 
-    issued = issue_server_certificate(kind, [DOMAIN], ca, untrusted_ca, now=NOW)
+    issued = issue_server_certificate(kind, [DOMAIN, ADDRESS], ca, untrusted_ca, now=NOW)
     cert = issued.certificate
 
     assert issued.kind == kind
     assert cert.not_valid_before_utc == NOW + before == issued.not_before
     assert cert.not_valid_after_utc == NOW + after == issued.not_after
     assert issued.subject_alt_names == sans
-    assert tuple(f"DNS:{n.value}" for n in _sans(cert)) == sans
-    assert issued.hostnames == (DOMAIN,)
-    signer = {"ca": ca.certificate, "untrusted": untrusted_ca.certificate, "self": cert}[issuer]
+    assert _san_texts(cert) == sans
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == common_name
+    assert issued.hostnames == (DOMAIN, ADDRESS)
+    intermediate = x509.load_pem_x509_certificate(issued.issuer_pem)
+    signer = {"ca": ca.certificate, "untrusted": untrusted_ca.certificate, "self": cert,
+              "intermediate": intermediate}[issuer]
     assert cert.issuer == signer.subject
     cert.verify_directly_issued_by(signer)  # raises if the signature is not the signer's
     assert issued.ca_pem == ca.cert_pem  # the client is always given the trusted CA
     assert issued.issuer_pem == signer.public_bytes(serialization.Encoding.PEM)
+    assert issued.complete_chain_pem == issued.cert_chain_pem + issued.omitted_chain_pem
+
+
+def test_ip_address_without_an_address_names_loopback(ca):
+    issued = issue_server_certificate("ip-address", [DOMAIN], ca, now=NOW)
+
+    assert issued.subject_alt_names == (f"IP:{DEFAULT_ADDRESS}",) == ("IP:127.0.0.1",)
+
+
+def test_missing_intermediate_is_a_chain_of_three_the_server_sends_one_of(ca):
+    issued = issue_server_certificate("missing-intermediate", [DOMAIN], ca, now=NOW)
+    intermediate = x509.load_pem_x509_certificate(issued.omitted_chain_pem)
+
+    assert x509.load_pem_x509_certificates(issued.cert_chain_pem) == [issued.certificate]
+    assert issued.issuer_pem == issued.omitted_chain_pem
+    intermediate.verify_directly_issued_by(ca.certificate)
+    assert intermediate.issuer == ca.certificate.subject != intermediate.subject
+    constraints = intermediate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca and constraints.path_length == 0
+    access = issued.certificate.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+    assert [a.access_location.value for a in access] == [INTERMEDIATE_URL]
+
+
+@pytest.mark.parametrize(
+    ("kind", "hostnames", "message"),
+    [
+        ("cn-only", [ADDRESS], "needs a DNS name"),
+        ("wildcard-mismatch", [ADDRESS], "needs a DNS name"),
+    ],
+)
+def test_kinds_that_need_a_name_or_an_address_say_so(ca, kind, hostnames, message):
+    with pytest.raises(ValueError, match=message):
+        issue_server_certificate(kind, hostnames, ca, now=NOW)
 
 
 @pytest.mark.parametrize("kind", CERT_KINDS)
 def test_each_kind_is_a_server_leaf_with_its_own_key(ca, untrusted_ca, kind):
-    issued = issue_server_certificate(kind, [DOMAIN], ca, untrusted_ca, now=NOW)
+    issued = issue_server_certificate(kind, [DOMAIN, ADDRESS], ca, untrusted_ca, now=NOW)
     cert = issued.certificate
     key = serialization.load_pem_private_key(issued.private_key_pem, password=None)
 
@@ -233,9 +291,14 @@ def test_write_refuses_a_missing_directory(ca, tmp_path):
 
 def test_failure_kinds_are_the_troubleshooting_rows():
     assert TLS_FAILURE_KINDS == (
-        "expired", "not-yet-valid", "self-signed", "untrusted-ca", "hostname-mismatch",
+        "expired", "not-yet-valid", "self-signed", "untrusted-ca", "missing-intermediate",
+        "hostname-mismatch", "cn-only", "wildcard-mismatch", "ip-address",
         "protocol-version", "handshake",
     )
+
+
+def test_every_failure_kind_has_a_likely_cause_in_the_diagnosis():
+    assert set(TLS_CAUSES) == set(TLS_FAILURE_KINDS)
 
 
 def test_tls_failure_refuses_an_unknown_kind_and_prints_kind_and_detail():
@@ -316,8 +379,13 @@ def test_missing_or_garbage_ca_file_is_a_config_error(tmp_path):
         client_tls_options(DOMAIN, TrustConfig.from_ca_file(garbage))
 
 
-def _memory_handshake(client, server) -> tuple[TlsHandshakeRecord, TlsHandshakeRecord]:
-    """Run a handshake between two creators through memory BIOs: no socket, no reactor."""
+def _memory_handshake(
+    client, server, *, deliver_alerts: bool = False
+) -> tuple[TlsHandshakeRecord, TlsHandshakeRecord]:
+    """Run a handshake between two creators through memory BIOs: no socket, no reactor.
+
+    With *deliver_alerts*, bytes keep flowing after one side fails, so the other side reads
+    the alert it was sent."""
     client_side, server_side = client.clientConnectionForTLS(None), server.serverConnectionForTLS(None)
     client_side.set_connect_state()
     server_side.set_accept_state()
@@ -328,7 +396,8 @@ def _memory_handshake(client, server) -> tuple[TlsHandshakeRecord, TlsHandshakeR
             except SSL.WantReadError:
                 pass
             except SSL.Error:
-                return client.record_for(client_side), server.record_for(server_side)
+                if not deliver_alerts:
+                    return client.record_for(client_side), server.record_for(server_side)
             try:
                 receiver.bio_write(sender.bio_read(65536))
             except SSL.WantReadError:
@@ -360,6 +429,81 @@ def test_a_ca_file_with_another_ca_is_not_trusted(ca, untrusted_ca, tmp_path):
     assert not client_record.handshake_done
     assert client_record.failure is not None and client_record.failure.kind == "untrusted-ca"
     assert f"CA file {tmp_path / 'ca.crt'}" in client_record.failure.detail
+
+
+# kind -> (the client's failure kind, the alert it sends): OpenSSL derives the alert from the
+# verify error (ssl_x509err2alert); a name refused by RFC 5922 rides on OpenSSL's own
+# X509_V_ERR_HOSTNAME_MISMATCH, hence bad_certificate rather than internal_error.
+REFUSALS = {
+    "expired": ("expired", "certificate_expired"),
+    "not-yet-valid": ("not-yet-valid", "bad_certificate"),
+    "self-signed": ("self-signed", "unknown_ca"),
+    "untrusted-ca": ("untrusted-ca", "unknown_ca"),
+    "wrong-host": ("hostname-mismatch", "bad_certificate"),
+    "cn-only": ("cn-only", "bad_certificate"),
+    "missing-intermediate": ("missing-intermediate", "unknown_ca"),
+    "wildcard-mismatch": ("wildcard-mismatch", "bad_certificate"),
+    "ip-address": ("ip-address", "bad_certificate"),
+}
+
+
+def test_every_bad_kind_has_a_refusal():
+    assert set(REFUSALS) == set(CERT_KINDS) - {"valid"}
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSALS))
+def test_each_bad_kind_is_refused_with_its_failure_and_alert(ca, untrusted_ca, kind):
+    failure_kind, alert = REFUSALS[kind]
+    server = server_tls_options(issue_server_certificate(kind, [DOMAIN, "127.0.0.7"], ca, untrusted_ca))
+
+    client_record, server_record = _memory_handshake(
+        client_tls_options(DOMAIN, TrustConfig.from_ca_pem(ca.cert_pem)), server,
+        deliver_alerts=True,
+    )
+
+    assert not client_record.handshake_done
+    assert client_record.failure is not None and client_record.failure.kind == failure_kind
+    assert [(a.name, a.sent) for a in client_record.alerts if a.fatal] == [(alert, True)]
+    assert [(a.name, a.sent) for a in server_record.alerts if a.fatal] == [(alert, False)]
+    assert client_record.peer_chain_length == 1
+    assert client_record.peer_certificate is not None
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSALS))
+def test_insecure_accepts_each_bad_kind_and_keeps_its_failure(ca, untrusted_ca, kind):
+    server = server_tls_options(issue_server_certificate(kind, [DOMAIN, "127.0.0.7"], ca, untrusted_ca))
+    trust = TrustConfig.insecure(diagnose_with=TrustConfig.from_ca_pem(ca.cert_pem))
+
+    client_record, _ = _memory_handshake(client_tls_options(DOMAIN, trust), server)
+
+    assert client_record.handshake_done and client_record.failure is None
+    assert client_record.alerts == []
+    assert client_record.would_have_failed is not None
+    assert client_record.would_have_failed.kind == REFUSALS[kind][0]
+
+
+def test_the_complete_chain_of_a_missing_intermediate_certificate_is_accepted(ca):
+    issued = issue_server_certificate("missing-intermediate", [DOMAIN], ca)
+    server = server_tls_options(PemCredential(issued.complete_chain_pem, issued.private_key_pem))
+
+    client_record, _ = _memory_handshake(
+        client_tls_options(DOMAIN, TrustConfig.from_ca_pem(ca.cert_pem)), server
+    )
+
+    assert client_record.handshake_done and client_record.failure is None
+    assert client_record.peer_chain_length == 2
+
+
+def test_without_access_to_openssl_the_name_is_still_checked_and_the_loss_noted():
+    class NoContext:
+        pass
+
+    note = expect_server_name(NoContext(), DOMAIN, None, allow_wildcards=False)  # type: ignore[arg-type]
+
+    assert note is not None and "internal_error" in note
+    assert expect_server_name(SSL.Context(SSL.TLS_METHOD), DOMAIN, None, allow_wildcards=False) is None
+    address = ipaddress.ip_address("::1")
+    assert expect_server_name(SSL.Context(SSL.TLS_METHOD), "::1", address, allow_wildcards=True) is None
 
 
 # -- client options ---------------------------------------------------------------------------------
@@ -438,44 +582,79 @@ def _cert_with(*names: x509.GeneralName, common_name: str = "ignored.example") -
 DNS, URI, IP = x509.DNSName, x509.UniformResourceIdentifier, x509.IPAddress
 
 
+HOST = "hostname-mismatch"
+
+
 @pytest.mark.parametrize(
-    ("names", "server_name", "wildcards", "verdict"),
+    ("names", "server_name", "wildcards", "kind", "text"),
     [
-        ((DNS(DOMAIN),), DOMAIN, False, None),
-        ((DNS(DOMAIN),), "SIP.EXAMPLE.COM", False, None),
-        ((DNS("other.example.com"), DNS(DOMAIN)), DOMAIN, False, None),
-        ((DNS("wrong.invalid"),), DOMAIN, False, "is for DNS:wrong.invalid, not sip.example.com"),
-        ((DNS("example.com"),), DOMAIN, False, "DNS-ID"),
-        ((DNS("*.example.com"),), DOMAIN, False, "RFC 5922 §7.2"),
-        ((DNS("*.example.com"),), DOMAIN, True, None),
-        ((DNS("*.example.com"), DNS(DOMAIN)), DOMAIN, False, None),
-        ((URI(f"sip:{DOMAIN}"),), DOMAIN, False, None),
-        ((URI(f"sip:{DOMAIN}"), DNS("other.example.com")), DOMAIN, False, None),
+        ((DNS(DOMAIN),), DOMAIN, False, None, None),
+        ((DNS(DOMAIN),), "SIP.EXAMPLE.COM", False, None, None),
+        ((DNS("other.example.com"), DNS(DOMAIN)), DOMAIN, False, None, None),
+        ((DNS("wrong.invalid"),), DOMAIN, False, HOST, "is for DNS:wrong.invalid, not sip.example.com"),
+        ((DNS("example.com"),), DOMAIN, False, HOST, "DNS-ID"),
+        # RFC 5922 §7.2: no wildcard matches in SIP, even one the web's rule would accept
+        ((DNS("*.example.com"),), DOMAIN, False, "wildcard-mismatch", "RFC 5922 §7.2"),
+        ((DNS("*.example.com"),), DOMAIN, True, None, None),
+        ((DNS("*.example.com"), DNS(DOMAIN)), DOMAIN, False, None, None),
+        # RFC 6125 §6.4.3: one whole left-most label, so neither the apex nor two labels
+        ((DNS(f"*.{DOMAIN}"),), DOMAIN, False, "wildcard-mismatch", "does not cover it"),
+        ((DNS(f"*.{DOMAIN}"),), DOMAIN, True, "wildcard-mismatch", "RFC 6125 §6.4.3"),
+        ((DNS("*.example.com"),), f"a.{DOMAIN}", True, "wildcard-mismatch", "a.b.example.com"),
+        ((DNS("*.example.net"),), DOMAIN, False, "wildcard-mismatch", "DNS:*.example.net"),
+        ((DNS("*.example.com"), DNS("other.example.com")), "example.com", True, "wildcard-mismatch", "does not cover"),
+        ((URI(f"sip:{DOMAIN}"),), DOMAIN, False, None, None),
+        ((URI(f"sip:{DOMAIN}"), DNS("other.example.com")), DOMAIN, False, None, None),
         # RFC 5922 §7.1: once sip: URIs are present, DNS names do not count
-        ((URI("sip:other.example.com"), DNS(DOMAIN)), DOMAIN, False, "RFC 5922 §7.1"),
-        ((URI(f"https:{DOMAIN}"), DNS(DOMAIN)), DOMAIN, False, None),
-        ((IP(ipaddress.ip_address("127.0.0.7")),), "127.0.0.7", False, None),
-        ((IP(ipaddress.ip_address("::1")),), "[::1]", False, None),
-        ((IP(ipaddress.ip_address("127.0.0.7")),), "127.0.0.1", False, "IP-ID"),
-        ((DNS("127.0.0.7.example"),), "127.0.0.7", False, "IP address SAN"),
-        ((), DOMAIN, False, "no subjectAltName"),
-        ((URI("sip:127.0.0.7"),), "127.0.0.7", False, "cannot be parsed"),
+        ((URI("sip:other.example.com"), DNS(DOMAIN)), DOMAIN, False, HOST, "RFC 5922 §7.1"),
+        ((URI("sip:other.example.com"), DNS("*.example.com")), DOMAIN, True, HOST, "RFC 5922 §7.1"),
+        ((URI(f"https:{DOMAIN}"), DNS(DOMAIN)), DOMAIN, False, None, None),
+        ((IP(ipaddress.ip_address("127.0.0.7")),), "127.0.0.7", False, None, None),
+        ((IP(ipaddress.ip_address("::1")),), "[::1]", False, None, None),
+        ((IP(ipaddress.ip_address("127.0.0.7")),), "127.0.0.1", False, HOST, "IP-ID"),
+        ((DNS("127.0.0.7.example"),), "127.0.0.7", False, HOST, "IP address SAN"),
+        # a name checked against addresses only: the certificate names no DNS name at all
+        ((IP(ipaddress.ip_address("127.0.0.7")),), DOMAIN, False, "ip-address", "only by IP address (IP:127.0.0.7)"),
+        ((IP(ipaddress.ip_address("127.0.0.7")), IP(ipaddress.ip_address("::1"))), DOMAIN, True, "ip-address", "IP:127.0.0.7, IP:::1"),
+        ((IP(ipaddress.ip_address("127.0.0.7")), DNS("other.example.com")), DOMAIN, False, HOST, "DNS-ID"),
+        ((), DOMAIN, False, HOST, "no subjectAltName"),
+        ((URI("sip:127.0.0.7"),), "127.0.0.7", False, HOST, "cannot be parsed"),
     ],
 )
-def test_server_identity(names, server_name, wildcards, verdict):
+def test_server_identity(names, server_name, wildcards, kind, text):
     failure = check_server_identity(_cert_with(*names), server_name, allow_wildcards=wildcards)
 
-    if verdict is None:
+    if kind is None:
         assert failure is None
     else:
-        assert failure is not None and failure.kind == "hostname-mismatch"
-        assert verdict in failure.detail, failure.detail
+        assert failure is not None and failure.kind == kind, failure
+        assert text in failure.detail, failure.detail
 
 
-def test_common_name_is_not_used():
+@pytest.mark.parametrize(
+    ("common_name", "server_name", "kind"),
+    [
+        (DOMAIN, DOMAIN, "cn-only"),
+        ("SIP.Example.COM", DOMAIN, "cn-only"),
+        ("other.example.com", DOMAIN, "hostname-mismatch"),
+        ("127.0.0.7", "127.0.0.7", "hostname-mismatch"),  # an address needs an IP SAN
+        ("not a host name!", DOMAIN, "hostname-mismatch"),
+    ],
+)
+def test_a_name_only_in_the_common_name_is_refused(common_name, server_name, kind):
+    failure = check_server_identity(_cert_with(common_name=common_name), server_name)
+
+    assert failure is not None and failure.kind == kind
+    assert "no subjectAltName" in failure.detail
+
+
+def test_cn_only_names_the_rule_and_the_evidence():
     failure = check_server_identity(_cert_with(common_name=DOMAIN), DOMAIN)
 
-    assert failure is not None and failure.kind == "hostname-mismatch"
+    assert failure is not None
+    for text in ("only in its subject CN", "RFC 5922 §7.1", f"subjectAltName DNS:{DOMAIN}",
+                 f"subject 'CN={DOMAIN}'", "issuer 'CN=sip.example.com'"):
+        assert text in failure.detail, failure.detail
 
 
 # -- OpenSSL verify errors -------------------------------------------------------------------------
@@ -503,6 +682,63 @@ def test_verify_errors_map_to_failure_kinds(error, depth, kind, text):
 
     assert failure.kind == kind
     assert text in failure.detail, failure.detail
+
+
+def _with_ca_issuers(cert: x509.Certificate, url: str = "http://pki.example/int.crt") -> x509.Certificate:
+    """*cert* re-signed with an AIA caIssuers URL, as CAs put in leaves they sign from an
+    intermediate (the same subject, issuer and names)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Intermediate CA")]))
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.AuthorityInformationAccessOID.CA_ISSUERS, URI(url))]), critical=False)
+    )
+    return builder.sign(key, hashes.SHA256())
+
+
+def _ca_named(name: str) -> x509.Certificate:
+    return _cert_with(common_name=name)
+
+
+@pytest.mark.parametrize(
+    ("aia", "sent", "kind", "text"),
+    [
+        # the certificate names where its issuer is published, the server did not send it
+        (True, ["leaf"], "missing-intermediate", "the server sent 1 certificate, its own"),
+        (True, ["leaf", "Root CA"], "missing-intermediate", "the server sent 2 certificates"),
+        (True, [], "missing-intermediate", "intermediate CA 'CN=Intermediate CA'"),
+        # it sent the issuer after all: then the issuer's own issuer is what is unknown
+        (True, ["leaf", "Intermediate CA"], "untrusted-ca", "not in the trust store"),
+        # nothing says the issuer is an intermediate: a CA the client does not trust
+        (False, ["leaf"], "untrusted-ca", "the server sent 1 certificate, its own"),
+        (False, [], "untrusted-ca", "was not sent by the server"),
+    ],
+)
+def test_an_unknown_issuer_is_a_missing_intermediate_or_an_untrusted_ca(aia, sent, kind, text):
+    leaf = _cert_with(DNS(DOMAIN), common_name=DOMAIN)
+    leaf = _with_ca_issuers(leaf) if aia else leaf
+    chain = [leaf if name == "leaf" else _ca_named(name) for name in sent]
+
+    failure = certificate_failure(20, leaf, 0, DOMAIN, "TRUST", chain)
+
+    assert failure.kind == kind, failure
+    assert text in failure.detail, failure.detail
+
+
+def test_missing_intermediate_names_the_issuer_its_url_and_the_fix():
+    leaf = _with_ca_issuers(_cert_with(DNS(DOMAIN), common_name=DOMAIN), "http://ca.example/i.crt")
+
+    failure = certificate_failure(20, leaf, 0, DOMAIN, "TRUST", [leaf])
+
+    for text in ("certificate for sip.example.com", "'CN=Intermediate CA'", "(TRUST)",
+                 "http://ca.example/i.crt", "followed by the intermediate", "RFC 8446 §4.4.2"):
+        assert text in failure.detail, failure.detail
 
 
 # -- classifying failed handshakes ----------------------------------------------------------------
@@ -570,6 +806,7 @@ def test_a_recorded_verification_failure_wins(ca):
         ("server", TlsAlert(2, 45, sent=False), "expired"),
         ("server", TlsAlert(2, 48, sent=False), "untrusted-ca"),
         ("server", TlsAlert(2, 42, sent=False), "handshake"),
+        ("server", TlsAlert(2, 46, sent=False), "handshake"),
         ("server", TlsAlert(2, 70, sent=True), "protocol-version"),
         ("client", TlsAlert(2, 70, sent=False), "protocol-version"),
         ("client", TlsAlert(2, 40, sent=False), "handshake"),
