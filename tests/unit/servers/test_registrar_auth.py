@@ -43,6 +43,10 @@ class RecordingContext:
                 headers=(), body: bytes = b"") -> None:
         self.answers.append((status, list(headers)))
 
+    def send(self, response) -> None:
+        self.answers.append((response.status, [(n, v) for n, v in response.headers
+                                               if n in ("Contact", "Date")]))
+
     @property
     def final(self) -> tuple[int, list[tuple[str, object]]]:
         return [a for a in self.answers if a[0] >= 200][-1]
