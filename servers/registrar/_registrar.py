@@ -227,6 +227,7 @@ class Registrar:
         except RemoteProtocolError as exc:
             status, note = exc.status_hint, exc.reason
             context.respond(exc.status_hint, exc.reason, to_tag=self._tag())
+            self._log_refusal(context, status, note)
         self.received.append(Received(self.reactor.seconds(), request.method,
                                       context.flow.transport, context.flow.remote, status,
                                       _user_of(request), note))
@@ -260,6 +261,7 @@ class Registrar:
             if result.status is VerifyStatus.URI_MISMATCH:
                 reason = "Bad Request (digest uri is not the Request-URI)"
                 context.respond(400, reason, to_tag=self._tag())
+                self._log_refusal(context, 400, result.reason)  # RFC 7616 §3.4.6: log it
                 return 400, result.reason, None
             unknown = self.config.unknown_user
             if result.status is VerifyStatus.UNKNOWN_USER and unknown != 401:
@@ -312,7 +314,14 @@ class Registrar:
         if rejected.status >= 500 and self.config.retry_after:
             headers.append(("Retry-After", str(self.config.retry_after)))
         context.respond(rejected.status, rejected.reason, headers=headers, to_tag=self._tag())
+        if rejected.status != 423:  # too brief is a negotiation (§10.2.8), not a refusal
+            self._log_refusal(context, rejected.status, rejected.reason)
         return rejected.status, rejected.reason
+
+    def _log_refusal(self, context: ServerContext, status: int, reason: str) -> None:
+        """One rate-limited line for a request refused as malformed or not allowed."""
+        self.stack.input_rejected(context.flow,
+                                  f"{context.request.method} {status} {reason} (answered)")
 
     def _domains(self) -> frozenset[str]:
         """The hosts an address-of-record may name: ``domains`` and the addresses

@@ -38,7 +38,7 @@ from testbed.sip import (
     server_key,
 )
 
-from ._flows import Flow, FlowSink, reject_bad_input
+from ._flows import Flow, FlowSink
 from ._trace import HostPort
 
 LOGGER = logging.getLogger("testbed.rejected")
@@ -130,32 +130,30 @@ class _Stack(FlowSink, Protocol):
 
 def answer_internal_error(stack: _Stack, message: Message, flow: Flow,
                           exc: Exception) -> None:
-    """Answer 500 to a request whose handling raised (RFC 3261 §21.5.1): on its server
-    transaction if that still owes a final response (so that it ends as usual),
-    statelessly if it has none; then one log line naming the error and where it was
-    raised. A response or an ACK is only logged."""
+    """Answer 500 to a request whose handling raised (RFC 3261 §21.5.1) if its server
+    transaction still owes a final response (so that it ends as usual); then one log
+    line naming the error and where it was raised. Nothing else is answered: a request
+    whose transaction answered already, or is gone, or never was, must not get a
+    second answer or a stray one; a response or an ACK gets none anyway."""
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
     where = "" if frame is None else \
         f" at {frame.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.tb_lineno}"
     what = f"internal error: {type(exc).__name__}: {exc}{where}"
-    if not isinstance(message, Request) or message.method == "ACK":
-        stack.input_rejected(flow, f"{what} (dropped)")
-        return
-    try:
-        transaction = stack.table.get(server_key(message))
-    except RemoteProtocolError:
-        transaction = None
-    if transaction is None:
-        reject_bad_input(stack, flow, message.to_bytes(),
-                         RemoteProtocolError("Server Internal Error", 500), what)
-        return
-    if transaction.state in (TransactionState.TRYING, TransactionState.PROCEEDING):
-        stack.send_response(make_response(message, 500))
+    request = message if isinstance(message, Request) and message.method != "ACK" else None
+    transaction = None
+    if request is not None:
+        try:
+            transaction = stack.table.get(server_key(request))
+        except RemoteProtocolError:
+            transaction = None
+    if request is not None and transaction is not None \
+            and transaction.state in (TransactionState.TRYING, TransactionState.PROCEEDING):
+        stack.send_response(make_response(request, 500))
         stack.input_rejected(flow, f"500 Server Internal Error (answered): {what}")
     else:
-        stack.input_rejected(flow, f"{what} (after the final response)")
+        stack.input_rejected(flow, f"{what} (not answered)")
 
 
 __all__ = ["LOGGER", "RejectionLog", "answer_internal_error"]
