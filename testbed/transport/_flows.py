@@ -106,11 +106,10 @@ class Flow:
         return f"<{type(self).__name__} {self.transport} {self.local} -> {self.remote}>"
 
 
-def reject_bad_input(sink: FlowSink, flow: Flow, raw: bytes, error: RemoteProtocolError,
-                     detail: str = "") -> None:
+def reject_bad_input(sink: FlowSink, flow: Flow, raw: bytes,
+                     error: RemoteProtocolError) -> None:
     """Record malformed input, answer it if it was a request (RFC 3261 §21.4.1; a
-    response is dropped, §18.1.2) and tell ``sink``, which logs one line at most
-    (``detail`` added to it, not to the answer)."""
+    response is dropped, §18.1.2) and tell ``sink``, which logs one line at most."""
     trace = flow.trace
     trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
                  summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
@@ -125,8 +124,7 @@ def reject_bad_input(sink: FlowSink, flow: Flow, raw: bytes, error: RemoteProtoc
             outcome = "answered"
             trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
                          summary=f"{error.status_hint} {error.reason}", data=answer)
-    detail = f": {detail}" if detail else ""
-    sink.input_rejected(flow, f"{error.status_hint} {error.reason} ({outcome}){detail}")
+    sink.input_rejected(flow, f"{error.status_hint} {error.reason} ({outcome})")
 
 
 # -- UDP ---------------------------------------------------------------------------------
