@@ -33,6 +33,7 @@ REGISTER whose answer would not gets 503 instead, and bindings are stored only o
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -478,9 +479,9 @@ def _user_of(request: Request) -> str:
 def _fits(response: Response, limit: int) -> bool:
     """Whether ``response`` serialises to at most ``limit`` bytes. Counted from its text
     (UTF-8 spends at most 4 bytes on a character); serialised only near the limit."""
-    chars = len(response.start_line()) + len(response.body) + 32  # + Content-Length, CRLFs
-    for name, value in response.headers:
-        chars += len(name) + len(value) + 4
+    headers = response.headers
+    chars = len(response.start_line()) + len(response.body) + 32 + 4 * len(headers) \
+        + sum(map(len, itertools.chain.from_iterable(headers)))  # names and values
     return 4 * chars <= limit or len(response.to_bytes()) <= limit
 
 

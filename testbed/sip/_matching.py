@@ -56,16 +56,17 @@ _RFC2543 = "rfc2543 "  # a space: no RFC 3261 branch (a token) starts so
 
 
 @memoised
-def _via_key_of(line: str) -> tuple[str, str]:
-    """(branch, sent-by) of the top Via of a Via header line, lower-cased, the branch ""
-    when there is none; memoised, as every message is matched several times on its way
-    (table, transaction, response)."""
+def _via_key_of(line: str) -> tuple[str, str, bool]:
+    """(branch, sent-by, RFC 3261 branch?) of the top Via of a Via header line,
+    lower-cased, the branch "" when there is none; memoised, as every message is matched
+    several times on its way (table, transaction, response)."""
     via = top_via_of(line)
     # §7.3.1: parameter values compare case-insensitively unless stated otherwise.
-    return (via.branch or "").lower(), via.sent_by.lower()
+    branch = (via.branch or "").lower()
+    return branch, via.sent_by.lower(), branch.startswith(_COOKIE)
 
 
-def _via_key(message: Message) -> tuple[str, str]:
+def _via_key(message: Message) -> tuple[str, str, bool]:
     line = message.headers.get("Via")
     if line is None:
         raise RemoteProtocolError("Missing Via header")
@@ -112,8 +113,8 @@ def server_key(message: Message) -> ServerKey:
     sent-by as the INVITE, method CANCEL (§9.2). A top Via without a branch, or with
     one lacking the magic cookie, gives the RFC 2543 key (:func:`rfc2543_identity`).
     """
-    branch, sent_by = _via_key(message)
-    if not branch.startswith(_COOKIE):
+    branch, sent_by, rfc3261 = _via_key(message)
+    if not rfc3261:
         branch = rfc2543_identity(message)
     return ServerKey(branch, sent_by, _method(message))
 
