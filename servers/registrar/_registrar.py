@@ -21,7 +21,8 @@ authorization will not help (§21.4.4); 404 Not Found says that the user does no
 here (§21.4.5, and §10.3 step 6 for an address-of-record not of this domain).
 
 Credentials must also have been computed for this request's Request-URI (RFC 7616
-§3.4.6): others get 400 Bad Request. An authenticated user may then register only what
+§3.4.6), or for this server itself (a URI naming an address it listens on, as SIPp
+sends): others get 400 Bad Request. An authenticated user may then register only what
 ``registrar_policy`` lets them (§10.3 step 4, :mod:`._policy`): by default their own
 address-of-record, 403 otherwise. The 200 OK lists every binding of the
 address-of-record, so the bindings are capped (``max_contacts``) and the answer must fit
@@ -62,6 +63,7 @@ from testbed.sip import (
     message_size_limit,
     new_branch,
     parse_sdp,
+    parse_uri,
 )
 from testbed.transport import (
     Flow,
@@ -254,9 +256,12 @@ class Registrar:
         stale = False
         note = f"challenged (no {credentials_header})"
         if credentials is not None:
-            result = self.digest.verify(credentials, method=request.method,
-                                        password_lookup=self.config.users.get, now=now,
-                                        body=request.body, request_uri=request.uri)
+            verify = functools.partial(self.digest.verify, credentials, now=now,
+                                       method=request.method, body=request.body,
+                                       password_lookup=self.config.users.get)
+            result = verify(request_uri=request.uri)
+            if result.status is VerifyStatus.URI_MISMATCH and self._names_me(credentials.uri):
+                result = verify()  # SIPp's way: a uri naming this server, not another one
             if result.ok:
                 return None, f"authenticated {result.username}", result.username
             if result.status is VerifyStatus.URI_MISMATCH:
@@ -323,6 +328,19 @@ class Registrar:
         """One rate-limited line for a request refused as malformed or not allowed."""
         self.stack.input_rejected(context.flow,
                                   f"{context.request.method} {status} {reason} (answered)")
+
+    def _names_me(self, digest_uri: str) -> bool:
+        """Whether a digest ``uri`` names this registrar itself: a SIP URI without user
+        part whose host is one it listens on. SIPp, for one, answers every challenge
+        with ``uri="sip:<server address>:<port>"`` whatever the Request-URI; that
+        designates no other resource than this server, so it is let through (the check
+        refuses credentials computed for another server or another user)."""
+        try:
+            uri = parse_uri(digest_uri)
+        except RemoteProtocolError:
+            return False
+        return isinstance(uri, SipUri) and uri.user is None \
+            and uri.host.lower() in self._local_hosts
 
     def _domains(self) -> frozenset[str]:
         """The hosts an address-of-record may name: ``domains`` and the addresses

@@ -224,12 +224,14 @@ async def challenged(peer: Peer, flow: Flow, to_user: str, **fields) -> Challeng
 
 
 def register_with(flow: Flow, challenge: Challenge, user: str, to_user: str, *,
-                  contacts: int = 1, digest_uri: str = "sip:127.0.0.1", cseq: int = 2) -> bytes:
+                  contacts: int = 1, digest_uri: str = "sip:127.0.0.1", cseq: int = 2,
+                  uri: str = "") -> bytes:
     credentials = build_authorization(challenge, username=user, password=ACCOUNTS[user],
                                       method="REGISTER", uri=digest_uri, cnonce="c0ffee")
     headers = tuple(f"Contact: <sip:dev{i}@192.0.2.1>" for i in range(contacts))
     return request_bytes("REGISTER", flow, to_user=to_user, call_id=f"{to_user}@peer",
-                         cseq=cseq, headers=(*headers, f"Authorization: {credentials.to_header()}"))
+                         cseq=cseq, uri=uri,
+                         headers=(*headers, f"Authorization: {credentials.to_header()}"))
 
 
 REFUSALS = [
@@ -359,3 +361,21 @@ async def test_the_default_cap_refuses_800_contacts_at_once(servers, peer, rejec
     flow.write(many_contacts(flow, 0, 800, "all@peer"))
     await peer.events(1)
     assert peer.responses[0].status == 503 and registrar.location.bindings == {}
+
+
+@pytest.mark.parametrize(("names", "status"), [("server", 200), ("other", 400), ("user", 400)])
+@pytest_twisted.ensureDeferred
+async def test_a_digest_uri_naming_the_server_itself_is_let_through(
+        servers, peer, no_tracebacks, names, status):
+    # SIPp answers every challenge with uri="sip:<server address>:<port>".
+    registrar, bound = servers.registrar({"UDP": 0}, users=dict(ACCOUNTS))
+    host, port = bound["UDP"]
+    digest_uri = {"server": f"sip:{host}:{port}", "other": f"sip:192.0.2.99:{port}",
+                  "user": f"sip:bob@{host}:{port}"}[names]
+    flow = await connect(peer, "UDP", bound)
+    challenge = await challenged(peer, flow, "alice", uri="sip:example.com")
+    flow.write(register_with(flow, challenge, "alice", "alice", digest_uri=digest_uri,
+                             uri="sip:example.com"))
+    await peer.events(2)
+    assert peer.responses[-1].status == status
+    assert len(registrar.location.bindings) == (status == 200)
