@@ -138,6 +138,10 @@ def unframed_request(flow: Flow) -> bytes:
     return request_bytes("OPTIONS", flow).replace(b"Content-Length: 0\r\n", b"")
 
 
+def bad_length(flow: Flow) -> bytes:
+    return request_bytes("OPTIONS", flow).replace(b"Content-Length: 0", b"Content-Length: x")
+
+
 def endless_head(flow: Flow) -> bytes:
     return request_bytes("OPTIONS", flow).rstrip(b"\r\n") + b"\r\nX-Pad: " + b"a" * 70_000
 
@@ -149,6 +153,7 @@ CASES = [
     ("UDP", lambda flow: b"garbage\r\n\r\n", None, False, "(dropped)"),
     ("TCP", bad_request, 400, False, "400 Invalid Max-Forwards: 'many' (answered)"),
     ("TCP", unframed_request, 400, True, "400 Missing Content-Length on stream transport"),
+    ("TCP", bad_length, 400, True, "400 Invalid Content-Length on stream transport"),
     ("TCP", endless_head, 513, True, "513 Message headers too large (answered)"),
     ("WS", bad_request, 400, False, "400 Invalid Max-Forwards: 'many' (answered)"),
     ("WS", bad_response, None, False, "(dropped)"),
@@ -289,7 +294,7 @@ class FailingUser:
         raise RuntimeError("the TU failed on an ACK")
 
     def stray_response(self, response: Response, flow: Flow) -> None:
-        pass
+        raise RuntimeError("the TU failed on a response")
 
     def flow_closed(self, flow: Flow, reason: str) -> None:
         pass
@@ -302,6 +307,7 @@ class FailingUser:
     ("UDP", True, "OPTIONS", [200], "RuntimeError: the TU failed at"),
     ("TCP", True, "OPTIONS", [200], "(not answered)"),  # over TCP the transaction is gone
     ("UDP", False, "ACK", [], "RuntimeError: the TU failed on an ACK at"),
+    ("TCP", False, "SIP/2.0", [], "RuntimeError: the TU failed on a response at"),
 ])
 @pytest_twisted.ensureDeferred
 async def test_a_failing_transaction_user_costs_one_line_and_at_most_one_500(
@@ -312,7 +318,10 @@ async def test_a_failing_transaction_user_costs_one_line_and_at_most_one_500(
         bound = {"UDP": server.listen_udp("127.0.0.1", 0)} if transport == "UDP" else \
             {"TCP": server.listen_stream("TCP", "127.0.0.1", 0)}
         flow = await connect(peer, transport, bound)
-        flow.write(request_bytes(method, flow))
+        if method == "SIP/2.0":  # a response to nothing: stray, and the TU fails on it
+            flow.write(b"SIP/2.0 200 OK\r\n" + request_bytes("OPTIONS", flow).split(b"\r\n", 1)[1])
+        else:
+            flow.write(request_bytes(method, flow))
         flow.write(request_bytes("OPTIONS", flow, call_id="probe@peer"))  # fails as well
         probe = 200 if answer_first else 500
         await peer.events(len(statuses) + 1)

@@ -7,6 +7,7 @@ and only once they answer one of our challenges.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import pytest
@@ -387,3 +388,18 @@ def test_default_limits():
     assert (config.registrar_policy, config.max_contacts, config.contact_max_size,
             config.max_aors, config.retry_after, config.domains) == ("own", 20, 512,
                                                                      100_000, 0, ())
+
+
+@pytest.mark.parametrize(("config", "to_user", "status", "lines"), [
+    ({}, "bob", 403, 1),                   # refused: one line
+    ({"min_expires": 7200}, "alice", 423, 0),  # a negotiation (§10.2.8): none
+    ({}, "alice", 200, 0),
+])
+def test_refusals_are_logged_in_one_line_and_negotiations_not(caplog, config, to_user,
+                                                              status, lines):
+    caplog.set_level(logging.WARNING, logger="testbed.rejected")
+    server = registrar(users=dict(ACCOUNTS), **config)
+    assert register_as(server, "alice", to_user).final[0] == status
+    logged = [r.getMessage() for r in caplog.records if r.name == "testbed.rejected"]
+    assert len(logged) == lines
+    assert all(f"REGISTER {status} " in line for line in logged)

@@ -10,7 +10,9 @@ import logging
 import pytest
 from twisted.internet.task import Clock
 
-from testbed.transport import RejectionLog
+from testbed.sip import RemoteProtocolError, Transport, parse_message
+from testbed.transport import Flow, RejectionLog, Trace
+from testbed.transport._flows import reject_bad_input
 
 NAME = "testbed.rejected"
 
@@ -87,3 +89,62 @@ def test_a_line_stays_one_line_whatever_the_peer_wrote(lines: Lines) -> None:
     log.rejected("UDP", ("192.0.2.1", 5060), "400 Bad\r\nInjected: yes" + "x" * 1000)
     (line,) = lines
     assert "\n" not in line and "\r" not in line and len(line) <= 300
+
+
+# -- reject_bad_input: every outcome of answering malformed input --------------------------
+
+
+class ScriptedFlow(Flow):
+    """A UDP flow whose writes are recorded, or fail as told."""
+
+    transport = Transport.UDP
+
+    def __init__(self, *, closed: bool = False, fails: bool = False) -> None:
+        super().__init__(Trace(Clock().seconds), ("127.0.0.1", 5060), ("192.0.2.1", 5070))
+        self.closed = closed
+        self.fails = fails
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if self.fails:
+            raise OSError("Network is unreachable")
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RecordingSink:
+    """The one method of a FlowSink that ``reject_bad_input`` calls."""
+
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    def input_rejected(self, flow: Flow, what: str) -> None:
+        self.rejected.append(what)
+
+
+REQUEST = (b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1\r\n"
+           b"Max-Forwards: many\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+           b"CSeq: 1 OPTIONS\r\n\r\n")
+RESPONSE = b"SIP/2.0 200 OK\r\n" + REQUEST.split(b"\r\n", 1)[1]
+
+
+@pytest.mark.parametrize(("raw", "flow", "outcome", "answers"), [
+    (REQUEST, ScriptedFlow(), "answered", 1),
+    (RESPONSE, ScriptedFlow(), "dropped", 0),               # §18.1.2: never answered
+    (b"\x16\x03\x01garbage", ScriptedFlow(), "dropped", 0),  # not even a request line
+    (REQUEST, ScriptedFlow(closed=True), "dropped", 0),     # nothing goes on a closed flow
+    (REQUEST, ScriptedFlow(fails=True), "answer not sent: Network is unreachable", 0),
+], ids=["request", "response", "garbage", "closed", "send fails"])
+def test_reject_bad_input_answers_or_drops_and_reports_once(raw, flow, outcome, answers):
+    sink = RecordingSink()
+    try:
+        parse_message(raw)
+    except RemoteProtocolError as error:
+        reject_bad_input(sink, flow, raw, error)  # type: ignore[arg-type]  # one method
+    (what,) = sink.rejected
+    assert what.endswith(f"({outcome})") and what.startswith("400 ")
+    assert len(flow.written) == answers
+    kinds = [event.kind for event in flow.trace.events]
+    assert kinds == ["bad-message"] + ["sent"] * answers
