@@ -209,7 +209,7 @@ class RunConsole:
 
     def refresh(self) -> None:
         """Redraw the live line."""
-        if self._live is None or self._current is None:
+        if self._live is None:
             return
         try:
             self._live.update(self._live_line(), refresh=True)
@@ -217,7 +217,8 @@ class RunConsole:
             self.close()
 
     def _live_line(self) -> RenderableType:
-        assert self._current is not None
+        if self._current is None:  # between two scenarios
+            return Text(totals_line(self._finished), "dim")
         index, total, name, since, clock = self._current
         text = Text(f"[{index}/{total}] running ")
         text.append(name, "bold")
@@ -238,6 +239,7 @@ class RunConsole:
                 width = max(MIN_LADDER_WIDTH, self.console.width)
                 self.console.print(Text(verbose_text(entry, self.report_dir, width)),
                                    soft_wrap=True)
+        self.refresh()
 
     def summary(self, entries: Sequence[Entry]) -> None:
         """Stop the live line; print the summary table and the totals."""
