@@ -11,6 +11,7 @@
 from ._durations import DURATION_PATTERN, Duration
 from ._expect import check_outcome
 from ._loader import (
+    SCENARIO_ONLY_KEYS,
     SCENARIO_SUFFIXES,
     WHAT_A_SCENARIO_IS,
     Scenario,
@@ -28,7 +29,8 @@ from ._world import CA_FILE, Endpoint, World, WorldError, scenario_timers
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
-    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_SUFFIXES", "SCHEMA",
+    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS",
+    "SCENARIO_SUFFIXES", "SCHEMA",
     "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
     "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
     "check", "check_outcome", "discover", "is_scenario_file", "load", "load_with_lines",

@@ -1,8 +1,9 @@
 """Loading scenarios: file → validated :class:`Scenario`, or a :class:`ScenarioError`.
 
-A scenario file is a YAML mapping with a ``steps`` list; :func:`discover` finds them in
-folders by that content (other YAML, such as a docker-compose.yml, is left alone) and
-says why when a folder holds none.
+A scenario file is a YAML mapping with a ``steps`` list (:func:`is_scenario_file`: the one
+rule that tells scenarios from other YAML); :func:`discover` finds them in folders by that content
+(other YAML, such as a docker-compose.yml, is left alone) and says why when a folder
+holds none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ._durations import Duration, in_seconds
 from ._schema import DURATION_PATHS
 from ._validation import normalise_case, validate
@@ -21,7 +24,9 @@ from ._yaml import FieldPath, LocatedData, ScenarioError, load_with_lines
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 WHAT_A_SCENARIO_IS = "*.yaml or *.yml with a top-level `steps` list"
-_STEPS_LINE = re.compile(r"^steps[ \t]*:", re.MULTILINE)
+SCENARIO_ONLY_KEYS = frozenset({"client", "registrars", "troubleshooting"})
+"""Top-level keys that tell a scenario from other YAML with a ``steps`` list."""
+_STEPS_LINE = re.compile(r"^steps\s*:", re.MULTILINE)
 
 
 @dataclass
@@ -109,13 +114,28 @@ def load(path: str | Path) -> Scenario:
 
 
 def is_scenario_file(path: Path) -> bool:
-    """A YAML file with a top-level ``steps:`` (read cheaply: no full parse)."""
+    """Whether ``path`` holds a scenario: one YAML mapping with a ``steps`` list and a
+    key only a scenario has (:data:`SCENARIO_ONLY_KEYS`).
+
+    A file that is not YAML at all counts when it has a top-level ``steps:`` line, so a
+    scenario with a syntax error still fails with its ``file:line``.
+    """
     if path.suffix not in SCENARIO_SUFFIXES or not path.is_file():
         return False
     try:
-        return _STEPS_LINE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
-    except OSError:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return _STEPS_LINE.search(text) is not None
+    if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
+        return False
+    keys = {key.value: value for key, value in documents[0].value
+            if isinstance(key, yaml.ScalarNode)}
+    return (isinstance(keys.get("steps"), yaml.SequenceNode)
+            and not SCENARIO_ONLY_KEYS.isdisjoint(keys))
 
 
 def discover(paths: Sequence[str | Path]) -> list[Path]:

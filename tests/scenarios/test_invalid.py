@@ -38,10 +38,11 @@ def test_an_empty_folder_says_why_nothing_ran(tmp_path):
 
 def test_other_yaml_is_never_taken_for_a_scenario(tmp_path):
     (tmp_path / "docker-compose.yml").write_text("services:\n  pbx: {image: kamailio}\n")
+    (tmp_path / "pipeline.yml").write_text("name: ci\nsteps:\n  - run: make test\n")
     with pytest.raises(ScenarioError) as raised:
         discover([tmp_path])
     assert str(raised.value).endswith(
-        f"under {tmp_path}; 1 other YAML file(s) skipped, e.g. {tmp_path}/docker-compose.yml")
+        f"under {tmp_path}; 2 other YAML file(s) skipped, e.g. {tmp_path}/docker-compose.yml")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "typo.yaml").write_text(SCENARIO)   # broken, but a scenario
     assert discover([tmp_path]) == [tmp_path / "sub" / "typo.yaml"]
