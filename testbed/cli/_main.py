@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from . import _catalogue, _load, _register, _run, _serve
+from . import _catalogue, _check, _load, _register, _run, _serve
 from ._args import UsageError
 
 DISTRIBUTION = "sip-transport-testbed"
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register.add_command(commands)
     _run.add_command(commands)
+    _check.add_command(commands)
     _catalogue.add_commands(commands)
     _serve.add_command(commands)
     _catalogue.add_schema_command(commands)

@@ -5,6 +5,7 @@ every requested scenario: a :class:`~testbed.scenario.ScenarioResult` for one th
 ran, a :class:`NotRun` for one that did not (never counted as passed).
 """
 
+from ._check_report import check_json, check_text, write_check_json, write_check_junit
 from ._console import (
     RunConsole,
     is_plain,
@@ -31,9 +32,10 @@ from ._summary import (
 
 __all__ = [
     "FAILED", "NOT_RUN", "PASSED", "Entry", "NotRun", "RunConsole", "catalogue_markdown",
-    "catalogue_table", "counts", "diagnosis_text", "entry_json", "failure_details",
-    "format_duration", "is_plain", "ladder", "ladder_excerpt", "make_console",
-    "message_log", "progress_line", "progress_text", "result_json", "scenario_ladder",
-    "status", "summary_renderable", "summary_table", "totals_line", "verbose_text",
-    "write_artefacts", "write_json", "write_junit", "write_pcap", "write_scenario_report",
+    "catalogue_table", "check_json", "check_text", "counts", "diagnosis_text", "entry_json",
+    "failure_details", "format_duration", "is_plain", "ladder", "ladder_excerpt",
+    "make_console", "message_log", "progress_line", "progress_text", "result_json",
+    "scenario_ladder", "status", "summary_renderable", "summary_table", "totals_line",
+    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit", "write_json",
+    "write_junit", "write_pcap", "write_scenario_report",
 ]
