@@ -169,7 +169,7 @@ def verbose_text(result: ScenarioResult, report_dir: Path | None,
     whole = str(Path(report_dir) / result.scenario.name / LADDER_FILE) if report_dir else None
     drawn = scenario_ladder(result, width=width)
     parts.append("  Ladder" + (f" ({whole}):" if whole else ":"))
-    parts.append(ladder_excerpt(drawn, whole=whole or "testbed run --report-dir DIR"))
+    parts.append(ladder_excerpt(drawn, whole=whole))
     return "\n".join(parts)
 
 

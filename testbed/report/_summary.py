@@ -5,13 +5,18 @@ Renderers only: they never decide pass or fail (the runner did).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from testbed.diagnosis import Diagnosis, Row
 from testbed.scenario import Scenario, ScenarioResult
 
-LADDER_EXCERPT_LINES = 60
-"""A ladder longer than this is shown as its beginning and its end."""
+LADDER_EXCERPT_ROWS = 40
+"""A ladder with more rows than this is shown as its header and its last rows."""
+
+_LADDER_ROW = re.compile(r"^\s*-?\d+\.\d+\s")
+"""A row of the ladder: it starts with its time."""
 
 
 def format_duration(seconds: float) -> str:
@@ -56,21 +61,21 @@ def failure_details(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def ladder_excerpt(text: str, max_lines: int = LADDER_EXCERPT_LINES,
-                   whole: str | None = None) -> str:
-    """``text`` as it is, or its first two thirds and last third of ``max_lines`` lines.
+def ladder_excerpt(text: str, rows: int = LADDER_EXCERPT_ROWS,
+                   whole: str | Path | None = None) -> str:
+    """``text`` as it is, or its header and its last ``rows`` lines (where a run ends up).
 
     The cut is marked with the number of lines left out and, when ``whole`` is given,
     where the whole ladder is.
     """
     lines = text.rstrip("\n").splitlines()
-    if len(lines) <= max_lines:
+    first = next((i for i, line in enumerate(lines) if _LADDER_ROW.match(line)), 0)
+    header, body = lines[:first], lines[first:]
+    if len(body) <= rows:
         return "\n".join(lines)
-    head, tail = max_lines * 2 // 3, max_lines - max_lines * 2 // 3
-    left_out = len(lines) - head - tail
     where = f"; the whole ladder: {whole}" if whole else ""
-    return "\n".join([*lines[:head], f"   ... {left_out} lines not shown{where} ...",
-                      *lines[-tail:]])
+    return "\n".join([*header, f"   ... {len(body) - rows} earlier lines not shown{where} ...",
+                      *body[-rows:]])
 
 
 def catalogue_table(scenarios: Sequence[Scenario], rows: Mapping[str, Row]) -> str:

@@ -150,23 +150,24 @@ def test_verbose_on_the_console_prints_the_ladder():
     assert "[failover]" in out
 
 
-def test_a_long_ladder_is_an_excerpt_that_says_where_the_whole_is(tmp_path):
+def test_a_long_ladder_is_its_header_and_last_rows_saying_where_the_whole_is(tmp_path):
     text = verbose_text(result(events=tuple(register_events(40))), tmp_path)
     whole = f"{tmp_path}/healthy-udp/ladder.txt"
     assert f"Ladder ({whole}):" in text
-    assert re.search(rf"\.\.\. \d+ lines not shown; the whole ladder: {re.escape(whole)}", text)
-    assert "(CSeq 1 REGISTER)" in text and "(CSeq 40 REGISTER)" in text
+    assert re.search(rf"\.\.\. \d+ earlier lines not shown; the whole ladder: {re.escape(whole)}",
+                     text)
+    assert "Participants:" in text and "time(s)" in text  # the header stays
+    assert "(CSeq 40 REGISTER)" in text and "(CSeq 21 REGISTER)" in text
     assert "(CSeq 20 REGISTER)" not in text
 
 
 def test_ladder_excerpt_keeps_short_ladders_whole():
-    short = "\n".join(f"line {i}" for i in range(10))
+    header = ["Participants:", "  client  127.0.0.1", "", " time(s)"]
+    rows = [f"{i:8.3f}  row {i}" for i in range(10)]
+    short = "\n".join(header + rows)
     assert ladder_excerpt(short) == short
-    long = "\n".join(f"line {i}" for i in range(100))
-    cut = ladder_excerpt(long, max_lines=9).splitlines()
-    assert cut[:6] == [f"line {i}" for i in range(6)]
-    assert cut[6] == "   ... 91 lines not shown ..."
-    assert cut[7:] == ["line 97", "line 98", "line 99"]
+    cut = ladder_excerpt(short, rows=3).splitlines()
+    assert cut == [*header, "   ... 7 earlier lines not shown ...", *rows[-3:]]
 
 
 def test_a_closed_output_is_a_broken_pipe_and_the_console_goes_quiet():
