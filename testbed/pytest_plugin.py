@@ -30,13 +30,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-import yaml
 
 from testbed.diagnosis import ROWS, Diagnosis
 from testbed.load import load_step
 from testbed.reactor import IReactor
 from testbed.report import ladder, write_scenario_report
-from testbed.scenario import SCENARIO_SUFFIXES, Scenario, ScenarioError, ScenarioResult, check, run
+from testbed.scenario import (
+    SCENARIO_SUFFIXES,
+    Scenario,
+    ScenarioError,
+    ScenarioResult,
+    check,
+    is_scenario_file,
+    run,
+)
 from testbed.sip import MODES
 
 if TYPE_CHECKING:
@@ -48,11 +55,8 @@ LADDER_LINES_INI = "testbed_ladder_lines"
 DEFAULT_FOLDERS = ("scenarios",)
 DEFAULT_LADDER_LINES = 40
 SCENARIO_MARKER = "scenario"
-SCENARIO_ONLY_KEYS = frozenset({"client", "registrars", "troubleshooting"})
-"""Top-level keys that tell a scenario from other YAML with a ``steps`` list."""
 
 _LADDER_LINES = pytest.StashKey[int]()
-_TOP_LEVEL_STEPS = re.compile(r"^steps\s*:", re.MULTILINE)
 _LADDER_ROW = re.compile(r"^\s*-?\d+(\.\d+)?\s")
 
 
@@ -121,29 +125,6 @@ def _in_folders(file_path: Path, folders: list[Path]) -> bool:
         if file_path.is_relative_to(folder):
             return "invalid" not in file_path.relative_to(folder).parts[:-1]
     return False
-
-
-def is_scenario_file(path: Path) -> bool:
-    """Whether ``path`` holds a scenario: one YAML mapping with a ``steps`` list and a
-    key only a scenario has.
-
-    A file that is not YAML at all counts when it has a top-level ``steps:`` line, so a
-    scenario with a syntax error still fails with its ``file:line``.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
-        return bool(_TOP_LEVEL_STEPS.search(text))
-    if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
-        return False
-    keys = {key.value: value for key, value in documents[0].value
-            if isinstance(key, yaml.ScalarNode)}
-    return (isinstance(keys.get("steps"), yaml.SequenceNode)
-            and not SCENARIO_ONLY_KEYS.isdisjoint(keys))
 
 
 class ScenarioFile(pytest.File):
