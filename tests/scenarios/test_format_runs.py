@@ -1,5 +1,6 @@
 """The format's newer fields, run on real sockets: time_scale, findings, registrar answers."""
 
+import re
 from pathlib import Path
 
 import pytest_twisted
