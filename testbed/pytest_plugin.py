@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.scenario import SCENARIO_SUFFIXES, Scenario, ScenarioError, ScenarioResult, load, run
 
@@ -93,3 +94,11 @@ class BrokenScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"scenario file: {self.name}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Worlds that need ports below 1024 get a private network namespace (testbed.netns)."""
+    note = isolate_worlds(i.scenario for i in session.items if isinstance(i, ScenarioItem))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note is not None and reporter is not None:
+        reporter.write_line(f"testbed: {note}")
