@@ -19,7 +19,10 @@ hold, the diagnosis with its findings and their evidence, the tail of the ladder
 diagram (``testbed_ladder_lines``), and, when a report folder is configured
 (``--testbed-report-dir`` or ``testbed_report_dir``), the artefacts written there. A
 malformed file fails with every ``file:line: field: message``. Scenarios run on the
-reactor pytest-twisted drives, with every step kind the command line knows.
+reactor pytest-twisted drives, with every step kind the command line knows. Where their
+worlds need ports below 1024 that the user may not bind, the session moves into a
+private user and network namespace once collected, as ``testbed run`` does
+(:mod:`testbed.netns`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import pytest
 
 from testbed.diagnosis import ROWS, Diagnosis
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.report import ladder, write_scenario_report
 from testbed.scenario import (
@@ -153,6 +157,14 @@ class ScenarioFile(pytest.File):
 def _shown_path(config: pytest.Config, path: Path) -> str:
     return str(path.relative_to(config.rootpath)) if path.is_relative_to(config.rootpath) \
         else str(path)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Worlds that need ports below 1024 get a private network namespace (testbed.netns)."""
+    note = isolate_worlds(i.scenario for i in session.items if isinstance(i, ScenarioItem))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note is not None and reporter is not None:
+        reporter.write_line(f"testbed: {note}")
 
 
 # -- running and reporting --------------------------------------------------------------

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.report import (
     failure_details,
@@ -45,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
     if not scenarios:
         print("no scenarios to run", file=sys.stderr)
         return 1
+    if (note := isolate_worlds(scenarios)) is not None:  # ports below 1024 without root
+        print(f"testbed run: {note}", file=sys.stderr)
     results: list[ScenarioResult] = []
 
     async def run_all(reactor: IReactor) -> None:
