@@ -19,7 +19,10 @@ hold, the diagnosis with its findings and their evidence, the tail of the ladder
 diagram (``testbed_ladder_lines``), and, when a report folder is configured
 (``--testbed-report-dir`` or ``testbed_report_dir``), the artefacts written there. A
 malformed file fails with every ``file:line: field: message``. Scenarios run on the
-reactor pytest-twisted drives, with every step kind the command line knows.
+reactor pytest-twisted drives, with every step kind the command line knows. Where their
+worlds need ports below 1024 that the user may not bind, the session moves into a
+private user and network namespace once collected, as ``testbed run`` does
+(:mod:`testbed.netns`).
 """
 
 from __future__ import annotations
@@ -30,13 +33,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-import yaml
 
 from testbed.diagnosis import ROWS, Diagnosis
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.report import ladder, write_scenario_report
-from testbed.scenario import SCENARIO_SUFFIXES, Scenario, ScenarioError, ScenarioResult, check, run
+from testbed.scenario import (
+    SCENARIO_SUFFIXES,
+    Scenario,
+    ScenarioError,
+    ScenarioResult,
+    check,
+    is_scenario_file,
+    run,
+)
 from testbed.sip import MODES
 
 if TYPE_CHECKING:
@@ -48,11 +59,8 @@ LADDER_LINES_INI = "testbed_ladder_lines"
 DEFAULT_FOLDERS = ("scenarios",)
 DEFAULT_LADDER_LINES = 40
 SCENARIO_MARKER = "scenario"
-SCENARIO_ONLY_KEYS = frozenset({"client", "registrars", "troubleshooting"})
-"""Top-level keys that tell a scenario from other YAML with a ``steps`` list."""
 
 _LADDER_LINES = pytest.StashKey[int]()
-_TOP_LEVEL_STEPS = re.compile(r"^steps\s*:", re.MULTILINE)
 _LADDER_ROW = re.compile(r"^\s*-?\d+(\.\d+)?\s")
 
 
@@ -123,29 +131,6 @@ def _in_folders(file_path: Path, folders: list[Path]) -> bool:
     return False
 
 
-def is_scenario_file(path: Path) -> bool:
-    """Whether ``path`` holds a scenario: one YAML mapping with a ``steps`` list and a
-    key only a scenario has.
-
-    A file that is not YAML at all counts when it has a top-level ``steps:`` line, so a
-    scenario with a syntax error still fails with its ``file:line``.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
-        return bool(_TOP_LEVEL_STEPS.search(text))
-    if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
-        return False
-    keys = {key.value: value for key, value in documents[0].value
-            if isinstance(key, yaml.ScalarNode)}
-    return (isinstance(keys.get("steps"), yaml.SequenceNode)
-            and not SCENARIO_ONLY_KEYS.isdisjoint(keys))
-
-
 class ScenarioFile(pytest.File):
     """A scenario file: one item, or one failing item naming its mistakes."""
 
@@ -172,6 +157,14 @@ class ScenarioFile(pytest.File):
 def _shown_path(config: pytest.Config, path: Path) -> str:
     return str(path.relative_to(config.rootpath)) if path.is_relative_to(config.rootpath) \
         else str(path)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Worlds that need ports below 1024 get a private network namespace (testbed.netns)."""
+    note = isolate_worlds(i.scenario for i in session.items if isinstance(i, ScenarioItem))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note is not None and reporter is not None:
+        reporter.write_line(f"testbed: {note}")
 
 
 # -- running and reporting --------------------------------------------------------------

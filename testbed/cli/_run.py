@@ -15,6 +15,7 @@ from pathlib import Path
 from twisted.internet import defer
 
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.report import (
     NOT_RUN,
@@ -65,6 +66,8 @@ def _run_scenarios(args: argparse.Namespace, interruption: Interruption) -> int:
     if not scenarios:
         print("no scenarios to run", file=sys.stderr)
         return 1
+    if (note := isolate_worlds(scenarios)) is not None:  # ports below 1024 without root
+        print(f"testbed run: {note}", file=sys.stderr)
     report_dir = Path(args.report_dir) if args.report_dir else None
     console = RunConsole(make_console(), verbose=args.verbose, report_dir=report_dir)
     entries: list[Entry] = []

@@ -11,6 +11,7 @@ import sys
 
 from twisted.internet import defer
 
+from testbed.netns import serve_advice
 from testbed.reactor import IReactor
 from testbed.scenario import ScenarioError, World, WorldError, load
 
@@ -39,6 +40,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if (advice := serve_advice(scenario)) is not None:  # ports below 1024 without root
+        print(f"testbed serve: {advice}", file=sys.stderr)
 
     async def keep(reactor: IReactor) -> None:
         interruption.attach(reactor)

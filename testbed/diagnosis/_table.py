@@ -165,7 +165,8 @@ def diagnose(outcomes: Sequence[Outcome], *, mode: str = "", large_limit: int = 
     """Classify a run's outcomes into one row of the troubleshooting table, with the
     findings of the whole journey."""
     outcomes = list(outcomes)
-    return replace(_main_row(outcomes, mode, large_limit), findings=findings_of(outcomes))
+    return replace(_main_row(outcomes, mode, large_limit),
+                   findings=findings_of(outcomes, mode=mode))
 
 
 def _main_row(outcomes: list[Outcome], mode: str, large_limit: int) -> Diagnosis:

@@ -1,5 +1,6 @@
 """The format's newer fields, run on real sockets: time_scale, findings, registrar answers."""
 
+import re
 from pathlib import Path
 
 import pytest_twisted
@@ -60,7 +61,9 @@ async def test_the_catalogue_nat_keepalive_states_real_world_figures():
     assert result.passed, result.failures  # the keep-alives are what kept it alive
 
 
-SRV_FAILOVER = (ROOT / "scenarios" / "auto" / "srv-failover.yaml").read_text(encoding="utf-8")
+SRV_FAILOVER = re.sub(r"diagnosis: \{row: healthy.*\}", "diagnosis: {row: healthy}",
+                      (ROOT / "scenarios" / "auto" / "srv-failover.yaml").read_text(
+                          encoding="utf-8"))
 
 
 @pytest_twisted.ensureDeferred
