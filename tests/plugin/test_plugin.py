@@ -283,20 +283,6 @@ def test_a_failure_shows_expectations_findings_ladder_and_artefacts(
     assert properties == {"diagnosis": "healthy", "findings": "connection-refused failover"}
 
 
-LADDER = """\
-Participants:
-  client  127.0.0.1
-  pbx     127.0.0.2:5060/UDP
-
-           client   pbx
- time(s)      │      │
-   0.000      │─────▶│  REGISTER sip:sip.example.com (CSeq 1 REGISTER)
-   0.001      │◀─────│  401 Unauthorized (CSeq 1 REGISTER)
-   0.002      │─────▶│  REGISTER sip:sip.example.com (CSeq 2 REGISTER)
-   0.003      │◀─────│  200 OK (CSeq 2 REGISTER)
-"""
-
-
 def test_without_a_report_dir_a_failure_names_no_artefacts() -> None:
     parsed = parse(scenario("plain-udp"), "plain-udp.yaml")
     result = ScenarioResult(parsed, False, [], None, ["world: cannot bind 127.0.0.2:5060"], 0.1)
