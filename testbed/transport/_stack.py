@@ -219,7 +219,7 @@ class SipStack(FlowSink):
         transport = Transport.WS if tls_options is None else Transport.WSS
         policy = self.policy
         factory = ws_listener_factory(self, self.trace, self.reactor, transport, path=path,
-                                      behaviour=behaviour, timeout=policy.handshake_timeout,
+                                      behaviour=behaviour,
                                       max_upgrade_size=policy.max_upgrade_size)
         bound = self._listen_tcp(transport, host, port, factory, tls_options)
         if behaviour != "normal":

@@ -27,9 +27,11 @@ A listening side bounds the upgrade (the connection policy): a request line and 
 longer than ``max_upgrade_size`` bytes get 431 Request Header Fields Too Large
 (RFC 6585 §5) and the connection is closed, without scanning or keeping the rest
 (autobahn buffers the request until its blank line, with no limit of its own); the
-upgrade must be over within the policy's ``handshake_timeout`` (autobahn's
-``openHandshakeTimeout``, and the connection's guard). What a connection buffered is
-dropped when it closes.
+upgrade must be over within the policy's ``handshake_timeout``, a deadline the
+connection's guard keeps: autobahn's ``openHandshakeTimeout`` is left off on listeners,
+as txaio's batched timer truncates its deadline to a whole second of the clock (a
+0.3 s timeout fires at once, 5 s anywhere within 4 to 5 s). What a connection
+buffered is dropped when it closes.
 
 No SIP logic lives here: messages go to the stack (a :class:`FlowSink`), malformed ones
 get the same 400 as on every other transport (``reject_bad_input``), and failures to
@@ -368,8 +370,7 @@ class _WsServerFactory(WebSocketServerFactory):
     protocol = _WsServerProtocol  # type: ignore[assignment]
 
     def __init__(self, sink: FlowSink, trace: Trace, reactor: IReactorTime, transport: Transport,
-                 path: str, behaviour: str, timeout: float | None,
-                 max_upgrade_size: int | None) -> None:
+                 path: str, behaviour: str, max_upgrade_size: int | None) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server=AGENT, reactor=reactor)
         self.sink = sink
         self.trace = trace
@@ -377,7 +378,7 @@ class _WsServerFactory(WebSocketServerFactory):
         self.ws_path = path
         self.behaviour = behaviour
         self.max_upgrade_size = max_upgrade_size
-        _configure(self, timeout)
+        _configure(self, None)  # the connection policy's guard times the upgrade
         # No HTML status page for a GET without Upgrade: the autobahn default would be
         # a surprise on a SIP port (autobahn then answers 426 itself).
         self.setProtocolOptions(webStatus=False)
@@ -436,7 +437,6 @@ class _QuietSite(server.Site):
 
 def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
                         transport: Transport, *, path: str = "/", behaviour: str = "normal",
-                        timeout: float | None = 5.0,
                         max_upgrade_size: int | None = 8192) -> protocol.Factory[Any]:
     """The factory of a SIP WebSocket listening port (TLS goes around it for WSS).
 
@@ -452,9 +452,10 @@ def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
     - ``no-subprotocol``: upgrades without ``Sec-WebSocket-Protocol`` and then serves
       SIP anyway, as a misconfigured gateway does.
 
-    ``timeout`` bounds the opening handshake and ``max_upgrade_size`` the bytes of its
-    request line and headers (431 past them); None lifts either bound. Raises
-    :class:`ValueError` for an unknown behaviour or a path without its leading ``/``.
+    ``max_upgrade_size`` bounds the bytes of the upgrade's request line and headers
+    (431 past them; None: no bound). The upgrade's deadline is the connection policy's
+    (the stack's gate). Raises :class:`ValueError` for an unknown behaviour or a path
+    without its leading ``/``.
     """
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"WebSocket listener behaviour {behaviour!r}: expected one of "
@@ -463,7 +464,7 @@ def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
         raise ValueError(f"WebSocket path {path!r} must start with '/'")
     if behaviour in ("upgrade-required", "no-websocket"):
         return _QuietSite(_PlainHttpPage(trace, transport, behaviour))
-    return _WsServerFactory(sink, trace, reactor, transport, path, behaviour, timeout,
+    return _WsServerFactory(sink, trace, reactor, transport, path, behaviour,
                             max_upgrade_size)
 
 

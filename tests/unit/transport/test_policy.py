@@ -11,7 +11,7 @@ import random
 import pytest
 from twisted.internet import error, protocol, task
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from servers.registrar import Registrar, RegistrarConfig
@@ -137,6 +137,22 @@ def test_the_defaults_are_kamailios_and_off_lifts_every_limit():
 
 def test_a_stack_without_a_policy_polices_with_the_defaults():
     assert SipStack(task.Clock(), None).policy == ConnectionPolicy()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("policy, backlog, gated", [
+    (ConnectionPolicy(), 1024, True),
+    (ConnectionPolicy(listen_backlog=4096), 4096, True),
+    (ConnectionPolicy.off(), 50, False),
+])
+def test_a_listening_port_gets_the_policys_backlog_and_gate(policy, backlog, gated):
+    memory = MemoryReactorClock()
+    stack = SipStack(memory, None, policy=policy)  # type: ignore[arg-type]
+    stack.listen_stream("TCP", "127.0.0.1", 5060)
+    stack.listen_ws("127.0.0.1", 8080)
+    assert [port for port, *_ in memory.tcpServers] == [5060, 8080]
+    for _, factory, listen_backlog, interface in memory.tcpServers:
+        assert (listen_backlog, interface) == (backlog, "127.0.0.1")
+        assert (factory is not None and type(factory).__name__ == "_GatedFactory") == gated
 
 
 # -- what a REGISTER's answer says about its connection -----------------------------------
