@@ -24,6 +24,7 @@ max_connections_per_source 1024      ``tcp_accept_iplimit`` (1024)
 listen_backlog             1024      ``tcp_listen_backlog`` (1024)
 max_upgrade_size           8 KiB     (none: nginx ``large_client_header_buffers``
                                      8 KiB, Apache ``LimitRequestFieldSize`` 8190)
+make_room                  True      (none: Kamailio refuses at ``tcp_max_connections``)
 ========================== ========= ==================================================
 
 What each does, on a listening side:
@@ -40,9 +41,14 @@ What each does, on a listening side:
   holds it for as long as the bindings it made (the answer's ``expires``), as
   Kamailio's ``tcp_set_connection_lifetime()`` after ``save()`` does; refreshes and
   keep-alives (RFC 5626 §4.4.1, §5.4) count as traffic.
-- *caps*: a connection beyond ``max_connections`` open ones, or beyond
-  ``max_connections_per_source`` from one address, is closed at accept (before TLS);
-  open connections, registered or not, are never closed to make room.
+- *caps*: a connection beyond ``max_connections_per_source`` open ones from its
+  address is closed at accept (before TLS), and so is one beyond ``max_connections``
+  in all, unless ``make_room``: then the oldest connection that has not sent a whole
+  SIP message yet (still in its handshake or first-message time, which a phone is
+  out of within milliseconds and a silent flood never) is closed to admit the new
+  one. Connections that have spoken, registered or not, are never closed for room:
+  a flood of silent connections from many addresses then costs each newcomer one
+  silent connection's place instead of locking everyone out for as long as it lasts.
 
 ``None`` turns a limit off; :meth:`ConnectionPolicy.off` turns every one off (the
 server of before, for reproducing one on purpose). Each close is one line in the
@@ -87,11 +93,14 @@ class ConnectionPolicy:
     max_connections_per_source: int | None = 1024
     listen_backlog: int = 1024
     max_upgrade_size: int | None = 8192
+    make_room: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.make_room, bool):
+            raise ValueError(f"make_room: expected true or false, not {self.make_room!r}")
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is None and item.name != "listen_backlog":
+            if item.name == "make_room" or value is None and item.name != "listen_backlog":
                 continue
             integral = item.name.startswith(("max_", "listen_"))
             kind = int if integral else (int, float)
@@ -106,13 +115,13 @@ class ConnectionPolicy:
     def off(cls, listen_backlog: int = 50) -> ConnectionPolicy:
         """No deadline and no cap: a server that keeps whatever connects (Twisted's
         default backlog of 50 unless told)."""
-        return cls(None, None, None, None, None, None, listen_backlog, None)
+        return cls(None, None, None, None, None, None, listen_backlog, None, False)
 
     @property
     def watches(self) -> bool:
         """Whether accepted connections need a gate at all (any limit is on)."""
         return any(getattr(self, f.name) is not None for f in fields(self)
-                   if f.name != "listen_backlog")
+                   if f.name not in ("listen_backlog", "make_room"))
 
 
 def registration_hold(request: Request, response: Response) -> tuple[str, float] | None:
@@ -180,6 +189,8 @@ class ConnectionGate:
         self.by_source: dict[str, int] = {}
         self.refused = 0
         self.expired = 0
+        self.evicted = 0
+        self.silent: dict[ConnectionGuard, None] = {}  # not spoken yet, oldest first
         self._throttle = _Throttle(clock.seconds)
         self._holds: dict[tuple[object, ...], tuple[str, float] | None] = {}
 
@@ -209,18 +220,23 @@ class ConnectionGate:
         return _GatedFactory(self, wrapped, transport)
 
     def admit(self, source: str, transport: str, local: object) -> bool:
-        """Count a connection from ``source`` in, or refuse it (logged, throttled)."""
+        """Count a connection from ``source`` in (closing a silent one to make room if
+        the policy says so), or refuse it; either is logged (throttled)."""
         policy = self.policy
         here = self.by_source.get(source, 0)
-        if policy.max_connections is not None and self.total >= policy.max_connections:
-            why = f"{self.total} connections open (max_connections {policy.max_connections})"
-            cause = "max_connections"
-        elif policy.max_connections_per_source is not None \
+        if policy.max_connections_per_source is not None \
                 and here >= policy.max_connections_per_source:
             why = (f"{here} connections open from {source} "
                    f"(max_connections_per_source {policy.max_connections_per_source})")
             cause = "max_connections_per_source"
+        elif policy.max_connections is not None and self.total >= policy.max_connections \
+                and not (policy.make_room and self.silent):
+            why = f"{self.total} connections open (max_connections {policy.max_connections})"
+            cause = "max_connections"
         else:
+            if policy.max_connections is not None and self.total >= policy.max_connections:
+                next(iter(self.silent)).make_room()
+                here = self.by_source.get(source, 0)
             self.total += 1
             self.by_source[source] = here + 1
             return True
@@ -237,7 +253,7 @@ class ConnectionGate:
         else:
             del self.by_source[source]
 
-    def expired_early(self, guard: ConnectionGuard, cause: str, reason: str) -> None:
+    def closed_early(self, guard: ConnectionGuard, cause: str, reason: str) -> None:
         """Log the close of a connection that never became ready (throttled): a ready
         one is logged by its flow, with ``reason``, when it closes."""
         self._log(cause, "closed", guard.transport_name, guard.local, guard.peer,
@@ -317,6 +333,7 @@ class ConnectionGuard(ProtocolWrapper):
         self.close_reason = ""
         self._call: IDelayedCall | None = None
         self._counted = True
+        gate.silent[self] = None
         inner: Any = wrapped
         while getattr(inner, "wrappedProtocol", None) is not None:  # TLS, capture
             inner = inner.wrappedProtocol
@@ -343,13 +360,18 @@ class ConnectionGuard(ProtocolWrapper):
             self._schedule()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._uncount()
+        super().connectionLost(reason)
+
+    def _uncount(self) -> None:
+        """Leave the gate's counts and stop the timer: closed, or about to be."""
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
+        self.gate.silent.pop(self, None)
         if self._counted:
             self._counted = False
             self.gate.release(self.source)
-        super().connectionLost(reason)
 
     # -- what the inner protocol and the stack report -----------------------------------
 
@@ -362,7 +384,9 @@ class ConnectionGuard(ProtocolWrapper):
 
     def message(self) -> None:
         """A whole SIP message arrived."""
-        self.spoke = True
+        if not self.spoke:
+            self.spoke = True
+            self.gate.silent.pop(self, None)
         self.last_activity = self._now
         self.partial_since = None
 
@@ -445,10 +469,22 @@ class ConnectionGuard(ProtocolWrapper):
         if when > self.clock.seconds():
             self._schedule()
             return
-        self.close_reason = f"closed by the connection policy: {reason}"
         self.gate.expired += 1
+        self._close(cause, reason)
+
+    def make_room(self) -> None:
+        """Close this silent connection now, and leave its place to a new one."""
+        self.gate.evicted += 1
+        age = self.clock.seconds() - self.accepted
+        self._uncount()
+        self._close("make_room", f"no SIP message after {age:.3g} s, and its place was "
+                                 f"taken by a new connection "
+                                 f"(max_connections {self.policy.max_connections})")
+
+    def _close(self, cause: str, reason: str) -> None:
+        self.close_reason = f"closed by the connection policy: {reason}"
         if self.ready_at is None:
-            self.gate.expired_early(self, cause, reason)
+            self.gate.closed_early(self, cause, reason)
         transport = self.transport
         assert transport is not None  # connected: the timer is cancelled on loss
         abort = getattr(transport, "abortConnection", None)

@@ -82,7 +82,7 @@ async def test_an_idle_connection_is_closed_and_a_registered_one_is_kept(policed
 
 @pytest_twisted.ensureDeferred
 async def test_caps_refuse_new_connections_while_registered_ones_keep_working(policed, kit):
-    policy = ConnectionPolicy(max_connections=4, max_connections_per_source=2)
+    policy = ConnectionPolicy(max_connections=4, max_connections_per_source=2, make_room=False)
     registrar, address = policed.registrar("TCP", policy)
     phone = await kit.connect(address)
     assert (await phone.ask(kit.request("REGISTER", phone))).status == 200
@@ -107,3 +107,17 @@ async def test_caps_refuse_new_connections_while_registered_ones_keep_working(po
         "127.0.0.1 (max_connections_per_source 2)",
         "refused a TCP connection from 127.0.0.3 at accept: 4 connections open "
         "(max_connections 4)"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_at_the_cap_a_phone_gets_the_place_of_a_silent_connection(policed, kit):
+    registrar, address = policed.registrar("TCP", ConnectionPolicy(max_connections=3))
+    phone = await kit.connect(address)
+    assert (await phone.ask(kit.request("REGISTER", phone))).status == 200
+    silent = [await kit.connect(address, source="127.0.0.2") for _ in range(2)]
+    late = await kit.connect(address, source="127.0.0.3")
+    assert (await late.ask(kit.request("REGISTER", late, user="bob"))).status == 200
+    await silent[0].closed()  # the oldest silent one made room
+    assert "its place was taken by a new connection" in kit.closes(registrar)[0]
+    assert not silent[1].lost.called and not phone.lost.called
+    assert (await phone.ask(kit.request("OPTIONS", phone, cseq=2))).status == 200

@@ -330,7 +330,8 @@ def test_a_connection_this_element_opened_is_not_policed():
 
 
 def test_caps_refuse_new_connections_and_never_close_open_ones():
-    clock, server = registrar(ConnectionPolicy(max_connections=4, max_connections_per_source=2))
+    clock, server = registrar(ConnectionPolicy(max_connections=4, max_connections_per_source=2,
+                                               make_room=False))
     first = accept(server, port=1)
     assert first is not None
     first[0].dataReceived(register(port=1))
@@ -352,6 +353,37 @@ def test_caps_refuse_new_connections_and_never_close_open_ones():
         "(max_connections 4)"]
     first[1].loseConnection()
     assert accept(server, port=3) is not None  # a place is free again
+
+
+def test_at_the_cap_the_oldest_silent_connection_makes_room():
+    clock, server = registrar(ConnectionPolicy(max_connections=3))
+    phone = accept(server, port=1)
+    phone[0].dataReceived(register(port=1))  # spoken (and registered)
+    clock.advance(1.0)
+    oldest = accept(server, "192.0.2.2", 1)
+    clock.advance(1.0)
+    younger = accept(server, "192.0.2.2", 2, transport=Transport.TLS)
+    newcomer = accept(server, "192.0.2.3", 1)
+    assert newcomer is not None and oldest[1].lost and not younger[1].lost
+    assert "no SIP message after 1 s, and its place was taken by a new connection " \
+           "(max_connections 3)" in closes(server)[0]
+    newcomer[0].dataReceived(OPTIONS)  # the newcomer speaks: it keeps its place
+    last = accept(server, "192.0.2.3", 2)
+    assert last is not None and younger[1].lost  # the TLS one never shook hands
+    assert "closed TLS connection from 192.0.2.2:2: no SIP message after 0 s" in closes(server)[1]
+    assert accept(server, "192.0.2.3", 3) is not None and last[1].lost
+    gate = server.stack.gate
+    assert (gate.evicted, gate.refused, gate.total) == (3, 0, 3)
+    assert not phone[1].lost and not newcomer[1].lost
+
+
+def test_at_the_cap_with_every_connection_spoken_a_new_one_is_refused():
+    clock, server = registrar(ConnectionPolicy(max_connections=2))
+    for port in (1, 2):
+        guard, _ = accept(server, port=port)
+        guard.dataReceived(OPTIONS)
+    assert accept(server, port=3) is None
+    assert server.stack.gate.refused == 1
 
 
 def test_the_policy_off_keeps_every_connection():
