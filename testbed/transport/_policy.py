@@ -43,11 +43,13 @@ What each does, on a listening side:
   keep-alives (RFC 5626 §4.4.1, §5.4) count as traffic.
 - *caps*: a connection beyond ``max_connections_per_source`` open ones from its
   address is closed at accept (before TLS), and so is one beyond ``max_connections``
-  in all, unless ``make_room``: then the oldest connection that has not sent a whole
-  SIP message yet (still in its handshake or first-message time, which a phone is
-  out of within milliseconds and a silent flood never) is closed to admit the new
-  one. Connections that have spoken, registered or not, are never closed for room:
-  a flood of silent connections from many addresses then costs each newcomer one
+  in all, unless ``make_room``: then a connection that has not sent a whole SIP
+  message yet (still in its handshake or first-message time, which a phone is out
+  of within milliseconds and a silent flood never) is closed to admit the new one:
+  among the :data:`ROOM_CANDIDATES` oldest of them, the one whose address holds the
+  most connections (a flood's, rather than a lone phone's that is still connecting).
+  Connections that have spoken, registered or not, are never closed for room: a
+  flood of silent connections from many addresses then costs each newcomer one
   silent connection's place instead of locking everyone out for as long as it lasts.
 
 ``None`` turns a limit off; :meth:`ConnectionPolicy.off` turns every one off (the
@@ -75,6 +77,13 @@ from ._trace import Trace, hostport_of
 
 LOG_INTERVAL = 1.0
 """Seconds between two trace lines of one cause of refusal or early close."""
+
+GRANTS_KEPT = 8192
+"""Distinct REGISTER texts (one a registered phone) a gate remembers the grant of."""
+
+ROOM_CANDIDATES = 16
+"""How many of the oldest silent connections ``make_room`` weighs (a bounded cost per
+accept, whatever the number of connections)."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +159,6 @@ def registration_hold(request: Request, response: Response) -> tuple[str, float]
     return aor, seconds
 
 
-_HOLD_MEMO_SIZE = 4096
-"""Distinct REGISTER/answer pairs a gate remembers the hold of (a refresh repeats the
-texts of the registration before it)."""
-
-
 class _Throttle:
     """At most one line per cause every :data:`LOG_INTERVAL` seconds; the lines left
     out are counted into the next one."""
@@ -191,29 +195,9 @@ class ConnectionGate:
         self.expired = 0
         self.evicted = 0
         self.silent: dict[ConnectionGuard, None] = {}  # not spoken yet, oldest first
+        # What a REGISTER text (To, Contact, Expires) was granted: (AOR, seconds) or None.
+        self.granted: dict[tuple[str | None, ...], tuple[str, float] | None] = {}
         self._throttle = _Throttle(clock.seconds)
-        self._holds: dict[tuple[object, ...], tuple[str, float] | None] = {}
-
-    def registered(self, guard: ConnectionGuard, request: Request, response: Response,
-                   now: float) -> None:
-        """``response``, a 2xx, answered the REGISTER ``request`` received on ``guard``'s
-        connection: hold the connection for as long as the bindings it carries.
-
-        The answer is read once per distinct text (To, the request's and the answer's
-        Contact lines): every refresh of a registration repeats the same texts, and
-        parsing them again would cost more than the rest of the policy together.
-        """
-        key = (request.headers.get("To"), *request.headers.get_all("Contact"), None,
-               *response.headers.get_all("Contact"))
-        try:
-            held = self._holds[key]
-        except KeyError:
-            held = registration_hold(request, response)
-            if len(self._holds) >= _HOLD_MEMO_SIZE:
-                self._holds.clear()
-            self._holds[key] = held
-        if held is not None:
-            guard.hold(held[0], now + held[1], now)
 
     def factory(self, wrapped: Factory[Any], transport: str) -> _GatedFactory:
         """``wrapped`` (a listening port's factory) behind this gate."""
@@ -235,7 +219,7 @@ class ConnectionGate:
             cause = "max_connections"
         else:
             if policy.max_connections is not None and self.total >= policy.max_connections:
-                next(iter(self.silent)).make_room()
+                self._room_victim().make_room()
                 here = self.by_source.get(source, 0)
             self.total += 1
             self.by_source[source] = here + 1
@@ -244,6 +228,18 @@ class ConnectionGate:
         self._log(cause, "note", transport, local, None,
                   f"refused a {transport} connection from {source} at accept: {why}")
         return False
+
+    def _room_victim(self) -> ConnectionGuard:
+        """Of the oldest silent connections, one from the address holding the most
+        connections (the oldest of those)."""
+        counts = self.by_source
+        victim, most = None, 0
+        for guard, _ in zip(self.silent, range(ROOM_CANDIDATES), strict=False):
+            held = counts[guard.source]
+            if held > most:
+                victim, most = guard, held
+        assert victim is not None  # only called with silent connections
+        return victim
 
     def release(self, source: str) -> None:
         self.total -= 1
@@ -309,11 +305,12 @@ class ConnectionGuard(ProtocolWrapper):
     :meth:`ready` (handshake or upgrade done), :meth:`message` (a whole SIP message),
     :meth:`keepalive` (a ping or pong, or a malformed message answered),
     :meth:`pending` (bytes of an incomplete message left over). The stack calls
-    :meth:`hold` with what a REGISTER's answer says. One ``callLater`` per connection,
-    armed at the nearest deadline and re-evaluated when it fires.
+    :meth:`registered` with each 2xx to a REGISTER received on it. One ``callLater``
+    per connection, armed at the nearest deadline and re-evaluated when it fires.
     """
 
     factory: _GatedFactory
+    _aggregator = None  # what ``flush_now`` asks a transport for (a TLS one's): none here
 
     def __init__(self, factory: _GatedFactory, wrapped: Protocol, source: str) -> None:
         super().__init__(factory, wrapped)  # type: ignore[arg-type]  # any protocol
@@ -399,6 +396,28 @@ class ConnectionGuard(ProtocolWrapper):
         """Bytes of an incomplete message stay buffered after a read."""
         if self.partial_since is None:
             self.partial_since = self._now
+
+    def registered(self, request: Request, response: Response, now: float) -> None:
+        """``response``, a 2xx, answered the REGISTER ``request`` received here at ``now``:
+        hold the connection for as long as the bindings it made.
+
+        The answer is read (:func:`registration_hold`) the first time a request text
+        (its To, first Contact and Expires lines) comes to the gate: a refresh repeats
+        the text of the registration and is granted the same time again, and reading
+        the answer's Contacts anew would cost more than the rest of the policy.
+        """
+        headers = request.headers
+        key = (headers.get("To"), headers.get("Contact"), headers.get("Expires"))
+        granted = self.gate.granted
+        try:
+            held = granted[key]
+        except KeyError:
+            held = registration_hold(request, response)
+            if len(granted) >= GRANTS_KEPT:
+                del granted[next(iter(granted))]  # the oldest text
+            granted[key] = held
+        if held is not None:
+            self.hold(held[0], now + held[1], now)
 
     def hold(self, aor: str, until: float, now: float) -> None:
         """The connection carries bindings of ``aor`` until ``until`` (clock time, as

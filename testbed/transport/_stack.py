@@ -390,7 +390,7 @@ class SipStack(FlowSink):
         record = self._transactions.get(transaction)
         guard = None if record is None else record.flow.guard
         if guard is not None:
-            self.gate.registered(guard, transaction.request, response, now)
+            guard.registered(transaction.request, response, now)
 
     def message_received(self, message: Message, flow: Flow) -> None:
         if isinstance(message, Request):

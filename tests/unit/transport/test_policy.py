@@ -377,6 +377,14 @@ def test_at_the_cap_the_oldest_silent_connection_makes_room():
     assert not phone[1].lost and not newcomer[1].lost
 
 
+def test_room_is_taken_from_the_address_holding_the_most_connections():
+    clock, server = registrar(ConnectionPolicy(max_connections=4))
+    phone = accept(server, port=1)  # the oldest silent one: a phone still connecting
+    flood = [accept(server, "192.0.2.66", port) for port in (1, 2, 3)]
+    assert accept(server, "192.0.2.3", 1) is not None
+    assert not phone[1].lost and [f[1].lost for f in flood] == [True, False, False]
+
+
 def test_at_the_cap_with_every_connection_spoken_a_new_one_is_refused():
     clock, server = registrar(ConnectionPolicy(max_connections=2))
     for port in (1, 2):
