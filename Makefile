@@ -46,9 +46,10 @@ bench: $(STAMP)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sip-tester
 	$(PY) -m testbed.bench --json $(REPORTS)/bench.json
 
-## make schema: regenerate scenarios/schema.json (editors validate scenarios with it)
+## make schema: regenerate scenarios/schema.json (editors validate scenarios with it) and README's reference
 schema: $(STAMP)
 	$(VENV)/bin/testbed schema > scenarios/schema.json
+	$(PY) -m testbed.scenario README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info $(REPORTS)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _catalogue, _load, _register, _run, _serve
+from . import _catalogue, _check, _load, _register, _run, _serve
 from ._args import UsageError
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register.add_command(commands)
     _run.add_command(commands)
+    _check.add_command(commands)
     _catalogue.add_commands(commands)
     _serve.add_command(commands)
     _catalogue.add_schema_command(commands)

@@ -39,6 +39,7 @@ class Exchange:
     transmissions: int = 1
     tls_failure: TlsFailure | None = None
     retry_after: int | None = None  # a 503's Retry-After, seconds (RFC 3261 §20.33)
+    size: int = 0  # bytes of the request as sent
 
     @property
     def where(self) -> str:

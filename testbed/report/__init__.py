@@ -3,6 +3,7 @@
 They never decide pass or fail (the runner did); they only say it.
 """
 
+from ._check_report import check_json, check_text, write_check_json, write_check_junit
 from ._json_junit import write_json, write_junit
 from ._ladder import ladder, message_log
 from ._pcap import write_pcap
@@ -16,6 +17,7 @@ from ._summary import (
 )
 
 __all__ = [
+    "check_json", "check_text", "write_check_json", "write_check_junit",
     "catalogue_markdown", "catalogue_table", "failure_details", "ladder", "message_log",
     "progress_line", "summary_table", "write_artefacts", "write_json",
     "write_junit", "write_pcap", "write_scenario_report",

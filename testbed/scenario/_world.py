@@ -133,6 +133,8 @@ class World:
         config = RegistrarConfig(
             realm=spec.get("realm", domain), users=dict(spec.get("users", {})),
             invite=spec.get("invite", 200), register_status=spec.get("register_status"),
+            invite_challenge=spec.get("invite_challenge", 407),
+            unknown_user=spec.get("unknown_user", 401),
             ring=spec.get("ring", True), min_expires=spec.get("min_expires", 1),
             default_expires=spec.get("default_expires", 3600),
             max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31))
