@@ -111,6 +111,14 @@ OPTIONS = (b"OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1:40000
            b"Content-Length: 0\r\n\r\n")
 
 
+def lasts(clock: task.Clock, wire: Wire, seconds: float) -> None:
+    """The connection is still open ``seconds`` from now, less a hundredth, and closed then."""
+    clock.advance(seconds - 0.01)
+    assert not wire.lost
+    clock.advance(0.01)
+    assert wire.lost
+
+
 def closes(server: Registrar) -> list[str]:
     return [f"{e.summary} ({e.detail})" for e in server.trace.events if e.kind == "closed"]
 
@@ -196,10 +204,8 @@ def test_a_query_without_contact_says_nothing_about_the_connection():
 def test_a_silent_tcp_connection_is_closed_when_the_first_message_is_due():
     clock, server = registrar()
     guard, wire = accept(server)
-    clock.advance(4.99)
-    assert not wire.lost
-    clock.advance(0.01)
-    assert wire.lost and server.stack.gate.total == 0
+    lasts(clock, wire, 5.0)
+    assert server.stack.gate.total == 0
     assert closes(server) == [
         "connection closed (closed by the connection policy: no SIP message within 5 s)"]
 
@@ -222,10 +228,7 @@ def test_a_message_left_incomplete_is_closed_after_the_message_timeout():
     guard.dataReceived(OPTIONS[:50])  # then a trickle that never ends
     clock.advance(9.0)
     guard.dataReceived(OPTIONS[50:60])  # more bytes, still no message: no new time
-    clock.advance(0.99)
-    assert not wire.lost
-    clock.advance(0.01)
-    assert wire.lost
+    lasts(clock, wire, 1.0)
     assert "an incomplete message for 10 s" in closes(server)[0]
 
 
@@ -259,10 +262,7 @@ def test_an_idle_connection_without_a_registration_is_closed_after_its_lifetime(
     clock, server = registrar()
     guard, wire = accept(server)
     guard.dataReceived(OPTIONS)
-    clock.advance(119.9)
-    assert not wire.lost
-    clock.advance(0.1)
-    assert wire.lost
+    lasts(clock, wire, 120.0)
     assert "idle for 120 s without a registration" in closes(server)[0]
 
 
@@ -283,10 +283,8 @@ def test_a_registered_connection_lives_as_long_as_its_binding():
     guard, wire = accept(server)
     guard.dataReceived(register(expires=600))
     assert b"SIP/2.0 200 OK" in wire.value() and server.bindings("sip:alice@example.com")
-    clock.advance(599.0)
-    assert not wire.lost  # far beyond the idle lifetime
-    clock.advance(1.0)
-    assert wire.lost and "its registration expired" in closes(server)[0]
+    lasts(clock, wire, 600.0)  # far beyond the idle lifetime
+    assert "its registration expired" in closes(server)[0]
 
 
 def test_a_refresh_extends_the_hold_and_a_removal_ends_it():
@@ -298,10 +296,8 @@ def test_a_refresh_extends_the_hold_and_a_removal_ends_it():
     clock.advance(550.0)
     assert not wire.lost
     guard.dataReceived(register(expires=0, cseq=3))  # removed at 1050: idle from now
-    clock.advance(119.0)
-    assert not wire.lost
-    clock.advance(1.0)
-    assert wire.lost and "idle for 120 s" in closes(server)[0]
+    lasts(clock, wire, 120.0)
+    assert "idle for 120 s" in closes(server)[0]
 
 
 def test_every_address_of_record_on_a_connection_holds_it():
@@ -310,10 +306,7 @@ def test_every_address_of_record_on_a_connection_holds_it():
     guard.dataReceived(register(expires=600, user="alice"))
     guard.dataReceived(register(expires=900, user="bob"))
     guard.dataReceived(register(expires=0, user="bob", cseq=2))
-    clock.advance(599.0)
-    assert not wire.lost
-    clock.advance(1.0)
-    assert wire.lost
+    lasts(clock, wire, 600.0)
 
 
 def test_a_connection_this_element_opened_is_not_policed():
