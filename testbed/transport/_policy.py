@@ -11,8 +11,8 @@ deadline but the connect timeout. The shape and the defaults are Kamailio's (cor
 ``ConnectionPolicy``       default   Kamailio
 ========================== ========= ==================================================
 handshake_timeout          5 s       ``tcp_msg_data_timeout`` (20 s from accept, TLS
-                                     handshake included); autobahn's
-                                     ``openHandshakeTimeout`` (5 s) for the upgrade
+                                     handshake included); for the WebSocket upgrade,
+                                     autobahn's ``openHandshakeTimeout`` (5 s)
 first_message_timeout      5 s       ``tcp_msg_data_timeout`` (20 s; a CRLF ping is
                                      not data)
 message_timeout            10 s      ``tcp_msg_read_timeout`` (20 s)
@@ -32,8 +32,8 @@ What each does, on a listening side:
 - *handshake*: the TLS handshake and the WebSocket upgrade must be over within
   ``handshake_timeout`` of the accept; a plain TCP connection is ready at once.
 - *first message*: once ready, the first whole SIP message must arrive within
-  ``first_message_timeout`` (RFC 5626 §3.5.1 keep-alives do not count: a CRLF ping
-  is not a message, as in Kamailio since 5.8).
+  ``first_message_timeout`` (RFC 5626 §3.5.1 keep-alives do not count: Kamailio's
+  ``tcp_read.c`` does not count a CRLF ping as data either).
 - *message*: bytes that do not complete a message (a half-sent request, a trickle)
   must be completed within ``message_timeout`` of the first of them.
 - *idle*: a connection without a complete message or keep-alive for ``idle_timeout``

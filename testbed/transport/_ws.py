@@ -23,15 +23,11 @@ What RFC 7118 asks, and where:
   answered with ``CRLF`` and a ``CRLF`` frame counts as a pong (SIP.js sends those).
 - §7 Authentication: a server may answer the upgrade with HTTP 401; the client reports it.
 
-A listening side bounds the upgrade (the connection policy): a request line and headers
-longer than ``max_upgrade_size`` bytes get 431 Request Header Fields Too Large
-(RFC 6585 §5) and the connection is closed, without scanning or keeping the rest
-(autobahn buffers the request until its blank line, with no limit of its own); the
-upgrade must be over within the policy's ``handshake_timeout``, a deadline the
-connection's guard keeps: autobahn's ``openHandshakeTimeout`` is left off on listeners,
-as txaio's batched timer truncates its deadline to a whole second of the clock (a
-0.3 s timeout fires at once, 5 s anywhere within 4 to 5 s). What a connection
-buffered is dropped when it closes.
+A listener bounds the upgrade (the connection policy): a request line and headers over
+``max_upgrade_size`` bytes get 431 (RFC 6585 §5) and a close; autobahn buffers the
+request until its blank line with no limit. The connection's guard times the upgrade:
+autobahn's ``openHandshakeTimeout`` stays off on listeners, as txaio's batched timer
+truncates it to a whole second (0.3 s fires at once, 5 s within 4 to 5 s).
 
 No SIP logic lives here: messages go to the stack (a :class:`FlowSink`), malformed ones
 get the same 400 as on every other transport (``reject_bad_input``), and failures to
@@ -64,7 +60,7 @@ from testbed.sip import (
     parse_message,
 )
 
-from ._connecting import ConnectFailed, connect_failed, tls_connect_failed
+from ._connecting import ConnectFailed, connect_failed, tls_connect_failed, upgrade_refused
 from ._flows import PING, PONG, Flow, FlowSink, disable_nagle, flush_now, reject_bad_input
 from ._trace import HostPort, Trace, describe, hostport_of
 from .tls import ClientTlsCreator
@@ -495,7 +491,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
         if len(words) >= 2 and words[1].isdigit() and words[1] != "101":
             phrase = words[2] if len(words) > 2 else ""
             headers: dict[str, str] = getattr(self, "http_headers", {})
-            text = _refusal(int(words[1]), phrase, self.factory.ws_path, headers)
+            text = upgrade_refused(int(words[1]), phrase, self.factory.ws_path, headers)
         else:
             text = f"invalid answer to the WebSocket upgrade (GET {self.factory.ws_path}): {reason}"
         self.factory.failed(self, ConnectFailed("websocket", text))
@@ -538,33 +534,6 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
             failure = ConnectFailed("websocket", f"connection closed before the WebSocket upgrade "
                                                  f"(GET {factory.ws_path}) completed: {lost}")
         factory.failed(self, failure)
-
-
-def _refusal(status: int, phrase: str, path: str, headers: dict[str, str]) -> str:
-    """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
-    if status == 404:
-        meaning = "no WebSocket service there"
-    elif status == 426:
-        meaning = ("the server did not see a WebSocket upgrade: a proxy in front of it "
-                   "probably drops the Upgrade/Connection headers")
-    elif status == 400:
-        meaning = ("the server refused the upgrade request (does it want the 'sip' "
-                   "subprotocol, an Origin, or another path?)")
-    elif status == 401:
-        meaning = "the server wants HTTP authentication before the upgrade (RFC 7118 §7)"
-    elif status == 403:
-        meaning = "the server forbids the upgrade (Origin not allowed, or access denied)"
-    elif 200 <= status < 300:
-        meaning = "a plain web server answered and ignored the upgrade: no WebSocket service"
-    elif 300 <= status < 400:
-        meaning = f"redirected to {headers.get('location', '?')} (redirects are not followed)"
-    elif status >= 500:
-        meaning = "the server failed (a proxy without a live WebSocket back end?)"
-    else:
-        meaning = "the upgrade was refused"
-    text = f"HTTP {status} {phrase} on GET {path}: {meaning}".replace("  ", " ")
-    agent = headers.get("server")
-    return text + (f" (Server: {agent})" if agent else "")
 
 
 class WsClientFactory(WebSocketClientFactory):
