@@ -229,6 +229,12 @@ class ConnectionGate:
                   f"refused a {transport} connection from {source} at accept: {why}")
         return False
 
+    def drop_silent(self) -> None:
+        """Close every connection that has not spoken yet (the element is stopping:
+        those have no flow for it to close)."""
+        for guard in list(self.silent):
+            guard.drop()
+
     def _room_victim(self) -> ConnectionGuard:
         """Of the oldest silent connections, one from the address holding the most
         connections (the oldest of those)."""
@@ -499,6 +505,13 @@ class ConnectionGuard(ProtocolWrapper):
         self._close("make_room", f"no SIP message after {age:.3g} s, and its place was "
                                  f"taken by a new connection "
                                  f"(max_connections {self.policy.max_connections})")
+
+    def drop(self) -> None:
+        """Close the connection now, without a word: its element is stopping."""
+        self._uncount()
+        transport = self.transport
+        if transport is not None:
+            transport.abortConnection()  # type: ignore[attr-defined]  # TCP transports can
 
     def _close(self, cause: str, reason: str) -> None:
         self.close_reason = f"closed by the connection policy: {reason}"

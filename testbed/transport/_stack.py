@@ -493,6 +493,7 @@ class SipStack(FlowSink):
         for flow in list(self.flows.values()):
             if not flow.closed and flow.transport is not Transport.UDP:
                 flow.close()
+        self.gate.drop_silent()  # accepted, and no flow yet: mid-handshake, say
         for listening in self._listeners:
             result = listening.stopListening()
             if isinstance(result, defer.Deferred):

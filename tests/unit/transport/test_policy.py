@@ -392,3 +392,10 @@ def test_the_policy_off_keeps_every_connection():
     accepted = [accept(server, port=i) for i in range(3000)]
     clock.advance(86400.0)
     assert all(a is not None and not a[1].lost for a in accepted)
+
+
+def test_stopping_the_element_closes_connections_without_a_flow_yet():
+    clock, server = registrar()
+    guard, wire = accept(server, transport=Transport.TLS)  # mid-handshake: no flow
+    server.stop()
+    assert wire.lost and server.stack.gate.total == 0 and not server.stack.gate.silent
