@@ -82,7 +82,8 @@ async def test_an_idle_connection_is_closed_and_a_registered_one_is_kept(policed
 
 @pytest_twisted.ensureDeferred
 async def test_caps_refuse_new_connections_while_registered_ones_keep_working(policed, kit):
-    policy = ConnectionPolicy(max_connections=4, max_connections_per_source=2, make_room=False)
+    policy = ConnectionPolicy(max_connections=4, max_connections_per_source=2, make_room=False,
+                              first_message_timeout=60)  # no silent one expires meanwhile
     registrar, address = policed.registrar("TCP", policy)
     phone = await kit.connect(address)
     assert (await phone.ask(kit.request("REGISTER", phone))).status == 200
@@ -111,7 +112,8 @@ async def test_caps_refuse_new_connections_while_registered_ones_keep_working(po
 
 @pytest_twisted.ensureDeferred
 async def test_at_the_cap_a_phone_gets_the_place_of_a_silent_connection(policed, kit):
-    registrar, address = policed.registrar("TCP", ConnectionPolicy(max_connections=3))
+    policy = ConnectionPolicy(max_connections=3, first_message_timeout=60)
+    registrar, address = policed.registrar("TCP", policy)
     phone = await kit.connect(address)
     assert (await phone.ask(kit.request("REGISTER", phone))).status == 200
     silent = [await kit.connect(address, source="127.0.0.2") for _ in range(2)]
