@@ -15,6 +15,7 @@ from ._flows import (
     UdpEndpoint,
     UdpFlow,
 )
+from ._policy import ConnectionGate, ConnectionGuard, ConnectionPolicy, registration_hold
 from ._rejections import RejectionLog
 from ._stack import (
     ServerContext,
@@ -49,4 +50,5 @@ __all__ = [
     "client_tls_options", "server_tls_options", "tls_failure_from",
     "BEHAVIOURS", "SUBPROTOCOL", "WsFlow",
     "SEGMENT_FLAGS", "Capture", "CapturedSegment",
+    "ConnectionGate", "ConnectionGuard", "ConnectionPolicy", "registration_hold",
 ]
