@@ -16,8 +16,10 @@ from ._console import (
     summary_table,
     verbose_text,
 )
+from ._html_run import page_path, write_index, write_scenario_page, write_served_page
 from ._json_junit import entry_json, result_json, write_json, write_junit
-from ._ladder import ladder, message_log
+from ._ladder import LadderModel, LadderRow, Party, ladder_model
+from ._ladder_text import ladder, ladder_text, message_log
 from ._pcap import write_pcap
 from ._report_dir import scenario_ladder, write_artefacts, write_scenario_report
 from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, status, totals_line

@@ -1,7 +1,8 @@
 """``--report-dir``: the artefacts of one scenario run, in ``DIR/<scenario name>/``.
 
 ``diagnosis.txt`` and ``result.json`` say what happened; ``ladder.txt``,
-``messages.log``, ``capture.pcapng`` and ``keys.log`` show how.
+``messages.log``, ``capture.pcapng`` and ``keys.log`` show how; ``index.html`` shows it
+all as one page (an SVG ladder, the diagnosis, links to the rest).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from servers.dns import QueryLogEntry
 from testbed.scenario import ScenarioResult
 from testbed.transport import CapturedSegment, HostPort, TraceEvent
 
+from ._html_run import write_scenario_page
 from ._json_junit import result_json
-from ._ladder import WIDTH, Names, ladder, message_log
+from ._ladder import Names
+from ._ladder_text import WIDTH, ladder, message_log
 from ._pcap import KEYS_FILE, write_pcap
 from ._summary import diagnosis_text
 
@@ -54,8 +57,9 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
 
 
 def write_scenario_report(report_dir: Path, result: ScenarioResult,
-                          keylog: str | None) -> Path:
-    """Write diagnosis.txt, result.json, and the ladder, message log and pcap."""
+                          keylog: str | None, *, in_run: bool = False) -> Path:
+    """Write diagnosis.txt, result.json, the ladder, message log and pcap, and the page
+    (``index.html``; ``in_run``: it links the run's index one folder up)."""
     folder = Path(report_dir) / result.scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     diagnosis = result.diagnosis
@@ -71,6 +75,7 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
     keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
     write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
                     result.dns_log, result.capture, keylog_text, names=_names(result))
+    write_scenario_page(report_dir, result, in_run=in_run)
     return folder
 
 
