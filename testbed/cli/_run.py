@@ -109,9 +109,10 @@ def _run_scenarios(args: argparse.Namespace, interruption: Interruption) -> int:
     if report_dir is not None:
         write_index(report_dir, entries, interrupted=interruption.name or None)
     if args.json:
-        write_json(args.json, entries, interrupted=interruption.name or None)
+        write_json(args.json, entries, interrupted=interruption.name or None,
+                   report_dir=report_dir)
     if args.junit:
-        write_junit(args.junit, entries)
+        write_junit(args.junit, entries, report_dir=report_dir)
     if interruption.signal is not None:
         print(f"interrupted: {counts(entries)[NOT_RUN]} not run", file=sys.stderr)
         return interruption.exit_code

@@ -33,11 +33,13 @@ from ._summary import (
 )
 
 __all__ = [
-    "FAILED", "NOT_RUN", "PASSED", "Entry", "NotRun", "RunConsole", "catalogue_markdown",
-    "catalogue_table", "check_json", "check_text", "counts", "diagnosis_text", "entry_json",
-    "failure_details", "format_duration", "is_plain", "ladder", "ladder_excerpt",
-    "make_console", "message_log", "progress_line", "progress_text", "result_json",
+    "FAILED", "NOT_RUN", "PASSED", "Entry", "LadderModel", "LadderRow", "NotRun", "Party",
+    "RunConsole", "catalogue_markdown", "catalogue_table", "check_json", "check_text",
+    "counts", "diagnosis_text", "entry_json", "failure_details", "format_duration",
+    "is_plain", "ladder", "ladder_excerpt", "ladder_model", "ladder_text", "make_console",
+    "message_log", "page_path", "progress_line", "progress_text", "result_json",
     "scenario_ladder", "status", "summary_renderable", "summary_table", "totals_line",
-    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit", "write_json",
-    "write_junit", "write_pcap", "write_scenario_report",
+    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit",
+    "write_index", "write_json", "write_junit", "write_pcap", "write_scenario_page",
+    "write_scenario_report", "write_served_page",
 ]

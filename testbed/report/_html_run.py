@@ -93,7 +93,7 @@ def world_ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry],
                  names: Mapping[str, str] | None) -> LadderView:
     """The drawing of a world's exchanges, its columns named and ordered by the world's
     endpoints (DNS server, client, faults and relays, registrars)."""
-    given: dict[str | tuple[str, int], str] = dict(names or {})
+    given: dict[str | tuple[str, int], str] = {k: v for k, v in (names or {}).items()}
     model = ladder_model(events, dns_log, given or None, fault_log=fault_log)
     roles, notes = _roles(model, endpoints, given)
     return ladder_view(model, roles, notes)
