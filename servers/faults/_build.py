@@ -13,7 +13,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from testbed.reactor import IReactor
 from testbed.sip import Transport, fmt_hostport
-from testbed.transport import Trace
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, FaultRecord, HostPort
 from ._policy import NatTable, Pipeline, Stage, stage_for
@@ -71,7 +71,7 @@ def build_fault(spec: object, *, reactor: IReactor,
                 rng: random.Random, listen_host: str | None = None, listen_port: int = 0,
                 listen: HostPort | None = None, clock: IReactorTime | None = None,
                 name: str | None = None, trace: Trace | None = None,
-                path: Sequence[str | int] = ()) -> Fault:
+                capture: Capture | None = None, path: Sequence[str | int] = ()) -> Fault:
     """Start the fault(s) of ``spec`` between a client and ``upstream``.
 
     ``spec`` is one fault mapping or a list of them (composed on the same proxy, applied
@@ -83,7 +83,8 @@ def build_fault(spec: object, *, reactor: IReactor,
     ``seed`` of its own, in list order. ``clock`` (default ``reactor``) times delays and
     NAT bindings and stamps the log. With ``trace`` (a :class:`testbed.transport.Trace`)
     every record but ``forwarded`` and ``delayed`` also becomes a ``note`` event there,
-    so ladders and message logs show what the fault did where it happened.
+    so ladders and message logs show what the fault did where it happened. With
+    ``capture`` (a :class:`testbed.transport.Capture`) the relays record both legs.
 
     Raises :class:`FaultConfigError` for bad data or faults that cannot share a port.
     """
@@ -115,7 +116,7 @@ def build_fault(spec: object, *, reactor: IReactor,
               if not s.port_level and s.kind not in ("nat", "relay")}
     fault.stages = list(stages.values())
     parts = _open_on_one_port(listen_host, listen_port, plans, upstreams, reactor, clock,
-                              stages, log, fault.name)
+                              stages, log, fault.name, capture)
     fault.parts = parts
     where.update({carrier: part.address for carrier, part in parts.items()})
     port = next(iter(parts.values())).address[1]
@@ -208,7 +209,7 @@ def _udp_first(carriers: set[Transport] | dict[Transport, HostPort]) -> list[Tra
 def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
                       upstreams: dict[Transport, HostPort], reactor: IReactor,
                       clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
-                      name: str) -> dict[Transport, Part]:
+                      name: str, capture: Capture | None) -> dict[Transport, Part]:
     """Open every carrier's part on the same port number (retrying when it is taken)."""
     last: Exception | None = None
     for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
@@ -216,7 +217,8 @@ def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
         wanted = port
         try:
             for carrier, plan in plans.items():
-                part = _open(plan, host, wanted, upstreams, reactor, clock, stages, log, name)
+                part = _open(plan, host, wanted, upstreams, reactor, clock, stages, log, name,
+                             capture)
                 parts[carrier] = part
                 wanted = part.address[1]
             return parts
@@ -229,7 +231,7 @@ def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
 
 def _open(plan: _Plan, host: str, port: int, upstreams: dict[Transport, HostPort],
           reactor: IReactor, clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
-          name: str) -> Part:
+          name: str, capture: Capture | None) -> Part:
     if plan.port == "closed":
         return ClosedPort(plan.carrier, host, port)
     if plan.port == "syn-drop":
@@ -240,7 +242,8 @@ def _open(plan: _Plan, host: str, port: int, upstreams: dict[Transport, HostPort
     relay_class = UdpRelay if plan.carrier is Transport.UDP else TcpRelay
     relay = relay_class(reactor=reactor, clock=clock, listen=(host, port),
                         upstream=upstreams[plan.carrier], pipeline=pipeline, nat=nat, log=log,
-                        name=name, nat_name=nat_spec.name if nat_spec else "nat")
+                        name=name, nat_name=nat_spec.name if nat_spec else "nat",
+                        capture=capture)
     relay.start()
     return relay
 

@@ -5,6 +5,10 @@ A relay is told where to listen and where the server is, judges every packet wit
 the injected clock (an ``IReactorTime``): the NAT expires bindings lazily, whenever the
 relay reads the time, and one :class:`DeadlineTimer` is armed for the next expiry so
 that an idle binding is logged when it goes, not when the next packet arrives.
+
+With a ``capture`` (a :class:`testbed.transport.Capture`) a relay records both legs as
+the sockets see them, so a pcap shows the hop to a server nothing else of ours
+captures (an external registrar).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from dataclasses import dataclass
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IReactorTime
 
+from servers.loopback import source_for
 from testbed.sip import Transport, fmt_hostport
-from testbed.transport import DeadlineTimer, DelayedCalls
+from testbed.transport import Capture, DeadlineTimer, DelayedCalls
 
 from ._log import FaultLog, FaultRecord, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -54,10 +59,12 @@ class Relay:
 
     def __init__(self, *, clock: IReactorTime, listen: HostPort, upstream: HostPort,
                  pipeline: Pipeline, nat: NatTable, log: FaultLog, name: str,
-                 nat_name: str = "nat") -> None:
+                 nat_name: str = "nat", capture: Capture | None = None) -> None:
         self.clock = clock
         self.listen_host, self.listen_port = listen
         self.upstream = upstream
+        self.source_host = source_for(self.listen_host, upstream[0])
+        self.capture = capture
         self.pipeline = pipeline
         self.nat = nat
         self.log = log

@@ -36,6 +36,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 
 from testbed.sip import Transport
+from testbed.transport import Capture
 
 from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -270,9 +271,9 @@ class TcpRelay(Relay):
 
     def __init__(self, *, reactor: IReactorTCP, clock: IReactorTime, listen: HostPort,
                  upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
-                 name: str, nat_name: str = "nat") -> None:
+                 name: str, nat_name: str = "nat", capture: Capture | None = None) -> None:
         super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
-                         nat=nat, log=log, name=name, nat_name=nat_name)
+                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture)
         self.reactor = reactor
         self.port: IListeningPort | None = None
         self.connections: list[_Connection] = []
@@ -283,7 +284,12 @@ class TcpRelay(Relay):
         return self.port is not None
 
     def start(self) -> HostPort:
-        self.port = self.reactor.listenTCP(self.listen_port, _ListenFactory(self),
+        factory: protocol.Factory[Any] = _ListenFactory(self)
+        if self.capture is not None:
+            factory = self.capture.wrap_factory(factory, "server")
+        # listenTCP takes any Factory; Twisted's stub asks for a ServerFactory.
+        self.port = self.reactor.listenTCP(self.listen_port,
+                                           cast(protocol.ServerFactory, factory),
                                            interface=self.listen_host)
         self.address = hostport(self.port.getHost())
         return self.address
@@ -300,9 +306,12 @@ class TcpRelay(Relay):
         connection = _Connection(self, client)
         self.connections.append(connection)
         host, port = self.upstream
+        factory: protocol.Factory[Any] = _UpstreamFactory(connection)
+        if self.capture is not None:
+            factory = self.capture.wrap_factory(factory, "client")
         connection.connector = self.reactor.connectTCP(
-            host, port, _UpstreamFactory(connection), timeout=UPSTREAM_CONNECT_TIMEOUT,
-            bindAddress=(self.listen_host, 0))
+            host, port, cast(protocol.ClientFactory, factory),
+            timeout=UPSTREAM_CONNECT_TIMEOUT, bindAddress=(self.source_host, 0))
         return connection
 
     def forget(self, binding: Binding) -> None:
