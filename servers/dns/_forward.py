@@ -23,16 +23,20 @@ pcap, as the server's own sockets record the client's.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.internet import protocol
+from twisted.internet import protocol, udp
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IAddress,
     IConnector,
     IDelayedCall,
     IListeningPort,
+    IReactorTime,
     ITCPTransport,
 )
 from twisted.python.failure import Failure
@@ -56,12 +60,16 @@ def hostport(address: IAddress) -> tuple[str, int]:
 
 
 class Forwarder:
-    """Relays DNS messages to ``upstream`` (``(host, port)``) for one server address."""
+    """Relays DNS messages to ``upstream`` (``(host, port)``) for one server address.
+
+    ``reactor`` opens the sockets; ``clock`` (default ``reactor``) times the waits.
+    """
 
     def __init__(self, reactor: IReactor, upstream: tuple[str, int], *, listen_host: str,
                  timeout: float = DEFAULT_TIMEOUT, max_pending: int = DEFAULT_MAX_PENDING,
-                 capture: Capture | None = None) -> None:
+                 capture: Capture | None = None, clock: IReactorTime | None = None) -> None:
         self.reactor = reactor
+        self.clock: IReactorTime = clock if clock is not None else reactor
         self.upstream = upstream
         self.bind_host = source_for(listen_host, upstream[0])
         self.timeout = timeout
@@ -102,7 +110,7 @@ class _Pending:
 
     def start(self) -> None:
         forwarder = self.forwarder
-        self.timer = forwarder.reactor.callLater(
+        self.timer = forwarder.clock.callLater(
             forwarder.timeout, self.finish, None,
             f"no answer from {forwarder.where} in {forwarder.timeout:g} s")
         self.send()
@@ -151,6 +159,20 @@ class _UdpQuery(_Pending, protocol.DatagramProtocol):
     def connectionRefused(self) -> None:
         self.finish(None, f"not answered: {self.forwarder.where} refused it (ICMP port "
                           "unreachable)")
+
+    def stopProtocol(self) -> None:
+        """Twisted's epoll reactor takes an ICMP error on a connected UDP socket for a
+        lost connection and stops the port: read the error while the socket is open."""
+        if self.done or self.port is None:
+            return
+        # listenUDP's port is a udp.Port, whose socket is still open here.
+        handle = cast(socket.socket, cast(udp.Port, self.port).getHandle())
+        code = handle.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        self.port = None  # stopped already
+        if code == errno.ECONNREFUSED:
+            return self.connectionRefused()
+        self.finish(None, f"not answered: the socket to {self.forwarder.where} failed "
+                          f"({os.strerror(code) if code else 'closed'})")
 
     def _captured(self, data: bytes, *, sent: bool) -> None:
         capture = self.forwarder.capture

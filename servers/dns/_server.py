@@ -331,7 +331,7 @@ class DnsServer:
         if host not in self._forwarders:
             self._forwarders[host] = Forwarder(
                 self.reactor, self.forward, listen_host=host, timeout=self.forward_timeout,
-                max_pending=self.forward_max_pending, capture=self.capture)
+                max_pending=self.forward_max_pending, capture=self.capture, clock=self.clock)
         return self._forwarders[host]
 
     def _refuse(self, header: DNSHeader, request: DNSRecord | None, rcode: int, note: str,
