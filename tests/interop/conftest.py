@@ -18,6 +18,7 @@ skips it otherwise, with the apt-get command that installs it.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -31,7 +32,12 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from servers.loopback import find_free_loopback
 from testbed.sip import Timers
+
+from .kamailio import PORTS as KAMAILIO_PORTS
+from .kamailio import TLS_CFG, Kamailio, kamailio_config
+from .kamailio import USERS as KAMAILIO_USERS
 
 DOMAIN = "sip.example.com"
 """The SIP domain of every interop world; only our DNS server (or a hosts map) knows it."""
@@ -408,3 +414,52 @@ def sip_zone(naptr: list[tuple[str, str]], srv: dict[str, list[tuple[int, str, i
     records += [{"name": name, "type": "A", "address": address}
                 for name, address in addresses.items()]
     return {"origin": DOMAIN, "ttl": 60, "records": records}
+
+
+# -- Kamailio, the real registrar (tests/interop/kamailio.py) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def kamailio_server(tmp_path_factory, issue):
+    """One Kamailio per test module: started by PID in a temp dir, stopped by PID."""
+    binary = require_peer("kamailio")
+    modules = glob.glob("/usr/lib/*/kamailio/modules/tls.so")
+    require_file(modules[0] if modules else "/usr/lib/<arch>/kamailio/modules/tls.so",
+                 "kamailio-tls-modules", "Kamailio's tls module")
+    require_file(Path(modules[0]).with_name("websocket.so") if modules else
+                 "/usr/lib/<arch>/kamailio/modules/websocket.so",
+                 "kamailio-websocket-modules", "Kamailio's websocket module")
+
+    workdir = tmp_path_factory.mktemp("kamailio")
+    host = find_free_loopback(list(KAMAILIO_PORTS.items()))
+    files = issue("valid", DOMAIN).write(workdir)
+    tls_cfg = workdir / "tls.cfg"
+    tls_cfg.write_text(TLS_CFG.format(key=files.private_key, certificate=files.certificate))
+    cfg = workdir / "kamailio.cfg"
+    cfg.write_text(kamailio_config(host, tls_cfg, KAMAILIO_USERS, DOMAIN))
+    rundir = workdir / "run"
+    rundir.mkdir()
+    peer = Peer("kamailio", [binary, "-DD", "-E", "-f", cfg, "-P", workdir / "kamailio.pid",
+                             "-Y", rundir, "-w", workdir], workdir,
+                env={**os.environ, "LC_ALL": "C"})
+    peer.start()
+    try:
+        # Kamailio needs nothing of ours to start: a blocking poll is fine here.
+        peer.until_blocking(peer.logged("TESTBED ready"), "Kamailio's first worker ready")
+        for transport in ("TCP", "TLS", "WSS"):
+            port = KAMAILIO_PORTS[transport]
+            peer.until_blocking(lambda p=port: tcp_listening(host, p),
+                                f"Kamailio accepting {transport} on {host}:{port}")
+        yield Kamailio(peer, host)
+    finally:
+        peer.stop_blocking()
+
+
+@pytest.fixture
+def kamailio(kamailio_server):
+    """The module's Kamailio, its log read from the start of this test."""
+    if not kamailio_server.peer.running:
+        pytest.fail(f"{kamailio_server.peer.describe()}\n{kamailio_server.peer.tail()}",
+                    pytrace=False)
+    kamailio_server.forget()
+    return kamailio_server
