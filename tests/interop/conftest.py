@@ -1,5 +1,5 @@
-"""Interop fixtures: real third-party peers (Kamailio, baresip, linphonec, SIPp, dig, kdig)
-against our client, registrar and DNS server, on loopback only.
+"""Interop fixtures: real third-party peers (Kamailio, NSD, baresip, linphonec, SIPp, dig,
+kdig) against our client, registrar and DNS server, on loopback only.
 
 Every peer is a child process started here in a temp dir, with the configuration the
 test generated, in its own session (so its process group id is its PID). It is stopped by
@@ -32,7 +32,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from servers.loopback import find_free_loopback
+from servers.loopback import PortUnavailable, find_free_loopback
 from testbed.sip import Timers
 
 from .kamailio import PORTS as KAMAILIO_PORTS
@@ -60,6 +60,7 @@ PACKAGES = {
     "sipp": "sip-tester",
     "dig": "dnsutils",
     "kdig": "knot-dnsutils",
+    "nsd": "nsd",
 }
 """Debian package(s) that provide each peer: what the skip message tells to install."""
 
@@ -70,7 +71,7 @@ _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "interop: against real third-party peers installed from Debian packages "
-        "(Kamailio, baresip, linphonec, SIPp, dig, kdig); run with `make interop`")
+        "(Kamailio, NSD, baresip, linphonec, SIPp, dig, kdig); run with `make interop`")
 
 
 # -- finding peers -----------------------------------------------------------------------
@@ -370,18 +371,17 @@ class Ours:
         self.registrars.append(registrar)
         tls = server_tls_options(certificate) if certificate is not None else None
         if host is None:
-            from servers.loopback import find_free_loopback
-
             host = find_free_loopback(list(transports.items()), exclude=exclude)
         bound = {t: registrar.listen(t, host, port, tls_options=tls)
                  for t, port in transports.items()}
         return registrar, bound
 
-    def dns(self, *zones: dict, host: str = "127.0.0.1"):
-        """Our DNS server for ``zones`` on ``host``, port 0: (server, port)."""
+    def dns(self, *zones: dict, host: str = "127.0.0.1", **options: object):
+        """Our DNS server for ``zones`` on ``host``, port 0: (server, port). ``options``
+        go to :class:`~servers.dns.DnsServer` (``faults``, ``forward``...)."""
         from servers.dns import DnsServer
 
-        server = DnsServer(list(zones), reactor)
+        server = DnsServer(list(zones), reactor, **options)
         self.dns_servers.append(server)
         return server, server.listen(host, 0).port
 
@@ -463,3 +463,67 @@ def kamailio(kamailio_server):
                     pytrace=False)
     kamailio_server.forget()
     return kamailio_server
+
+
+# -- NSD, a real authoritative DNS server --------------------------------------------------
+
+NSD_CONF = """\
+server:
+    ip-address: {host}@{port}
+    username: ""
+    chroot: ""
+    zonesdir: "{workdir}"
+    database: ""
+    pidfile: "{workdir}/nsd.pid"
+    xfrdfile: "{workdir}/xfrd.state"
+    zonelistfile: "{workdir}/zone.list"
+    xfrdir: "{workdir}"
+    verbosity: 2
+    server-count: 1
+    reuseport: no
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {origin}
+    zonefile: "{origin}.zone"
+"""
+"""One zone from a file, on one address, in the foreground, no privilege drop, no chroot,
+no response rate limiting (the tests ask in bursts)."""
+
+
+@pytest.fixture
+def nsd(tmp_path):
+    """``nsd(origin, records)`` → ``(host, port)`` of an NSD serving that zone; stopped by
+    PID afterwards. ``records`` is the zone file's text after ``$ORIGIN`` and ``$TTL``
+    (a SOA and an NS are added). NSD takes UDP and TCP 53 on a free 127.0.0.N when it
+    can be bound, else a free port on 127.0.0.1."""
+    started: list[Peer] = []
+
+    def start(origin: str, records: str) -> tuple[str, int]:
+        binary = require_peer("nsd")
+        try:
+            host, port = find_free_loopback([("UDP", 53), ("TCP", 53)]), 53
+        except PortUnavailable:
+            host, port = "127.0.0.1", free_port("127.0.0.1")
+        workdir = tmp_path / f"nsd-{len(started)}"
+        workdir.mkdir()
+        (workdir / f"{origin}.zone").write_text(
+            f"$ORIGIN {origin}.\n$TTL 300\n"
+            f"@ IN SOA ns.{origin}. admin.{origin}. 2024 3600 600 86400 20\n"
+            f"@ IN NS ns.{origin}.\nns IN A {host}\n{records}\n")
+        conf = workdir / "nsd.conf"
+        conf.write_text(NSD_CONF.format(host=host, port=port, workdir=workdir, origin=origin))
+        peer = Peer("nsd", [binary, "-d", "-c", conf], workdir)
+        started.append(peer)
+        peer.start()
+        # NSD needs nothing of ours to start: a blocking poll is fine here.
+        peer.until_blocking(peer.logged(f"zone {origin} read with success"),
+                            f"NSD loading {origin}")
+        peer.until_blocking(lambda: tcp_listening(host, port), f"NSD accepting TCP on "
+                                                               f"{host}:{port}")
+        return host, port
+
+    yield start
+    for peer in started:
+        peer.stop_blocking()

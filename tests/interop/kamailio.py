@@ -25,7 +25,7 @@ USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WSS": 8443}
 SCENARIO_USER_PREFIX = "user-"
 SCENARIO_PASSWORD = "scenario-secret"
-"""Accounts ``user-1``, ``user-2``... share this password: one fresh account per scenario,
+"""Accounts ``user-1``, ``user-2``, ``user-nsd0``... share this password: one fresh account per scenario,
 so no binding a scenario leaves behind (Kamailio outlives it) meets the next one."""
 
 KAMAILIO_CFG = r"""#!KAMAILIO
@@ -180,7 +180,7 @@ def kamailio_config(host: str, tls_cfg: Path, users: dict[str, str], domain: str
         f'    {"if" if i == 0 else "} else if"} ($au == "{user}") {{\n'
         f'        $var(password) = "{password}";'
         for i, (user, password) in enumerate(users.items()))
-    passwords += (f'\n    }} else if ($au =~ "^{SCENARIO_USER_PREFIX}[0-9]+$") {{\n'
+    passwords += (f'\n    }} else if ($au =~ "^{SCENARIO_USER_PREFIX}[a-z0-9-]+$") {{\n'
                   f'        $var(password) = "{SCENARIO_PASSWORD}";')
     passwords += '\n    } else {\n        $var(password) = "no such user";\n    }'
     text = KAMAILIO_CFG
