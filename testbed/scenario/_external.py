@@ -8,12 +8,12 @@ addresses with a port, never names: the testbed never asks the system resolver.
 The world probes each address once when it starts (:func:`probe_registrar`,
 :func:`probe_dns`), with blocking sockets and a short bound, before anything of the
 scenario runs: a connect for the stream transports (TCP, TLS and WSS; the handshakes
-are the steps' business). Over UDP (an OPTIONS to a registrar, a query to the DNS
-server) only a definite refusal (ICMP port unreachable) fails the world: an answer ends
-the wait early, and silence for :data:`UDP_PROBE_SECONDS` is accepted, because a
-server may ignore strangers (and one in the same process cannot answer a blocking
-probe); the steps' timeouts then tell what happens. What fails is one line naming the address and what happened;
-nothing waits longer than :data:`PROBE_SECONDS`.
+are the steps' business). Over UDP (an OPTIONS to a registrar, a query for ``NS .`` to
+the DNS server) only a definite refusal (ICMP port unreachable) fails the world: an
+answer ends the wait early, and silence for :data:`UDP_PROBE_SECONDS` is accepted,
+because a server may ignore strangers (and one in the same process cannot answer a
+blocking probe); the steps' timeouts then tell what happens. What fails is one line
+naming the address and what happened; nothing waits longer than :data:`PROBE_SECONDS`.
 """
 
 from __future__ import annotations
