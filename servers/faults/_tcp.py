@@ -36,7 +36,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 
 from testbed.sip import Transport
-from testbed.transport import Capture
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -154,6 +154,7 @@ class _Connection:
         waiting, self.waiting = self.waiting, []
         for data in waiting:
             _stream(server).write(data)
+            relay.traced("sent", self.external, data)
         if self.client_closed:
             self._after_queue(TO_SERVER, self._close_server)
         relay.rearm()
@@ -170,6 +171,7 @@ class _Connection:
 
     def from_server(self, data: bytes) -> None:
         relay = self.relay
+        relay.traced("received", self.external, data)
         now = relay.now()
         index = relay.count(TO_CLIENT)
         if self.blackholed or self.external is None \
@@ -213,6 +215,7 @@ class _Connection:
                 self.waiting.append(data)
             else:
                 _stream(self.server).write(data)
+                self.relay.traced("sent", self.external, data)
         elif not self.client_closed:
             _stream(self.client).write(data)
 
@@ -271,9 +274,11 @@ class TcpRelay(Relay):
 
     def __init__(self, *, reactor: IReactorTCP, clock: IReactorTime, listen: HostPort,
                  upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
-                 name: str, nat_name: str = "nat", capture: Capture | None = None) -> None:
+                 name: str, nat_name: str = "nat", capture: Capture | None = None,
+                 upstream_trace: Trace | None = None) -> None:
         super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
-                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture)
+                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture,
+                         upstream_trace=upstream_trace)
         self.reactor = reactor
         self.port: IListeningPort | None = None
         self.connections: list[_Connection] = []

@@ -26,7 +26,7 @@ from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IAddress, IReactorTime, IReactorUDP
 
 from testbed.sip import Transport, fmt_hostport
-from testbed.transport import Capture
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -79,9 +79,10 @@ class UdpRelay(Relay):
     def __init__(self, *, reactor: IReactorUDP | None, clock: IReactorTime, listen: HostPort,
                  upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
                  name: str, nat_name: str = "nat", open_udp: OpenUdp | None = None,
-                 capture: Capture | None = None) -> None:
+                 capture: Capture | None = None, upstream_trace: Trace | None = None) -> None:
         super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
-                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture)
+                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture,
+                         upstream_trace=upstream_trace)
         self.reactor = reactor
         self._open = open_udp or self._listen_udp
         self.port: UdpPort | None = None
@@ -128,6 +129,7 @@ class UdpRelay(Relay):
     def from_server(self, external: HostPort, data: bytes, source: HostPort) -> None:
         if self.capture is not None:
             self.capture.datagram(source, external, data, sent=False)
+        self.traced("received", external, data)
         now = self.now()
         index = self.count(TO_CLIENT)
         binding = self.nat.inbound(external, now)
@@ -166,6 +168,7 @@ class UdpRelay(Relay):
             port.write(data, self.upstream)
             if self.capture is not None:
                 self.capture.datagram(binding.external, self.upstream, data, sent=True)
+            self.traced("sent", binding.external, data)
         self.rearm()
 
     def _to_client(self, client: HostPort, data: bytes) -> None:

@@ -248,7 +248,7 @@ class World:
                     chosen or {"kind": "relay"}, reactor=self.reactor, upstream=upstream,
                     listen=(front, port), rng=random.Random(self.rng.randrange(2**31)),
                     name=f"{name}:{port}", trace=self.trace.child("faults"),
-                    capture=self.capture)
+                    capture=self.capture, trace_upstream=name in self.externals)
                 self.faults.append(fault)
                 kinds = ", ".join(spec["kind"] for spec in chosen) or "relay"
                 self.endpoints.append(Endpoint(

@@ -16,6 +16,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
 
+from testbed.report import ladder
 from testbed.scenario import parse, run
 
 from .conftest import DOMAIN
@@ -257,7 +258,7 @@ async def test_server_name_lets_the_client_reach_kamailio_by_address(kamailio, c
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_pcap_holds_the_relays_leg_to_kamailio(kamailio, ca_file):
+async def test_the_pcap_and_the_ladder_hold_the_relays_leg_to_kamailio(kamailio, ca_file):
     scenario = Run(kamailio, ca_file, "udp", """\
   - register: {expect: {ok: true}}
   - unregister: {expect: {ok: true}}""", faults="  - {kind: latency, delay: 10ms}")
@@ -270,3 +271,6 @@ async def test_the_pcap_holds_the_relays_leg_to_kamailio(kamailio, ca_file):
     assert any(d.startswith(b"REGISTER ") for d in to_kamailio)
     assert any(d.startswith(b"SIP/2.0 401") for d in from_kamailio)
     assert any(d.startswith(b"SIP/2.0 200") for d in from_kamailio)
+    drawn = ladder(result.trace_events, result.dns_log, result.names)
+    assert f"kam (external)  {kamailio.host}:5060/UDP" in drawn
+    assert any("401 Unauthorized" in line for line in drawn.splitlines())

@@ -13,6 +13,7 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from servers.loopback import find_free_loopback
+from testbed.report import ladder
 from testbed.scenario import parse, run
 
 from ..conftest import DOMAIN
@@ -219,12 +220,15 @@ async def test_a_nat_in_front_gives_the_server_a_new_source_after_expiry(real, t
     assert binding.source == second  # the real server now sees the new mapping
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 @pytest_twisted.ensureDeferred
-async def test_the_pcap_holds_the_relays_leg_to_the_external_server(real, tmp_path):
+async def test_the_pcap_and_the_ladder_hold_the_relays_leg_to_the_external_server(
+        real, tmp_path, transport):
     _, external = real({"udp": 5060, "tcp": 5060})
-    server = tuple(external["tcp"].split(":"))
-    server = (server[0], int(server[1]))
-    text = scenario_text(external, "tcp", faults="  - {kind: latency, delay: 10ms}")
+    host, port = external[transport].split(":")
+    server = (host, int(port))
+    text = scenario_text(external, transport, faults="  - {kind: latency, delay: 10ms}",
+                         t1="100ms")  # no retransmission: one row per hop
 
     result = await run_text(text, tmp_path)
 
@@ -234,6 +238,10 @@ async def test_the_pcap_holds_the_relays_leg_to_the_external_server(real, tmp_pa
     assert to_server and from_server  # only the relay saw these: the server is not ours
     assert b"REGISTER" in b"".join(s.data for s in to_server)
     assert b"SIP/2.0 200" in b"".join(s.data for s in from_server)
+    drawn = ladder(result.trace_events, result.dns_log, result.names)
+    assert f"pbx (external)  {host}:{port}/{transport.upper()}" in drawn
+    rows = [line for line in drawn.splitlines() if "(CSeq 2 REGISTER)" in line]
+    assert len(rows) == 4  # client → proxy → pbx, and the 200 OK back the same way
 
 
 # -- ports, placeholders and records -----------------------------------------------------
