@@ -4,7 +4,8 @@ Linux routes all of 127.0.0.0/8 to the loopback interface, so a world can take
 127.0.0.N with UDP 5060, TCP 5060, TLS 5061 and WSS 443 (the RFC defaults) while
 another world uses 127.0.0.M. :func:`find_free_loopback` finds an N where every
 requested (transport, port) can be bound, and says plainly when a port cannot be bound
-at all (e.g. 443 without root) rather than silently using another one.
+at all (e.g. 443 without root) rather than silently using another one, with what to do
+(``testbed run`` avoids that case in a private network namespace: testbed.netns).
 :func:`source_for` picks the address a relay on 127.0.0.N binds to reach its upstream.
 """
 
@@ -58,8 +59,10 @@ def find_free_loopback(needs: Sequence[tuple[str, int]], *, exclude: set[str] | 
         if denied:
             t, p = denied[0]
             raise PortUnavailable(
-                f"cannot bind {t} port {p}: permission denied (ports below 1024 need root or "
-                "CAP_NET_BIND_SERVICE); give the server an explicit port instead")
+                f"cannot bind {t} port {p}: permission denied: ports below 1024 need root "
+                "here; run as root, or `sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0`"
+                ", or allow user namespaces (testbed run then uses a private one), or give "
+                "the listener a port from 1024 up")
         if not any(code for _, _, code in failures):
             return address
     wanted = ", ".join(f"{t}/{p}" for t, p in needs)

@@ -19,22 +19,25 @@ hold, the diagnosis with its findings and their evidence, the tail of the ladder
 diagram (``testbed_ladder_lines``), and, when a report folder is configured
 (``--testbed-report-dir`` or ``testbed_report_dir``), the artefacts written there. A
 malformed file fails with every ``file:line: field: message``. Scenarios run on the
-reactor pytest-twisted drives, with every step kind the command line knows.
+reactor pytest-twisted drives, with every step kind the command line knows. Where their
+worlds need ports below 1024 that the user may not bind, the session moves into a
+private user and network namespace once collected, as ``testbed run`` does
+(:mod:`testbed.netns`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from testbed.diagnosis import ROWS, Diagnosis
+from testbed.diagnosis import ROWS
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
-from testbed.report import ladder, write_scenario_report
+from testbed.report import diagnosis_text, ladder_excerpt, scenario_ladder, write_scenario_report
 from testbed.scenario import (
     SCENARIO_SUFFIXES,
     Scenario,
@@ -57,7 +60,6 @@ DEFAULT_LADDER_LINES = 40
 SCENARIO_MARKER = "scenario"
 
 _LADDER_LINES = pytest.StashKey[int]()
-_LADDER_ROW = re.compile(r"^\s*-?\d+(\.\d+)?\s")
 
 
 def row_marker(row: str) -> str:
@@ -155,6 +157,14 @@ def _shown_path(config: pytest.Config, path: Path) -> str:
         else str(path)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Worlds that need ports below 1024 get a private network namespace (testbed.netns)."""
+    note = isolate_worlds(i.scenario for i in session.items if isinstance(i, ScenarioItem))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if note is not None and reporter is not None:
+        reporter.write_line(f"testbed: {note}")
+
+
 # -- running and reporting --------------------------------------------------------------
 
 
@@ -248,48 +258,20 @@ def _keylog(report_dir: Path | None, name: str) -> str | None:
 
 def failure_text(result: ScenarioResult, artefacts: Path | None, ladder_lines: int) -> str:
     """What a failed scenario prints under pytest: expectations, diagnosis, findings,
-    ladder excerpt, artefacts."""
+    ladder excerpt, artefacts (the console's renderings, indented)."""
     lines = list(result.failures) or [f"scenario {result.scenario.name} failed"]
     if result.diagnosis is not None:
-        lines += ["", "diagnosis:"] + _indented(diagnosis_lines(result.diagnosis))
+        lines += ["", "diagnosis:", f"  row: {result.diagnosis.row}"]
+        lines += _indented(diagnosis_text(result.diagnosis).splitlines())
     if ladder_lines > 0:
-        whole = artefacts / "ladder.txt" if artefacts is not None else None
-        lines += ["", *ladder_excerpt(_ladder_of(result), ladder_lines, whole)]
+        whole = (artefacts / "ladder.txt" if artefacts is not None
+                 else "--testbed-report-dir DIR writes it")
+        excerpt = ladder_excerpt(scenario_ladder(result), ladder_lines, whole)
+        lines += ["", "ladder:", *_indented(excerpt.splitlines())]
     if artefacts is not None:
         lines += ["", f"artefacts in {artefacts}/:"]
         lines += [f"  {path.name}" for path in sorted(artefacts.iterdir()) if path.is_file()]
     return "\n".join(lines)
-
-
-def diagnosis_lines(diagnosis: Diagnosis) -> list[str]:
-    """The row (symptom, cause, solution, evidence) and every finding with its evidence."""
-    lines = [f"row: {diagnosis.row}", f"Symptom: {diagnosis.symptom}",
-             f"Likely cause: {diagnosis.cause}", f"Solution: {diagnosis.solution}"]
-    lines += [f"Evidence: {line}" for line in diagnosis.evidence]
-    if diagnosis.findings:
-        lines.append("Findings:")
-    for finding in diagnosis.findings:
-        lines.append(f"  {finding}")
-        lines += [f"      {line}" for line in finding.evidence]
-    return lines
-
-
-def _ladder_of(result: ScenarioResult) -> str:
-    names: dict[Any, str] = dict(result.names)
-    return ladder(result.trace_events, result.dns_log, names or None)
-
-
-def ladder_excerpt(text: str, rows: int, whole: Path | None) -> list[str]:
-    """The ladder's header and its last ``rows`` rows, saying what was left out."""
-    lines = text.rstrip("\n").splitlines()
-    first_row = next((i for i, line in enumerate(lines) if _LADDER_ROW.match(line)), 0)
-    header, body = lines[:first_row], lines[first_row:]
-    if len(body) <= rows:
-        return ["ladder:"] + _indented(lines)
-    where = (f"the whole ladder: {whole}" if whole is not None
-             else "--testbed-report-dir DIR writes the whole ladder")
-    return ([f"ladder (last {rows} of {len(body)} rows; {where}):"]
-            + _indented(header) + ["  ..."] + _indented(body[-rows:]))
 
 
 def _indented(lines: list[str]) -> list[str]:

@@ -1,6 +1,14 @@
 """The mock registrar/PBX and its location service."""
 
-from ._location import Binding, LocationTable, RegisterRejected, aor_of
+from ._location import (
+    TOO_MANY_CONTACTS,
+    Binding,
+    LocationTable,
+    RegisterRejected,
+    RegisterUpdate,
+    aor_of,
+)
+from ._policy import REGISTRAR_POLICIES, authorise
 from ._registrar import (
     INVITE_CHALLENGES,
     UNKNOWN_USER_ANSWERS,
@@ -9,5 +17,6 @@ from ._registrar import (
     RegistrarConfig,
 )
 
-__all__ = ["INVITE_CHALLENGES", "UNKNOWN_USER_ANSWERS", "Binding", "LocationTable", "Received",
-           "RegisterRejected", "Registrar", "RegistrarConfig", "aor_of"]
+__all__ = ["INVITE_CHALLENGES", "REGISTRAR_POLICIES", "TOO_MANY_CONTACTS", "UNKNOWN_USER_ANSWERS",
+           "Binding", "LocationTable", "Received", "RegisterRejected", "RegisterUpdate",
+           "Registrar", "RegistrarConfig", "aor_of", "authorise"]

@@ -27,8 +27,19 @@ from ._operations import (
     udp_size_decision,
 )
 from ._outcome import ERROR_KINDS, CallDetails, Dialog, Exchange, Outcome
+from ._program import (
+    PLACEHOLDERS,
+    PROGRAM_KINDS,
+    ClientProgram,
+    ProgramError,
+    ProgramMissing,
+    ProgramSpec,
+    program_spec,
+)
 
 __all__ = [
+    "PLACEHOLDERS", "PROGRAM_KINDS", "ClientProgram", "ProgramError", "ProgramMissing",
+    "ProgramSpec", "program_spec",
     "ALLOW", "ERROR_KINDS", "FAILOVER_ERRORS", "LARGE_MESSAGE_POLICIES", "MAX_AUTH_ROUNDS",
     "CallDetails", "ClientConfig", "Dialog", "Exchange", "InboundAnswerer", "InboundRequest",
     "Located", "Locator", "Note", "Operation", "Outcome", "Registration", "RegistrationState",

@@ -22,11 +22,13 @@ from ._digest_server import DigestServer, VerifyResult, VerifyStatus
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._framer import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_UDP_MESSAGE_SIZE,
     BadMessage,
     KeepAlivePing,
     KeepAlivePong,
     StreamEvent,
     StreamFramer,
+    message_size_limit,
 )
 from ._grammar import get_param, quote, split_list, unquote_param
 from ._headers import (
@@ -81,7 +83,7 @@ from ._transaction import (
     TransportFailed,
 )
 from ._transaction_table import Routed, TransactionTable
-from ._uri import AbsoluteUri, SipUri, Uri, parse_uri
+from ._uri import AbsoluteUri, SipUri, Uri, parse_uri, uris_equal
 from ._vocabulary import (
     AUTO,
     DEFAULT_PORTS,
@@ -100,13 +102,14 @@ __all__ = [
     # errors
     "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     # stream framing
-    "DEFAULT_MAX_MESSAGE_SIZE", "BadMessage", "KeepAlivePing", "KeepAlivePong",
-    "StreamEvent", "StreamFramer",
+    "DEFAULT_MAX_MESSAGE_SIZE", "MAX_UDP_MESSAGE_SIZE", "BadMessage", "KeepAlivePing",
+    "KeepAlivePong", "StreamEvent", "StreamFramer", "message_size_limit",
     # grammar, headers, messages, URIs
     "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
     "AbsoluteUri", "Address", "CSeq", "Headers", "Message", "Request", "Response", "SipUri",
     "Uri", "Via", "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
     "make_response", "parse_message", "parse_uri", "quote", "split_list", "unquote_param",
+    "uris_equal",
     # SDP and offer/answer
     "DEFAULT_CODECS", "DIRECTIONS", "Codec", "ConnectionInfo", "MediaDescription",
     "SessionDescription", "Timing", "answer_for", "build_offer", "negotiated_codecs",

@@ -15,6 +15,7 @@ from ._flows import (
     UdpEndpoint,
     UdpFlow,
 )
+from ._rejections import RejectionLog
 from ._stack import (
     ServerContext,
     SipStack,
@@ -39,7 +40,7 @@ from .tls import (
 )
 
 __all__ = [
-    "DeadlineTimer", "DelayedCalls",
+    "DeadlineTimer", "DelayedCalls", "RejectionLog",
     "EVENT_KINDS", "PING", "PONG", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",

@@ -48,6 +48,8 @@ class FlowSink(TypingProtocol):
 
     def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None: ...
 
+    def input_rejected(self, flow: Flow, what: str) -> None: ...
+
 
 class Flow:
     """Base of every flow: addressing, tracing and the send path."""
@@ -104,16 +106,25 @@ class Flow:
         return f"<{type(self).__name__} {self.transport} {self.local} -> {self.remote}>"
 
 
-def reject_bad_input(flow: Flow, sink_trace: Trace, raw: bytes,
+def reject_bad_input(sink: FlowSink, flow: Flow, raw: bytes,
                      error: RemoteProtocolError) -> None:
-    """Record malformed input and answer it if it was a request (RFC 3261 §21.4.1)."""
-    sink_trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
-                      summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
+    """Record malformed input, answer it if it was a request (RFC 3261 §21.4.1; a
+    response is dropped, §18.1.2) and tell ``sink``, which logs one line at most."""
+    trace = flow.trace
+    trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
+                 summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
     answer = error_response_for(raw, error)
+    outcome = "dropped"
     if answer is not None and not flow.closed:
-        flow.write(answer)
-        sink_trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
-                          summary=f"{error.status_hint} {error.reason}", data=answer)
+        try:
+            flow.write(answer)
+        except (ConnectionError, OSError) as exc:
+            outcome = f"answer not sent: {exc}"
+        else:
+            outcome = "answered"
+            trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
+                         summary=f"{error.status_hint} {error.reason}", data=answer)
+    sink.input_rejected(flow, f"{error.status_hint} {error.reason} ({outcome})")
 
 
 # -- UDP ---------------------------------------------------------------------------------
@@ -174,7 +185,7 @@ class UdpEndpoint(protocol.DatagramProtocol):
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
-            reject_bad_input(flow, self.trace, data, exc)
+            reject_bad_input(self.sink, flow, data, exc)
             return
         self.trace.record("received", Transport.UDP, local=self.local, remote=flow.remote,
                           summary=describe(message), data=data)
@@ -302,7 +313,7 @@ class StreamProtocol(protocol.Protocol):
                 event = self.framer.next_event()
             except RemoteProtocolError as exc:
                 # The stream cannot be split any more: answer if we can, then close.
-                reject_bad_input(flow, self.trace, exc.raw or b"", exc)
+                reject_bad_input(self.sink, flow, exc.raw or b"", exc)
                 flow.close()
                 return
             if event is None:
@@ -316,7 +327,7 @@ class StreamProtocol(protocol.Protocol):
                                   remote=flow.remote, summary="CRLF pong")
                 self.sink.pong_received(flow)
             elif isinstance(event, BadMessage):
-                reject_bad_input(flow, self.trace, event.raw, event.error)
+                reject_bad_input(self.sink, flow, event.raw, event.error)
             else:
                 self.trace.record("received", flow.transport, local=flow.local,
                                   remote=flow.remote, summary=describe(event),

@@ -27,6 +27,7 @@ from testbed.sip import (
     Action,
     Deliver,
     Message,
+    RemoteProtocolError,
     Request,
     Response,
     Terminated,
@@ -44,8 +45,9 @@ from testbed.sip import (
 from ._capture import Capture
 from ._connecting import ConnectFailed, TlsClientFactory, connect_failed, tls_connect_failed
 from ._delayed_calls import DeadlineTimer
-from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
+from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint, reject_bad_input
 from ._icmp import listen_udp
+from ._rejections import RejectionLog, answer_internal_error
 from ._trace import HostPort, Trace, describe, hostport_of
 from ._ws import WsClientFactory, ws_listener_factory
 from .tls import ClientTlsCreator
@@ -146,6 +148,7 @@ class SipStack(FlowSink):
         self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
+        self.rejections = RejectionLog(reactor.seconds)
 
     # -- capture ------------------------------------------------------------------------
 
@@ -353,7 +356,24 @@ class SipStack(FlowSink):
             self._run(routed.transaction, routed.actions)
         self._rearm()
 
+    def input_rejected(self, flow: Flow, what: str) -> None:
+        """A layer refused what ``flow``'s peer sent: one rate-limited log line."""
+        self.rejections.rejected(flow.transport, flow.remote, what)
+
     def message_received(self, message: Message, flow: Flow) -> None:
+        """The one boundary of every flow's messages: whatever handling them raises is
+        answered (a request no transaction can take as its error says, RFC 3261
+        §8.2.2.2; one that failed with 500, §21.5.1) and logged in one line, never a
+        traceback, and the stack keeps serving."""
+        try:
+            self._message_received(message, flow)
+        except RemoteProtocolError as exc:
+            reject_bad_input(self, flow, message.to_bytes(), exc)
+        except Exception as exc:  # the protocol boundary (STYLE.md): answer, log, go on
+            answer_internal_error(self, message, flow, exc)
+        self._rearm()
+
+    def _message_received(self, message: Message, flow: Flow) -> None:
         if isinstance(message, Request):
             _stamp_received(message, flow)
         now = self.reactor.seconds()
@@ -368,7 +388,6 @@ class SipStack(FlowSink):
             if routed.created:
                 self._transactions[routed.transaction] = _TransactionRecord(flow)
             self._run(routed.transaction, routed.actions)
-        self._rearm()
 
     # -- actions and timers -------------------------------------------------------------
 
@@ -405,7 +424,7 @@ class SipStack(FlowSink):
             flow = self.udp.flow_to(_udp_response_destination(message, flow))
         try:
             flow.send_message(message)
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, error.MessageLengthError) as exc:
             routed = self.table.transport_error(transaction, self.reactor.seconds(), str(exc))
             self._run(transaction, routed.actions)
             return

@@ -185,7 +185,7 @@ class _WsEndpoint(_AutobahnProtocol):
         try:
             message = parse_message(payload)
         except RemoteProtocolError as exc:
-            reject_bad_input(flow, self.trace, payload, exc)
+            reject_bad_input(self.sink, flow, payload, exc)
             return
         self.trace.record("received", flow.transport, local=flow.local, remote=flow.remote,
                           summary=describe(message), data=payload, detail=detail)
