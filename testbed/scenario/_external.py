@@ -114,6 +114,28 @@ def external_addresses(spec: dict[str, Any]) -> list[ExternalAddress]:
     return [parse_address(key, given[key]) for key in EXTERNAL_TRANSPORTS if key in given]
 
 
+def external_systems(data: dict[str, Any]) -> list[str]:
+    """The real systems a scenario talks to, in words (``["registrar kam at 127.0.0.5",
+    "DNS server 127.0.0.1:5353"]``): what a world must reach on the host's network."""
+    found = [f"registrar {spec['name']} at {external_addresses(spec)[0].host}"
+             for spec in data.get("registrars", []) if "external" in spec]
+    server = (data.get("dns") or {}).get("server")
+    if server is not None:
+        found.append(f"DNS server {fmt_hostport(parse_hostport(server, DNS_PORT))}")
+    return found
+
+
+def relayed_ports(data: dict[str, Any]) -> list[ExternalAddress]:
+    """The addresses of external registrars that have faults in front: the world's relays
+    listen on these port numbers (on an address of their own)."""
+    registrars = data.get("registrars", [])
+    default = registrars[0]["name"] if registrars else None
+    fronted = {fault.get("registrar", default) for fault in data.get("faults", [])}
+    return [address for spec in registrars
+            if "external" in spec and spec["name"] in fronted
+            for address in external_addresses(spec)]
+
+
 def ca_path(spec: dict[str, Any], scenario_path: str) -> Path | None:
     """The ``ca:`` file of a registrar entry, relative to the scenario file's folder."""
     if "ca" not in spec:
