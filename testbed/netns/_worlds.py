@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from testbed.scenario import Scenario
+from testbed.scenario import Scenario, external_systems, relayed_ports
 from testbed.sip import Transport
 
 from ._kernel import NamespaceUnavailable, enter_private_network, low_ports_allowed, userns_remedy
@@ -36,6 +36,9 @@ def privileged_listeners(scenario: Scenario) -> list[str]:
             port = listener.get("port", transport.default_port)
             if 0 < port < 1024:
                 found.append(f"{transport.value} {port}")
+    # fault relays in front of an external registrar take its port numbers
+    found += [f"{a.transport.value} {a.port}" for a in relayed_ports(scenario.data)
+              if a.port < 1024]
     if scenario.data.get("dns"):
         found.append(f"DNS {DNS_PORT}")
     return list(dict.fromkeys(found))
@@ -45,16 +48,25 @@ def isolate_worlds(scenarios: Iterable[Scenario]) -> str | None:
     """Give the worlds of ``scenarios`` a network of their own when they need one.
 
     When a world listens below port 1024 and this process may not bind such a port,
-    the process enters a private user and network namespace, for the rest of its life
+    the process enters a private user and network namespace (unless a scenario talks to
+    a real system, which would then be out of reach), for the rest of its life
     (:func:`~testbed.netns.enter_private_network`): the worlds keep the real ports, on a
     loopback no other run shares. Call it before the reactor starts. Returns the line
     to show the user: that the worlds run there, or, when the kernel does not allow
     it, what to do; None when nothing was needed.
     """
+    scenarios = list(scenarios)
     needed = list(dict.fromkeys(p for s in scenarios for p in privileged_listeners(s)))
     if not needed or low_ports_allowed():
         return None
     ports = ", ".join(needed)
+    real = [system for s in scenarios for system in external_systems(s.data)]
+    if real:  # a private network would cut the worlds off from them
+        return (f"cannot listen on {ports}: ports below 1024 need root here, and a "
+                f"private network namespace would cut the worlds off from the real "
+                f"systems on this host ({', '.join(dict.fromkeys(real))}); the worlds "
+                f"stay here (a port they cannot bind ends their scenario with one line): "
+                f"run as root, or `{LOW_PORTS_SYSCTL}`")
     try:
         enter_private_network()
     except NamespaceUnavailable as exc:

@@ -10,6 +10,7 @@
 
 from ._durations import DURATION_PATTERN, Duration
 from ._expect import check_outcome
+from ._external import external_systems, relayed_ports
 from ._loader import (
     SCENARIO_ONLY_KEYS,
     SCENARIO_SUFFIXES,
@@ -33,7 +34,8 @@ __all__ = [
     "SCENARIO_SUFFIXES", "SCHEMA",
     "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
     "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
-    "check", "check_outcome", "discover", "is_scenario_file", "load", "load_with_lines",
+    "check", "check_outcome", "discover", "external_systems", "is_scenario_file", "load",
+    "load_with_lines", "relayed_ports",
     "parse", "reference_in", "reference_markdown", "run", "scenario_timers", "substitute",
     "with_reference",
 ]

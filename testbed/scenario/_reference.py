@@ -16,6 +16,7 @@ from ._schema import (
     DIAGNOSIS_EXPECT,
     DNS,
     DNS_FAULT,
+    EXTERNAL,
     FAULT,
     LISTENER,
     OUTCOME_EXPECT,
@@ -51,6 +52,13 @@ are not scaled.
 proxy's when it has faults), in `dns` zones and faults, `client.registrar`,
 `client.aor` and a call's `to`; anything else is refused, as is a name that is no
 registrar's.
+
+**Real systems**: a registrar with `external:` instead of `listen:` is a real server
+the world does not start: `${name}` is its address, or the address of the relays that
+carry its faults, which listen on the server's own port numbers (so SRV records and
+URIs carry the server's ports, whether or not a fault is in front). `dns: {server:}`
+resolves through a real DNS server, relayed by our DNS server so that its queries are
+logged and captured and `dns.faults` still apply.
 """
 
 
@@ -190,6 +198,7 @@ def reference_markdown() -> str:
         _section("`timers`", top["timers"]),
         _section("`registrars[]`", top["registrars"]["items"]),
         _section("`registrars[].listen[]`", LISTENER),
+        _section("`registrars[].external`", EXTERNAL),
         _section("`registrars[].listen[].tls_versions`", LISTENER["properties"]
                  ["tls_versions"]),
         _section("`client`", top["client"]),
