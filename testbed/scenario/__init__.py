@@ -26,7 +26,7 @@ from ._reference import reference_in, reference_markdown, with_reference
 from ._runner import ScenarioResult, StepHandler, StepResult, run
 from ._schema import DURATION_PATHS, SCHEMA
 from ._validation import substitute
-from ._world import CA_FILE, Endpoint, World, WorldError, scenario_timers
+from ._world import CA_FILE, Endpoint, World, WorldError, connection_policy, scenario_timers
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "SCENARIO_SUFFIXES", "SCHEMA",
     "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
     "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
-    "check", "check_outcome", "discover", "external_systems", "is_scenario_file", "load",
+    "check", "check_outcome", "connection_policy", "discover", "external_systems", "is_scenario_file", "load",
     "load_with_lines", "relayed_ports",
     "parse", "reference_in", "reference_markdown", "run", "scenario_timers", "substitute",
     "with_reference",

@@ -50,7 +50,9 @@ DNS_PORT = 53
 EXTERNAL_ONLY_KEYS = ("external", "ca", "server_name")
 """Registrar keys that only an external registrar takes."""
 MOCK_ONLY_KEYS = ("listen", "users", "realm", "invite", "invite_challenge", "unknown_user",
-                  "register_status", "ring", "min_expires", "default_expires", "max_expires")
+                  "register_status", "ring", "min_expires", "default_expires", "max_expires",
+                  "registrar_policy", "domains", "max_contacts", "contact_max_size",
+                  "max_aors", "retry_after", "connections")
 """Registrar keys that configure a mock registrar (an external one has its own)."""
 
 

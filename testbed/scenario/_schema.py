@@ -22,7 +22,7 @@ from servers.dns import FAULT_KINDS as DNS_FAULT_KINDS
 from servers.dns import RECORD_TYPES
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from servers.faults import FAULT_SCHEMA
-from servers.registrar import INVITE_CHALLENGES, UNKNOWN_USER_ANSWERS
+from servers.registrar import INVITE_CHALLENGES, REGISTRAR_POLICIES, UNKNOWN_USER_ANSWERS
 from testbed.client import ERROR_KINDS, LARGE_MESSAGE_POLICIES
 from testbed.diagnosis import FINDING_IDS, ROWS, TLS_CAUSES
 from testbed.sip import AUTO, MODES, Transport
@@ -225,6 +225,27 @@ EXTERNAL = _object(
                        **{"x-expected": "wss://HOST:PORT/PATH, e.g. wss://127.0.0.1:8443/ws"}),
     }, minProperties=1)
 
+CONNECTIONS = {"description": "a mock's policy for the connections it accepts (TCP, TLS, "
+               "WS, WSS), Kamailio's defaults unless given; off lifts every limit",
+               "oneOf": [{"const": "off"}, _object("deadlines and caps", {
+    "handshake_timeout": duration_schema("a TLS handshake or WebSocket upgrade must end "
+                                         "within this", default="5s"),
+    "first_message_timeout": duration_schema("the first SIP message must arrive within "
+                                             "this after accept", default="5s"),
+    "message_timeout": duration_schema("a started message must be finished within this",
+                                       default="10s"),
+    "idle_timeout": duration_schema("a connection without a registration is closed "
+                                    "after this long idle", default="120s"),
+    "max": _integer("connections at most, in total (new ones refused)", 1, default=2048),
+    "max_per_source": _integer("connections at most from one address", 1, default=1024),
+    "backlog": _integer("the listen backlog", 1, default=1024),
+    "max_upgrade_size": _integer("WebSocket upgrade request bytes at most (beyond: 431)",
+                                 1, default=8192),
+    "make_room": {"type": "boolean", "default": True,
+                  "description": "at the total cap, close the oldest connection that has "
+                                 "not spoken yet to admit a new one"},
+})]}
+
 REGISTRAR = _object("a registrar/PBX: a mock one on its own 127.0.0.N (listen:), or a "
                     "real one the testbed does not start (external:)", {
     "name": _string("how faults, steps and ${name} placeholders refer to it",
@@ -262,6 +283,22 @@ REGISTRAR = _object("a registrar/PBX: a mock one on its own 127.0.0.N (listen:),
     "default_expires": _integer("the expiry granted when the client asks none", 1,
                                 default=3600),
     "max_expires": _integer("longer expiries are cut to this", 1, default=86400),
+    "registrar_policy": _enum(list(REGISTRAR_POLICIES), "whose address-of-record an "
+                              "authenticated user may bind (RFC 3261 §10.3 step 4)", {
+        "own": "only their own (403 otherwise)",
+        "accounts": "any account's (404 for an AOR that is no account)",
+        "any": "anything: a misconfigured server, on purpose"}, default="own"),
+    "domains": {"type": "array", "items": {"type": "string"},
+                "description": "hosts an AOR may name, besides the registrar's own "
+                               "addresses (404 otherwise); none: any host"},
+    "max_contacts": _integer("contacts per AOR (beyond: 503 Too many registered "
+                             "contacts); 0 lifts the cap", 0, default=20),
+    "contact_max_size": _integer("characters per Contact URI (beyond: 400); 0 lifts the "
+                                 "cap", 0, default=512),
+    "max_aors": _integer("addresses-of-record with bindings (beyond: 503); 0 lifts the "
+                         "cap", 0, default=100000),
+    "retry_after": _integer("the Retry-After of those 503s, when above 0", 0, default=0),
+    "connections": CONNECTIONS,
 }, required=("name",), anyOf=[{"required": ["listen"]}, {"required": ["external"]}])
 
 # -- faults -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, UserAgent
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
-from testbed.transport import Capture, KeyLog, Trace, server_tls_options
+from testbed.transport import Capture, ConnectionPolicy, KeyLog, Trace, server_tls_options
 
 from ._external import (
     DNS_PORT,
@@ -54,6 +54,17 @@ def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any
         transport = Transport.parse(listener["transport"])
         listeners.append((transport, listener.get("port", transport.default_port), listener))
     return listeners
+
+
+def connection_policy(spec: str | dict[str, Any] | None) -> ConnectionPolicy:
+    """A registrar's ``connections:`` as the transport layer's policy (durations are
+    seconds already: the loader parsed and scaled them)."""
+    if isinstance(spec, str):  # the schema allows only "off"
+        return ConnectionPolicy.off()
+    spec = spec or {}
+    names = {"max": "max_connections", "max_per_source": "max_connections_per_source",
+             "backlog": "listen_backlog"}
+    return ConnectionPolicy(**{names.get(key, key): value for key, value in spec.items()})
 
 
 class WorldError(Exception):
@@ -170,10 +181,16 @@ class World:
             unknown_user=spec.get("unknown_user", 401),
             ring=spec.get("ring", True), min_expires=spec.get("min_expires", 1),
             default_expires=spec.get("default_expires", 3600),
-            max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31))
+            max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31),
+            registrar_policy=spec.get("registrar_policy", "own"),
+            domains=tuple(spec.get("domains", ())),
+            max_contacts=spec.get("max_contacts", 20),
+            contact_max_size=spec.get("contact_max_size", 512),
+            max_aors=spec.get("max_aors", 100_000), retry_after=spec.get("retry_after", 0))
         registrar = Registrar(self.reactor, config, timers=self.timers,
                               trace=self.trace.child(name), name=name)
         registrar.stack.capture = self.capture
+        registrar.stack.policy = connection_policy(spec.get("connections"))
         self.registrars[name] = registrar
         self.public[name] = host
         self.domains[name] = domain
