@@ -30,12 +30,11 @@ from ._world import CA_FILE, Endpoint, World, WorldError, connection_policy, sce
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
-    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS",
-    "SCENARIO_SUFFIXES", "SCHEMA",
-    "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
+    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS", "SCENARIO_SUFFIXES",
+    "SCHEMA", "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
     "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
-    "check", "check_outcome", "connection_policy", "discover", "external_systems", "is_scenario_file", "load",
-    "load_with_lines", "relayed_ports",
-    "parse", "reference_in", "reference_markdown", "run", "scenario_timers", "substitute",
+    "check", "check_outcome", "connection_policy", "discover", "external_systems",
+    "is_scenario_file", "load", "load_with_lines", "parse", "reference_in",
+    "reference_markdown", "relayed_ports", "run", "scenario_timers", "substitute",
     "with_reference",
 ]

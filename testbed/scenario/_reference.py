@@ -13,6 +13,7 @@ from typing import Any
 
 from ._durations import DURATION_MARK
 from ._schema import (
+    CONNECTIONS,
     DIAGNOSIS_EXPECT,
     DNS,
     DNS_FAULT,
@@ -90,7 +91,8 @@ def _value(schema: Schema) -> str:
         kinds = [alt.get("type") for alt in schema["oneOf"]]
         text = ("a number or {min, max}" if kinds == ["integer", "object"]
                 else "text or a list of texts" if kinds == ["string", "array"]
-                else "see below")
+                else " or ".join(_code(alt["const"]) if "const" in alt else "a mapping (below)"
+                                 for alt in schema["oneOf"]))
     else:
         text = _typed(schema)
     if "default" in schema:
@@ -199,6 +201,9 @@ def reference_markdown() -> str:
         _section("`registrars[]`", top["registrars"]["items"]),
         _section("`registrars[].listen[]`", LISTENER),
         _section("`registrars[].external`", EXTERNAL),
+        _section("`registrars[].connections`", CONNECTIONS["oneOf"][1],
+                 f"{CONNECTIONS['description']}: `off`, or a mapping of "
+                 f"{CONNECTIONS['oneOf'][1]['description']}:"),
         _section("`registrars[].listen[].tls_versions`", LISTENER["properties"]
                  ["tls_versions"]),
         _section("`client`", top["client"]),

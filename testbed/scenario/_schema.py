@@ -225,7 +225,7 @@ EXTERNAL = _object(
                        **{"x-expected": "wss://HOST:PORT/PATH, e.g. wss://127.0.0.1:8443/ws"}),
     }, minProperties=1)
 
-CONNECTIONS = {"description": "a mock's policy for the connections it accepts (TCP, TLS, "
+CONNECTIONS: Schema = {"description": "a mock's policy for the connections it accepts (TCP, TLS, "
                "WS, WSS), Kamailio's defaults unless given; off lifts every limit",
                "oneOf": [{"const": "off"}, _object("deadlines and caps", {
     "handshake_timeout": duration_schema("a TLS handshake or WebSocket upgrade must end "
