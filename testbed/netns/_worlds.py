@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from testbed.scenario import Scenario, external_systems, relayed_ports
-from testbed.sip import Transport
+from testbed.scenario import Scenario, external_systems, world_ports
 
 from ._kernel import NamespaceUnavailable, enter_private_network, low_ports_allowed, userns_remedy
-
-DNS_PORT = 53
-"""The port a world's DNS server takes when it may (RFC 1035 §4.2)."""
 
 LOW_PORTS_SYSCTL = "sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0"
 
@@ -29,19 +25,7 @@ def privileged_listeners(scenario: Scenario) -> list[str]:
     A registrar's listener takes its transport's default port unless it names one, as
     the world does; a ``dns`` section takes port 53.
     """
-    found: list[str] = []
-    for registrar in scenario.data.get("registrars", []):
-        for listener in registrar.get("listen", []):
-            transport = Transport.parse(listener["transport"])
-            port = listener.get("port", transport.default_port)
-            if 0 < port < 1024:
-                found.append(f"{transport.value} {port}")
-    # fault relays in front of an external registrar take its port numbers
-    found += [f"{a.transport.value} {a.port}" for a in relayed_ports(scenario.data)
-              if a.port < 1024]
-    if scenario.data.get("dns"):
-        found.append(f"DNS {DNS_PORT}")
-    return list(dict.fromkeys(found))
+    return [f"{what} {port}" for what, port in world_ports(scenario.data) if 0 < port < 1024]
 
 
 def isolate_worlds(scenarios: Iterable[Scenario]) -> str | None:
@@ -95,7 +79,7 @@ def serve_advice(scenario: Scenario) -> str | None:
         lines.append("  Give those listeners ports from 1024 up in the scenario (e.g. "
                      "`listen: [{transport: wss, port: 8443}]`) and point the phones there,")
         lines.append(f"  or run serve as root, or allow low ports: `{LOW_PORTS_SYSCTL}`.")
-    if f"DNS {DNS_PORT}" in needed:
+    if any(port.startswith("DNS ") for port in needed):
         lines.append("  The DNS server answers on the port printed below instead of 53: "
                      "tools take it (dig -p), most phones do not; for 53, run serve as root "
                      f"or `{LOW_PORTS_SYSCTL}`.")

@@ -26,7 +26,15 @@ from ._reference import reference_in, reference_markdown, with_reference
 from ._runner import ScenarioResult, StepHandler, StepResult, run
 from ._schema import DURATION_PATHS, SCHEMA
 from ._validation import substitute
-from ._world import CA_FILE, Endpoint, World, WorldError, connection_policy, scenario_timers
+from ._world import (
+    CA_FILE,
+    Endpoint,
+    World,
+    WorldError,
+    connection_policy,
+    scenario_timers,
+    world_ports,
+)
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
@@ -36,5 +44,5 @@ __all__ = [
     "check", "check_outcome", "connection_policy", "discover", "external_systems",
     "is_scenario_file", "load", "load_with_lines", "parse", "reference_in",
     "reference_markdown", "relayed_ports", "run", "scenario_timers", "substitute",
-    "with_reference",
+    "with_reference", "world_ports",
 ]

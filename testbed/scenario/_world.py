@@ -38,6 +38,7 @@ from ._external import (
     parse_hostport,
     probe_dns,
     probe_registrar,
+    relayed_ports,
 )
 from ._loader import Scenario
 from ._validation import fault_spec, substitute
@@ -54,6 +55,19 @@ def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any
         transport = Transport.parse(listener["transport"])
         listeners.append((transport, listener.get("port", transport.default_port), listener))
     return listeners
+
+
+def world_ports(data: dict[str, Any]) -> list[tuple[str, int]]:
+    """The fixed ports a scenario's world listens on, as (what, port): each mock
+    registrar's listeners (the transport's default port unless given), the relays in
+    front of an external registrar (its own port numbers), and DNS on 53 when the world
+    has a DNS server (it takes another port only when 53 cannot be bound)."""
+    ports = [(transport.value, port) for spec in data.get("registrars", [])
+             if "listen" in spec for transport, port, _ in _listeners(spec)]
+    ports += [(address.transport.value, address.port) for address in relayed_ports(data)]
+    if data.get("dns"):
+        ports.append(("DNS", DNS_PORT))
+    return list(dict.fromkeys(ports))
 
 
 def connection_policy(spec: str | dict[str, Any] | None) -> ConnectionPolicy:
@@ -285,8 +299,8 @@ class World:
         self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture,
                              forward=server)
         try:
-            host = find_free_loopback([("UDP", 53), ("TCP", 53)], exclude=used)
-            port = 53
+            host = find_free_loopback([("UDP", DNS_PORT), ("TCP", DNS_PORT)], exclude=used)
+            port = DNS_PORT
         except PortUnavailable:
             host, port = find_free_loopback([], exclude=used), 0
         used.add(host)
@@ -320,7 +334,8 @@ class World:
             dns_timeout=min(1.0, max(0.1, self.timers.t1 * 5)),
             udp_large_message=spec.get("udp_large_message", "send"),
             path_mtu=spec.get("path_mtu"), answer_status=spec.get("answer", 200),
-            connect_timeout=max(1.0, self.timers.timer_f / 4),
+            # A TLS handshake on a busy 2-core machine can take over a second: 2 s at least.
+            connect_timeout=max(2.0, self.timers.timer_f / 4),
             seed=self.rng.randrange(2**31))
         self.agent = UserAgent(self.reactor, config, trace=self.trace.child("client"))
         self.agent.stack.capture = self.capture
