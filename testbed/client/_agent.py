@@ -16,6 +16,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
 
 from testbed.dns import Target
 from testbed.reactor import IReactor
@@ -30,6 +31,7 @@ from testbed.sip import (
     Via,
     build_offer,
     fmt_hostport,
+    make_cancel,
     new_branch,
     parse_sdp,
 )
@@ -546,20 +548,40 @@ class UserAgent:
         def transmitted(retransmission: bool) -> None:
             exchange.transmissions += 1
 
+        pending = self.stack.send_request(request, flow, on_response, on_transmit=transmitted)
+        if request.method == "INVITE":
+            pending = self._bounded_by_timer_c(pending, request, flow)
         try:
-            response: Response = await self.stack.send_request(request, flow, on_response,
-                                                               on_transmit=transmitted)
+            response: Response = await pending
         except TransactionFailed as failure:
             exchange.ended = self.reactor.seconds()
             exchange.error = (failure.kind if failure.kind in ("timeout", "refused", "unreachable")
                               else "transport")
             exchange.detail = failure.reason
+            exchange.timer = failure.timer
             raise
         exchange.ended = self.reactor.seconds()
         exchange.status, exchange.reason = response.status, response.reason
         if response.status == 503:
             exchange.retry_after = _retry_after(response)
         return response
+
+    def _bounded_by_timer_c(self, pending: defer.Deferred[Response], invite: Request,
+                            flow: Flow) -> defer.Deferred[Response]:
+        """An INVITE that has no final response within Timer C fails as a timeout, and
+        is CANCELled (RFC 3261 §9.1, §16.6 point 11): a lost final response after 100
+        Trying would otherwise keep the call waiting forever."""
+        limit = self.config.timers.timer_c
+
+        def expired(failure: Failure) -> Failure:
+            if not failure.check(defer.TimeoutError):
+                return failure
+            self.stack.send_request(make_cancel(invite), flow).addErrback(lambda _: None)
+            return Failure(TransactionFailed(
+                "timeout", f"no final response to INVITE within {limit:g} s (Timer C, "
+                           "RFC 3261 §16.6; CANCEL sent)", timer="C"))
+
+        return pending.addTimeout(limit, self.reactor).addErrback(expired)
 
     # -- outcomes -----------------------------------------------------------------------
 

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from testbed.scenario import Scenario
-from testbed.sip import Transport
+from testbed.scenario import Scenario, external_systems, world_ports
 
 from ._kernel import NamespaceUnavailable, enter_private_network, low_ports_allowed, userns_remedy
-
-DNS_PORT = 53
-"""The port a world's DNS server takes when it may (RFC 1035 §4.2)."""
 
 LOW_PORTS_SYSCTL = "sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0"
 
@@ -29,32 +25,32 @@ def privileged_listeners(scenario: Scenario) -> list[str]:
     A registrar's listener takes its transport's default port unless it names one, as
     the world does; a ``dns`` section takes port 53.
     """
-    found: list[str] = []
-    for registrar in scenario.data.get("registrars", []):
-        for listener in registrar.get("listen", []):
-            transport = Transport.parse(listener["transport"])
-            port = listener.get("port", transport.default_port)
-            if 0 < port < 1024:
-                found.append(f"{transport.value} {port}")
-    if scenario.data.get("dns"):
-        found.append(f"DNS {DNS_PORT}")
-    return list(dict.fromkeys(found))
+    return [f"{what} {port}" for what, port in world_ports(scenario.data) if 0 < port < 1024]
 
 
 def isolate_worlds(scenarios: Iterable[Scenario]) -> str | None:
     """Give the worlds of ``scenarios`` a network of their own when they need one.
 
     When a world listens below port 1024 and this process may not bind such a port,
-    the process enters a private user and network namespace, for the rest of its life
+    the process enters a private user and network namespace (unless a scenario talks to
+    a real system, which would then be out of reach), for the rest of its life
     (:func:`~testbed.netns.enter_private_network`): the worlds keep the real ports, on a
     loopback no other run shares. Call it before the reactor starts. Returns the line
     to show the user: that the worlds run there, or, when the kernel does not allow
     it, what to do; None when nothing was needed.
     """
+    scenarios = list(scenarios)
     needed = list(dict.fromkeys(p for s in scenarios for p in privileged_listeners(s)))
     if not needed or low_ports_allowed():
         return None
     ports = ", ".join(needed)
+    real = [system for s in scenarios for system in external_systems(s.data)]
+    if real:  # a private network would cut the worlds off from them
+        return (f"cannot listen on {ports}: ports below 1024 need root here, and a "
+                f"private network namespace would cut the worlds off from the real "
+                f"systems on this host ({', '.join(dict.fromkeys(real))}); the worlds "
+                f"stay here (a port they cannot bind ends their scenario with one line): "
+                f"run as root, or `{LOW_PORTS_SYSCTL}`")
     try:
         enter_private_network()
     except NamespaceUnavailable as exc:
@@ -83,7 +79,7 @@ def serve_advice(scenario: Scenario) -> str | None:
         lines.append("  Give those listeners ports from 1024 up in the scenario (e.g. "
                      "`listen: [{transport: wss, port: 8443}]`) and point the phones there,")
         lines.append(f"  or run serve as root, or allow low ports: `{LOW_PORTS_SYSCTL}`.")
-    if f"DNS {DNS_PORT}" in needed:
+    if any(port.startswith("DNS ") for port in needed):
         lines.append("  The DNS server answers on the port printed below instead of 53: "
                      "tools take it (dig -p), most phones do not; for 53, run serve as root "
                      f"or `{LOW_PORTS_SYSCTL}`.")

@@ -10,6 +10,7 @@
 
 from ._durations import DURATION_PATTERN, Duration
 from ._expect import check_outcome
+from ._external import external_systems, relayed_ports
 from ._loader import (
     SCENARIO_ONLY_KEYS,
     SCENARIO_SUFFIXES,
@@ -25,15 +26,23 @@ from ._reference import reference_in, reference_markdown, with_reference
 from ._runner import ScenarioResult, StepHandler, StepResult, run
 from ._schema import DURATION_PATHS, SCHEMA
 from ._validation import substitute
-from ._world import CA_FILE, Endpoint, World, WorldError, scenario_timers
+from ._world import (
+    CA_FILE,
+    Endpoint,
+    World,
+    WorldError,
+    connection_policy,
+    scenario_timers,
+    world_ports,
+)
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
-    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS",
-    "SCENARIO_SUFFIXES", "SCHEMA",
-    "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
+    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS", "SCENARIO_SUFFIXES",
+    "SCHEMA", "WHAT_A_SCENARIO_IS", "Duration", "Endpoint", "LocatedData", "Scenario",
     "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
-    "check", "check_outcome", "discover", "is_scenario_file", "load", "load_with_lines",
-    "parse", "reference_in", "reference_markdown", "run", "scenario_timers", "substitute",
-    "with_reference",
+    "check", "check_outcome", "connection_policy", "discover", "external_systems",
+    "is_scenario_file", "load", "load_with_lines", "parse", "reference_in",
+    "reference_markdown", "relayed_ports", "run", "scenario_timers", "substitute",
+    "with_reference", "world_ports",
 ]

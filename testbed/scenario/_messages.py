@@ -94,7 +94,8 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
         deeper = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
         if len(deeper.absolute_path) <= len(error.absolute_path) and isinstance(
                 error.instance, dict):
-            matching = [e for e in error.context if e.validator not in ("type", "enum")]
+            matching = [e for e in error.context
+                        if e.validator not in ("type", "enum", "const")]
             if not matching:
                 break
             deeper = matching[0]

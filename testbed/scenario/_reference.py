@@ -13,9 +13,11 @@ from typing import Any
 
 from ._durations import DURATION_MARK
 from ._schema import (
+    CONNECTIONS,
     DIAGNOSIS_EXPECT,
     DNS,
     DNS_FAULT,
+    EXTERNAL,
     FAULT,
     LISTENER,
     OUTCOME_EXPECT,
@@ -51,6 +53,13 @@ are not scaled.
 proxy's when it has faults), in `dns` zones and faults, `client.registrar`,
 `client.aor` and a call's `to`; anything else is refused, as is a name that is no
 registrar's.
+
+**Real systems**: a registrar with `external:` instead of `listen:` is a real server
+the world does not start: `${name}` is its address, or the address of the relays that
+carry its faults, which listen on the server's own port numbers (so SRV records and
+URIs carry the server's ports, whether or not a fault is in front). `dns: {server:}`
+resolves through a real DNS server, relayed by our DNS server so that its queries are
+logged and captured and `dns.faults` still apply.
 """
 
 
@@ -82,7 +91,8 @@ def _value(schema: Schema) -> str:
         kinds = [alt.get("type") for alt in schema["oneOf"]]
         text = ("a number or {min, max}" if kinds == ["integer", "object"]
                 else "text or a list of texts" if kinds == ["string", "array"]
-                else "see below")
+                else " or ".join(_code(alt["const"]) if "const" in alt else "a mapping (below)"
+                                 for alt in schema["oneOf"]))
     else:
         text = _typed(schema)
     if "default" in schema:
@@ -190,6 +200,10 @@ def reference_markdown() -> str:
         _section("`timers`", top["timers"]),
         _section("`registrars[]`", top["registrars"]["items"]),
         _section("`registrars[].listen[]`", LISTENER),
+        _section("`registrars[].external`", EXTERNAL),
+        _section("`registrars[].connections`", CONNECTIONS["oneOf"][1],
+                 f"{CONNECTIONS['description']}: `off`, or a mapping of "
+                 f"{CONNECTIONS['oneOf'][1]['description']}:"),
         _section("`registrars[].listen[].tls_versions`", LISTENER["properties"]
                  ["tls_versions"]),
         _section("`client`", top["client"]),

@@ -65,7 +65,7 @@ class ScenarioResult:
     error: str | None = None
     trace_events: list[TraceEvent] = field(default_factory=list)
     capture: Capture | None = None
-    names: dict[str, str] = field(default_factory=dict)
+    names: dict[str | tuple[str, int], str] = field(default_factory=dict)
     dns_log: list[QueryLogEntry] = field(default_factory=list)
     fault_log: list[FaultRecord] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)

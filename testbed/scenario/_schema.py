@@ -22,7 +22,7 @@ from servers.dns import FAULT_KINDS as DNS_FAULT_KINDS
 from servers.dns import RECORD_TYPES
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from servers.faults import FAULT_SCHEMA
-from servers.registrar import INVITE_CHALLENGES, UNKNOWN_USER_ANSWERS
+from servers.registrar import INVITE_CHALLENGES, REGISTRAR_POLICIES, UNKNOWN_USER_ANSWERS
 from testbed.client import ERROR_KINDS, LARGE_MESSAGE_POLICIES
 from testbed.diagnosis import FINDING_IDS, ROWS, TLS_CAUSES
 from testbed.sip import AUTO, MODES, Transport
@@ -211,14 +211,57 @@ LISTENER = _object("one transport the registrar listens on", {
         "no-subprotocol": "101 without Sec-WebSocket-Protocol: sip"}, default="normal"),
 }, required=("transport",))
 
-REGISTRAR = _object("a mock registrar/PBX on its own 127.0.0.N", {
+_ADDRESS = {"pattern": r"^[0-9.]+:[0-9]+$", "x-expected": "IPv4:PORT, e.g. 127.0.0.1:5060"}
+EXTERNAL = _object(
+    "a real SIP server's address per transport, all on one host (IPv4 literals: names "
+    "are never resolved). The world starts nothing for it; it checks each address once "
+    "when it starts (a TCP connect; over UDP an OPTIONS, failed only by an ICMP "
+    "refusal). Faults in front of it are relays on the same port numbers", {
+        "udp": _string("UDP HOST:PORT", **_ADDRESS),
+        "tcp": _string("TCP HOST:PORT", **_ADDRESS),
+        "tls": _string("TLS HOST:PORT", **_ADDRESS),
+        "wss": _string("wss://HOST:PORT/PATH (the path the client asks for), or HOST:PORT "
+                       "for the path /", pattern=r"^(wss://)?[0-9.]+(:[0-9]+)?(/.*)?$",
+                       **{"x-expected": "wss://HOST:PORT/PATH, e.g. wss://127.0.0.1:8443/ws"}),
+    }, minProperties=1)
+
+CONNECTIONS: Schema = {"description": "a mock's policy for the connections it accepts (TCP, TLS, "
+               "WS, WSS), Kamailio's defaults unless given; off lifts every limit",
+               "oneOf": [{"const": "off"}, _object("deadlines and caps", {
+    "handshake_timeout": duration_schema("a TLS handshake or WebSocket upgrade must end "
+                                         "within this", default="5s"),
+    "first_message_timeout": duration_schema("the first SIP message must arrive within "
+                                             "this after accept", default="5s"),
+    "message_timeout": duration_schema("a started message must be finished within this",
+                                       default="10s"),
+    "idle_timeout": duration_schema("a connection without a registration is closed "
+                                    "after this long idle", default="120s"),
+    "max": _integer("connections at most, in total (new ones refused)", 1, default=2048),
+    "max_per_source": _integer("connections at most from one address", 1, default=1024),
+    "backlog": _integer("the listen backlog", 1, default=1024),
+    "max_upgrade_size": _integer("WebSocket upgrade request bytes at most (beyond: 431)",
+                                 1, default=8192),
+    "make_room": {"type": "boolean", "default": True,
+                  "description": "at the total cap, close the oldest connection that has "
+                                 "not spoken yet to admit a new one"},
+})]}
+
+REGISTRAR = _object("a registrar/PBX: a mock one on its own 127.0.0.N (listen:), or a "
+                    "real one the testbed does not start (external:)", {
     "name": _string("how faults, steps and ${name} placeholders refer to it",
                     pattern="^[a-z][a-z0-9-]*$",
                     **{"x-expected": "a lower-case name (letters, digits, -)"}),
-    "domain": _string("the SIP domain served (also the certificate's name)",
+    "domain": _string("the SIP domain served (a mock's certificate name); the client "
+                      "resolves it to this registrar when no dns section says otherwise",
                       default="example.com"),
     "listen": {"type": "array", "minItems": 1, "items": LISTENER,
-               "description": "its listeners, one per transport and port"},
+               "description": "a mock registrar's listeners, one per transport and port"},
+    "external": EXTERNAL,
+    "ca": _string("external: a CA certificate file (PEM) the client trusts for TLS and "
+                  "WSS, besides the world's CA (relative to the scenario file)"),
+    "server_name": _string("external: the name its certificate must match when the "
+                           "client reaches it by address (${name}); default: the "
+                           "client URI's host"),
     "users": {"type": "object", "additionalProperties": {"type": "string"},
               "description": "digest accounts, user: password; none means no "
                              "authentication"},
@@ -240,7 +283,23 @@ REGISTRAR = _object("a mock registrar/PBX on its own 127.0.0.N", {
     "default_expires": _integer("the expiry granted when the client asks none", 1,
                                 default=3600),
     "max_expires": _integer("longer expiries are cut to this", 1, default=86400),
-}, required=("name", "listen"))
+    "registrar_policy": _enum(list(REGISTRAR_POLICIES), "whose address-of-record an "
+                              "authenticated user may bind (RFC 3261 §10.3 step 4)", {
+        "own": "only their own (403 otherwise)",
+        "accounts": "any account's (404 for an AOR that is no account)",
+        "any": "anything: a misconfigured server, on purpose"}, default="own"),
+    "domains": {"type": "array", "items": {"type": "string"},
+                "description": "hosts an AOR may name, besides the registrar's own "
+                               "addresses (404 otherwise); none: any host"},
+    "max_contacts": _integer("contacts per AOR (beyond: 503 Too many registered "
+                             "contacts); 0 lifts the cap", 0, default=20),
+    "contact_max_size": _integer("characters per Contact URI (beyond: 400); 0 lifts the "
+                                 "cap", 0, default=512),
+    "max_aors": _integer("addresses-of-record with bindings (beyond: 503); 0 lifts the "
+                         "cap", 0, default=100000),
+    "retry_after": _integer("the Retry-After of those 503s, when above 0", 0, default=0),
+    "connections": CONNECTIONS,
+}, required=("name",), anyOf=[{"required": ["listen"]}, {"required": ["external"]}])
 
 # -- faults -----------------------------------------------------------------------------
 
@@ -352,10 +411,17 @@ DNS_FAULT = _object("a DNS fault: the first that matches a query applies", {
     "seconds": duration_schema("delay: how long to hold the answer"),
     "times": _integer("only the first N matching queries", 1),
 }, required=("name", "fault"))
-DNS = _object("a mock authoritative DNS server (UDP and TCP) the client resolves through", {
+DNS = _object("the DNS server the client resolves through (UDP and TCP): a mock "
+              "authoritative one serving zones, or a relay to a real one (server)", {
     "zones": {"type": "array", "items": ZONE, "description": "the zones it serves"},
+    "server": _string("a real DNS server, IPv4:PORT (port 53 when omitted), instead of "
+                      "zones: every query the faults spare is relayed to it over the "
+                      "transport it came on, and its answer passed back unchanged",
+                      pattern=r"^[0-9.]+(:[0-9]+)?$",
+                      **{"x-expected": "IPv4:PORT, e.g. 127.0.0.1:5353"}),
     "faults": {"type": "array", "items": DNS_FAULT,
-               "description": "queries it fails on purpose"},
+               "description": "queries it fails on purpose (with server: before they are "
+                              "relayed)"},
 })
 
 # -- the client -------------------------------------------------------------------------

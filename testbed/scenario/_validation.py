@@ -17,8 +17,18 @@ from typing import Any, TypeVar, cast
 from servers.dns import DnsConfigError, Zone, parse_faults
 from servers.faults import FaultConfigError, validate_fault
 from testbed.sip import RemoteProtocolError, SipUri, parse_uri
+from testbed.transport import TlsConfigError, TrustConfig
 
 from ._durations import ANY, PathPattern, find, get, in_seconds, put
+from ._external import (
+    DNS_PORT,
+    EXTERNAL_ONLY_KEYS,
+    EXTERNAL_TRANSPORTS,
+    MOCK_ONLY_KEYS,
+    ca_path,
+    parse_address,
+    parse_hostport,
+)
 from ._messages import schema_errors, suggest
 from ._schema import DURATION_PATHS, PLACEHOLDER
 from ._yaml import FieldPath, LocatedData, ScenarioError
@@ -100,9 +110,12 @@ def _reference_errors(located: LocatedData) -> list[ScenarioError]:
     assert isinstance(data, dict)
     errors = []
     names = [r["name"] for r in data["registrars"]]
+    external = {r["name"] for r in data["registrars"] if "external" in r}
     for i, name in enumerate(names):
         if names.index(name) != i:
             errors.append(located.error(("registrars", i, "name"), f"duplicate registrar {name!r}"))
+        errors += [located.error(("registrars", i, *path), message)
+                   for path, message in _kind_problems(data["registrars"][i])]
     for i, fault in enumerate(data.get("faults", [])):
         target = fault.get("registrar", names[0])
         if target not in names:
@@ -111,18 +124,54 @@ def _reference_errors(located: LocatedData) -> list[ScenarioError]:
             problem = _placement_problem(fault, data["registrars"][names.index(target)])
             if problem:
                 errors.append(located.error(("faults", i, *problem[0]), problem[1]))
+    mocks = [name for name in names if name not in external]
     for i, step in enumerate(data["steps"]):
         if not isinstance(step, dict):
             continue
         for kind, key in (("load", "registrar"), ("inbound", "from")):
-            target = (step.get(kind) or {}).get(key)
-            if target is not None and target not in names:
+            if kind not in step:
+                continue
+            given = (step[kind] or {}).get(key)
+            if given is not None and given not in names:
                 errors.append(located.error(("steps", i, kind, key),
-                                            _no_registrar(target, names)))
-    if data["client"]["transport"] == "auto" and not data.get("dns"):
+                                            _no_registrar(given, names)))
+                continue
+            # load gives its accounts to a mock registrar (default: the first mock);
+            # inbound has one send (default: the first registrar): only a mock can.
+            target = given or (mocks[0] if kind == "load" and mocks else names[0])
+            if target in external:
+                where = ("steps", i, kind, key) if given else ("steps", i, kind)
+                errors.append(located.error(where, _needs_mock(kind, target, mocks)))
+    dns = data.get("dns") or {}
+    if "server" in dns and "zones" in dns:
+        errors.append(located.error(("dns", "server"), "give zones (a mock DNS server) or "
+                                    "server (a real one), not both"))
+    if data["client"]["transport"] == "auto" and not dns:
         errors.append(located.error(("client", "transport"),
                                     "auto needs a dns section (RFC 3263 resolves through DNS)"))
     return errors
+
+
+def _kind_problems(registrar: dict[str, Any]) -> list[tuple[FieldPath, str]]:
+    """A registrar is a mock (``listen``) or external, and takes only that kind's keys."""
+    name = registrar["name"]
+    if "external" in registrar and "listen" in registrar:
+        return [(("external",), f"registrar {name} both listens (a mock) and is external; "
+                                "give one of listen and external")]
+    if "external" in registrar:
+        return [((key,), f"{key} configures a mock registrar; {name} is external (it has "
+                         "its own settings): remove it") for key in MOCK_ONLY_KEYS
+                if key in registrar]
+    return [((key,), f"{key} is for an external registrar; {name} is a mock (the world's "
+                     "CA signs its certificate, for its domain)")
+            for key in EXTERNAL_ONLY_KEYS if key != "external" and key in registrar]
+
+
+def _needs_mock(kind: str, name: str, mocks: list[str]) -> str:
+    what = ("gives its accounts to a mock registrar" if kind == "load"
+            else "is sent by a mock registrar")
+    others = f" (mock: {', '.join(mocks)})" if mocks else " (this scenario has none)"
+    return f"{kind} {what}; {name} is external, the testbed cannot drive it{others}"
 
 
 def _no_registrar(name: str, names: list[str]) -> str:
@@ -138,11 +187,15 @@ def _placement_problem(fault: dict[str, Any], registrar: dict[str, Any]
     A fault on no transport is a property of the path: one that does not touch the
     registrar's transports (an mtu fault before a TLS listener) is a scenario's point.
     """
-    listens = [listener["transport"] for listener in registrar["listen"]]
+    listens = ([key for key in EXTERNAL_TRANSPORTS if key in registrar["external"]]
+               if "external" in registrar
+               else [listener["transport"] for listener in registrar["listen"]])
     wanted = fault.get("transport")
     if wanted is not None and wanted not in listens:
-        return ("transport",), (f"registrar {registrar['name']} has no {wanted} listener "
-                                f"(it listens on {', '.join(listens)})")
+        what, has = (("address", "it has") if "external" in registrar
+                     else ("listener", "it listens on"))
+        return ("transport",), (f"registrar {registrar['name']} has no {wanted} {what} "
+                                f"({has} {', '.join(listens)})")
     return None
 
 
@@ -217,4 +270,39 @@ def _server_errors(located: LocatedData) -> list[ScenarioError]:
             validate_fault(fault_spec(fault))
         except FaultConfigError as exc:
             errors.append(located.error(("faults", i, *exc.path), exc.message))
+    for i, registrar in enumerate(data["registrars"]):
+        if "external" in registrar:
+            errors += [located.error(("registrars", i, *path), message)
+                       for path, message in _external_problems(registrar, located.filename)]
+    if "server" in dns:
+        try:
+            parse_hostport(dns["server"], DNS_PORT)
+        except ValueError as exc:
+            errors.append(located.error(("dns", "server"), str(exc)))
     return errors
+
+
+def _external_problems(registrar: dict[str, Any], filename: str
+                       ) -> list[tuple[FieldPath, str]]:
+    """Addresses that cannot be read, on several hosts, or a CA file that is not one."""
+    problems: list[tuple[FieldPath, str]] = []
+    hosts: dict[str, str] = {}
+    for key, text in registrar["external"].items():
+        try:
+            hosts[key] = parse_address(key, text).host
+        except ValueError as exc:
+            problems.append((("external", key), str(exc)))
+    if len(set(hosts.values())) > 1:
+        listed = ", ".join(f"{key} {host}" for key, host in hosts.items())
+        problems.append((("external",), f"the addresses are on several hosts ({listed}); "
+                         "${" + registrar["name"] + "} and its domain stand for one: give "
+                         "one registrar per host"))
+    path = ca_path(registrar, filename)
+    if path is not None:
+        try:
+            TrustConfig.from_ca_pem(path.read_bytes())
+        except OSError as exc:
+            problems.append((("ca",), f"cannot read {path}: {exc.strerror or exc}"))
+        except TlsConfigError as exc:
+            problems.append((("ca",), f"{path}: not a PEM CA certificate ({exc})"))
+    return problems

@@ -8,6 +8,7 @@ from ._client_transaction import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     client_transaction,
+    make_cancel,
     make_non_2xx_ack,
 )
 from ._digest import ALGORITHMS, Challenge, Credentials, compute_response
@@ -119,7 +120,8 @@ __all__ = [
     "Deliver", "Routed", "ServerInviteTransaction", "ServerKey", "ServerNonInviteTransaction",
     "Terminated", "Timeout", "Transaction", "TransactionEvent", "TransactionState",
     "TransactionTable", "Transmit", "TransportFailed", "client_key", "client_transaction",
-    "make_non_2xx_ack", "make_trying", "new_branch", "server_key", "server_transaction",
+    "make_cancel", "make_non_2xx_ack", "make_trying", "new_branch", "server_key",
+    "server_transaction",
     # the vocabulary
     "AUTO", "DEFAULT_PORTS", "MODES", "DurationError", "Transport", "fmt_hostport",
     "parse_duration",

@@ -124,3 +124,29 @@ async def test_unknown_user_gets_the_configured_answer():
     register = result.outcomes[0]
     assert (register.ok, register.status, register.error) == (False, 403, "rejected")
     assert result.diagnosis.row == "rejected"
+
+
+@pytest_twisted.ensureDeferred
+async def test_registrar_policy_and_connection_keys_reach_the_registrar():
+    text = PBX.replace("  user: alice", "  user: alice\n  aor: sip:bob@${pbx}").replace(
+        "    users:", "    registrar_policy: own\n    max_contacts: 3\n"
+                     "    connections: {first_message_timeout: 2s, max: 10}\n    users:").replace(
+        "  - call: {}\n", "")
+    scenario = parse(text, "pbx.yaml")
+    result = await run(scenario, reactor)
+    register = result.outcomes[0]
+    assert (register.ok, register.status) == (False, 403)  # alice may not bind bob's AOR
+    permissive = parse(text.replace("registrar_policy: own", "registrar_policy: any"),
+                       "pbx.yaml")
+    assert (await run(permissive, reactor)).outcomes[0].ok
+
+
+def test_connections_off_and_keys_become_a_policy():
+    from testbed.scenario import connection_policy
+    from testbed.transport import ConnectionPolicy
+
+    assert connection_policy("off") == ConnectionPolicy.off()
+    policy = connection_policy({"first_message_timeout": 2.0, "max": 10, "backlog": 64})
+    assert (policy.first_message_timeout, policy.max_connections, policy.listen_backlog) == \
+        (2.0, 10, 64)
+    assert connection_policy(None) == ConnectionPolicy()

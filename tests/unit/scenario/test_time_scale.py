@@ -36,7 +36,9 @@ def test_every_duration_field_of_the_schema_is_found():
         ("steps", "*", "wait"), ("steps", "*", "keepalive", "interval"),
         ("steps", "*", "load", "duration"), ("faults", "*", "delay"),
         ("faults", "*", "jitter"), ("faults", "*", "timeout"),
-        ("dns", "faults", "*", "seconds")}
+        ("dns", "faults", "*", "seconds"),
+        *(("registrars", "*", "connections", name) for name in (
+            "handshake_timeout", "first_message_timeout", "message_timeout", "idle_timeout"))}
 
 
 def test_every_duration_is_scaled_and_the_stated_one_kept():
