@@ -11,7 +11,7 @@ the message log. ``testbed serve --report-dir`` writes the same page for what it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def write_served_page(report_dir: str | Path, name: str, *, description: str = "
                       dns_log: Iterable[QueryLogEntry] = (),
                       fault_log: Iterable[FaultRecord] = (),
                       endpoints: Sequence[Endpoint] = (),
-                      names: Mapping[str, str] | None = None, duration: float = 0.0) -> Path:
+                      names: Names | None = None, duration: float = 0.0) -> Path:
     """The scenario page of what ``testbed serve`` served: its world, ladder and
     artefacts; no verdict (a served world is judged by whoever used it)."""
     page_file = page_path(report_dir, name)
@@ -90,10 +90,10 @@ def write_served_page(report_dir: str | Path, name: str, *, description: str = "
 
 def world_ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry],
                  fault_log: Iterable[FaultRecord], endpoints: Sequence[Endpoint],
-                 names: Mapping[str, str] | None) -> LadderView:
+                 names: Names | None) -> LadderView:
     """The drawing of a world's exchanges, its columns named and ordered by the world's
     endpoints (DNS server, client, faults and relays, registrars)."""
-    given: dict[str | tuple[str, int], str] = {k: v for k, v in (names or {}).items()}
+    given: dict[str | tuple[str, int], str] = dict(names or {})
     model = ladder_model(events, dns_log, given or None, fault_log=fault_log)
     roles, notes = _roles(model, endpoints, given)
     return ladder_view(model, roles, notes)
