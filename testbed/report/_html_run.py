@@ -12,6 +12,7 @@ the message log. ``testbed serve --report-dir`` writes the same page for what it
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from testbed.sip import fmt_hostport
 from testbed.transport import TraceEvent
 
 from ._html import PAGE_FILE, write_page
-from ._ladder import DNS, LadderModel, Names, ladder_model
+from ._ladder import DNS, LadderModel, Names, Party, ladder_model
 from ._ladder_svg import LadderView, ladder_view
 from ._status import NOT_RUN, PASSED, Entry, counts, identity, status, totals_line
 from ._summary import format_duration
@@ -95,8 +96,36 @@ def world_ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry],
     endpoints (DNS server, client, faults and relays, registrars)."""
     given: dict[str | tuple[str, int], str] = dict(names or {})
     model = ladder_model(events, dns_log, given or None, fault_log=fault_log)
+    if model.rows:
+        model = replace(model, parties=model.parties + _silent_parties(model, endpoints))
     roles, notes = _roles(model, endpoints, given)
     return ladder_view(model, roles, notes)
+
+
+def _silent_parties(model: LadderModel, endpoints: Sequence[Endpoint]) -> tuple[Party, ...]:
+    """A column for each element of the world that no row reaches (a registrar behind a
+    firewall that dropped everything, a DNS server nobody asked): its absence is the
+    finding, so it is drawn."""
+    used = {address.rsplit("/", 1)[0] for party in model.parties
+            for address in party.addresses}
+    names = {party.name for party in model.parties}
+    silent: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        where = fmt_hostport((endpoint.host, endpoint.port))
+        if endpoint.role == "dns":
+            name = DNS
+        elif endpoint.role.startswith("registrar "):
+            name = endpoint.role.removeprefix("registrar ")
+            name += " (external)" if endpoint.note.startswith("external") else ""
+        elif endpoint.role in ("fault proxy", "relay"):
+            name = "fault proxy"
+        else:
+            continue
+        if name in names or where in used:
+            continue
+        silent.setdefault(name, []).append(f"{where}/{endpoint.transport}")
+    return tuple(Party(name, tuple(addresses), name == DNS)
+                 for name, addresses in silent.items())
 
 
 def _roles(model: LadderModel, endpoints: Sequence[Endpoint], names: Names

@@ -373,16 +373,21 @@ def ladder_model(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] 
     items = _items(events, namer) + _dns_items(dns_log, namer, dns_name, dns_client)
     items.sort(key=lambda i: i.time)  # stable: equal times keep the traces' order
     _name_items(items, namer)
-    _mark_faults(items, fault_log)
+    items = _mark_faults(items, fault_log)
     parties = tuple(Party(name, _addresses(items, name), name == dns_name)
                     for name in _participants(items, namer, dns_name)) if items else ()
     return LadderModel(parties, tuple(items), dns_name)
 
 
-def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> None:
+def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> list[LadderRow]:
     """Mark the message each ``dropped``/``delayed`` record speaks of: the last one sent
-    before it from the record's source, on its carrier, of its size (else of any size)."""
+    before it from the record's source, on its carrier, of its size (else of any size).
+
+    The note a fault left in the trace for a record that now marks a message is left out
+    (the message says it); the others stay.
+    """
     taken: set[int] = set()
+    marked: list[FaultRecord] = []
     for record in fault_log:
         if record.action not in ("dropped", "delayed") or record.source is None:
             continue
@@ -397,8 +402,20 @@ def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> No
         chosen = (sized or candidates)[-1:] if record.size else candidates[-1:]
         for index, item in chosen:
             taken.add(index)
+            marked.append(record)
             item.fault, item.fault_action = record.fault, record.action
             item.fault_detail, item.delay = record.detail, record.delay
+    return [item for item in items if not any(_mirrors(item, r) for r in marked)]
+
+
+def _mirrors(item: LadderRow, record: FaultRecord) -> bool:
+    """Whether ``item`` is the trace note a fault left for ``record``."""
+    if item.kind != "note" or item.event is None or abs(item.time - record.time) > _FAULT_SLACK:
+        return False
+    summary = f"fault {record.fault}: {record.action}"
+    if record.size:
+        summary += f" {record.size} bytes {record.direction}"
+    return item.event.summary == summary
 
 
 _FAULT_SLACK = 0.001  # a record is stamped when the proxy reads the packet: after it left

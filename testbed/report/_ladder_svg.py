@@ -22,7 +22,7 @@ from testbed.sip import fmt_hostport
 
 from ._ladder import LadderModel, LadderRow, Party
 
-COLUMN = 220  # px between two party lines
+COLUMN = 240  # px between two party lines
 LEFT = 78  # the time axis
 ROW = 30
 LINE = 13  # one line of header text
@@ -70,6 +70,15 @@ class Arrow:
     dst: str = ""
     transport: str = ""
     full: str = ""
+    retransmission: int = 0
+
+    @property
+    def classes(self) -> str:
+        """The CSS classes of the row: its style, and ``retransmission`` too when a
+        retransmitted packet was also dropped, delayed or lost (both show)."""
+        extra = " retransmission" if self.retransmission and self.style != "retransmission" \
+            else ""
+        return self.style + extra
 
     @property
     def right(self) -> bool:
@@ -128,7 +137,7 @@ def _role(party: Party, roles: Mapping[str, str]) -> str:
 
 def _header_lines(party: Party, notes: Mapping[str, str] | None) -> tuple[str, ...]:
     lines = [notes[party.name]] if notes and notes.get(party.name) else []
-    addresses = list(party.addresses) or [party.where]
+    addresses = list(party.addresses) or ([] if lines and party.dns else [party.where])
     lines += addresses[:MAX_ADDRESSES]
     if len(addresses) > MAX_ADDRESSES:
         lines.append(f"+{len(addresses) - MAX_ADDRESSES} more")
@@ -147,9 +156,9 @@ def _arrow(index: int, row: LadderRow, model: LadderModel, xs: Mapping[str, floa
     label = row_label(row)
     room = abs(x2 - x1) - 12 if x1 != x2 else width - x1 - 16
     when = f"{(row.time - model.t0) * 1000:.1f}"
-    return Arrow(index, y, x1, x2, row.style, short_label(row), _cut(label, room),
+    return Arrow(index, y, x1, x2, row.style, short_label(row), _cut(drawn_label(row), room),
                  f"{when} ms  {label}", when, row.kind, row_detail(row, model.t0),
-                 row.src_name, row.dst_name, row.transport, label)
+                 row.src_name, row.dst_name, row.transport, label, row.retransmission)
 
 
 def short_label(row: LadderRow) -> str:
@@ -178,6 +187,23 @@ def row_label(row: LadderRow) -> str:
         text += f" ⏱ delayed {row.delay * 1000:.0f} ms by {row.fault}"
     elif row.lost:
         text += " ✗ not received"
+    return text
+
+
+def drawn_label(row: LadderRow) -> str:
+    """:func:`row_label` made short enough for an arrow: ``↻2 REGISTER · UDP · 376 B
+    ✗ firewall`` (the whole of it is the row's tooltip, timeline line and detail)."""
+    if row.kind != "message" or row.style == "keepalive":
+        return row.label
+    text = f"{short_label(row)} · {row.transport} · {len(row.data)} B"
+    if row.retransmission:
+        text = f"↻{row.retransmission} {text}"
+    if row.fault_action == "dropped":
+        text += f" ✗ {row.fault}"
+    elif row.fault_action == "delayed":
+        text += f" ⏱+{row.delay * 1000:.0f} ms {row.fault}"
+    elif row.lost:
+        text += " ✗ lost"
     return text
 
 
