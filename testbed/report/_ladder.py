@@ -380,8 +380,10 @@ def ladder_model(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] 
 
 
 def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> list[LadderRow]:
-    """Mark the message each ``dropped``/``delayed`` record speaks of: the last one sent
-    before it from the record's source, on its carrier, of its size (else of any size).
+    """Mark the message each ``dropped``/``delayed`` record speaks of: the earliest one
+    sent before it from the record's source, on its carrier, of its size (else of any
+    size), that no earlier record judged (the proxy judges a source's packets in order,
+    each one ``forwarded``, ``delayed`` or ``dropped``).
 
     The note a fault left in the trace for a record that now marks a message is left out
     (the message says it); the others stay.
@@ -389,7 +391,7 @@ def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> li
     taken: set[int] = set()
     marked: list[FaultRecord] = []
     for record in fault_log:
-        if record.action not in ("dropped", "delayed") or record.source is None:
+        if record.action not in ("forwarded", "dropped", "delayed") or record.source is None:
             continue
         source = _address(record.source)
         candidates = [
@@ -399,9 +401,11 @@ def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> li
             and record.time - item.time <= _FAULT_WINDOW
             and _carrier(item.transport) == _carrier(record.transport)]
         sized = [c for c in candidates if len(c[1].data) == record.size]
-        chosen = (sized or candidates)[-1:] if record.size else candidates[-1:]
+        chosen = (sized or candidates)[:1] if record.size else candidates[:1]
         for index, item in chosen:
             taken.add(index)
+            if record.action == "forwarded":
+                continue
             marked.append(record)
             item.fault, item.fault_action = record.fault, record.action
             item.fault_detail, item.delay = record.detail, record.delay

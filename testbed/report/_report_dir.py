@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from servers.dns import QueryLogEntry
+from servers.faults import FaultRecord
 from testbed.scenario import ScenarioResult
 from testbed.transport import CapturedSegment, HostPort, TraceEvent
 
@@ -20,6 +21,7 @@ from ._json_junit import result_json
 from ._ladder import Names
 from ._ladder_text import WIDTH, ladder, message_log
 from ._pcap import KEYS_FILE, write_pcap
+from ._pcap_faults import fault_comments
 from ._summary import diagnosis_text
 
 LADDER_FILE = "ladder.txt"
@@ -31,7 +33,8 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
                     dns_log: Iterable[QueryLogEntry] = (),
                     capture: Iterable[CapturedSegment] | None = None,
                     keylog_text: str | None = None, *,
-                    names: Names | None = None) -> dict[str, Path]:
+                    names: Names | None = None,
+                    fault_log: Iterable[FaultRecord] = ()) -> dict[str, Path]:
     """Write the ladder, message log, pcap and TLS keys of one scenario.
 
     ``ladder.txt``, ``messages.log``, ``capture.pcapng`` and ``keys.log`` go into
@@ -40,7 +43,9 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
 
     ``capture`` is a :class:`~testbed.transport.Capture` or its segments (``None``: a
     pcap with no packets); ``keylog_text`` the SSLKEYLOGFILE lines of the run, embedded
-    in the pcap and written as ``keys.log`` (empty when there was no TLS).
+    in the pcap and written as ``keys.log`` (empty when there was no TLS); ``fault_log``
+    what the faults did: a comment on each packet they dropped, delayed, refused or
+    rewrote.
     """
     folder = Path(report_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,8 +56,9 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
     paths["ladder"].write_text(ladder(events, dns_entries, names), encoding="utf-8")
     paths["messages"].write_text(message_log(events, names, dns_log=dns_entries),
                                  encoding="utf-8")
-    write_pcap(paths["pcap"], list(capture) if capture is not None else [],
-               keylog_text or "")
+    segments = list(capture) if capture is not None else []
+    write_pcap(paths["pcap"], segments, keylog_text or "",
+               comments=fault_comments(segments, fault_log))
     return paths
 
 
@@ -74,7 +80,8 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
                                         encoding="utf-8")
     keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
     write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
-                    result.dns_log, result.capture, keylog_text, names=_names(result))
+                    result.dns_log, result.capture, keylog_text, names=_names(result),
+                    fault_log=result.fault_log)
     write_scenario_page(report_dir, result, in_run=in_run)
     return folder
 
