@@ -3,13 +3,14 @@ or rewrote each packet of the capture.
 
 A fault proxy logs a :class:`~servers.faults.FaultRecord` per decision (time, source,
 size, carrier); the capture holds the packets. :func:`fault_comments` pairs them: the
-packet a ``dropped`` or ``delayed`` record speaks of is the last one from the record's
-source, on its carrier, of its size, not judged by an earlier record (every packet the
-proxy reads gets one: ``forwarded``, ``delayed`` or ``dropped``); a delayed packet's forwarded copy is the
+packet a record speaks of is the earliest one from the record's source, on its carrier,
+of its size, that no earlier record judged (every packet the proxy reads gets one:
+``forwarded``, ``delayed`` or ``dropped``); a delayed packet's forwarded copy is the
 first later one with the same bytes. A NAT's ``new-binding`` marks every packet that
-uses the external address it gave a client (the proxy rewrote the address); a port's
-``policy`` (a kernel-level drop or reject: no packet reaches userland) marks every
-packet sent to that port. Wireshark shows the comments in the packet list
+uses the external address it gave a client while the binding lived (the proxy rewrote
+the address); a port's ``policy`` (a kernel-level drop or reject: no packet reaches
+userland) marks every packet sent to that port. A ``rejected`` connection marks its end.
+Wireshark shows the comments in the packet list
 (``frame.comment``); ``tshark -Y frame.comment`` lists the packets a fault touched.
 """
 
