@@ -16,12 +16,18 @@ from ._console import (
     summary_table,
     verbose_text,
 )
+from ._html_check import write_check_page
 from ._html_run import page_path, write_index, write_scenario_page, write_served_page
 from ._json_junit import entry_json, result_json, write_json, write_junit
 from ._ladder import LadderModel, LadderRow, Party, ladder_model
 from ._ladder_text import ladder, ladder_text, message_log
 from ._pcap import write_pcap
-from ._report_dir import scenario_ladder, write_artefacts, write_scenario_report
+from ._report_dir import (
+    scenario_ladder,
+    write_artefacts,
+    write_scenario_report,
+    write_world_page,
+)
 from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, status, totals_line
 from ._summary import (
     catalogue_markdown,
@@ -39,7 +45,7 @@ __all__ = [
     "is_plain", "ladder", "ladder_excerpt", "ladder_model", "ladder_text", "make_console",
     "message_log", "page_path", "progress_line", "progress_text", "result_json",
     "scenario_ladder", "status", "summary_renderable", "summary_table", "totals_line",
-    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit",
+    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit", "write_check_page",
     "write_index", "write_json", "write_junit", "write_pcap", "write_scenario_page",
-    "write_scenario_report", "write_served_page",
+    "write_scenario_report", "write_served_page", "write_world_page",
 ]

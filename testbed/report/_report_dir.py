@@ -13,10 +13,10 @@ from pathlib import Path
 
 from servers.dns import QueryLogEntry
 from servers.faults import FaultRecord
-from testbed.scenario import ScenarioResult
+from testbed.scenario import ScenarioResult, World
 from testbed.transport import CapturedSegment, HostPort, TraceEvent
 
-from ._html_run import write_scenario_page
+from ._html_run import write_scenario_page, write_served_page
 from ._json_junit import result_json
 from ._ladder import Names
 from ._ladder_text import WIDTH, ladder, message_log
@@ -84,6 +84,25 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
                     fault_log=result.fault_log)
     write_scenario_page(report_dir, result, in_run=in_run)
     return folder
+
+
+def write_world_page(report_dir: str | Path, world: World, *, duration: float = 0.0) -> Path:
+    """The page of what a world served (``testbed serve --report-dir``), from what it
+    recorded: ``ladder.txt``, ``messages.log`` and ``index.html`` in
+    ``report_dir/<scenario>/``, beside the capture and key log if they are there (serve
+    streams those). Call it once the world stopped; returns the page's path."""
+    scenario = world.scenario
+    folder = Path(report_dir) / scenario.name
+    folder.mkdir(parents=True, exist_ok=True)
+    events, dns_log = list(world.trace.events), world.dns_log
+    names: dict[str | HostPort, str] = dict(world.names)
+    (folder / LADDER_FILE).write_text(ladder(events, dns_log, names or None), encoding="utf-8")
+    (folder / MESSAGES_FILE).write_text(message_log(events, names or None, dns_log=dns_log),
+                                        encoding="utf-8")
+    return write_served_page(report_dir, scenario.name, description=scenario.description,
+                             path=scenario.path, events=events, dns_log=dns_log,
+                             fault_log=world.fault_log, endpoints=world.endpoints,
+                             names=names or None, duration=duration)
 
 
 def scenario_ladder(result: ScenarioResult, *, width: int = WIDTH) -> str:
