@@ -7,6 +7,7 @@
     print(result.summary()); result.to_json()
     result.intervals                  # LoadInterval per config.stats_interval seconds
     merged = merge_results([a, b])    # exact: counts, statuses, histograms, intervals
+    write_stats_csv(result, "stats.csv")   # one row per interval, like SIPp's -trace_stat
 
 ``load_step`` is the scenario step (the runner is handed it: ``steps={"load":
 load_step}``); ``ServerProcess`` runs our registrar (and a DNS server for AUTO) in a
@@ -36,6 +37,7 @@ from ._stats import (
     merge_results,
     percentile,
 )
+from ._stats_csv import stats_csv_columns, stats_csv_rows, write_stats_csv
 from ._step import load_step
 from ._workers import run_workers
 
@@ -44,5 +46,6 @@ __all__ = [
     "OPERATIONS", "PERCENTILES", "LatencyHistogram", "LatencySummary", "LoadConfig",
     "LoadInterval", "LoadResult", "LoadRunner", "ProcessError", "Progress",
     "ProgressDisplay", "QuietTrace", "ServerProcess", "ServerSpec", "load_step",
-    "merge_results", "percentile", "run_load", "run_workers", "stop_process", "tune_gc",
+    "merge_results", "percentile", "run_load", "run_workers", "stats_csv_columns",
+    "stats_csv_rows", "stop_process", "tune_gc", "write_stats_csv",
 ]
