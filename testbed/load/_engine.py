@@ -13,6 +13,8 @@ resolution steps are reported. Operations are started at ``rate`` per second (or
 fast as the window allows), one at a time per endpoint, until the count or the
 duration is reached, never past ``time_limit``; operations still in flight after the
 drain time are counted as unfinished. Nothing here sleeps: timers and Deferreds only.
+Figures go into the current :class:`LoadInterval`, which a timer folds into the result
+every ``stats_interval`` seconds; attempted, succeeded and failed are also counted live.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ from testbed.transport import (
     client_tls_options,
 )
 
+from ._histogram import LatencyHistogram
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
-from ._stats import LoadResult, Progress
+from ._stats import LoadInterval, LoadResult, Progress
 
 USER_AGENT = "sip-transport-testbed-load/0.1"
 
@@ -136,7 +139,9 @@ class LoadRunner:
                                     f"{prefix}-{config.first_user + i}@load")
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
-                                 rate_requested=config.rate)
+                                 rate_requested=config.rate, interval=config.stats_interval)
+        self._interval = LoadInterval(0, 0.0)
+        self._roll_call: IDelayedCall | None = None
         self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
@@ -175,6 +180,7 @@ class LoadRunner:
         self._done = defer.Deferred()
         self._started = self.reactor.seconds()
         self._issuing = True
+        self._roll_call = self.reactor.callLater(config.stats_interval, self._roll)
         limit = min(config.duration or math.inf, config.time_limit)
         self._timers.append(self.reactor.callLater(limit, self._stop_issuing))
         if self.progress is not None:
@@ -182,7 +188,8 @@ class LoadRunner:
         if not self.targets:  # every operation would fail the same way: once per endpoint
             self.result.notes.append(f"no target: {located.error}")
             self.result.attempted = self.result.failed = len(self.endpoints)
-            self.result.errors["dns"] = len(self.endpoints)
+            self._interval.attempted = self._interval.failed = len(self.endpoints)
+            self._interval.errors["dns"] = len(self.endpoints)
             self._stop_issuing()
             return self.result
         self._pump()
@@ -191,7 +198,7 @@ class LoadRunner:
 
     async def stop(self) -> None:
         """Close every socket and connection, cancel every timer."""
-        for call in self._timers + [self._tick]:
+        for call in self._timers + [self._tick, self._roll_call]:
             if call is not None and call.active():
                 call.cancel()
         self.locator.close()
@@ -202,13 +209,39 @@ class LoadRunner:
         r = self.result
         end = self._last_end if not self._issuing and not self._in_flight else \
             self.reactor.seconds()
+        current = self._interval if not self._finished else LoadInterval(0, 0.0)
+        latency = LatencyHistogram.merged([*r.latencies.values(),
+                                           *current.latencies.values()])
         return Progress(end - self._started, r.attempted, r.succeeded, r.failed,
-                        self._in_flight, done=self._finished)
+                        self._in_flight, self._finished,
+                        r.retransmissions + current.retransmissions, latency)
 
     def _report(self) -> None:
         if self._done is not None and not self._done.called:
             self.progress(self.snapshot())  # type: ignore[misc]
             self._timers.append(self.reactor.callLater(self.progress_interval, self._report))
+
+    # -- intervals ----------------------------------------------------------------------
+
+    def _roll(self) -> None:
+        """An interval boundary: close the current interval, open the next one."""
+        self._close_interval()
+        boundary = self._started + (self._interval.index + 1) * self.config.stats_interval
+        self._roll_call = self.reactor.callLater(
+            max(boundary - self.reactor.seconds(), 0.0), self._roll)
+
+    def _close_interval(self, *, last: bool = False) -> None:
+        """Fold the current interval into the result (the last one only if it has a
+        length or a count) and open the next one."""
+        interval = self._interval
+        interval.duration = self.reactor.seconds() - self._started - interval.start
+        interval.in_flight = self._in_flight
+        if last and interval.duration <= 0 and not (
+                interval.attempted or interval.succeeded or interval.failed
+                or interval.unfinished or interval.retransmissions):
+            return
+        self.result.fold(interval)
+        self._interval = LoadInterval(interval.index + 1, interval.end)
 
     # -- pacing -------------------------------------------------------------------------
 
@@ -293,7 +326,7 @@ class LoadRunner:
 
     def _give_up(self) -> None:
         """The drain time is over: what is still in flight is unfinished."""
-        self.result.unfinished += self._in_flight
+        self._interval.unfinished += self._in_flight
         self._in_flight = 0
         self._finish()
 
@@ -314,9 +347,10 @@ class LoadRunner:
                      "closed", "timeout"):
             if self.trace.counts.get(kind):
                 result.messages[kind] = self.trace.counts[kind]
-        for call in self._timers:
-            if call.active():
+        for call in self._timers + [self._roll_call]:
+            if call is not None and call.active():
                 call.cancel()
+        self._close_interval(last=True)
         if self.progress is not None:
             self.progress(self.snapshot())
         self._done.callback(result)
@@ -327,6 +361,7 @@ class LoadRunner:
         endpoint.busy = True
         self._in_flight += 1
         self.result.attempted += 1
+        self._interval.attempted += 1
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -338,17 +373,18 @@ class LoadRunner:
             return  # counted as unfinished already
         self._in_flight -= 1
         self._last_end = self.reactor.seconds()
-        result = self.result
+        interval = self._interval
         if outcome.status is not None:
-            result.statuses[outcome.status] += 1
+            interval.statuses[outcome.status] += 1
         if outcome.ok:
-            result.succeeded += 1
-            result.latencies.setdefault(outcome.transport or "?", []).append(
-                outcome.latency or 0.0)
+            self.result.succeeded += 1
+            interval.succeeded += 1
+            interval.add_latency(outcome.transport or "?", outcome.latency or 0.0)
         else:
-            result.failed += 1
+            self.result.failed += 1
+            interval.failed += 1
             kind = outcome.error if outcome.error in ERROR_KINDS else "error"
-            result.errors[kind] += 1
+            interval.errors[kind] += 1
         self._idle.append(endpoint)
         self._pump()
 
@@ -436,10 +472,15 @@ class LoadRunner:
 
         async def send(action: SendRequest) -> tuple[Request, Response]:
             request = build(action)
-            response: Response = await stack.send_request(request, flow)
+            response: Response = await stack.send_request(request, flow,
+                                                          on_transmit=self._transmitted)
             return request, response
 
         return send
+
+    def _transmitted(self, retransmission: bool) -> None:
+        if retransmission:
+            self._interval.retransmissions += 1
 
     def _result(self, verdict: Verdict, flow: Flow, started: float) -> _Result:
         if verdict.ok:
