@@ -2,7 +2,7 @@
 
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
-                     [--workers K] [--json FILE] [--stats-csv FILE]
+                     [--workers K] [--json FILE] [--stats-csv FILE] [--report-dir DIR]
                      [--stats-interval D] [--server-process] ...
 
 Prints live statistics (the last period and the total side by side), then the counts by
@@ -38,6 +38,7 @@ from testbed.load import (
     write_stats_csv,
 )
 from testbed.reactor import IReactor
+from testbed.report import write_load_page
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
 
 from ._args import (
@@ -75,6 +76,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="split the endpoints over K processes (one core each)")
     load.add_argument("--json", metavar="FILE",
                       help="write the configuration and result (with the intervals)")
+    load.add_argument("--report-dir", metavar="DIR",
+                      help="an HTML page of the run (DIR/index.html): rates, latency "
+                           "percentiles per transport and errors over time, the histogram")
     load.add_argument("--stats-csv", metavar="FILE",
                       help="write one CSV row per interval, periodic and cumulative columns "
                            "(like SIPp's -trace_stat)")
@@ -164,6 +168,9 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
     if args.json:
         data = {"config": _public(config.to_json()), "result": result.to_json()}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if args.report_dir:
+        page = write_load_page(args.report_dir, result, target=str(config.registrar))
+        print(f"  report: {page}")
     if stats is not None:
         rows = write_stats_csv(result, stats)
         print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "

@@ -1,0 +1,39 @@
+"""Plots as inline SVG, drawn by matplotlib offline (its SVG backend, no pyplot state).
+
+Each plot is a :class:`matplotlib.figure.Figure` rendered to an ``<svg>`` element that a
+page embeds as is: text stays text (``svg.fonttype: none``, so the page's fonts draw it
+and a browser can search it), the output carries no date, and the ids inside are salted
+with the plot's name so that several plots on one page never share one.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+WIDTH, HEIGHT = 7.2, 3.0  # inches at 100 dpi: 720 x 300 px
+STYLE: dict[str, Any] = {
+    "svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.35,
+    "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8,
+    "legend.frameon": False}
+
+
+@contextmanager
+def plot(name: str, title: str, out: dict[str, str]) -> Iterator[Axes]:
+    """Draw on the axes yielded; on exit the figure is stored as SVG in ``out[name]``."""
+    with rc_context({**STYLE, "svg.hashsalt": name}):  # type: ignore[dict-item]
+        figure = Figure(figsize=(WIDTH, HEIGHT), dpi=100, layout="constrained")
+        axes = figure.add_subplot()
+        axes.set_title(title, loc="left", fontsize=10)
+        yield axes
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    out[name] = text[text.index("<svg"):].replace(
+        "<svg ", f'<svg class="plot" id="plot-{name}" role="img" aria-label="{title}" ', 1)
