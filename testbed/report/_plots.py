@@ -3,12 +3,14 @@
 Each plot is a :class:`matplotlib.figure.Figure` rendered to an ``<svg>`` element that a
 page embeds as is: text stays text (``svg.fonttype: none``, so the page's fonts draw it
 and a browser can search it), the output carries no date, and the ids inside are salted
-with the plot's name so that several plots on one page never share one.
+with the plot's name so that several plots on one page never share one (``svg.hashsalt``
+for the clip paths, a prefix for the rest).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,5 +37,11 @@ def plot(name: str, title: str, out: dict[str, str]) -> Iterator[Axes]:
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    out[name] = text[text.index("<svg"):].replace(
+    text = _ID.sub(lambda m: f"{m.group(1)}{name}-{m.group(2)}", text[text.index("<svg"):])
+    out[name] = text.replace(
         "<svg ", f'<svg class="plot" id="plot-{name}" role="img" aria-label="{title}" ', 1)
+
+
+_ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+"""An id in a plot, or a reference to one: matplotlib numbers its groups from 1 in every
+figure (``figure_1``, ``axes_1``), so each plot's are prefixed with its name."""
