@@ -19,6 +19,7 @@ the HTML report draws it as SVG (``_ladder_svg``).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -389,37 +390,42 @@ def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> li
     (the message says it); the others stay.
     """
     taken: set[int] = set()
-    marked: list[FaultRecord] = []
+    sent: dict[tuple[HostPort, str], tuple[list[float], list[int]]] = {}
+    for index, item in enumerate(items):
+        if item.kind == "message" and item.sent is not None and item.src is not None:
+            times, indices = sent.setdefault((item.src, _carrier(item.transport)), ([], []))
+            times.append(item.time)
+            indices.append(index)
+    notes: dict[str, list[float]] = defaultdict(list)  # the notes marks replace
     for record in fault_log:
         if record.action not in ("forwarded", "dropped", "delayed") or record.source is None:
             continue
-        source = _address(record.source)
-        candidates = [
-            (index, item) for index, item in enumerate(items)
-            if item.kind == "message" and item.sent is not None and index not in taken
-            and item.src == source and item.time <= record.time + _FAULT_SLACK
-            and record.time - item.time <= _FAULT_WINDOW
-            and _carrier(item.transport) == _carrier(record.transport)]
-        sized = [c for c in candidates if len(c[1].data) == record.size]
+        times, indices = sent.get((_address(record.source), _carrier(record.transport)),
+                                  ([], []))
+        window = indices[bisect_left(times, record.time - _FAULT_WINDOW):
+                         bisect_right(times, record.time + _FAULT_SLACK)]
+        candidates = [index for index in window if index not in taken]
+        sized = [index for index in candidates if len(items[index].data) == record.size]
         chosen = (sized or candidates)[:1] if record.size else candidates[:1]
-        for index, item in chosen:
+        for index in chosen:
             taken.add(index)
             if record.action == "forwarded":
                 continue
-            marked.append(record)
+            item = items[index]
             item.fault, item.fault_action = record.fault, record.action
             item.fault_detail, item.delay = record.detail, record.delay
-    return [item for item in items if not any(_mirrors(item, r) for r in marked)]
+            notes[_note_summary(record)].append(record.time)
+    return [item for item in items if not (
+        item.kind == "note" and item.event is not None
+        and any(abs(item.time - t) <= _FAULT_SLACK for t in notes.get(item.event.summary, ())))]
 
 
-def _mirrors(item: LadderRow, record: FaultRecord) -> bool:
-    """Whether ``item`` is the trace note a fault left for ``record``."""
-    if item.kind != "note" or item.event is None or abs(item.time - record.time) > _FAULT_SLACK:
-        return False
+def _note_summary(record: FaultRecord) -> str:
+    """The summary of the trace note a fault leaves for ``record``."""
     summary = f"fault {record.fault}: {record.action}"
     if record.size:
         summary += f" {record.size} bytes {record.direction}"
-    return item.event.summary == summary
+    return summary
 
 
 _FAULT_SLACK = 0.001  # a record is stamped when the proxy reads the packet: after it left

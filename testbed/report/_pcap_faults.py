@@ -16,6 +16,7 @@ Wireshark shows the comments in the packet list
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -37,9 +38,10 @@ def fault_comments(segments: Sequence[CapturedSegment],
     comments: Comments = defaultdict(list)
     taken: set[int] = set()
     records = list(fault_log)
+    by_source = _by_source(segments)
     for record in records:
         if record.action in ("forwarded", "dropped", "delayed"):
-            index = _packet_of(segments, record, taken)
+            index = _packet_of(segments, by_source, record, taken)
             if index is None:
                 continue
             taken.add(index)
@@ -76,19 +78,33 @@ def _carrier(transport: str) -> str:
         return transport
 
 
-def _packet_of(segments: Sequence[CapturedSegment], record: FaultRecord,
+_Index = dict[tuple[HostPort, str], tuple[list[float], list[int]]]
+
+
+def _by_source(segments: Sequence[CapturedSegment]) -> _Index:
+    """The packets that carry bytes, by source and carrier: their times and indices."""
+    index: _Index = {}
+    for number, segment in enumerate(segments):
+        if segment.data and not segment.flags:
+            times, numbers = index.setdefault((segment.src, segment.transport), ([], []))
+            times.append(segment.time)
+            numbers.append(number)
+    return index
+
+
+def _packet_of(segments: Sequence[CapturedSegment], by_source: _Index, record: FaultRecord,
                taken: set[int]) -> int | None:
     """The packet ``record`` judged: the proxy judges a source's packets in the order
     they came, and every one gets a record (forwarded, delayed or dropped), so it is the
     earliest one from that source, of that size (else of any size), not judged yet."""
     if record.source is None:
         return None
-    source = _plain(record.source)
-    candidates = [index for index, segment in enumerate(segments)
-                  if segment.src == source and segment.data and not segment.flags
-                  and segment.transport == _carrier(record.transport) and index not in taken
-                  and -_WINDOW <= segment.time - record.time <= _SLACK]
-    sized = [index for index in candidates if len(segments[index].data) == record.size]
+    times, numbers = by_source.get((_plain(record.source), _carrier(record.transport)),
+                                   ([], []))
+    low = bisect_left(times, record.time - _WINDOW)
+    high = bisect_right(times, record.time + _SLACK)
+    candidates = [number for number in numbers[low:high] if number not in taken]
+    sized = [number for number in candidates if len(segments[number].data) == record.size]
     chosen = sized or candidates
     return chosen[0] if chosen else None
 
