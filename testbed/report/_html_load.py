@@ -39,14 +39,8 @@ class Histogram(Protocol):
     def buckets(self) -> Iterator[tuple[float, float, int]]: ...
 
 
-class Interval(Protocol):
-    """One interval of a run (``testbed.load.LoadInterval``)."""
-
-    @property
-    def start(self) -> float: ...
-
-    @property
-    def duration(self) -> float: ...
+class Counts(Protocol):
+    """What an interval and a whole run count alike."""
 
     @property
     def attempted(self) -> int: ...
@@ -67,7 +61,17 @@ class Interval(Protocol):
     def latencies(self) -> Mapping[str, Any]: ...
 
 
-class LoadRun(Protocol):
+class Interval(Counts, Protocol):
+    """One interval of a run (``testbed.load.LoadInterval``)."""
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def duration(self) -> float: ...
+
+
+class LoadRun(Counts, Protocol):
     """A load run's result (``testbed.load.LoadResult``)."""
 
     @property
@@ -80,31 +84,13 @@ class LoadRun(Protocol):
     def endpoints(self) -> int: ...
 
     @property
-    def attempted(self) -> int: ...
-
-    @property
-    def succeeded(self) -> int: ...
-
-    @property
-    def failed(self) -> int: ...
-
-    @property
     def unfinished(self) -> int: ...
 
     @property
     def elapsed(self) -> float: ...
 
     @property
-    def retransmissions(self) -> int: ...
-
-    @property
-    def errors(self) -> Mapping[str, int]: ...
-
-    @property
     def statuses(self) -> Mapping[int, int]: ...
-
-    @property
-    def latencies(self) -> Mapping[str, Any]: ...
 
     @property
     def intervals(self) -> Sequence[Any]: ...

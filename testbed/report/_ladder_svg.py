@@ -156,9 +156,10 @@ def _arrow(index: int, row: LadderRow, model: LadderModel, xs: Mapping[str, floa
     label = row_label(row)
     room = abs(x2 - x1) - 12 if x1 != x2 else width - x1 - 16
     when = f"{(row.time - model.t0) * 1000:.1f}"
-    return Arrow(index, y, x1, x2, row.style, short_label(row), _cut(drawn_label(row), room),
-                 f"{when} ms  {label}", when, row.kind, row_detail(row, model.t0),
-                 row.src_name, row.dst_name, row.transport, label, row.retransmission)
+    drawn = _cut(row_label(row, short=True), room)
+    return Arrow(index, y, x1, x2, row.style, short_label(row), drawn, f"{when} ms  {label}",
+                 when, row.kind, row_detail(row, model.t0), row.src_name, row.dst_name,
+                 row.transport, label, row.retransmission)
 
 
 def short_label(row: LadderRow) -> str:
@@ -173,37 +174,25 @@ def short_label(row: LadderRow) -> str:
     return head.split(" ", 1)[0] or row.label
 
 
-def row_label(row: LadderRow) -> str:
+def row_label(row: LadderRow, *, short: bool = False) -> str:
     """What the drawing prints on a row: method or status, transport and size for a
-    message, with what happened to it; the text ladder's label for any other row."""
+    message, with what happened to it; the text ladder's label for any other row.
+
+    ``short`` makes it fit an arrow (``↻2 REGISTER · UDP · 376 B ✗ firewall``); the
+    whole one is the row's tooltip and timeline line.
+    """
     if row.kind != "message" or row.style == "keepalive":
         return row.label
     text = f"{short_label(row)} · {row.transport} · {len(row.data)} B"
-    if row.retransmission:
-        text = f"↻ {text} (retransmission {row.retransmission})"
+    count, fault, delay = row.retransmission, row.fault, f"{row.delay * 1000:.0f} ms"
+    if count:
+        text = f"↻{count} {text}" if short else f"↻ {text} (retransmission {count})"
     if row.fault_action == "dropped":
-        text += f" ✗ dropped by {row.fault}"
+        text += f" ✗ {fault}" if short else f" ✗ dropped by {fault}"
     elif row.fault_action == "delayed":
-        text += f" ⏱ delayed {row.delay * 1000:.0f} ms by {row.fault}"
+        text += f" ⏱+{delay} {fault}" if short else f" ⏱ delayed {delay} by {fault}"
     elif row.lost:
-        text += " ✗ not received"
-    return text
-
-
-def drawn_label(row: LadderRow) -> str:
-    """:func:`row_label` made short enough for an arrow: ``↻2 REGISTER · UDP · 376 B
-    ✗ firewall`` (the whole of it is the row's tooltip, timeline line and detail)."""
-    if row.kind != "message" or row.style == "keepalive":
-        return row.label
-    text = f"{short_label(row)} · {row.transport} · {len(row.data)} B"
-    if row.retransmission:
-        text = f"↻{row.retransmission} {text}"
-    if row.fault_action == "dropped":
-        text += f" ✗ {row.fault}"
-    elif row.fault_action == "delayed":
-        text += f" ⏱+{row.delay * 1000:.0f} ms {row.fault}"
-    elif row.lost:
-        text += " ✗ lost"
+        text += " ✗ lost" if short else " ✗ not received"
     return text
 
 

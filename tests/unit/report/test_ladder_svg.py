@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from servers.faults import FaultRecord
 from testbed.report import ladder_model
-from testbed.report._ladder_svg import ROLE_ORDER, drawn_label, ladder_view, row_detail
+from testbed.report._ladder_svg import ROLE_ORDER, ladder_view, row_detail, row_label
 from testbed.sip import Transport
 
 from .test_ladder import CLIENT, DNS_LOG, EVENTS, R1, REG1, REGISTRAR, ev
@@ -79,9 +79,11 @@ def test_the_faults_records_mark_the_messages_they_dropped_or_delayed_in_order()
                      ("REGISTER", "loss", "dropped", "dropped"),
                      ("OPTIONS", "latency", "delayed", "delayed")]
     assert all(row.kind != "note" for row in model.rows)  # the drop's note is the mark
-    texts = [drawn_label(row) for row in model.rows]
+    texts = [row_label(row, short=True) for row in model.rows]
     assert texts[1] == f"↻1 REGISTER · UDP · {len(REG1)} B ✗ loss"
     assert texts[2] == f"OPTIONS · UDP · {len(OPT)} B ⏱+200 ms latency"
+    assert row_label(model.rows[1]) == \
+        f"↻ REGISTER · UDP · {len(REG1)} B (retransmission 1) ✗ dropped by loss"
     fault = dict(row_detail(model.rows[1], model.t0).facts)["fault"]
     assert fault == "loss: dropped (loss pattern [2])"
 
