@@ -19,10 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from matplotlib.ticker import FuncFormatter, NullFormatter
-
 from ._html import PAGE_FILE, write_page
-from ._plots import plot
+from ._plots import log_axis_ms, plot
 
 PERCENTILES = (50, 90, 99)
 BINS_PER_DECADE = 10  # the histogram as drawn (the data's buckets are 2.33 % wide)
@@ -222,10 +220,7 @@ def _histogram(latencies: Mapping[str, Histogram], plots: dict[str, str]) -> Non
             if counts:
                 axes.stairs(counts, edges, label=f"{transport} ({histogram.count})",
                             fill=len(latencies) == 1, alpha=0.8)
-        axes.set_xscale("log")
-        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axes.xaxis.set_minor_formatter(NullFormatter())
-        axes.set_xlabel("latency (ms)")
+        log_axis_ms(axes)
         axes.set_ylabel("operations")
         axes.legend(loc="upper right")
 

@@ -5,6 +5,11 @@ page embeds as is: text stays text (``svg.fonttype: none``, so the page's fonts 
 and a browser can search it), the output carries no date, and the ids inside are salted
 with the plot's name so that several plots on one page never share one (``svg.hashsalt``
 for the clip paths, a prefix for the rest).
+
+matplotlib (with numpy) takes a second or more to import: :func:`plot` imports it when a
+page first draws, so that every other command (``testbed run``, ``list``, ``serve``...)
+starts without paying for it. It is the one import made inside a function, for that
+reason only: the layers are the same either way (this module is the report layer's).
 """
 
 from __future__ import annotations
@@ -13,11 +18,10 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 WIDTH, HEIGHT = 7.2, 3.0  # inches at 100 dpi: 720 x 300 px
 STYLE: dict[str, Any] = {
@@ -29,6 +33,9 @@ STYLE: dict[str, Any] = {
 @contextmanager
 def plot(name: str, title: str, out: dict[str, str]) -> Iterator[Axes]:
     """Draw on the axes yielded; on exit the figure is stored as SVG in ``out[name]``."""
+    from matplotlib import rc_context  # a second to import: only when a page draws
+    from matplotlib.figure import Figure
+
     with rc_context({**STYLE, "svg.hashsalt": name}):  # type: ignore[dict-item]
         figure = Figure(figsize=(WIDTH, HEIGHT), dpi=100, layout="constrained")
         axes = figure.add_subplot()
@@ -45,3 +52,13 @@ def plot(name: str, title: str, out: dict[str, str]) -> Iterator[Axes]:
 _ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
 """An id in a plot, or a reference to one: matplotlib numbers its groups from 1 in every
 figure (``figure_1``, ``axes_1``), so each plot's are prefixed with its name."""
+
+
+def log_axis_ms(axes: Axes) -> None:
+    """A logarithmic x axis of milliseconds labelled in plain numbers (1, 10, 100)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter  # see plot()
+
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("latency (ms)")
