@@ -11,6 +11,13 @@ Placeholders: ``{dns}`` (host:port of the DNS server), ``{registrar}`` (the regi
 URI), ``{registrar_host}``, ``{registrar_port}``, ``{domain}``, ``{user}``,
 ``{password}``, ``{ca}`` (the CA file), ``{workdir}``, ``{transport}`` (udp, tcp, tls,
 wss or auto), ``{local}`` (a loopback address for the program to bind), ``{expires}``.
+
+What each shipped kind can do differs, and the world needs to know: baresip asks the
+DNS server it is given (``dns_server``) and does not verify certificates (baresip 1.0);
+linphonec verifies certificates but has no DNS server setting (it reads
+/etc/resolv.conf), so it reaches the registrar by address; SIPp registers once and
+exits. Both softphones answer calls by themselves (baresip ``answermode=auto``,
+linphonec ``-a``), so a call to them ends in 200 OK when all goes well.
 """
 
 from __future__ import annotations
@@ -64,6 +71,9 @@ class ProgramKind:
     env: Mapping[str, str] = field(default_factory=dict)
     keep_stdin_open: bool = False
     dirs: tuple[str, ...] = ()  # folders the program expects to exist, under the workdir
+    uses_dns: bool = True  # resolves through {dns}; else it reaches the registrar by address
+    verifies_certificates: bool = False
+    transports: tuple[str, ...] = ("udp", "tcp", "tls", "auto")  # what its template supports
 
 
 PROGRAM_KINDS: Mapping[str, ProgramKind] = {
@@ -72,18 +82,20 @@ PROGRAM_KINDS: Mapping[str, ProgramKind] = {
                            ("config", "accounts", "contacts")),
     # linphonec quits at end of input: its stdin stays open; it has no DNS server setting.
     "linphonec": ProgramKind("linphonec", "linphone-cli",
-                             ("{binary}", "-c", "{workdir}/linphonerc", "-d", "6", "-l",
+                             ("{binary}", "-c", "{workdir}/linphonerc", "-a", "-d", "6", "-l",
                               "{workdir}/linphone.log"),
                              ("linphonerc",),
                              env={"HOME": "{workdir}/home", "LC_ALL": "C"},
-                             keep_stdin_open=True, dirs=("home/.local/share/linphone",)),
+                             keep_stdin_open=True, dirs=("home/.local/share/linphone",),
+                             uses_dns=False, verifies_certificates=True,
+                             transports=("udp", "tcp", "tls")),
     # SIPp registers once (digest answered) and exits 0 only if the scenario held.
     "sipp": ProgramKind("sipp", "sip-tester",
                         ("{binary}", "-sf", "{workdir}/register.xml", "-m", "1",
                          "-t", "{sipp_transport}", "-i", "{local}", "-p", "0",
                          "-au", "{user}", "-ap", "{password}", "-timeout", "60s",
                          "-nostdin", "{registrar_host}:{registrar_port}"),
-                        ("register.xml",)),
+                        ("register.xml",), uses_dns=False, transports=("udp", "tcp", "tls")),
 }
 
 
@@ -173,6 +185,8 @@ class ClientProgram(protocol.ProcessProtocol):
         self._partial = b""
         self._kill: IDelayedCall | None = None
         self._waiting: list[tuple[str, defer.Deferred[str]]] = []
+        self._signalled = False
+        self.exit_time: float | None = None
 
     def start(self) -> ClientProgram:
         """Write the program's files and spawn it in its own process group."""
@@ -227,21 +241,31 @@ class ClientProgram(protocol.ProcessProtocol):
             self._kill.cancel()
         value = reason.value
         code = getattr(value, "exitCode", None)
+        self._signalled = not isinstance(code, int)
+        self.exit_time = self.reactor.seconds()
         self.exit_code = code if isinstance(code, int) else 128 + (
             getattr(value, "signal", None) or 0)
         if self._partial:
             self.output.append(self._partial.decode(errors="replace"))
         self.exited.callback(self.exit_code)
 
-    def stop(self) -> defer.Deferred[int]:
-        """SIGTERM (baresip unregisters on it), then SIGKILL after :data:`STOP_SECONDS`."""
+    def describe_exit(self) -> str:
+        """``exited with status 1``, ``killed by signal 9``, or ``running``."""
+        if self.exit_code is None:
+            return "running"
+        if self.exit_code > 128 and self._signalled:
+            return f"killed by signal {self.exit_code - 128}"
+        return f"exited with status {self.exit_code}"
+
+    def stop(self, grace: float = STOP_SECONDS) -> defer.Deferred[int]:
+        """SIGTERM (baresip unregisters on it), then SIGKILL after ``grace`` seconds."""
         if self.exit_code is not None or self.transport is None:
             return defer.succeed(self.exit_code if self.exit_code is not None else 0)
         try:
             self.transport.signalProcess("TERM")
         except error.ProcessExitedAlready:
             return self.exited
-        self._kill = self.reactor.callLater(STOP_SECONDS, self._force)
+        self._kill = self.reactor.callLater(grace, self._force)
         return self.exited
 
     def _force(self) -> None:
