@@ -15,7 +15,9 @@ wss or auto), ``{local}`` (a loopback address for the program to bind), ``{expir
 What each shipped kind can do differs, and the world needs to know: baresip asks the
 DNS server it is given (``dns_server``) and does not verify certificates (baresip 1.0);
 linphonec verifies certificates but has no DNS server setting (it reads
-/etc/resolv.conf), so it reaches the registrar by address; SIPp registers once and
+/etc/resolv.conf): run as root with ``unshare`` and a DNS server on port 53, it gets a
+private mount namespace whose /etc/resolv.conf names ours (:data:`RESOLV_CONF`), else
+it reaches the registrar by address (``{via_dns}`` says which); SIPp registers once and
 exits. Both softphones answer calls by themselves (baresip ``answermode=auto``,
 linphonec ``-a``), so a call to them ends in 200 OK when all goes well.
 """
@@ -40,6 +42,11 @@ from testbed.reactor import IReactor
 PLACEHOLDERS = ("dns", "registrar", "registrar_host", "registrar_port", "domain", "user",
                 "password", "ca", "workdir", "transport", "local", "expires")
 """What a ``command`` may say in braces."""
+
+RESOLV_CONF = ("unshare", "--mount", "sh", "-c",
+               'mount --bind "$0" /etc/resolv.conf && exec "$@"', "{workdir}/resolv.conf")
+"""The prefix that runs a program in a private mount namespace whose /etc/resolv.conf
+names our DNS server (the program's process id stays the same: ``exec``)."""
 
 STOP_SECONDS = 5.0
 """How long a program gets to exit after SIGTERM (baresip unregisters first)."""
@@ -71,7 +78,8 @@ class ProgramKind:
     env: Mapping[str, str] = field(default_factory=dict)
     keep_stdin_open: bool = False
     dirs: tuple[str, ...] = ()  # folders the program expects to exist, under the workdir
-    uses_dns: bool = True  # resolves through {dns}; else it reaches the registrar by address
+    uses_dns: bool = True  # resolves through {dns} (its own setting, or RESOLV_CONF)
+    resolv_conf: bool = False  # reads /etc/resolv.conf only: see private_resolver()
     verifies_certificates: bool = False
     transports: tuple[str, ...] = ("udp", "tcp", "tls", "auto")  # what its template supports
 
@@ -87,8 +95,8 @@ PROGRAM_KINDS: Mapping[str, ProgramKind] = {
                              ("linphonerc",),
                              env={"HOME": "{workdir}/home", "LC_ALL": "C"},
                              keep_stdin_open=True, dirs=("home/.local/share/linphone",),
-                             uses_dns=False, verifies_certificates=True,
-                             transports=("udp", "tcp", "tls")),
+                             resolv_conf=True, verifies_certificates=True,
+                             transports=("udp", "tcp", "tls", "auto")),
     # SIPp registers once (digest answered) and exits 0 only if the scenario held.
     "sipp": ProgramKind("sipp", "sip-tester",
                         ("{binary}", "-sf", "{workdir}/register.xml", "-m", "1",
@@ -134,18 +142,44 @@ def program_spec(*, command: Sequence[str] | None = None, kind: str | None = Non
     binary = shutil.which(spec.binary, path=_search_path())
     if binary is None:
         raise ProgramMissing(spec.binary, spec.package)
-    filled.update(binary=binary, **_kind_values(kind, filled))
+    private = spec.resolv_conf and private_resolver(values.get("dns", ""))
+    filled.update(binary=binary, **_kind_values(kind, filled, bool(private)))
     files = {path: _fill(_template(kind, path), filled, f"{kind}/{path}")
              for path in spec.files}
-    return ProgramSpec(name, tuple(_fill(part, filled, kind) for part in spec.argv), workdir,
+    argv = spec.argv
+    if private:
+        argv = RESOLV_CONF + argv
+        files["resolv.conf"] = f"nameserver {private}\n"
+    return ProgramSpec(name, tuple(_fill(part, filled, kind) for part in argv), workdir,
                        files, {key: _fill(value, filled, kind) for key, value in spec.env.items()},
                        spec.keep_stdin_open, spec.dirs)
 
 
-def _kind_values(kind: str, values: Mapping[str, str]) -> dict[str, str]:
-    """Values a template needs beyond the placeholders (derived, kind-specific)."""
+def private_resolver(dns: str) -> str | None:
+    """The address to write in a private /etc/resolv.conf for DNS server ``dns``
+    (``host:port``), or None when that cannot be done: resolv.conf names no port (the
+    server must be on 53), and a mount namespace needs root and ``unshare``."""
+    host, _, port = dns.rpartition(":")
+    if not host or port != "53" or os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    return host.strip("[]")
+
+
+def _kind_values(kind: str, values: Mapping[str, str], via_dns: bool = True
+                 ) -> dict[str, str]:
+    """Values a template needs beyond the placeholders (derived, kind-specific).
+
+    ``proxy``: the registrar URI as a program that resolves it should use (RFC 3263:
+    no port, no transport in auto), or as one that reaches it by address.
+    """
     transport = values.get("transport", "auto")
-    extra = {"transport_param": "" if transport in ("auto", "udp") else f";transport={transport}",
+    host, port = values.get("registrar_host", ""), values.get("registrar_port", "")
+    if via_dns:
+        proxy = values.get("registrar", "")
+        proxy += "" if transport == "auto" or "transport=" in proxy else f";transport={transport}"
+    else:
+        proxy = f"sip:{host}:{port};transport={'udp' if transport == 'auto' else transport}"
+    extra = {"via_dns": "yes" if via_dns else "no", "proxy": proxy,"transport_param": "" if transport in ("auto", "udp") else f";transport={transport}",
              "sipp_transport": {"udp": "u1", "tcp": "t1", "tls": "l1"}.get(transport, "u1"),
              "hold_ms": "0"}
     if kind == "baresip":

@@ -229,12 +229,20 @@ class ProgramClient:
                                    exclude=used)
         used.add(local)
         dns = fmt_hostport(self.world.dns_address) if self.world.dns_address else ""
-        return {"dns": dns, "registrar": str(uri), "registrar_host": uri.host,
+        return {"dns": dns, "registrar": str(uri), "registrar_host": self._address(uri.host),
                 "registrar_port": str(port), "domain": self._domain(uri.host),
                 "user": str(self.spec.get("user", "alice")),
                 "password": str(self.spec.get("password", "")), "ca": str(self._ca_file()),
                 "transport": transport, "local": local,
                 "expires": str(self.spec.get("expires", 3600))}
+
+    def _address(self, host: str) -> str:
+        """The address of ``host``: itself, or the registrar's whose domain it is (what
+        the built-in client's hosts map gives); a program that cannot resolve uses it."""
+        for name, domain in self.world.domains.items():
+            if domain == host and name in self.world.public:
+                return self.world.public[name]
+        return host
 
     def _domain(self, host: str) -> str:
         """The SIP domain: the URI's host name, or the domain of the registrar at that address."""
