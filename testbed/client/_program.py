@@ -179,7 +179,8 @@ def _kind_values(kind: str, values: Mapping[str, str], via_dns: bool = True
         proxy += "" if transport == "auto" or "transport=" in proxy else f";transport={transport}"
     else:
         proxy = f"sip:{host}:{port};transport={'udp' if transport == 'auto' else transport}"
-    extra = {"via_dns": "yes" if via_dns else "no", "proxy": proxy,"transport_param": "" if transport in ("auto", "udp") else f";transport={transport}",
+    param = "" if transport in ("auto", "udp") else f";transport={transport}"
+    extra = {"via_dns": "yes" if via_dns else "no", "proxy": proxy, "transport_param": param,
              "sipp_transport": {"udp": "u1", "tcp": "t1", "tls": "l1"}.get(transport, "u1"),
              "hold_ms": "0"}
     if kind == "baresip":

@@ -393,9 +393,9 @@ class ProgramClient:
         program = self.program
         assert program is not None, "the world starts its client program"
         if not program.running:
+            lived = (program.exit_time or self.started) - self.started
             raise ClientGone(f"client program {self.name} {program.describe_exit()} before "
-                             f"{doing} ({(program.exit_time or self.started) - self.started:.1f} s after it "
-                             "started)", program.tail(TAIL))
+                             f"{doing} ({lived:.1f} s after it started)", program.tail(TAIL))
         return program
 
     def _remember_binding(self, event: TraceEvent | None) -> None:
@@ -469,4 +469,5 @@ async def _first(reactor: IReactor, within: float, **waits: defer.Deferred[Any])
             timer.cancel()
 
 
-__all__ = ["DEFAULT_WITHIN", "PROGRAM_KEYS", "ClientGone", "HandshakeLog", "ProgramClient", "ProgramWorld", "is_program"]
+__all__ = ["DEFAULT_WITHIN", "PROGRAM_KEYS", "ClientGone", "HandshakeLog", "ProgramClient",
+           "ProgramWorld", "is_program"]

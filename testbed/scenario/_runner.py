@@ -40,8 +40,8 @@ from testbed.transport import Capture, TraceEvent, TransactionFailed
 
 from ._expect import check_diagnosis, check_outcome
 from ._loader import Scenario
-from ._validation import substitute
 from ._program_client import ClientGone, ProgramClient
+from ._validation import substitute
 from ._world import ClientMissing, Endpoint, World, WorldError
 
 CI_VARIABLE = "CI"
@@ -140,7 +140,7 @@ async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None 
     expected = scenario.data.get("expect", {}).get("diagnosis")
     if gone is not None:
         failures = [*gone.lines(), *failures]
-    elif expected:
+    elif expected and diagnosis is not None:
         failures += check_diagnosis(expected, diagnosis)
     return ScenarioResult(scenario, not failures, results, diagnosis, failures,
                           reactor.seconds() - started, trace_events=list(world.trace.events),
