@@ -25,6 +25,7 @@ linphonec ``-a``), so a call to them ends in 200 OK when all goes well.
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import string
 from collections import deque
@@ -222,6 +223,8 @@ class ClientProgram(protocol.ProcessProtocol):
         self._waiting: list[tuple[str, defer.Deferred[str]]] = []
         self._signalled = False
         self.exit_time: float | None = None
+        self._group = False
+        self.pid: int | None = None
 
     def start(self) -> ClientProgram:
         """Write the program's files and spawn it in its own process group."""
@@ -233,9 +236,16 @@ class ClientProgram(protocol.ProcessProtocol):
         for folder in self.spec.dirs:
             (workdir / folder).mkdir(parents=True, exist_ok=True)
         env = {"PATH": _search_path(), **self.spec.env}
-        self.reactor.spawnProcess(self, self.spec.argv[0], list(self.spec.argv), env=env,
+        # setsid(1) execs the program as the leader of a session (and process group) of
+        # its own, with the same process id: stop() signals the whole group, so nothing
+        # it started outlives it.
+        setsid = shutil.which("setsid", path=_search_path())
+        argv = [setsid, *self.spec.argv] if setsid else list(self.spec.argv)
+        self._group = setsid is not None
+        self.reactor.spawnProcess(self, argv[0], argv, env=env,
                                   path=str(workdir), usePTY=False,
                                   childFDs={0: "w", 1: "r", 2: "r"})
+        self.pid = getattr(self.transport, "pid", None)
         if not self.spec.keep_stdin_open and self.transport is not None:
             self.transport.closeStdin()
         return self
@@ -293,21 +303,37 @@ class ClientProgram(protocol.ProcessProtocol):
         return f"exited with status {self.exit_code}"
 
     def stop(self, grace: float = STOP_SECONDS) -> defer.Deferred[int]:
-        """SIGTERM (baresip unregisters on it), then SIGKILL after ``grace`` seconds."""
+        """SIGTERM to its process group (baresip unregisters on it), then SIGKILL after
+        ``grace`` seconds; what the program left behind in its group is killed too."""
         if self.exit_code is not None or self.transport is None:
+            self._signal_group(signal.SIGKILL)
             return defer.succeed(self.exit_code if self.exit_code is not None else 0)
         try:
             self.transport.signalProcess("TERM")
         except error.ProcessExitedAlready:
             return self.exited
+        self._signal_group(signal.SIGTERM)
         self._kill = self.reactor.callLater(grace, self._force)
+        self.exited.addBoth(self._reap_group)
         return self.exited
 
     def _force(self) -> None:
+        self._signal_group(signal.SIGKILL)
         if self.transport is not None:
             try:
                 self.transport.signalProcess("KILL")
             except error.ProcessExitedAlready:
+                pass
+
+    def _reap_group(self, result: object) -> object:
+        self._signal_group(signal.SIGKILL)
+        return result
+
+    def _signal_group(self, number: int) -> None:
+        if self._group and self.pid:
+            try:
+                os.killpg(self.pid, number)
+            except (ProcessLookupError, PermissionError):
                 pass
 
 
