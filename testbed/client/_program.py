@@ -25,8 +25,8 @@ linphonec ``-a``), so a call to them ends in 200 OK when all goes well.
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import string
 from collections import deque
 from collections.abc import Mapping, Sequence

@@ -27,7 +27,7 @@ NATTED = Listener("pbx", "UDP", ("127.0.0.14", 5060), ("127.0.0.15", 5060))
 
 
 def register(branch, cseq=1, auth=False, transport="UDP"):
-    lines = [f"REGISTER sip:sip.example.com SIP/2.0",
+    lines = ["REGISTER sip:sip.example.com SIP/2.0",
              f"Via: SIP/2.0/{transport} 127.0.0.1:40000;branch=z9hG4bK{branch}",
              "From: <sip:alice@sip.example.com>;tag=1", "To: <sip:alice@sip.example.com>",
              "Call-ID: c1", f"CSeq: {cseq} REGISTER", "Contact: <sip:alice@127.0.0.1:40000>"]
