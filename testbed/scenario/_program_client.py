@@ -209,8 +209,14 @@ class ProgramClient:
         self.program = ClientProgram(self.world.reactor, spec).start()
         self.started = self.mark = self.world.reactor.seconds()
         where = self.values_used.get("local", "")
+        note = f"{self.name}: {' '.join(spec.argv[:1] + spec.argv[1:4])} ..."
+        if self.kind is not None and PROGRAM_KINDS[self.kind].resolv_conf:
+            note += ("; resolves through our DNS server (a private /etc/resolv.conf)"
+                     if "resolv.conf" in spec.files else
+                     "; reaches the registrar by address: a private /etc/resolv.conf needs "
+                     "root, unshare and our DNS server on port 53")
         self.world.add_endpoint("client program", self.spec["transport"].upper(), where, 5060,
-                                f"{self.name}: {' '.join(spec.argv[:1] + spec.argv[1:4])} ...")
+                                note)
 
     def program_spec(self, used: set[str]) -> ProgramSpec:
         values = self.values(used)
