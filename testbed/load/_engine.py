@@ -13,8 +13,8 @@ resolution steps are reported. Operations are started at ``rate`` per second (or
 fast as the window allows), one at a time per endpoint, until the count or the
 duration is reached, never past ``time_limit``; operations still in flight after the
 drain time are counted as unfinished. Nothing here sleeps: timers and Deferreds only.
-Figures go into the current :class:`LoadInterval`, which a timer folds into the result
-every ``stats_interval`` seconds; attempted, succeeded and failed are also counted live.
+Figures are counted per interval (:class:`IntervalClock`, ``stats_interval`` seconds);
+attempted, succeeded and failed also live on the result, for the pacing and progress.
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ from testbed.transport import (
     client_tls_options,
 )
 
-from ._histogram import LatencyHistogram
+from ._intervals import IntervalClock
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
-from ._stats import LoadInterval, LoadResult, Progress
+from ._stats import LoadResult, Progress
 
 USER_AGENT = "sip-transport-testbed-load/0.1"
 
@@ -140,8 +140,8 @@ class LoadRunner:
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
                                  rate_requested=config.rate, interval=config.stats_interval)
-        self._interval = LoadInterval(0, 0.0)
-        self._roll_call: IDelayedCall | None = None
+        self.intervals = IntervalClock(reactor, self.result, config.stats_interval,
+                                       lambda: self._in_flight)
         self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
@@ -180,7 +180,7 @@ class LoadRunner:
         self._done = defer.Deferred()
         self._started = self.reactor.seconds()
         self._issuing = True
-        self._roll_call = self.reactor.callLater(config.stats_interval, self._roll)
+        self.intervals.start()
         limit = min(config.duration or math.inf, config.time_limit)
         self._timers.append(self.reactor.callLater(limit, self._stop_issuing))
         if self.progress is not None:
@@ -188,8 +188,9 @@ class LoadRunner:
         if not self.targets:  # every operation would fail the same way: once per endpoint
             self.result.notes.append(f"no target: {located.error}")
             self.result.attempted = self.result.failed = len(self.endpoints)
-            self._interval.attempted = self._interval.failed = len(self.endpoints)
-            self._interval.errors["dns"] = len(self.endpoints)
+            current = self.intervals.current
+            current.attempted = current.failed = len(self.endpoints)
+            current.errors["dns"] = len(self.endpoints)
             self._stop_issuing()
             return self.result
         self._pump()
@@ -198,9 +199,10 @@ class LoadRunner:
 
     async def stop(self) -> None:
         """Close every socket and connection, cancel every timer."""
-        for call in self._timers + [self._tick, self._roll_call]:
+        for call in self._timers + [self._tick]:
             if call is not None and call.active():
                 call.cancel()
+        self.intervals.stop()
         self.locator.close()
         for stack in self._stacks:
             await stack.stop()
@@ -209,39 +211,14 @@ class LoadRunner:
         r = self.result
         end = self._last_end if not self._issuing and not self._in_flight else \
             self.reactor.seconds()
-        current = self._interval if not self._finished else LoadInterval(0, 0.0)
-        latency = LatencyHistogram.merged([*r.latencies.values(),
-                                           *current.latencies.values()])
+        retransmissions, latency = self.intervals.totals()
         return Progress(end - self._started, r.attempted, r.succeeded, r.failed,
-                        self._in_flight, self._finished,
-                        r.retransmissions + current.retransmissions, latency)
+                        self._in_flight, self._finished, retransmissions, latency)
 
     def _report(self) -> None:
         if self._done is not None and not self._done.called:
             self.progress(self.snapshot())  # type: ignore[misc]
             self._timers.append(self.reactor.callLater(self.progress_interval, self._report))
-
-    # -- intervals ----------------------------------------------------------------------
-
-    def _roll(self) -> None:
-        """An interval boundary: close the current interval, open the next one."""
-        self._close_interval()
-        boundary = self._started + (self._interval.index + 1) * self.config.stats_interval
-        self._roll_call = self.reactor.callLater(
-            max(boundary - self.reactor.seconds(), 0.0), self._roll)
-
-    def _close_interval(self, *, last: bool = False) -> None:
-        """Fold the current interval into the result (the last one only if it has a
-        length or a count) and open the next one."""
-        interval = self._interval
-        interval.duration = self.reactor.seconds() - self._started - interval.start
-        interval.in_flight = self._in_flight
-        if last and interval.duration <= 0 and not (
-                interval.attempted or interval.succeeded or interval.failed
-                or interval.unfinished or interval.retransmissions):
-            return
-        self.result.fold(interval)
-        self._interval = LoadInterval(interval.index + 1, interval.end)
 
     # -- pacing -------------------------------------------------------------------------
 
@@ -326,7 +303,7 @@ class LoadRunner:
 
     def _give_up(self) -> None:
         """The drain time is over: what is still in flight is unfinished."""
-        self._interval.unfinished += self._in_flight
+        self.intervals.current.unfinished += self._in_flight
         self._in_flight = 0
         self._finish()
 
@@ -347,10 +324,10 @@ class LoadRunner:
                      "closed", "timeout"):
             if self.trace.counts.get(kind):
                 result.messages[kind] = self.trace.counts[kind]
-        for call in self._timers + [self._roll_call]:
-            if call is not None and call.active():
+        for call in self._timers:
+            if call.active():
                 call.cancel()
-        self._close_interval(last=True)
+        self.intervals.close()
         if self.progress is not None:
             self.progress(self.snapshot())
         self._done.callback(result)
@@ -361,7 +338,7 @@ class LoadRunner:
         endpoint.busy = True
         self._in_flight += 1
         self.result.attempted += 1
-        self._interval.attempted += 1
+        self.intervals.current.attempted += 1
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -373,7 +350,7 @@ class LoadRunner:
             return  # counted as unfinished already
         self._in_flight -= 1
         self._last_end = self.reactor.seconds()
-        interval = self._interval
+        interval = self.intervals.current
         if outcome.status is not None:
             interval.statuses[outcome.status] += 1
         if outcome.ok:
@@ -480,7 +457,7 @@ class LoadRunner:
 
     def _transmitted(self, retransmission: bool) -> None:
         if retransmission:
-            self._interval.retransmissions += 1
+            self.intervals.current.retransmissions += 1
 
     def _result(self, verdict: Verdict, flow: Flow, started: float) -> _Result:
         if verdict.ok:

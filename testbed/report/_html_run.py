@@ -26,7 +26,7 @@ from testbed.transport import TraceEvent
 from ._html import PAGE_FILE, write_page
 from ._ladder import DNS, LadderModel, Names, Party, ladder_model
 from ._ladder_svg import LadderView, ladder_view
-from ._status import NOT_RUN, PASSED, Entry, counts, identity, status, totals_line
+from ._status import NOT_RUN, PASSED, SKIPPED, Entry, counts, identity, status, totals_line
 from ._summary import format_duration
 
 ARTEFACTS = (
@@ -39,7 +39,8 @@ ARTEFACTS = (
 )
 """The files a scenario's page links to, when they are in its folder."""
 
-_STATUS_TEXT = {PASSED: "PASS", "failed": "FAIL", NOT_RUN: "NOT RUN", "served": "SERVED"}
+_STATUS_TEXT = {PASSED: "PASS", "failed": "FAIL", NOT_RUN: "NOT RUN", SKIPPED: "SKIP",
+                "served": "SERVED"}
 
 
 def page_path(report_dir: str | Path, name: str) -> Path:
@@ -59,7 +60,7 @@ def write_scenario_page(report_dir: str | Path, result: ScenarioResult, *,
         "what": f"scenario, {scenario.mode.upper()}, row {scenario.row}",
         "path": scenario.path, "description": scenario.description.strip(),
         "duration": format_duration(result.duration), "failures": list(result.failures),
-        "error": result.error or "", "diagnosis": result.diagnosis,
+        "error": result.skipped or result.error or "", "diagnosis": result.diagnosis,
         "index": f"../{PAGE_FILE}" if in_run else "",
         "endpoints": _endpoints(result.endpoints),
         "artefacts": _artefacts(path.parent),
@@ -192,8 +193,8 @@ def _index_row(report_dir: Path, entry: Entry) -> dict[str, Any]:
     outcome = status(entry)
     page = page_path(report_dir, ident.name)
     diagnosis: Diagnosis | None = entry.diagnosis if isinstance(entry, ScenarioResult) else None
-    summary = (diagnosis.symptom if diagnosis is not None
-               else getattr(entry, "reason", "") or getattr(entry, "error", "") or "")
+    summary = (getattr(entry, "skipped", None) or (diagnosis.symptom if diagnosis is not None
+               else getattr(entry, "reason", "") or getattr(entry, "error", "") or ""))
     return {
         "name": ident.name, "status": outcome, "status_text": _STATUS_TEXT[outcome],
         "transport": ident.mode.upper(), "row": ident.row,
