@@ -155,6 +155,7 @@ def _roles(model: LadderModel, endpoints: Sequence[Endpoint], names: Names
             continue
         role = endpoint.role.split()[0]
         roles[party.name] = {"registrar": "registrar", "fault": "fault", "relay": "fault",
+                             "client": "client",
                              "dns": "dns"}.get(role, "other")
         notes[party.name] = endpoint.note or endpoint.role
     return roles, notes

@@ -31,9 +31,11 @@ def shown_detail(page) -> str:
 
 def test_every_page_of_the_catalogue_loads_offline_without_a_console_error(
         browser: Browser, catalogue_report: CatalogueReport):
+    scenarios = catalogue_report.results["scenarios"]
     pages = [catalogue_report.folder / "index.html"]
-    pages += [catalogue_report.page(s["name"]) for s in catalogue_report.results["scenarios"]]
+    pages += [catalogue_report.page(s["name"]) for s in scenarios]
     assert len(pages) == catalogue_report.results["requested"] + 1 > 40
+    drawn = {catalogue_report.page(s["name"]) for s in scenarios if s["status"] != "skipped"}
     for path in pages:
         page, visit = browser.open(path)
         assert (visit.console_errors, visit.page_errors, visit.outside) == ([], [], []), path
@@ -42,7 +44,7 @@ def test_every_page_of_the_catalogue_loads_offline_without_a_console_error(
             "els => els.map(e => e.src || e.href || e.data).filter(u => /^https?:/.test(u))")
         assert remote == [], path
         assert page.locator("h1").count() == 1
-        if path.parent != catalogue_report.folder:
+        if path in drawn:  # a skipped one (a client program missing) has no exchange
             assert page.locator("svg.ladder g.row").count() > 0, path
             for link in page.eval_on_selector_all("#artefacts a", "as => as.map(a => a.href)"):
                 assert link.startswith("file:") and (path.parent / link.rsplit("/", 1)[1]).exists()
