@@ -164,6 +164,12 @@ class UdpRelay(Relay):
         if self.port is not None:
             self.port.write(data, client)
 
+    def release(self, binding: Binding) -> None:
+        """Close the external port of a binding the NAT no longer remembers."""
+        port = self._external_ports.pop(binding.external, None)
+        if port is not None:
+            port.stopListening()
+
     def _bind(self, client: HostPort, now: float) -> Binding:
         """A new external port for ``client``: the source the server sees."""
         side = _ExternalSide(self)

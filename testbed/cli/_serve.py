@@ -12,7 +12,15 @@ import sys
 from twisted.internet import defer
 
 from testbed.reactor import IReactor
-from testbed.scenario import ScenarioError, World, WorldError, load
+from testbed.report import PcapStream
+from testbed.scenario import (
+    SERVE_CAPTURE_LIMIT,
+    SERVE_TRACE_LIMIT,
+    ScenarioError,
+    World,
+    WorldError,
+    load,
+)
 
 from ._args import duration
 from ._react import react
@@ -29,6 +37,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="stop after this long (default: until interrupted)")
     serve.add_argument("--keep-temp", action="store_true",
                        help="keep the temporary files (the CA certificate) and print where")
+    serve.add_argument("--report-dir", metavar="DIR",
+                       help="stream the capture to DIR/<scenario>/capture.pcapng as it goes, "
+                            "with the TLS keys (in the file and in keys.log beside it)")
     serve.set_defaults(handler=_serve)
 
 
@@ -40,13 +51,29 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
     async def keep(reactor: IReactor) -> None:
-        world = World(scenario, reactor, workdir=workdir)
+        # A world left running keeps its last moments in memory; the pcap streams.
+        try:
+            stream = (PcapStream.in_report_dir(args.report_dir, scenario.name, reactor)
+                      if args.report_dir else None)
+        except OSError as exc:
+            print(f"testbed serve: --report-dir {args.report_dir}: {exc.strerror}",
+                  file=sys.stderr)
+            failed.append(True)
+            return
+        world = World(scenario, reactor, workdir=workdir, trace_limit=SERVE_TRACE_LIMIT,
+                      capture_limit=SERVE_CAPTURE_LIMIT,
+                      keylog_path=str(stream.keylog_path) if stream else None)
+        if stream is not None:
+            stream.follow(world.capture)
+            print(f"streaming the capture to {stream.path}")
         try:
             world.start()
         except WorldError as exc:
             print(f"testbed serve: {exc}", file=sys.stderr)
             failed.append(True)
             await world.stop()
+            if stream is not None:
+                stream.close()
             return
         _print_world(world)
         done: defer.Deferred[None] = defer.Deferred()
@@ -56,6 +83,8 @@ def _serve(args: argparse.Namespace) -> int:
             await done
         finally:
             await world.stop()
+            if stream is not None:
+                stream.close()
 
     failed: list[bool] = []
     with work_directory(f"serve-{scenario.name}", keep=args.keep_temp) as workdir:

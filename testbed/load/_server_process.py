@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, cast
 
@@ -104,10 +103,10 @@ class _Server:
         self.host = spec.host or find_free_loopback([])
         users = {f"{spec.user_prefix}{i}": spec.password for i in range(spec.users)}
         self.trace = QuietTrace(reactor.seconds, "registrar")
+        # A long-running server keeps bounded records: the last 1,000 requests.
         self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
-                                   timers=Timers.scaled(spec.t1), trace=self.trace)
-        # A long-running server keeps a bounded record (typed as the registrar's list).
-        self.registrar.received = deque(maxlen=1000)  # type: ignore[assignment]
+                                   timers=Timers.scaled(spec.t1), trace=self.trace,
+                                   received_limit=1000)
         self.bound: dict[str, tuple[str, int]] = {}
         self.ca_pem: str | None = None
         self.dns: DnsServer | None = None
@@ -126,8 +125,8 @@ class _Server:
             self.bound[transport] = self.registrar.listen(transport, self.host, port,
                                                           tls_options=options)
         if self.spec.dns:
-            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor)
-            self.dns.log = deque(maxlen=1000)  # type: ignore[assignment]  # bounded, as above
+            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor,
+                                 log_limit=1000)
             listening = self.dns.listen(self.host, 0)
             self.dns_address = (listening.host, listening.port)
         return {"event": "ready", "pid": os.getpid(), "host": self.host,

@@ -21,7 +21,14 @@ from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, UserAgent
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
-from testbed.transport import Capture, KeyLog, Trace, server_tls_options
+from testbed.transport import (
+    CAPTURE_LIMIT,
+    TRACE_LIMIT,
+    Capture,
+    KeyLog,
+    Trace,
+    server_tls_options,
+)
 
 from ._loader import Scenario
 from ._validation import fault_spec, substitute
@@ -29,6 +36,11 @@ from ._validation import fault_spec, substitute
 DEFAULT_DOMAIN = "example.com"
 CA_FILE = "ca.crt"
 """The world's CA certificate, in its work directory: what a softphone must trust."""
+SERVE_TRACE_LIMIT = 1000
+"""Trace events a world left running (``testbed serve``) keeps: its last moments."""
+SERVE_CAPTURE_LIMIT = 1000
+"""Captured segments a world left running keeps in memory; whatever must have all of
+them subscribes (``testbed serve --report-dir`` streams them to a pcapng file)."""
 
 
 def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any]]]:
@@ -75,12 +87,18 @@ class World:
     The world writes files only into ``workdir``, when given one (its owner creates and
     removes it): the CA certificate a softphone outside the process must trust
     (:attr:`ca_file`). TLS keys go to ``keylog_path`` when given.
+
+    Its :attr:`trace` keeps the last ``trace_limit`` events and its :attr:`capture` the
+    last ``capture_limit`` segments: all of a scenario's by default, the last moments of
+    a world left running (:data:`SERVE_TRACE_LIMIT`, :data:`SERVE_CAPTURE_LIMIT`).
     """
 
     scenario: Scenario
     reactor: IReactor
     keylog_path: str | None = None
     workdir: Path | None = None
+    trace_limit: int | None = TRACE_LIMIT
+    capture_limit: int | None = CAPTURE_LIMIT
     trace: Trace = field(init=False)
     timers: Timers = field(init=False)
     rng: random.Random = field(init=False)
@@ -96,8 +114,8 @@ class World:
     ca_file: Path | None = None
 
     def __post_init__(self) -> None:
-        self.trace = Trace(self.reactor.seconds)
-        self.capture = Capture(self.reactor.seconds)
+        self.trace = Trace(self.reactor.seconds, limit=self.trace_limit)
+        self.capture = Capture(self.reactor.seconds, limit=self.capture_limit)
         self.timers = scenario_timers(self.scenario.data)
         self.rng = random.Random(self.scenario.data.get("seed", 1))
         self.ca = CertificateAuthority()
