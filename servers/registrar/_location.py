@@ -3,6 +3,10 @@
 Time comes in as ``now``; the table holds, per address-of-record, the bindings with
 their expiry, the Call-ID/CSeq that last touched them (for ordering, step 7) and the
 flow they registered over, so that requests to the contact reuse it (RFC 5626 §5).
+
+Expired bindings go when their address-of-record is next touched, and every
+:data:`SWEEP_INTERVAL` seconds a sweep drops those of every other one, so a registrar
+left running holds the live bindings only (plus at most a sweep interval's worth).
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from testbed.sip import Address, Request, SipUri
+
+SWEEP_INTERVAL = 60.0
+"""Seconds between two sweeps of expired bindings (each costs one pass over the table)."""
 
 
 @dataclass
@@ -53,6 +60,8 @@ class LocationTable:
     min_expires: int = 1
     max_expires: int = 86400
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    sweep_interval: float = SWEEP_INTERVAL
+    _next_sweep: float = field(default=float("-inf"), repr=False)
 
     def register(self, request: Request, now: float, *, flow: object = None,
                  source: tuple[str, int] | None = None) -> list[Binding]:
@@ -60,6 +69,8 @@ class LocationTable:
 
         Raises :class:`RegisterRejected` for 400 (bad wildcard) and 423 (too brief).
         """
+        if now >= self._next_sweep:
+            self.expire(now)
         aor = aor_of(request.to.uri)
         call_id = request.call_id
         cseq = request.cseq.seq
@@ -97,6 +108,21 @@ class LocationTable:
         else:
             self.bindings.pop(aor, None)
         return list(current)
+
+    def expire(self, now: float) -> int:
+        """Drop every expired binding (and every AOR left without one); how many went."""
+        self._next_sweep = now + self.sweep_interval
+        dropped = 0
+        for aor, bindings in list(self.bindings.items()):
+            live = [b for b in bindings if b.expires_at > now]
+            if len(live) == len(bindings):
+                continue
+            dropped += len(bindings) - len(live)
+            if live:
+                self.bindings[aor] = live
+            else:
+                del self.bindings[aor]
+        return dropped
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
         """Live bindings of ``aor`` (expired ones are dropped)."""
