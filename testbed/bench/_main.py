@@ -9,6 +9,12 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
+    soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
+    barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
+                registrar, an OPTIONS every 100 that must be answered
+
+``make bench`` runs the first six; ``make soak`` the last two (``--only soak,barrage``),
+which take longer (minutes: a million requests).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
 process, on its reactor. Ratios compare figures taken in the same run (the machines
@@ -50,16 +56,21 @@ from testbed.reactor import IReactor
 from testbed.sip import SipUri, parse_uri
 
 from . import _kamailio, _sipp
+from ._barrage import barrage
 from ._dns import measure
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
 from ._report import table
+from ._served import ServedWorld
 from ._sipp import sipp_version
+from ._soak import soak
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "soak", "barrage")
+DEFAULT_PHASES = PHASES[:6]
+"""What ``make bench`` runs; the soak and the barrage are ``make soak``."""
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
     "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
@@ -74,6 +85,8 @@ ENDPOINTS = 1000
 """Distinct users in the throughput runs (the registrar's location table holds them)."""
 WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
+BARRAGE_EVERY = 100
+"""Bad messages between two liveness checks of the barrage."""
 
 
 def machine_info() -> dict[str, Any]:
@@ -132,7 +145,11 @@ class Bench:
         self.data: dict[str, Any] = {"machine": machine_info(),
                            "settings": {"runs": args.runs, "seconds": args.seconds,
                                         "endpoints": ENDPOINTS, "window": WINDOW,
-                                        "memory_endpoints": args.memory},
+                                        "memory_endpoints": args.memory,
+                                        "soak_requests": args.soak_requests,
+                                        "soak_t1_ms": args.soak_t1 * 1000,
+                                        "barrage_messages": args.barrage,
+                                        "barrage_seeds": args.barrage_seeds},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
                            "notes": []}
 
@@ -323,6 +340,25 @@ class Bench:
                 "seconds": time.monotonic() - started}
 
 
+    async def soak(self) -> dict[str, Any]:
+        return await soak(self.reactor, self.work / "soak", requests=self.args.soak_requests,
+                          t1=self.args.soak_t1, say=self.say)
+
+    async def barrage(self) -> dict[str, Any]:
+        world = ServedWorld(self.work / "barrage", t1=0.5)
+        await threads.deferToThread(world.start)
+        out: dict[str, Any] = {"runs": []}
+        try:
+            for transport in ("UDP", "TCP"):
+                for seed in self.args.barrage_seeds:
+                    out["runs"].append(await barrage(
+                        self.reactor, world, transport, count=self.args.barrage, seed=seed,
+                        every=BARRAGE_EVERY, say=self.say))
+        finally:
+            world.stop()
+        return out
+
+
 def _sip_uri(text: str) -> SipUri:
     uri = parse_uri(text)
     assert isinstance(uri, SipUri), text
@@ -363,15 +399,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m testbed.bench",
         description="Benchmarks: print the figures, write them as JSON; assert nothing.")
-    parser.add_argument("--only", default=",".join(PHASES),
-                        help=f"comma-separated phases among {', '.join(PHASES)}")
+    parser.add_argument("--only", default=",".join(DEFAULT_PHASES),
+                        help=f"comma-separated phases among {', '.join(PHASES)} "
+                             f"(default: {', '.join(DEFAULT_PHASES)})")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per run")
     parser.add_argument("--memory", default="1000,10000",
                         help="endpoint counts of the memory phase")
+    parser.add_argument("--soak-requests", type=int, default=1_000_000,
+                        help="requests of the soak phase")
+    parser.add_argument("--soak-t1", type=float, default=0.02,
+                        help="T1 of the soaked world, seconds (default 0.02, as the "
+                             "catalogue's worlds; Timer J = 64 x T1 keeps 64 x T1 x rate "
+                             "completed transactions: 0.5 adds a plateau, see the README)")
+    parser.add_argument("--barrage", type=int, default=200_000,
+                        help="malformed messages per transport and seed")
+    parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
-                        help="one 2 s run per figure, memory at 1,000 only (a smoke test)")
+                        help="one 2 s run per figure, memory at 1,000 only, a soak of "
+                             "20,000 requests, a barrage of 2,000 (a smoke test)")
     parser.add_argument("--keep-work", action="store_true", help="keep SIPp/Kamailio files")
     args = parser.parse_args(argv)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -379,10 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose among {', '.join(PHASES)}")
     args.memory = [int(n) for n in args.memory.split(",") if n.strip()]
+    try:
+        args.barrage_seeds = [int(n) for n in args.barrage_seeds.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--barrage-seeds takes comma-separated integers")
     if args.quick:
         args.runs, args.seconds, args.memory = 1, 2.0, [1000]
+        args.soak_requests, args.barrage = 20_000, 2_000
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
+    if args.soak_requests < 1 or args.barrage < 1 or args.soak_t1 <= 0:
+        parser.error("--soak-requests and --barrage must be positive, --soak-t1 too")
 
     from twisted.internet import defer, task
 

@@ -78,6 +78,18 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                             "KiB (anchor)"
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
+    soak = phases.get("soak", {})
+    for sample in soak.get("samples", []):
+        if sample["requests"] in (10_000, 100_000) or sample is soak["samples"][-1]:
+            out.append((f"served RSS MiB after {sample['requests']:,} requests (soak)",
+                        _num(sample["rss_kib"] / 1024), "", "", ""))
+    if "rate" in soak:
+        out.append((f"requests/s against testbed serve (soak, T1 {soak['t1_ms']:g} ms)",
+                    _num(soak["rate"]), "", "", ""))
+    for run in phases.get("barrage", {}).get("runs", []):
+        out.append((f"barrage {run['transport']} seed {run['seed']}: liveness answered",
+                    f"{run['answered']:,}/{run['checks']:,}",
+                    f"{run['messages']:,} messages", "", "up" if run["alive"] else "DOWN"))
     return out
 
 

@@ -14,7 +14,7 @@ process of its own, for ``testbed load --server-process`` and the benchmarks. Th
 
 from ._engine import LoadRunner, run_load
 from ._load_config import CONNECTION_MODES, DEFAULT_TIME_LIMIT, OPERATIONS, LoadConfig
-from ._processes import ProcessError, stop_process, tune_gc
+from ._processes import ProcessError, rss_kib, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
 from ._server_process import ServerProcess, ServerSpec
@@ -25,6 +25,6 @@ from ._workers import run_workers
 __all__ = [
     "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
     "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
-    "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "run_load",
-    "run_workers", "stop_process", "tune_gc",
+    "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "rss_kib",
+    "run_load", "run_workers", "stop_process", "tune_gc",
 ]

@@ -1,0 +1,81 @@
+"""The soak's and the barrage's bookkeeping without a server: the served world's scenario
+is valid, checkpoints, the seeded bad input, the liveness probe, the table rows."""
+
+import itertools
+import random
+
+from twisted.internet.defer import Deferred
+
+from testbed.bench import rows
+from testbed.bench._barrage import KINDS, _Answers, bad_messages, probe, templates
+from testbed.bench._served import ACCOUNTS, scenario_text
+from testbed.bench._soak import checkpoints
+from testbed.scenario import parse
+from testbed.sip import RemoteProtocolError, parse_message
+
+
+def test_the_served_world_is_a_valid_scenario_with_every_account():
+    scenario = parse(scenario_text(0.02, accounts=ACCOUNTS), "served.yaml")
+    (registrar,) = scenario.data["registrars"]
+    assert len(registrar["users"]) == ACCOUNTS and registrar["users"]["alice999"] == "secret"
+    assert [listener["transport"] for listener in registrar["listen"]] == ["udp", "tcp"]
+    assert scenario.data["timers"] == {"t1": "20ms"}
+
+
+def test_checkpoints_end_at_the_total():
+    assert checkpoints(1_000_000) == [10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+                                      750_000, 1_000_000]
+    assert checkpoints(20_000) == [10_000, 20_000]
+    assert checkpoints(500) == [500]
+
+
+def test_the_templates_are_well_formed_sip():
+    for message in templates("127.0.0.9", 5060, "UDP"):
+        parse_message(message)  # raises if not
+
+
+def test_bad_input_is_seeded_bad_and_of_every_kind():
+    def draw(seed):
+        return list(itertools.islice(bad_messages(random.Random(seed), "127.0.0.9", 5060,
+                                                  "TCP"), 3000))
+
+    first = draw(1)
+    assert first == draw(1) and first != draw(2)
+    assert {kind for kind, _ in first} == set(KINDS)
+    assert all(data for _, data in first)
+    rejected = 0
+    for _, data in first:
+        try:
+            parse_message(data)
+        except RemoteProtocolError:
+            rejected += 1
+    assert rejected > 2000  # most of it is malformed, as meant
+
+
+def test_a_liveness_answer_is_recognised_by_its_branch():
+    answers = _Answers()
+    waiting = answers.waiting[b"z9hG4bKliveudp1-7"] = Deferred()
+    request = probe("127.0.0.9", 5060, "UDP", "udp1-7")
+    assert parse_message(request).method == "OPTIONS"
+    answers.seen(b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKother\r\n\r\n")
+    assert not waiting.called and answers.responses == 1
+    answers.seen(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKliveudp1-7"
+                 b";rport=5099\r\n\r\n")
+    assert waiting.called and answers.waiting == {} and answers.responses == 2
+
+
+def test_soak_and_barrage_figures_in_the_table():
+    data = {"phases": {
+        "soak": {"t1_ms": 20.0, "rate": 1634, "samples": [
+            {"requests": 10_000, "rss_kib": 92_000}, {"requests": 50_000, "rss_kib": 99_000},
+            {"requests": 100_000, "rss_kib": 100_000},
+            {"requests": 1_000_123, "rss_kib": 101_000}]},
+        "barrage": {"runs": [{"transport": "UDP", "seed": 1, "answered": 2000,
+                              "checks": 2000, "messages": 200_000, "alive": True}]}}}
+    table = {row[0]: row for row in rows(data)}
+    assert table["served RSS MiB after 10,000 requests (soak)"][1] == "89.8"
+    assert "served RSS MiB after 1,000,123 requests (soak)" in table
+    assert "served RSS MiB after 50,000 requests (soak)" not in table
+    assert table["requests/s against testbed serve (soak, T1 20 ms)"][1] == "1,634"
+    assert table["barrage UDP seed 1: liveness answered"][1:] == (
+        "2,000/2,000", "200,000 messages", "", "up")
