@@ -148,6 +148,7 @@ class Bench:
                                         "memory_endpoints": args.memory,
                                         "soak_requests": args.soak_requests,
                                         "soak_t1_ms": args.soak_t1 * 1000,
+                                        "soak_rate": args.soak_rate,
                                         "barrage_messages": args.barrage,
                                         "barrage_seeds": args.barrage_seeds},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
@@ -342,7 +343,7 @@ class Bench:
 
     async def soak(self) -> dict[str, Any]:
         return await soak(self.reactor, self.work / "soak", requests=self.args.soak_requests,
-                          t1=self.args.soak_t1, say=self.say)
+                          t1=self.args.soak_t1, rate=self.args.soak_rate, say=self.say)
 
     async def barrage(self) -> dict[str, Any]:
         world = ServedWorld(self.work / "barrage", t1=0.5)
@@ -412,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="T1 of the soaked world, seconds (default 0.02, as the "
                              "catalogue's worlds; Timer J = 64 x T1 keeps 64 x T1 x rate "
                              "completed transactions: 0.5 adds a plateau, see the README)")
+    parser.add_argument("--soak-rate", type=float, default=None,
+                        help="requests/s of the soak (default: as fast as it goes)")
     parser.add_argument("--barrage", type=int, default=200_000,
                         help="malformed messages per transport and seed")
     parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
@@ -435,8 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         args.soak_requests, args.barrage = 20_000, 2_000
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
-    if args.soak_requests < 1 or args.barrage < 1 or args.soak_t1 <= 0:
-        parser.error("--soak-requests and --barrage must be positive, --soak-t1 too")
+    if args.soak_requests < 1 or args.barrage < 1 or args.soak_t1 <= 0 \
+            or (args.soak_rate is not None and args.soak_rate <= 0):
+        parser.error("--soak-requests, --soak-t1, --soak-rate and --barrage must be positive")
 
     from twisted.internet import defer, task
 

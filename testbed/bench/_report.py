@@ -79,10 +79,17 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
     soak = phases.get("soak", {})
-    for sample in soak.get("samples", []):
-        if sample["requests"] in (10_000, 100_000) or sample is soak["samples"][-1]:
-            out.append((f"served RSS MiB after {sample['requests']:,} requests (soak)",
-                        _num(sample["rss_kib"] / 1024), "", "", ""))
+    samples = soak.get("samples", [])
+    picked: list[dict[str, Any]] = []
+    for mark in (10_000, 100_000):  # the first sample past each mark, and the last
+        first = next((s for s in samples if s["requests"] >= mark), None)
+        if first is not None and first not in picked:
+            picked.append(first)
+    if samples and samples[-1] not in picked:
+        picked.append(samples[-1])
+    for sample in picked:
+        out.append((f"served RSS MiB after {sample['requests']:,} requests (soak)",
+                    _num(sample["rss_kib"] / 1024), "", "", ""))
     if "rate" in soak:
         out.append((f"requests/s against testbed serve (soak, T1 {soak['t1_ms']:g} ms)",
                     _num(soak["rate"]), "", "", ""))

@@ -42,33 +42,38 @@ def checkpoints(total: int) -> list[int]:
 
 
 async def soak(reactor: IReactor, folder: Path, *, requests: int, t1: float,
-               say: Callable[[str], None]) -> dict[str, Any]:
-    """Run the soak; the figures, with one sample per checkpoint."""
+               say: Callable[[str], None], rate: float | None = None) -> dict[str, Any]:
+    """Run the soak (at ``rate`` requests/s, else as fast as 100 registrations in flight
+    go); the figures, with one sample per checkpoint."""
     registrations = max(1, requests // REQUESTS_PER_REGISTRATION)
     limit = max(600.0, requests / 100)  # at least 100 requests/s, or it is broken anyway
     world = ServedWorld(folder, t1=t1, seconds=limit + 120)
     await threads.deferToThread(world.start)
     try:
-        return await _drive(reactor, world, requests, registrations, limit, t1, say)
+        return await _drive(reactor, world, requests, registrations, limit, t1, say, rate)
     finally:
         world.stop()
 
 
 async def _drive(reactor: IReactor, world: ServedWorld, requests: int, registrations: int,
-                 limit: float, t1: float, say: Callable[[str], None]) -> dict[str, Any]:
+                 limit: float, t1: float, say: Callable[[str], None],
+                 rate: float | None) -> dict[str, Any]:
     host, port = world.addresses["UDP"]
     uri = parse_uri(f"sip:{fmt_hostport((host, port))}")
     assert isinstance(uri, SipUri)
     config = LoadConfig(registrar=uri, transport="udp", endpoints=ACCOUNTS, window=100,
                         count=registrations, password=PASSWORD, domain=DOMAIN,
-                        time_limit=limit, drain=10.0)
+                        time_limit=limit, drain=10.0,
+                        rate=rate / REQUESTS_PER_REGISTRATION if rate else None)
     runner = LoadRunner(reactor, config)
     pending = checkpoints(requests)
     started = time.monotonic()
     before = world.rss_kib()
     samples: list[dict[str, Any]] = []
     say(f"  soak: {requests:,} requests (REGISTER with digest, {ACCOUNTS:,} endpoints) "
-        f"against testbed serve, T1 {t1 * 1000:g} ms; RSS at start {before / 1024:.1f} MiB")
+        f"against testbed serve, T1 {t1 * 1000:g} ms"
+        + (f", {rate:,.0f} requests/s" if rate else "")
+        + f"; RSS at start {before / 1024:.1f} MiB")
 
     def sample(final: bool = False) -> None:
         sent = runner.trace.counts.get("sent", 0)
@@ -98,7 +103,7 @@ async def _drive(reactor: IReactor, world: ServedWorld, requests: int, registrat
     elapsed = time.monotonic() - started
     sent = samples[-1]["requests"]
     figures: dict[str, Any] = {
-        "t1_ms": t1 * 1000, "requests": sent, "registrations": result.succeeded,
+        "t1_ms": t1 * 1000, "rate_asked": rate, "requests": sent, "registrations": result.succeeded,
         "failed": result.failed, "errors": dict(result.errors), "seconds": round(elapsed, 1),
         "rate": round(sent / elapsed) if elapsed > 0 else 0, "rss_start_kib": before,
         "samples": samples, "alive": world.alive()}
