@@ -4,6 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 REPORTS ?= reports
+SCENARIOS ?= scenarios
 
 .PHONY: run scenario test unit lint interop bench soak schema clean
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## make run: set up and run the whole scenario catalogue (summary table, exit code)
 run: $(STAMP)
-	$(VENV)/bin/testbed run scenarios --report-dir $(REPORTS) --json $(REPORTS)/results.json --junit $(REPORTS)/junit.xml
+	$(VENV)/bin/testbed run $(SCENARIOS) --report-dir $(REPORTS) --json $(REPORTS)/results.json --junit $(REPORTS)/junit.xml
 
 ## make scenario S=FILE: run one scenario, with its diagnosis and artefacts
 scenario: $(STAMP)
@@ -51,9 +52,10 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m testbed.bench --only soak,barrage --json $(REPORTS)/soak.json
 
-## make schema: regenerate scenarios/schema.json (editors validate scenarios with it)
+## make schema: regenerate scenarios/schema.json (editors validate scenarios with it) and README's reference
 schema: $(STAMP)
 	$(VENV)/bin/testbed schema > scenarios/schema.json
+	$(PY) -m testbed.scenario README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info $(REPORTS)

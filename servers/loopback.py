@@ -4,12 +4,15 @@ Linux routes all of 127.0.0.0/8 to the loopback interface, so a world can take
 127.0.0.N with UDP 5060, TCP 5060, TLS 5061 and WSS 443 (the RFC defaults) while
 another world uses 127.0.0.M. :func:`find_free_loopback` finds an N where every
 requested (transport, port) can be bound, and says plainly when a port cannot be bound
-at all (e.g. 443 without root) rather than silently using another one.
+at all (e.g. 443 without root) rather than silently using another one, with what to do
+(``testbed run`` avoids that case in a private network namespace: testbed.netns).
+:func:`source_for` picks the address a relay on 127.0.0.N binds to reach its upstream.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 from collections.abc import Sequence
@@ -56,9 +59,34 @@ def find_free_loopback(needs: Sequence[tuple[str, int]], *, exclude: set[str] | 
         if denied:
             t, p = denied[0]
             raise PortUnavailable(
-                f"cannot bind {t} port {p}: permission denied (ports below 1024 need root or "
-                "CAP_NET_BIND_SERVICE); give the server an explicit port instead")
+                f"cannot bind {t} port {p}: permission denied: ports below 1024 need root "
+                "here; run as root, or `sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0`"
+                ", or allow user namespaces (testbed run then uses a private one), or give "
+                "the listener a port from 1024 up")
         if not any(code for _, _, code in failures):
             return address
     wanted = ", ".join(f"{t}/{p}" for t, p in needs)
     raise PortUnavailable(f"no loopback address 127.0.0.2-254 has {wanted} free")
+
+
+def source_for(listen_host: str, upstream_host: str) -> str:
+    """The address a relay listening on ``listen_host`` binds to reach ``upstream_host``.
+
+    Its own address (captures then name a specific address), unless it listens on
+    loopback and the upstream is on another host, which a loopback source cannot reach:
+    then the address the kernel would route from (``""``, any, when there is no route).
+    """
+    try:
+        elsewhere = (ipaddress.ip_address(listen_host).is_loopback
+                     and not ipaddress.ip_address(upstream_host).is_loopback)
+    except ValueError:
+        return listen_host
+    if not elsewhere:
+        return listen_host
+    family = socket.AF_INET6 if ":" in upstream_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((upstream_host, 9))  # a UDP connect sends nothing: a route lookup
+        except OSError:
+            return ""
+        return str(probe.getsockname()[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import (
     IReactorCore,
+    IReactorProcess,
     IReactorSSL,
     IReactorTCP,
     IReactorTime,
@@ -18,8 +19,9 @@ from twisted.internet.interfaces import (
 )
 
 
-class IReactor(IReactorCore, IReactorTime, IReactorUDP, IReactorTCP, IReactorSSL):
-    """A reactor that keeps time and opens UDP, TCP and TLS sockets."""
+class IReactor(IReactorCore, IReactorTime, IReactorUDP, IReactorTCP, IReactorSSL,
+               IReactorProcess):
+    """A reactor that keeps time, opens UDP, TCP and TLS sockets, and runs programs."""
 
 
 __all__ = ["IReactor", "IReactorTime"]

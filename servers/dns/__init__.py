@@ -1,7 +1,9 @@
 """The mock authoritative DNS server: zones and faults as data, UDP and TCP on Twisted.
 
 Wire format by dnslib. See :class:`DnsServer`, :class:`Zone` and :mod:`._faults` for
-the data each takes; every mistake in that data raises :class:`DnsConfigError`.
+the data each takes; every mistake in that data raises :class:`DnsConfigError`. With
+``forward=(host, port)`` the server relays what its zones do not cover to a real DNS
+server, answers passed back unchanged, its faults acting in front (:mod:`._forward`).
 """
 
 from ._authority import (

@@ -11,6 +11,13 @@ The protocols only frame bytes (TCP: the RFC 1035 §4.2.2 two-byte length prefix
 number of queries per connection) and hand whole messages to :meth:`DnsServer.handle`,
 which answers, applies the faults, logs a :class:`QueryLogEntry` and never lets a
 peer's bytes escape as an exception.
+
+Forwarding mode (``forward=(host, port)``): a query for a name outside every zone (all
+of them, with no zones) that no fault stops is relayed to that real DNS server by a
+:class:`~._forward.Forwarder` and its answer passed back unchanged; ``servfail`` and
+``refused`` faults are answered here, ``timeout`` ones never relayed, ``delay`` ones
+relayed and their answer held. The log entry of a relayed query carries the upstream's
+rcode and answer, and its note says where it went (or why no answer came).
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ from dnslib.bimap import BimapError
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.label import DNSBuffer, DNSLabelError
 from twisted.internet import defer
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IAddress,
@@ -42,8 +48,9 @@ from testbed.reactor import IReactor
 from testbed.sip import fmt_hostport
 from testbed.transport import Capture
 
-from ._authority import Reply, build_response, error_response, lookup, udp_limit
+from ._authority import Reply, build_response, error_response, find_zone, lookup, udp_limit
 from ._faults import Fault, FaultTable
+from ._forward import DEFAULT_MAX_PENDING, DEFAULT_TIMEOUT, Forwarder, hostport
 from ._zone import DnsConfigError, Zone, normalize_qname
 
 _MALFORMED = (DNSError, DnsBufferError, BimapError, DNSLabelError, ValueError, UnicodeError,
@@ -91,6 +98,19 @@ class QueryLogEntry:
         return text
 
 
+def _relayed_entry(entry: dict[str, Any], payload: bytes, note: str) -> QueryLogEntry:
+    """The log entry of a relayed query, read from the upstream's answer."""
+    try:
+        answer = DNSRecord.parse(payload)
+    except _MALFORMED as exc:
+        return QueryLogEntry(**entry, rcode=None, size=len(payload),
+                             note=f"{note}; the answer does not parse ({exc})")
+    return QueryLogEntry(**entry, rcode=str(RCODE.get(answer.header.rcode)),
+                         answer=tuple(_rr_text(rr) for rr in answer.rr),
+                         truncated=bool(answer.header.tc),
+                         authoritative=bool(answer.header.aa), size=len(payload), note=note)
+
+
 class Listening(NamedTuple):
     """The two listening ports of one :meth:`DnsServer.listen` call (same number)."""
 
@@ -130,6 +150,9 @@ class DnsServer:
     ``log_limit`` of them (None: all).
     ``capture`` (a ``testbed.transport.Capture``, set before :meth:`listen`) records
     the datagrams and TCP bytes of the sockets it opens, for the report's pcap.
+    ``forward`` (``(host, port)`` of a real DNS server) relays what the zones do not
+    cover, at most ``forward_max_pending`` queries at a time, each waiting at most
+    ``forward_timeout`` seconds (see the module's docstring).
     """
 
     def __init__(
@@ -143,8 +166,15 @@ class DnsServer:
         tcp_idle_timeout: float = 30.0,
         capture: Capture | None = None,
         log_limit: int | None = QUERY_LOG_LIMIT,
+        forward: tuple[str, int] | None = None,
+        forward_timeout: float = DEFAULT_TIMEOUT,
+        forward_max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self.zones = _coerce_zones(zones)
+        self.forward = forward
+        self.forward_timeout = forward_timeout
+        self.forward_max_pending = forward_max_pending
+        self._forwarders: dict[str, Forwarder] = {}  # by listening host
         self.capture = capture
         self.reactor = reactor
         self.clock: IReactorTime = clock if clock is not None else reactor
@@ -168,7 +198,7 @@ class DnsServer:
         for _ in range(20):
             udp = self.reactor.listenUDP(port, _UdpProtocol(self), interface=host,
                                          maxPacketSize=_MAX_UDP_PACKET)
-            bound = _hostport(udp.getHost())[1]
+            bound = hostport(udp.getHost())[1]
             try:
                 factory: Factory[Any] = _TcpFactory(self)
                 if self.capture is not None:
@@ -195,6 +225,8 @@ class DnsServer:
             if call.active():
                 call.cancel()
         self._delayed.clear()
+        for forwarder in self._forwarders.values():
+            forwarder.stop()
         waits = []
         for connection in list(self._connections):
             connection.abort()
@@ -259,6 +291,9 @@ class DnsServer:
             return None
         if fault is not None and fault.kind in ("servfail", "refused"):
             reply = Reply(getattr(RCODE, fault.kind.upper()), authoritative=False)
+        elif self.forward is not None and find_zone(self.zones, qname) is None:
+            return self._relay(data, request, entry, transport, send,
+                               fault.seconds if fault is not None else 0.0)
         else:
             reply = lookup(self.zones, qname, qtype)
         limit = udp_limit(request) if transport == "udp" else None
@@ -273,6 +308,37 @@ class DnsServer:
             **entry, rcode=reply.rcode_name, answer=tuple(_rr_text(rr) for rr in sent.rr),
             truncated=truncated, authoritative=reply.authoritative, size=len(payload)))
         return None
+
+    def _relay(self, data: bytes, request: DNSRecord, entry: dict[str, Any], transport: str,
+               send: Callable[[bytes], None], delay: float) -> None:
+        """Forward the query; pass the answer back (after ``delay``) and log it then."""
+        forwarder = self._forwarder(self.listening[0].host if self.listening else "127.0.0.1")
+
+        def answered(payload: bytes | None, note: str) -> None:
+            if payload is None:
+                self._record(QueryLogEntry(**entry, rcode=None, note=note))
+                return
+            if delay > 0:
+                self._later(delay, send, payload)
+            else:
+                send(payload)
+            self._record(_relayed_entry(entry, payload, note))
+
+        if not forwarder.relay(data, transport, answered):
+            header = request.header
+            payload = error_response(header, RCODE.SERVFAIL, request)
+            send(payload)
+            self._record(QueryLogEntry(**entry, rcode="SERVFAIL", size=len(payload),
+                                       note=f"not relayed: {forwarder.max_pending} queries "
+                                            "already in flight"))
+
+    def _forwarder(self, host: str) -> Forwarder:
+        assert self.forward is not None
+        if host not in self._forwarders:
+            self._forwarders[host] = Forwarder(
+                self.reactor, self.forward, listen_host=host, timeout=self.forward_timeout,
+                max_pending=self.forward_max_pending, capture=self.capture, clock=self.clock)
+        return self._forwarders[host]
 
     def _refuse(self, header: DNSHeader, request: DNSRecord | None, rcode: int, note: str,
                 client: tuple[str, int], transport: str, send: Callable[[bytes], None],
@@ -296,12 +362,6 @@ class DnsServer:
             self.on_query(entry)
 
 
-def _hostport(address: IAddress) -> tuple[str, int]:
-    """``(host, port)`` of a socket address (Twisted's ``IPv4Address``/``IPv6Address``)."""
-    assert isinstance(address, IPv4Address | IPv6Address), address
-    return (address.host, address.port)
-
-
 class _UdpProtocol(DatagramProtocol):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
@@ -309,7 +369,7 @@ class _UdpProtocol(DatagramProtocol):
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         client = (addr[0], addr[1])
         assert self.transport is not None  # a datagram arrived: the port is open
-        local = _hostport(self.transport.getHost())
+        local = hostport(self.transport.getHost())
         capture = self.server.capture
         if capture is not None:
             capture.datagram(client, local, datagram, sent=False)
@@ -354,7 +414,7 @@ class _TcpProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self._arm()
         self.buffer += data
-        peer = _hostport(self.stream.getPeer())
+        peer = hostport(self.stream.getPeer())
         while len(self.buffer) >= 2:
             size = int.from_bytes(self.buffer[:2], "big")
             if len(self.buffer) < 2 + size:

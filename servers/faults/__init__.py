@@ -16,14 +16,20 @@ apply in the order listed, on the same proxy.
     await fault.stop()
 
 ``build_fault(spec, *, reactor, upstream, rng, listen_host=..., listen_port=0 |
-listen=(host, port), clock=None, name=None, trace=None, path=())``: ``upstream`` is one
-``(transport, host, port)`` or one per carrier (UDP; TCP, TLS, WS or WSS: they ride on
-TCP), ``None`` when every fault closes its port; ``clock`` (an ``IReactorTime``, default
-``reactor``) times delays and NAT bindings and stamps the log, so a ``task.Clock`` can
-drive a 30 s NAT at no wall-time cost; ``trace`` (a ``testbed.transport.Trace``) gets a
-``note`` for every record but ``forwarded``/``delayed``, drawn on the proxy's line of a
-ladder. :func:`validate_fault` checks data without opening anything; :data:`FAULT_SCHEMA`
-describes each kind's fields (JSON-Schema-ish) for the scenario schema.
+listen=(host, port), clock=None, name=None, trace=None, capture=None,
+trace_upstream=False, path=())``:
+``upstream`` is one ``(transport, host, port)`` or one per carrier (UDP; TCP, TLS, WS or
+WSS: they ride on TCP), ``None`` when every fault closes its port; ``clock`` (an
+``IReactorTime``, default ``reactor``) times delays and NAT bindings and stamps the log,
+so a ``task.Clock`` can drive a 30 s NAT at no wall-time cost; ``trace`` (a
+``testbed.transport.Trace``) gets a ``note`` for every record but
+``forwarded``/``delayed``, drawn on the proxy's line of a ladder, and with
+``trace_upstream`` what the relays send to and receive from the server; ``capture`` (a
+``testbed.transport.Capture``) records both legs of every relay, for the pcap (the
+upstream side binds the proxy's address, or the address the kernel routes from when the
+server is not on loopback). :func:`validate_fault` checks data without opening anything;
+:data:`FAULT_SCHEMA` describes each kind's fields (JSON-Schema-ish) for the scenario
+schema.
 
 Common fields: ``kind`` (required), ``name`` (for logs; default the kind), ``transports``
 (``[udp, tcp]``: which carriers it acts on; default every one the kind applies to).

@@ -13,7 +13,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from testbed.reactor import IReactor
 from testbed.sip import Transport, fmt_hostport
-from testbed.transport import Trace
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, FaultRecord, HostPort
 from ._policy import NatTable, Pipeline, Stage, stage_for
@@ -71,6 +71,7 @@ def build_fault(spec: object, *, reactor: IReactor,
                 rng: random.Random, listen_host: str | None = None, listen_port: int = 0,
                 listen: HostPort | None = None, clock: IReactorTime | None = None,
                 name: str | None = None, trace: Trace | None = None,
+                capture: Capture | None = None, trace_upstream: bool = False,
                 path: Sequence[str | int] = ()) -> Fault:
     """Start the fault(s) of ``spec`` between a client and ``upstream``.
 
@@ -83,7 +84,10 @@ def build_fault(spec: object, *, reactor: IReactor,
     ``seed`` of its own, in list order. ``clock`` (default ``reactor``) times delays and
     NAT bindings and stamps the log. With ``trace`` (a :class:`testbed.transport.Trace`)
     every record but ``forwarded`` and ``delayed`` also becomes a ``note`` event there,
-    so ladders and message logs show what the fault did where it happened.
+    so ladders and message logs show what the fault did where it happened; with
+    ``trace_upstream`` the relays also record there what they send to and receive from
+    the server (for a server nothing else traces: an external registrar). With
+    ``capture`` (a :class:`testbed.transport.Capture`) the relays record both legs.
 
     Raises :class:`FaultConfigError` for bad data or faults that cannot share a port.
     """
@@ -114,8 +118,9 @@ def build_fault(spec: object, *, reactor: IReactor,
     stages = {id(s): stage_for(s, seed, ip_version) for s, seed in zip(specs, seeds, strict=True)
               if not s.port_level and s.kind not in ("nat", "relay")}
     fault.stages = list(stages.values())
+    relays = _RelayOptions(capture, trace if trace_upstream else None)
     parts = _open_on_one_port(listen_host, listen_port, plans, upstreams, reactor, clock,
-                              stages, log, fault.name)
+                              stages, log, fault.name, relays)
     fault.parts = parts
     where.update({carrier: part.address for carrier, part in parts.items()})
     port = next(iter(parts.values())).address[1]
@@ -133,6 +138,14 @@ def build_fault(spec: object, *, reactor: IReactor,
         log.append(FaultRecord(now, plan.specs[0].name if plan.specs else fault.name, "policy",
                                carrier, destination=part.address, detail=detail))
     return fault
+
+
+@dataclass(frozen=True)
+class _RelayOptions:
+    """What every relay of one fault records besides its log."""
+
+    capture: Capture | None
+    upstream_trace: Trace | None
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -208,7 +221,7 @@ def _udp_first(carriers: set[Transport] | dict[Transport, HostPort]) -> list[Tra
 def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
                       upstreams: dict[Transport, HostPort], reactor: IReactor,
                       clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
-                      name: str) -> dict[Transport, Part]:
+                      name: str, relays: _RelayOptions) -> dict[Transport, Part]:
     """Open every carrier's part on the same port number (retrying when it is taken)."""
     last: Exception | None = None
     for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
@@ -216,7 +229,8 @@ def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
         wanted = port
         try:
             for carrier, plan in plans.items():
-                part = _open(plan, host, wanted, upstreams, reactor, clock, stages, log, name)
+                part = _open(plan, host, wanted, upstreams, reactor, clock, stages, log, name,
+                             relays)
                 parts[carrier] = part
                 wanted = part.address[1]
             return parts
@@ -229,7 +243,7 @@ def _open_on_one_port(host: str, port: int, plans: dict[Transport, _Plan],
 
 def _open(plan: _Plan, host: str, port: int, upstreams: dict[Transport, HostPort],
           reactor: IReactor, clock: IReactorTime, stages: dict[int, Stage], log: FaultLog,
-          name: str) -> Part:
+          name: str, relays: _RelayOptions) -> Part:
     if plan.port == "closed":
         return ClosedPort(plan.carrier, host, port)
     if plan.port == "syn-drop":
@@ -240,7 +254,8 @@ def _open(plan: _Plan, host: str, port: int, upstreams: dict[Transport, HostPort
     relay_class = UdpRelay if plan.carrier is Transport.UDP else TcpRelay
     relay = relay_class(reactor=reactor, clock=clock, listen=(host, port),
                         upstream=upstreams[plan.carrier], pipeline=pipeline, nat=nat, log=log,
-                        name=name, nat_name=nat_spec.name if nat_spec else "nat")
+                        name=name, nat_name=nat_spec.name if nat_spec else "nat",
+                        capture=relays.capture, upstream_trace=relays.upstream_trace)
     relay.start()
     return relay
 

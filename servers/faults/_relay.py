@@ -5,6 +5,14 @@ A relay is told where to listen and where the server is, judges every packet wit
 the injected clock (an ``IReactorTime``): the NAT expires bindings lazily, whenever the
 relay reads the time, and one :class:`DeadlineTimer` is armed for the next expiry so
 that an idle binding is logged when it goes, not when the next packet arrives.
+
+With a ``capture`` (a :class:`testbed.transport.Capture`) a relay records both legs as
+the sockets see them, so a pcap shows the hop to a server nothing else of ours
+captures (an external registrar). With an ``upstream_trace`` it also records what it
+sends to and receives from the server as trace events (``sent``/``received``), so a
+ladder has the server as a participant: a SIP message is summarised as the ladder does
+(the relay reads it for that only), anything else (TLS records, a part of a stream) by
+its size.
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ from dataclasses import dataclass
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IReactorTime
 
-from testbed.sip import Transport, fmt_hostport
-from testbed.transport import DeadlineTimer, DelayedCalls
+from servers.loopback import source_for
+from testbed.sip import RemoteProtocolError, Transport, fmt_hostport, parse_message
+from testbed.transport import Capture, DeadlineTimer, DelayedCalls, Trace, describe
 
 from ._log import FaultLog, FaultRecord, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -54,10 +63,14 @@ class Relay:
 
     def __init__(self, *, clock: IReactorTime, listen: HostPort, upstream: HostPort,
                  pipeline: Pipeline, nat: NatTable, log: FaultLog, name: str,
-                 nat_name: str = "nat") -> None:
+                 nat_name: str = "nat", capture: Capture | None = None,
+                 upstream_trace: Trace | None = None) -> None:
         self.clock = clock
+        self.upstream_trace = upstream_trace
         self.listen_host, self.listen_port = listen
         self.upstream = upstream
+        self.source_host = source_for(self.listen_host, upstream[0])
+        self.capture = capture
         self.pipeline = pipeline
         self.nat = nat
         self.log = log
@@ -137,6 +150,18 @@ class Relay:
         self.record(now, fault, action, direction=packet.direction, size=packet.size,
                     source=packet.source, destination=packet.destination, detail=detail,
                     delay=delay, index=packet.index)
+
+    def traced(self, kind: str, local: HostPort | None, data: bytes) -> None:
+        """A packet to (``sent``) or from (``received``) the server, for the ladder."""
+        if self.upstream_trace is None:
+            return
+        try:
+            summary = describe(parse_message(data))
+        except RemoteProtocolError:
+            summary = f"{len(data)} bytes"
+        self.upstream_trace.record(kind, self.transport, local=local, remote=self.upstream,
+                                   summary=summary,
+                                   data=data if self.transport is Transport.UDP else b"")
 
     def record(self, time: float, fault: str, action: str, *, direction: str = "",
                size: int = 0, source: HostPort | None = None,

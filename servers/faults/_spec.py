@@ -68,7 +68,9 @@ FAULT_SCHEMA: dict[str, Schema] = {
         "A firewall between client and server. drop: packets vanish (UDP: the client "
         "retransmits until Timer F/B; TCP: SYNs go unanswered, the connect times out). "
         "reject: UDP gets ICMP port unreachable, TCP a RST (connection refused).",
-        {"action": {"type": "string", "enum": ["drop", "reject"]},
+        {"action": {"type": "string", "enum": ["drop", "reject"],
+                    "description": "drop: say nothing (the client times out); reject: "
+                                   "ICMP port unreachable (UDP) or RST (TCP), \"refused\""},
          "direction": {**_DIRECTION, "description": _DIRECTION["description"]
                        + "; reject and TCP drop act on the port, in both directions"}},
         ("action",)),
@@ -78,21 +80,30 @@ FAULT_SCHEMA: dict[str, Schema] = {
         "A path MTU black hole: UDP datagrams whose IP packet would exceed mtu bytes "
         "(UDP payload + 8 bytes UDP header + 20 bytes IPv4 or 40 bytes IPv6 header) "
         "vanish silently, as when fragments are filtered.",
-        {"mtu": {"type": "integer", "minimum": 68, "maximum": 65535, "default": 1500},
+        {"mtu": {"type": "integer", "minimum": 68, "maximum": 65535, "default": 1500,
+                 "description": "the largest IP packet the path carries, in bytes: 1500 "
+                                "passes at most 1472 bytes of SIP over IPv4"},
          "direction": _DIRECTION},
         transports=("udp",)),
     "loss": _kind(
         "Packet loss: a seeded fraction of UDP datagrams, or the datagrams numbered in "
         "drop (1 = the first datagram in that direction), vanish.",
-        {"fraction": {"type": "number", "minimum": 0, "maximum": 1},
-         "drop": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+        {"fraction": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "the share of datagrams lost in each direction (0..1), "
+                                     "drawn from the seed; give fraction or drop"},
+         "drop": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
+                  "description": "the numbers of the datagrams lost, counted per direction "
+                                 "from 1 (e.g. [1, 3]); give fraction or drop"},
          "direction": _DIRECTION, "seed": _SEED},
         transports=("udp",)),
     "latency": _kind(
         "Latency and jitter: every packet (UDP datagram, TCP chunk) is held for delay "
         "plus a seeded uniform draw in [-jitter, +jitter]; TCP keeps its order.",
-        {"delay": {**_SECONDS, "minimum": 0}, "jitter": {**_SECONDS, "minimum": 0,
-                                                           "default": 0},
+        {"delay": {**_SECONDS, "minimum": 0,
+                   "description": "how long each packet is held (e.g. 80ms)"},
+         "jitter": {**_SECONDS, "minimum": 0, "default": 0,
+                    "description": "a seeded uniform draw in [-jitter, +jitter] added to the "
+                                   "delay; at most delay"},
          "direction": _DIRECTION, "seed": _SEED},
         ("delay",)),
     "nat": _kind(
@@ -100,8 +111,13 @@ FAULT_SCHEMA: dict[str, Schema] = {
         "expires after timeout seconds without outbound traffic (refresh: both also "
         "counts inbound). Then inbound packets to the old port are dropped and the next "
         "outbound packet gets a new port (UDP); a TCP connection is blackholed.",
-        {"timeout": {**_SECONDS, "exclusiveMinimum": 0},
-         "refresh": {"type": "string", "enum": ["outbound", "both"], "default": "outbound"}},
+        {"timeout": {**_SECONDS, "exclusiveMinimum": 0,
+                     "description": "how long a binding lives without the traffic that "
+                                    "refreshes it (e.g. 30s)"},
+         "refresh": {"type": "string", "enum": ["outbound", "both"], "default": "outbound",
+                     "description": "outbound: only the client's packets (keep-alives "
+                                    "included) keep the binding; both: the server's too, as "
+                                    "some NATs do for TCP"}},
         ("timeout",)),
     "relay": _kind(
         "No fault: the proxy only forwards (a clean hop, e.g. for the other listeners of a "

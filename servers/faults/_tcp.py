@@ -36,6 +36,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 
 from testbed.sip import Transport
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -162,6 +163,7 @@ class _Connection:
         waiting, self.waiting = self.waiting, []
         for data in waiting:
             _stream(server).write(data)
+            relay.traced("sent", self.external, data)
         if self.client_closed:
             self._after_queue(TO_SERVER, self._close_server)
         relay.rearm()
@@ -178,6 +180,7 @@ class _Connection:
 
     def from_server(self, data: bytes) -> None:
         relay = self.relay
+        relay.traced("received", self.external, data)
         now = relay.now()
         index = relay.count(TO_CLIENT)
         if self.blackholed or self.external is None \
@@ -223,6 +226,7 @@ class _Connection:
                 self.waiting.append(data)
             else:
                 _stream(self.server).write(data)
+                self.relay.traced("sent", self.external, data)
         elif not self.client_closed:
             _stream(self.client).write(data)
 
@@ -281,9 +285,11 @@ class TcpRelay(Relay):
 
     def __init__(self, *, reactor: IReactorTCP, clock: IReactorTime, listen: HostPort,
                  upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
-                 name: str, nat_name: str = "nat") -> None:
+                 name: str, nat_name: str = "nat", capture: Capture | None = None,
+                 upstream_trace: Trace | None = None) -> None:
         super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
-                         nat=nat, log=log, name=name, nat_name=nat_name)
+                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture,
+                         upstream_trace=upstream_trace)
         self.reactor = reactor
         self.port: IListeningPort | None = None
         self.connections: set[_Connection] = set()
@@ -294,7 +300,12 @@ class TcpRelay(Relay):
         return self.port is not None
 
     def start(self) -> HostPort:
-        self.port = self.reactor.listenTCP(self.listen_port, _ListenFactory(self),
+        factory: protocol.Factory[Any] = _ListenFactory(self)
+        if self.capture is not None:
+            factory = self.capture.wrap_factory(factory, "server")
+        # listenTCP takes any Factory; Twisted's stub asks for a ServerFactory.
+        self.port = self.reactor.listenTCP(self.listen_port,
+                                           cast(protocol.ServerFactory, factory),
                                            interface=self.listen_host)
         self.address = hostport(self.port.getHost())
         return self.address
@@ -311,9 +322,12 @@ class TcpRelay(Relay):
         connection = _Connection(self, client)
         self.connections.add(connection)
         host, port = self.upstream
+        factory: protocol.Factory[Any] = _UpstreamFactory(connection)
+        if self.capture is not None:
+            factory = self.capture.wrap_factory(factory, "client")
         connection.connector = self.reactor.connectTCP(
-            host, port, _UpstreamFactory(connection), timeout=UPSTREAM_CONNECT_TIMEOUT,
-            bindAddress=(self.listen_host, 0))
+            host, port, cast(protocol.ClientFactory, factory),
+            timeout=UPSTREAM_CONNECT_TIMEOUT, bindAddress=(self.source_host, 0))
         return connection
 
     def finished(self, connection: _Connection) -> None:

@@ -26,6 +26,7 @@ from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IAddress, IReactorTime, IReactorUDP
 
 from testbed.sip import Transport, fmt_hostport
+from testbed.transport import Capture, Trace
 
 from ._log import FaultLog, HostPort
 from ._policy import TO_CLIENT, TO_SERVER, Binding, NatTable, Pipeline
@@ -77,9 +78,11 @@ class UdpRelay(Relay):
 
     def __init__(self, *, reactor: IReactorUDP | None, clock: IReactorTime, listen: HostPort,
                  upstream: HostPort, pipeline: Pipeline, nat: NatTable, log: FaultLog,
-                 name: str, nat_name: str = "nat", open_udp: OpenUdp | None = None) -> None:
+                 name: str, nat_name: str = "nat", open_udp: OpenUdp | None = None,
+                 capture: Capture | None = None, upstream_trace: Trace | None = None) -> None:
         super().__init__(clock=clock, listen=listen, upstream=upstream, pipeline=pipeline,
-                         nat=nat, log=log, name=name, nat_name=nat_name)
+                         nat=nat, log=log, name=name, nat_name=nat_name, capture=capture,
+                         upstream_trace=upstream_trace)
         self.reactor = reactor
         self._open = open_udp or self._listen_udp
         self.port: UdpPort | None = None
@@ -115,6 +118,8 @@ class UdpRelay(Relay):
     # -- inputs -------------------------------------------------------------------------
 
     def from_client(self, data: bytes, client: HostPort) -> None:
+        if self.capture is not None:
+            self.capture.datagram(client, self.address, data, sent=False)
         now = self.now()
         packet = Packet(TO_SERVER, len(data), client, self.upstream, self.count(TO_SERVER))
         self.nat.outbound(client, now)
@@ -122,6 +127,9 @@ class UdpRelay(Relay):
         self.rearm()
 
     def from_server(self, external: HostPort, data: bytes, source: HostPort) -> None:
+        if self.capture is not None:
+            self.capture.datagram(source, external, data, sent=False)
+        self.traced("received", external, data)
         now = self.now()
         index = self.count(TO_CLIENT)
         binding = self.nat.inbound(external, now)
@@ -158,11 +166,16 @@ class UdpRelay(Relay):
         port = self._external_ports.get(binding.external)
         if port is not None:
             port.write(data, self.upstream)
+            if self.capture is not None:
+                self.capture.datagram(binding.external, self.upstream, data, sent=True)
+            self.traced("sent", binding.external, data)
         self.rearm()
 
     def _to_client(self, client: HostPort, data: bytes) -> None:
         if self.port is not None:
             self.port.write(data, client)
+            if self.capture is not None:
+                self.capture.datagram(self.address, client, data, sent=True)
 
     def release(self, binding: Binding) -> None:
         """Close the external port of a binding the NAT no longer remembers."""
@@ -173,7 +186,7 @@ class UdpRelay(Relay):
     def _bind(self, client: HostPort, now: float) -> Binding:
         """A new external port for ``client``: the source the server sees."""
         side = _ExternalSide(self)
-        port = self._open(side, 0, self.listen_host)
+        port = self._open(side, 0, self.source_host)
         side.external = hostport(port.getHost())
         self._external_ports[side.external] = port
         return self.bind(client, side.external, now)

@@ -7,6 +7,14 @@ flow they registered over, so that requests to the contact reuse it (RFC 5626 §
 Expired bindings go when their address-of-record is next touched, and every
 :data:`SWEEP_INTERVAL` seconds a sweep drops those of every other one, so a registrar
 left running holds the live bindings only (plus at most a sweep interval's worth).
+
+A REGISTER is applied in two steps, so that no binding is stored behind an answer that
+was never sent: :meth:`LocationTable.prepare` computes the bindings the request would
+leave (refusing it as a registrar would), :meth:`LocationTable.commit` stores them
+once the 200 OK that lists them went out. Three limits keep the table and its answers
+bounded, each answered as Kamailio's registrar answers it (a ``P-Registrar-Error``
+header says which): ``max_contacts`` per address-of-record and ``max_aors`` in all
+(503 Service Unavailable), ``contact_max_size`` per Contact URI (400 Bad Request).
 """
 
 from __future__ import annotations
@@ -52,22 +60,59 @@ def aor_of(uri: SipUri | object) -> str:
     return f"sip:{user}@{uri.host.lower()}" if user else f"sip:{uri.host.lower()}"
 
 
+TOO_MANY_CONTACTS = "Too many registered contacts"
+"""Kamailio's ``P-Registrar-Error`` when an address-of-record would exceed its contacts."""
+
+
+def too_many_contacts(why: str = "") -> RegisterRejected:
+    """The answer to a REGISTER that would leave too many contacts (or too many to list
+    in one message): 503 with Kamailio's ``P-Registrar-Error``."""
+    reason = "Service Unavailable" + (f" ({why})" if why else "")
+    return RegisterRejected(503, reason, (("P-Registrar-Error", TOO_MANY_CONTACTS),))
+
+
+@dataclass
+class RegisterUpdate:
+    """The bindings a REGISTER leaves its address-of-record with, not yet stored."""
+
+    aor: str
+    bindings: list[Binding]
+
+
 @dataclass
 class LocationTable:
-    """Bindings by address-of-record, with RFC 3261 §10.3 expiry rules."""
+    """Bindings by address-of-record, with RFC 3261 §10.3 expiry rules.
+
+    ``max_contacts`` caps the contacts of one address-of-record, ``max_aors`` the
+    addresses-of-record with bindings, ``contact_max_size`` the characters of one
+    Contact URI; 0 means no limit.
+    """
 
     default_expires: int = 3600
     min_expires: int = 1
     max_expires: int = 86400
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    max_contacts: int = 0
+    max_aors: int = 0
+    contact_max_size: int = 0
     sweep_interval: float = SWEEP_INTERVAL
     _next_sweep: float = field(default=float("-inf"), repr=False)
+    _swept_at: float = field(default=float("-inf"), repr=False)
 
     def register(self, request: Request, now: float, *, flow: object = None,
                  source: tuple[str, int] | None = None) -> list[Binding]:
-        """Apply a REGISTER (§10.3 steps 6-8); returns the AOR's bindings afterwards.
+        """Apply a REGISTER at once (:meth:`prepare`, then :meth:`commit`); returns the
+        address-of-record's bindings afterwards."""
+        update = self.prepare(request, now, flow=flow, source=source)
+        self.commit(update)
+        return list(update.bindings)
 
-        Raises :class:`RegisterRejected` for 400 (bad wildcard) and 423 (too brief).
+    def prepare(self, request: Request, now: float, *, flow: object = None,
+                source: tuple[str, int] | None = None) -> RegisterUpdate:
+        """What a REGISTER would leave (§10.3 steps 6-8), without storing anything.
+
+        Raises :class:`RegisterRejected` for 400 (bad wildcard, Contact URI too long),
+        423 (too brief) and 503 (too many contacts or addresses-of-record).
         """
         if now >= self._next_sweep:
             self.expire(now)
@@ -81,11 +126,13 @@ class LocationTable:
                 raise RegisterRejected(400, "Bad Request (Contact * needs Expires: 0)")
             for binding in current:
                 if binding.call_id == call_id and cseq <= binding.cseq:
-                    return current  # out of order: ignore (step 6)
-            self.bindings.pop(aor, None)
-            return []
+                    return RegisterUpdate(aor, current)  # out of order: ignore (step 6)
+            return RegisterUpdate(aor, [])
         header_expires = request.expires
-        for contact in request.contacts:
+        contacts = request.contacts
+        if self.contact_max_size:
+            self._check_contact_sizes(request, contacts)
+        for contact in contacts:
             expires = contact.param("expires")
             seconds = int(expires) if expires is not None else header_expires
             if seconds is None:
@@ -103,11 +150,41 @@ class LocationTable:
                 current.remove(existing)
             if seconds > 0:
                 current.append(Binding(contact, now + seconds, call_id, cseq, flow, source))
-        if current:
-            self.bindings[aor] = current
+        if self.max_contacts and len(current) > self.max_contacts:
+            raise too_many_contacts()
+        if current and aor not in self.bindings and self.max_aors \
+                and len(self.bindings) >= self.max_aors:
+            self._sweep(now)
+            if len(self.bindings) >= self.max_aors:
+                raise RegisterRejected(503, "Service Unavailable", (
+                    ("P-Registrar-Error", "Too many registered addresses-of-record"),))
+        return RegisterUpdate(aor, current)
+
+    def commit(self, update: RegisterUpdate) -> None:
+        """Store what :meth:`prepare` computed (once the answer listing it is sent)."""
+        if update.bindings:
+            self.bindings[update.aor] = update.bindings
         else:
-            self.bindings.pop(aor, None)
-        return list(current)
+            self.bindings.pop(update.aor, None)
+
+    def _check_contact_sizes(self, request: Request, contacts: list[Address]) -> None:
+        """400 for a Contact URI longer than ``contact_max_size`` (Kamailio's
+        ``contact_max_size``, answered with its ``P-Registrar-Error``)."""
+        limit = self.contact_max_size
+        if all(len(line) <= limit for line in request.headers.get_all("Contact")):
+            return  # no URI is longer than the line it is on
+        if any(len(str(contact.uri)) > limit for contact in contacts):
+            raise RegisterRejected(
+                400, f"Bad Request (Contact URI longer than {limit} characters)",
+                (("P-Registrar-Error", "Contact/received too long"),))
+
+    def _sweep(self, now: float) -> None:
+        """Sweep before the sweep interval is up (the table is full): at most once a
+        second, so a full table costs one pass per second, not one per REGISTER."""
+        if now - self._swept_at < 1.0:
+            return
+        self._swept_at = now
+        self.expire(now)
 
     def expire(self, now: float) -> int:
         """Drop every expired binding (and every AOR left without one); how many went."""

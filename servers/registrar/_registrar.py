@@ -19,11 +19,22 @@ username is no account get the ``unknown_user`` answer: 401 challenges again, as
 wrong password (the client cannot tell the two apart); 403 Forbidden says that
 authorization will not help (§21.4.4); 404 Not Found says that the user does not exist
 here (§21.4.5, and §10.3 step 6 for an address-of-record not of this domain).
+
+Credentials must also have been computed for this request's Request-URI (RFC 7616
+§3.4.6), or for this server itself (a URI naming an address it listens on, as SIPp
+sends): others get 400 Bad Request. An authenticated user may then register only what
+``registrar_policy`` lets them (§10.3 step 4, :mod:`._policy`): by default their own
+address-of-record, 403 otherwise. The 200 OK lists every binding of the
+address-of-record, so the bindings are capped (``max_contacts``) and the answer must fit
+its transport (one UDP datagram, or the message size limit of every flow here): a
+REGISTER whose answer would not gets 503 instead, and bindings are stored only once the
+200 OK that lists them is sent.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -49,8 +60,11 @@ from testbed.sip import (
     Via,
     answer_for,
     build_offer,
+    make_response,
+    message_size_limit,
     new_branch,
     parse_sdp,
+    parse_uri,
 )
 from testbed.transport import (
     Flow,
@@ -60,7 +74,8 @@ from testbed.transport import (
     TransactionFailed,
 )
 
-from ._location import Binding, LocationTable, RegisterRejected, aor_of
+from ._location import Binding, LocationTable, RegisterRejected, aor_of, too_many_contacts
+from ._policy import REGISTRAR_POLICIES, authorise
 
 ALLOW = "REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS"
 
@@ -92,6 +107,18 @@ class RegistrarConfig:
     §22.3) or 401 (as a UAS, §22.2); REGISTER is always challenged with 401.
     ``unknown_user`` is the answer to credentials whose username is no account: 401
     (challenge again), 403 or 404 (see the module's documentation).
+
+    Authorisation and limits (Kamailio's equivalents in brackets):
+    ``registrar_policy`` says whose address-of-record an authenticated user may bind:
+    ``own`` (the default), ``accounts`` or ``any`` (see :mod:`._policy`;
+    [``auth_check`` flags]). ``domains``, when given, are the hosts an address-of-record
+    may name, with the addresses the registrar listens on (404 otherwise, §10.3 step 5;
+    [``uri==myself``]). ``max_contacts`` caps the bindings of one address-of-record
+    (503 and ``P-Registrar-Error: Too many registered contacts``; [``max_contacts``,
+    whose default 0 means no cap]); ``contact_max_size`` the characters of a Contact URI
+    (400; [``contact_max_size``, 512]); ``max_aors`` the addresses-of-record with
+    bindings (503; Kamailio has no such cap, only its shared memory). 0 lifts a cap.
+    ``retry_after`` > 0 adds ``Retry-After`` to those 503s ([``retry_after``, 0]).
     """
 
     realm: str = "testbed"
@@ -108,12 +135,24 @@ class RegistrarConfig:
     ring: bool = True
     server: str = "sip-transport-testbed-registrar/0.1"
     seed: int = 0
+    registrar_policy: str = "own"
+    domains: tuple[str, ...] = ()
+    max_contacts: int = 20
+    contact_max_size: int = 512
+    max_aors: int = 100_000
+    retry_after: int = 0
 
     def __post_init__(self) -> None:
         if self.invite_challenge not in INVITE_CHALLENGES:
             raise ValueError(f"invite_challenge must be 407 or 401, not {self.invite_challenge}")
         if self.unknown_user not in UNKNOWN_USER_ANSWERS:
             raise ValueError(f"unknown_user must be 401, 403 or 404, not {self.unknown_user}")
+        if self.registrar_policy not in REGISTRAR_POLICIES:
+            raise ValueError(f"registrar_policy must be one of {', '.join(REGISTRAR_POLICIES)}, "
+                             f"not {self.registrar_policy!r}")
+        for name in ("max_contacts", "contact_max_size", "max_aors", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
 
 
 @dataclass
@@ -144,7 +183,11 @@ class Registrar:
         self.stack = SipStack(reactor, self, timers=timers, trace=trace, name=name)
         self.trace = self.stack.trace
         self.location = LocationTable(self.config.default_expires, self.config.min_expires,
-                                      self.config.max_expires)
+                                      self.config.max_expires,
+                                      max_contacts=self.config.max_contacts,
+                                      max_aors=self.config.max_aors,
+                                      contact_max_size=self.config.contact_max_size)
+        self._local_hosts: set[str] = set()  # hosts listened on: "myself" (§10.3 step 5)
         secret = self.rng.getrandbits(128).to_bytes(16, "big")
         self.digest = DigestServer(self.config.realm, secret, algorithms=self.config.algorithms,
                                    nonce_lifetime=self.config.nonce_lifetime)
@@ -159,6 +202,7 @@ class Registrar:
 
         TLS needs ``tls_options``; WS/WSS listen for WSS when ``tls_options`` is given.
         """
+        self._local_hosts.add(host.lower())
         try:
             kind = Transport.parse(transport)
         except ValueError:
@@ -194,20 +238,24 @@ class Registrar:
         except RemoteProtocolError as exc:
             status, note = exc.status_hint, exc.reason
             context.respond(exc.status_hint, exc.reason, to_tag=self._tag())
+            self._log_refusal(context, status, note)
         self.received.append(Received(self.reactor.seconds(), request.method,
                                       context.flow.transport, context.flow.remote, status,
                                       _user_of(request), note))
 
-    def _authenticate(self, context: ServerContext, challenge: int) -> tuple[int | None, str]:
+    def _authenticate(self, context: ServerContext,
+                      challenge: int) -> tuple[int | None, str, str | None]:
         """RFC 3261 §22: challenge with ``challenge`` until the credentials verify.
 
         401 is a UAS's challenge (WWW-Authenticate, answered in Authorization, §22.2),
         407 a proxy's (Proxy-Authenticate, answered in Proxy-Authorization, §22.3).
-        Returns None and a note when the request may go on, else the status it was
-        answered with and why.
+        Returns None, a note and the authenticated username (None without accounts)
+        when the request may go on, else the status it was answered with, why, None.
+        Credentials computed for another URI than the Request-URI get 400 (RFC 7616
+        §3.4.6: "SHOULD return a 400").
         """
         if not self.config.users:
-            return None, ""
+            return None, "", None
         challenge_header, credentials_header = _CHALLENGE_HEADERS[challenge]
         request = context.request
         now = self.reactor.seconds()
@@ -216,43 +264,98 @@ class Registrar:
         stale = False
         note = f"challenged (no {credentials_header})"
         if credentials is not None:
-            result = self.digest.verify(credentials, method=request.method,
-                                        password_lookup=self.config.users.get, now=now,
-                                        body=request.body)
+            verify = functools.partial(self.digest.verify, credentials, now=now,
+                                       method=request.method, body=request.body,
+                                       password_lookup=self.config.users.get)
+            result = verify(request_uri=request.uri)
+            if result.status is VerifyStatus.URI_MISMATCH and self._names_me(credentials.uri):
+                result = verify()  # SIPp's way: a uri naming this server, not another one
             if result.ok:
-                return None, f"authenticated {result.username}"
+                return None, f"authenticated {result.username}", result.username
+            if result.status is VerifyStatus.URI_MISMATCH:
+                reason = "Bad Request (digest uri is not the Request-URI)"
+                context.respond(400, reason, to_tag=self._tag())
+                self._log_refusal(context, 400, result.reason)  # RFC 7616 §3.4.6: log it
+                return 400, result.reason, None
             unknown = self.config.unknown_user
             if result.status is VerifyStatus.UNKNOWN_USER and unknown != 401:
                 context.respond(unknown, to_tag=self._tag())
-                return unknown, f"unknown user {result.username!r}"
+                return unknown, f"unknown user {result.username!r}", None
             stale = result.status is VerifyStatus.STALE
             note = f"challenged ({result.reason})"
         headers = [(challenge_header, c.to_header())
                    for c in self.digest.challenges(now, stale=stale)]
         context.respond(challenge, headers=headers, to_tag=self._tag())
-        return challenge, note
+        return challenge, note, None
 
     def _register(self, context: ServerContext) -> tuple[int, str]:
         if self.config.register_status is not None:
             status = self.config.register_status
             context.respond(status, to_tag=self._tag())
             return status, "forced status"
-        refused, note = self._authenticate(context, 401)  # a registrar is a UAS (§10.3)
+        refused, note, username = self._authenticate(context, 401)  # a UAS (§10.3)
         if refused is not None:
             return refused, note
         request = context.request
         now = self.reactor.seconds()
+        flow = context.flow
         try:
-            bindings = self.location.register(request, now, flow=context.flow,
-                                              source=context.flow.remote)
+            authorise(self.config.registrar_policy, username, request.to.uri,
+                      accounts=self.config.users, domains=self._domains())
+            update = self.location.prepare(request, now, flow=flow, source=flow.remote)
         except RegisterRejected as rejected:
-            context.respond(rejected.status, rejected.reason, headers=list(rejected.headers),
-                            to_tag=self._tag())
-            return rejected.status, rejected.reason
-        headers = self.location.contact_headers(bindings, now)
+            return self._refuse_register(context, rejected)
+        headers = self.location.contact_headers(update.bindings, now)
         headers.append(("Date", _http_date(now)))
-        context.respond(200, headers=headers, to_tag=self._tag())
-        return 200, f"{note}; {len(bindings)} binding(s)"
+        response = make_response(request, 200, to_tag=self._tag(), headers=headers)
+        limit = message_size_limit(flow.transport)
+        if not _fits(response, limit):
+            status, _ = self._refuse_register(context, too_many_contacts(
+                f"the 200 OK would not fit in {limit} bytes"))
+            return status, f"{len(update.bindings)} binding(s) not stored: the 200 OK " \
+                           f"exceeds the {flow.transport} limit of {limit} bytes"
+        context.send(response)
+        if flow.closed:  # nothing went out: keep the bindings as they were
+            return 200, f"{note}; answer not sent (connection closed): nothing stored"
+        self.location.commit(update)
+        return 200, f"{note}; {len(update.bindings)} binding(s)"
+
+    def _refuse_register(self, context: ServerContext,
+                         rejected: RegisterRejected) -> tuple[int, str]:
+        """Answer a REGISTER the registrar refuses (Retry-After on a 5xx if configured,
+        as Kamailio's ``retry_after`` does, RFC 3261 §20.33)."""
+        headers = list(rejected.headers)
+        if rejected.status >= 500 and self.config.retry_after:
+            headers.append(("Retry-After", str(self.config.retry_after)))
+        context.respond(rejected.status, rejected.reason, headers=headers, to_tag=self._tag())
+        if rejected.status != 423:  # too brief is a negotiation (§10.2.8), not a refusal
+            self._log_refusal(context, rejected.status, rejected.reason)
+        return rejected.status, rejected.reason
+
+    def _log_refusal(self, context: ServerContext, status: int, reason: str) -> None:
+        """One rate-limited line for a request refused as malformed or not allowed."""
+        self.stack.input_rejected(context.flow,
+                                  f"{context.request.method} {status} {reason} (answered)")
+
+    def _names_me(self, digest_uri: str) -> bool:
+        """Whether a digest ``uri`` names this registrar itself: a SIP URI without user
+        part whose host is one it listens on. SIPp, for one, answers every challenge
+        with ``uri="sip:<server address>:<port>"`` whatever the Request-URI; that
+        designates no other resource than this server, so it is let through (the check
+        refuses credentials computed for another server or another user)."""
+        try:
+            uri = parse_uri(digest_uri)
+        except RemoteProtocolError:
+            return False
+        return isinstance(uri, SipUri) and uri.user is None \
+            and uri.host.lower() in self._local_hosts
+
+    def _domains(self) -> frozenset[str]:
+        """The hosts an address-of-record may name: ``domains`` and the addresses
+        listened on; empty (any host) when ``domains`` is not configured."""
+        if not self.config.domains:
+            return frozenset()
+        return frozenset(d.lower() for d in self.config.domains) | self._local_hosts
 
     def _options(self, context: ServerContext) -> tuple[int, str]:
         context.respond(200, to_tag=self._tag(), headers=[
@@ -260,7 +363,7 @@ class Registrar:
         return 200, ""
 
     def _invite(self, context: ServerContext) -> tuple[int, str]:
-        refused, auth = self._authenticate(context, self.config.invite_challenge)
+        refused, auth, _ = self._authenticate(context, self.config.invite_challenge)
         if refused is not None:
             return refused, auth
         prefix = f"{auth}; " if auth else ""
@@ -397,6 +500,15 @@ def _user_of(request: Request) -> str:
         return aor_of(request.to.uri) if request.method == "REGISTER" else str(request.from_.uri)
     except (RemoteProtocolError, RegisterRejected):
         return ""
+
+
+def _fits(response: Response, limit: int) -> bool:
+    """Whether ``response`` serialises to at most ``limit`` bytes. Counted from its text
+    (UTF-8 spends at most 4 bytes on a character); serialised only near the limit."""
+    headers = response.headers
+    chars = len(response.start_line()) + len(response.body) + 32 + 4 * len(headers) \
+        + sum(map(len, itertools.chain.from_iterable(headers)))  # names and values
+    return 4 * chars <= limit or len(response.to_bytes()) <= limit
 
 
 def _transport_param(flow: Flow) -> tuple[tuple[str, str], ...]:

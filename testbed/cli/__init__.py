@@ -2,7 +2,9 @@
 
 One module per command (``register``, ``run``, ``validate``/``list``/``schema``,
 ``serve``, ``load``) and the argument types they share. Exit codes: 0 success, 1 the
-operation failed (the line says why), 2 a usage error.
+operation failed (the line says why) or the output was closed (``| head``), 2 a usage
+error, 130/143 a run interrupted by SIGINT/SIGTERM. ``testbed --version`` prints the
+installed package's version.
 """
 
 from ._load import config_from_args

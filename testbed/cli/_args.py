@@ -13,6 +13,7 @@ from testbed.sip import (
     DurationError,
     RemoteProtocolError,
     SipUri,
+    Transport,
     parse_duration,
     parse_uri,
 )
@@ -99,3 +100,14 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--t1", type=duration, default=0.5,
                         help="SIP T1 (default 500ms; Timer F = 64*T1)")
     parser.add_argument("--local", default="127.0.0.1", help="local address to bind")
+
+
+def transport_list(text: str) -> tuple[Transport, ...]:
+    """``udp,tcp,tls,wss``: transports in the order given, each once."""
+    try:
+        transports = [Transport.parse(name.strip()) for name in text.split(",") if name.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not transports:
+        raise argparse.ArgumentTypeError("expected transports such as udp,tcp,tls,wss")
+    return tuple(dict.fromkeys(transports))

@@ -20,7 +20,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     validate.set_defaults(handler=_validate)
 
     listing = commands.add_parser("list", help="the catalogue: scenario, mode, row reproduced")
-    listing.add_argument("paths", nargs="*", metavar="PATH", default=["scenarios"])
+    listing.add_argument("paths", nargs="*", metavar="PATH", default=[],
+                         help="files or folders (default: the current directory)")
     listing.add_argument("--markdown", action="store_true",
                          help="print the README's Markdown table instead")
     listing.set_defaults(handler=_list)

@@ -1,4 +1,10 @@
-"""``testbed run PATH...``: run scenario files or folders; exit 0 only if all held."""
+"""``testbed run PATH...``: run scenario files or folders; exit 0 only if all held.
+
+Every requested scenario is reported (console, ``--json``, ``--junit``): passed,
+failed, or not run. SIGINT or SIGTERM stops the run at once: the scenario in flight is
+cancelled (its world stopped), it and the rest are reported as not run, and the exit
+code is 130 or 143. Exit 0 only when every requested scenario ran and passed.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,35 @@ import argparse
 import sys
 from pathlib import Path
 
+from twisted.internet import defer
+
 from testbed.load import load_step
+from testbed.netns import isolate_worlds
 from testbed.reactor import IReactor
 from testbed.report import (
-    failure_details,
-    progress_line,
-    summary_table,
+    NOT_RUN,
+    Entry,
+    NotRun,
+    RunConsole,
+    counts,
+    make_console,
     write_json,
     write_junit,
     write_scenario_report,
 )
-from testbed.scenario import ScenarioResult, run
+from testbed.scenario import Scenario, ScenarioResult, run
 
 from ._catalogue import load_all
+from ._interrupt import Interruption
 from ._react import react
 from ._workdir import work_directory
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="run scenario files or folders",
-                              description="Run scenarios; exit 0 only if every expectation held.")
+                              description="Run scenarios; exit 0 only if every requested "
+                                          "scenario ran and its expectations held (1 if "
+                                          "not; 130/143 when interrupted by SIGINT/SIGTERM).")
     run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     run.add_argument("--json", metavar="FILE", help="write the results as JSON")
     run.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML")
@@ -34,51 +49,98 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--keep-temp", action="store_true",
                      help="keep the worlds' temporary files (CA certificates) and print where")
     run.add_argument("-v", "--verbose", action="store_true",
-                     help="print the diagnosis and the ladder of every scenario")
+                     help="print the diagnosis, the findings and the ladder of every scenario")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    interruption = Interruption()
+    with interruption.handling():
+        return _run_scenarios(args, interruption)
+
+
+def _run_scenarios(args: argparse.Namespace, interruption: Interruption) -> int:
     scenarios, errors = load_all(args.paths)
     for error in errors:
         print(error, file=sys.stderr)
     if not scenarios:
         print("no scenarios to run", file=sys.stderr)
         return 1
-    results: list[ScenarioResult] = []
+    if (note := isolate_worlds(scenarios)) is not None:  # ports below 1024 without root
+        print(f"testbed run: {note}", file=sys.stderr)
+    report_dir = Path(args.report_dir) if args.report_dir else None
+    console = RunConsole(make_console(), verbose=args.verbose, report_dir=report_dir)
+    entries: list[Entry] = []
+    output_closed: list[bool] = []
 
     async def run_all(reactor: IReactor) -> None:
+        interruption.attach(reactor)
+        total = len(scenarios)
         for index, scenario in enumerate(scenarios, start=1):
-            keylog = _keylog_path(args.report_dir, scenario.name)
-            result = await run(scenario, reactor, keylog_path=keylog,
-                               workdir=workdir / scenario.name, steps={"load": load_step})
-            results.append(result)
-            print(progress_line(index, len(scenarios), result), flush=True)
-            if not result.passed:
-                print(failure_details(result), flush=True)
-            if args.verbose and result.diagnosis is not None:
-                print("\n".join("    " + line for line in str(result.diagnosis).splitlines()))
-            if args.report_dir:
-                write_scenario_report(Path(args.report_dir), result, keylog)
+            if interruption.signal is not None:
+                return
+            console.started(index, total, scenario.name, reactor)
+            entry = await _run_one(scenario, reactor, interruption, workdir, report_dir)
+            entries.append(entry)
+            try:
+                console.finished(index, total, entry)
+            except BrokenPipeError:
+                output_closed.append(True)
+                return
+            if isinstance(entry, NotRun):
+                return
 
     with work_directory("run", keep=args.keep_temp, given=args.report_dir) as workdir:
         code = react(run_all)
-        if code:
-            print("the run was interrupted", file=sys.stderr)
-            return code
-        print()
-        print(summary_table(results))
-        if args.json:
-            write_json(args.json, results)
-        if args.junit:
-            write_junit(args.junit, results)
-    return 0 if all(r.passed for r in results) and not errors else 1
+    reason = ("the run was interrupted by " + interruption.name if interruption.signal
+              else "the output was closed" if output_closed
+              else f"the run stopped (exit {code})")
+    entries += [NotRun.of(scenario, reason) for scenario in scenarios[len(entries):]]
+    entries += [NotRun.unloaded(error.path, str(error)) for error in errors]
+    try:
+        if not output_closed:
+            console.summary(entries)
+    except BrokenPipeError:
+        output_closed.append(True)
+    finally:
+        console.close()
+    if args.json:
+        write_json(args.json, entries, interrupted=interruption.name or None)
+    if args.junit:
+        write_junit(args.junit, entries)
+    if interruption.signal is not None:
+        print(f"interrupted: {counts(entries)[NOT_RUN]} not run", file=sys.stderr)
+        return interruption.exit_code
+    if output_closed:
+        raise BrokenPipeError("the output was closed")  # the entry point leaves quietly
+    if code:
+        return code
+    every_passed = all(isinstance(e, ScenarioResult) and e.passed for e in entries)
+    return 0 if every_passed else 1
 
 
-def _keylog_path(report_dir: str | None, name: str) -> str | None:
-    if not report_dir:
+async def _run_one(scenario: Scenario, reactor: IReactor, interruption: Interruption,
+                   workdir: Path, report_dir: Path | None) -> Entry:
+    """Run one scenario; a :class:`NotRun` if a signal cancelled it in flight."""
+    keylog = _keylog_path(report_dir, scenario.name)
+    started = reactor.seconds()
+    running = defer.ensureDeferred(run(scenario, reactor, keylog_path=keylog,
+                                       workdir=workdir / scenario.name,
+                                       steps={"load": load_step}))
+    try:
+        result = await interruption.watch(running)
+    except defer.CancelledError:
+        return NotRun.of(scenario, f"interrupted by {interruption.name} while running",
+                         reactor.seconds() - started)
+    if report_dir is not None:
+        write_scenario_report(report_dir, result, keylog)
+    return result
+
+
+def _keylog_path(report_dir: Path | None, name: str) -> str | None:
+    if report_dir is None:
         return None
-    folder = Path(report_dir) / name
+    folder = report_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "keys.log"
     path.write_text("")

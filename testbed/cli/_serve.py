@@ -11,6 +11,7 @@ import sys
 
 from twisted.internet import defer
 
+from testbed.netns import serve_advice
 from testbed.reactor import IReactor
 from testbed.report import PcapStream
 from testbed.scenario import (
@@ -23,6 +24,7 @@ from testbed.scenario import (
 )
 
 from ._args import duration
+from ._interrupt import Interruption
 from ._react import react
 from ._workdir import work_directory
 
@@ -49,8 +51,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if (advice := serve_advice(scenario)) is not None:  # ports below 1024 without root
+        print(f"testbed serve: {advice}", file=sys.stderr)
 
     async def keep(reactor: IReactor) -> None:
+        interruption.attach(reactor)
         # A world left running keeps its last moments in memory; the pcap streams.
         try:
             stream = (PcapStream.in_report_dir(args.report_dir, scenario.name, reactor)
@@ -80,14 +85,20 @@ def _serve(args: argparse.Namespace) -> int:
         if args.duration:
             reactor.callLater(args.duration, done.callback, None)
         try:
-            await done
+            await interruption.watch(done)
+        except defer.CancelledError:
+            pass  # Ctrl-C or SIGTERM: a normal end for a server
         finally:
             await world.stop()
             if stream is not None:
                 stream.close()
 
     failed: list[bool] = []
-    with work_directory(f"serve-{scenario.name}", keep=args.keep_temp) as workdir:
+    # From before the world prints its addresses (and a test or script sends a signal)
+    # until its files are removed, SIGINT and SIGTERM stop it cleanly.
+    interruption = Interruption()
+    with interruption.handling(), work_directory(f"serve-{scenario.name}",
+                                                 keep=args.keep_temp) as workdir:
         react(keep)
     return 1 if failed else 0
 

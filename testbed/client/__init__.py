@@ -10,7 +10,7 @@ from ._agent import RegistrationState, UserAgent
 from ._config import LARGE_MESSAGE_POLICIES, ClientConfig
 from ._drive import Send, drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest
-from ._locate import Located, Locator
+from ._locate import Located, Locator, StaticLocator
 from ._operations import (
     FAILOVER_ERRORS,
     MAX_AUTH_ROUNDS,
@@ -27,11 +27,23 @@ from ._operations import (
     udp_size_decision,
 )
 from ._outcome import ERROR_KINDS, CallDetails, Dialog, Exchange, Outcome
+from ._program import (
+    PLACEHOLDERS,
+    PROGRAM_KINDS,
+    ClientProgram,
+    ProgramError,
+    ProgramMissing,
+    ProgramSpec,
+    program_spec,
+)
 
 __all__ = [
+    "PLACEHOLDERS", "PROGRAM_KINDS", "ClientProgram", "ProgramError", "ProgramMissing",
+    "ProgramSpec", "program_spec",
     "ALLOW", "ERROR_KINDS", "FAILOVER_ERRORS", "LARGE_MESSAGE_POLICIES", "MAX_AUTH_ROUNDS",
     "CallDetails", "ClientConfig", "Dialog", "Exchange", "InboundAnswerer", "InboundRequest",
     "Located", "Locator", "Note", "Operation", "Outcome", "Registration", "RegistrationState",
-    "RequestSequence", "Send", "SendRequest", "UserAgent", "Verdict", "contact_address",
-    "contact_uri", "drive", "should_fail_over", "targets_in_order", "udp_size_decision",
+    "RequestSequence", "Send", "SendRequest", "StaticLocator", "UserAgent", "Verdict",
+    "contact_address", "contact_uri", "drive", "should_fail_over", "targets_in_order",
+    "udp_size_decision",
 ]

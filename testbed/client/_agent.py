@@ -16,6 +16,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
 
 from testbed.dns import Target
 from testbed.reactor import IReactor
@@ -30,6 +31,7 @@ from testbed.sip import (
     Via,
     build_offer,
     fmt_hostport,
+    make_cancel,
     new_branch,
     parse_sdp,
 )
@@ -40,6 +42,7 @@ from testbed.transport import (
     KeyLog,
     ServerContext,
     SipStack,
+    TlsHandshakeRecord,
     Trace,
     TransactionFailed,
     client_tls_options,
@@ -49,7 +52,7 @@ from ._config import ClientConfig
 from ._drive import drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest, inbound_record
 from ._journey import Journey, RegistrationState, Sent
-from ._locate import Located, Locator
+from ._locate import Located, Locator, StaticLocator
 from ._operations import (
     Note,
     Operation,
@@ -72,14 +75,15 @@ class UserAgent:
     """A SIP user agent driven by its :class:`ClientConfig`."""
 
     def __init__(self, reactor: IReactor, config: ClientConfig, *, trace: Trace | None = None,
-                 locator: Locator | None = None, name: str = "client") -> None:
+                 locator: Locator | StaticLocator | None = None,
+                 name: str = "client") -> None:
         self.reactor = reactor
         self.config = config
         self.rng = random.Random(config.seed)
         self.stack = SipStack(reactor, self, timers=config.timers, trace=trace, name=name,
                               connect_timeout=config.connect_timeout)
         self.trace = self.stack.trace
-        self.locator = locator or Locator(config, reactor)
+        self.locator: Locator | StaticLocator = locator or Locator(config, reactor)
         self.digest = DigestClient(config.auth_username, config.password or "")
         self.registration = RegistrationState(RequestSequence(self._token(16) + "@testbed"))
         self.answerer = InboundAnswerer(user=config.aor.user, secure=config.registrar.secure,
@@ -119,9 +123,14 @@ class UserAgent:
         """REGISTER with Expires: 0 for our contact (RFC 3261 §10.2.2)."""
         return defer.ensureDeferred(self._register(0))
 
-    def options(self, uri: SipUri | None = None) -> defer.Deferred[Outcome]:
-        """OPTIONS to ``uri`` (default: the registrar); Deferred[Outcome]."""
-        return defer.ensureDeferred(self._options(uri))
+    def options(self, uri: SipUri | None = None, *,
+                size: int | None = None) -> defer.Deferred[Outcome]:
+        """OPTIONS to ``uri`` (default: the registrar); Deferred[Outcome].
+
+        ``size``: pad the request to about that many bytes with an SDP body (RFC 3261
+        §11.1 lets OPTIONS carry one), to see whether large requests get through.
+        """
+        return defer.ensureDeferred(self._options(uri, size))
 
     def call(self, uri: SipUri, sdp_size: int | None = None) -> defer.Deferred[Outcome]:
         """INVITE ``uri`` with an SDP offer of ``sdp_size`` bytes; ACK a 2xx.
@@ -139,6 +148,11 @@ class UserAgent:
         waiter: defer.Deferred[Outcome] = defer.Deferred()
         self._waiters.append((operation, waiter))
         return waiter
+
+    @property
+    def last_tls_handshake(self) -> TlsHandshakeRecord | None:
+        """What the most recent TLS handshake (TLS or WSS) saw: certificate, failure."""
+        return self._tls.last_record if self._tls is not None else None
 
     @property
     def keepalives_running(self) -> bool:
@@ -237,7 +251,7 @@ class UserAgent:
 
     # -- options, call, bye -------------------------------------------------------------
 
-    async def _options(self, uri: SipUri | None) -> Outcome:
+    async def _options(self, uri: SipUri | None, size: int | None) -> Outcome:
         journey = Journey(self.reactor.seconds())
         journey.located = await self.locator.locate()
         target_uri = uri or self._registrar_uri()
@@ -247,20 +261,31 @@ class UserAgent:
             if isinstance(flow, Exchange):
                 outcome = self._failure("options", flow, journey)
             else:
-                outcome = await self._options_at(flow, target_uri, journey)
+                outcome = await self._options_at(flow, target_uri, journey, size)
             if outcome.ok or not should_fail_over(outcome.error, outcome.status):
                 break
         if outcome is None:
             outcome = self._unresolved("options", journey)
         return self._finish(outcome, journey)
 
-    async def _options_at(self, flow: Flow, uri: SipUri, journey: Journey) -> Outcome:
+    async def _options_at(self, flow: Flow, uri: SipUri, journey: Journey,
+                          size: int | None) -> Outcome:
         sequence = RequestSequence(self._token(16))
+        session_id = self.rng.randrange(1, 2**31)
 
         def build(action: SendRequest, flow: Flow) -> Request:
+            request = self._request("OPTIONS", uri, flow, action, to=Address(uri),
+                                    call_id=sequence.call_id,
+                                    headers=[("Accept", "application/sdp")])
+            if size is None:
+                return request
+            headers = len(request.to_bytes()) + len("Content-Type: application/sdp\r\n")
+            body = build_offer(address=flow.local[0], port=40000, session_id=session_id,
+                               size=max(size - headers - 4, 200)).to_bytes()
             return self._request("OPTIONS", uri, flow, action, to=Address(uri),
-                                 call_id=sequence.call_id,
-                                 headers=[("Accept", "application/sdp")])
+                                 call_id=sequence.call_id, body=body, headers=[
+                                     ("Accept", "application/sdp"),
+                                     ("Content-Type", "application/sdp")])
 
         operation = Operation("OPTIONS", sequence, digest=self._digest(),
                               cnonce=lambda: self._token(12))
@@ -517,26 +542,46 @@ class UserAgent:
         :class:`TransactionFailed` (recorded too) when no final response came."""
         branch = request.top_via.branch or ""
         exchange = Exchange(request.method, flow.transport, flow.remote, self.reactor.seconds(),
-                            branch=branch, transmissions=0)
+                            branch=branch, transmissions=0, size=len(request.to_bytes()))
         journey.exchanges.append(exchange)
 
         def transmitted(retransmission: bool) -> None:
             exchange.transmissions += 1
 
+        pending = self.stack.send_request(request, flow, on_response, on_transmit=transmitted)
+        if request.method == "INVITE":
+            pending = self._bounded_by_timer_c(pending, request, flow)
         try:
-            response: Response = await self.stack.send_request(request, flow, on_response,
-                                                               on_transmit=transmitted)
+            response: Response = await pending
         except TransactionFailed as failure:
             exchange.ended = self.reactor.seconds()
             exchange.error = (failure.kind if failure.kind in ("timeout", "refused", "unreachable")
                               else "transport")
             exchange.detail = failure.reason
+            exchange.timer = failure.timer
             raise
         exchange.ended = self.reactor.seconds()
         exchange.status, exchange.reason = response.status, response.reason
         if response.status == 503:
             exchange.retry_after = _retry_after(response)
         return response
+
+    def _bounded_by_timer_c(self, pending: defer.Deferred[Response], invite: Request,
+                            flow: Flow) -> defer.Deferred[Response]:
+        """An INVITE that has no final response within Timer C fails as a timeout, and
+        is CANCELled (RFC 3261 §9.1, §16.6 point 11): a lost final response after 100
+        Trying would otherwise keep the call waiting forever."""
+        limit = self.config.timers.timer_c
+
+        def expired(failure: Failure) -> Failure:
+            if not failure.check(defer.TimeoutError):
+                return failure
+            self.stack.send_request(make_cancel(invite), flow).addErrback(lambda _: None)
+            return Failure(TransactionFailed(
+                "timeout", f"no final response to INVITE within {limit:g} s (Timer C, "
+                           "RFC 3261 §16.6; CANCEL sent)", timer="C"))
+
+        return pending.addTimeout(limit, self.reactor).addErrback(expired)
 
     # -- outcomes -----------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ class Exchange:
     transmissions: int = 1
     tls_failure: TlsFailure | None = None
     retry_after: int | None = None  # a 503's Retry-After, seconds (RFC 3261 §20.33)
+    size: int = 0  # bytes of the request as sent
+    timer: str = ""  # the timer that ended a timed-out transaction: B, F, or C
 
     @property
     def where(self) -> str:
@@ -49,6 +51,8 @@ class Exchange:
         where = self.where
         if self.error == "timeout" and not self.transmissions and self.detail:
             return f"connection to {where} not established: {self.detail}"  # connect timeout
+        if self.error == "timeout" and self.timer == "C":
+            return f"{self.detail} (from {where})"
         if self.error == "timeout":
             waited = (self.ended or self.started) - self.started
             timer = "Timer B" if self.method == "INVITE" else "Timer F"

@@ -61,12 +61,15 @@ class Finding:
         return f"[{self.id}] {self.sentence}"
 
 
-def findings_of(outcomes: Sequence[Outcome]) -> tuple[Finding, ...]:
-    """The findings of a run, in the order they happened, each event once."""
+def findings_of(outcomes: Sequence[Outcome], *, mode: str = "") -> tuple[Finding, ...]:
+    """The findings of a run, in the order they happened, each event once. ``mode`` is
+    the client's transport mode: a fall-back to A/AAAA is notable only in AUTO (with an
+    explicit transport it is the rule, RFC 3263 §4.2)."""
     found: list[Finding] = []
     for outcome in outcomes:
         found += _dns_findings(outcome.queries)
-        found += _fallback_findings(outcome)
+        if mode.lower() == "auto":
+            found += _fallback_findings(outcome)
         found += _exchange_findings(outcome)
         found += [Finding(note.id, note.text, (outcome.summary,)) for note in outcome.notes]
     return tuple(_unique(found))

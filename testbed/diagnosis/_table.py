@@ -165,7 +165,8 @@ def diagnose(outcomes: Sequence[Outcome], *, mode: str = "", large_limit: int = 
     """Classify a run's outcomes into one row of the troubleshooting table, with the
     findings of the whole journey."""
     outcomes = list(outcomes)
-    return replace(_main_row(outcomes, mode, large_limit), findings=findings_of(outcomes))
+    return replace(_main_row(outcomes, mode, large_limit),
+                   findings=findings_of(outcomes, mode=mode))
 
 
 def _main_row(outcomes: list[Outcome], mode: str, large_limit: int) -> Diagnosis:
@@ -214,13 +215,16 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
     if error == "timeout":
         if outcome.operation == "inbound":
             return _make("nat-timeout", [outcome.summary] + _last_outbound(outcomes, outcome))
-        if outcome.operation == "call" and last is not None and last.transport == "UDP":
-            registered = [o for o in outcomes if o.operation == "register" and o.ok]
-            size = outcome.call.invite_size if outcome.call else 0
-            if registered and size > large_limit:
+        if outcome.operation in ("call", "options") and last is not None \
+                and last.transport == "UDP":
+            answered = [o for o in outcomes if o.ok and o.transport == "UDP"
+                        and o.operation in ("register", "options")]
+            size = last.size or (outcome.call.invite_size if outcome.call else 0)
+            if answered and size > large_limit:
                 return _make("message-too-large", [
-                    f"INVITE of {size} bytes over UDP: {_exchange_line(last)}",
-                    f"REGISTER answered over the same path: {registered[-1].summary}"])
+                    f"{last.method} of {size} bytes over UDP: {_exchange_line(last)}",
+                    f"{answered[-1].operation.upper()} answered over the same path: "
+                    f"{answered[-1].summary}"])
         return _make("registration-timeout", evidence)
     if error == "rejected" and outcome.status is not None:
         return _make("rejected", evidence)

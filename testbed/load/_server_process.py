@@ -38,7 +38,7 @@ from servers.loopback import find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
 from testbed.reactor import IReactor
 from testbed.sip import AUTO, MODES, Timers, Transport, clear_parse_caches, fmt_hostport
-from testbed.transport import server_tls_options
+from testbed.transport import ConnectionPolicy, server_tls_options
 
 from ._processes import LineChannel, ProcessError, rss_kib, stop_process, tune_gc
 from ._quiet_trace import QuietTrace
@@ -107,6 +107,10 @@ class _Server:
         self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
                                    timers=Timers.scaled(spec.t1), trace=self.trace,
                                    received_limit=1000)
+        # A phone per connection, all from one address (10,000 in the memory bench):
+        # the connection policy's caps are lifted here, its deadlines kept.
+        self.registrar.stack.policy = ConnectionPolicy(max_connections=None,
+                                                       max_connections_per_source=None)
         self.bound: dict[str, tuple[str, int]] = {}
         self.ca_pem: str | None = None
         self.dns: DnsServer | None = None

@@ -1,23 +1,42 @@
 """Renderers of results: console, JSON, JUnit, and per-scenario artefacts.
 
-They never decide pass or fail (the runner did); they only say it.
+They never decide pass or fail (the runner did); they only say it. A report lists
+every requested scenario: a :class:`~testbed.scenario.ScenarioResult` for one that
+ran, a :class:`NotRun` for one that did not (never counted as passed).
 """
 
-from ._json_junit import write_json, write_junit
+from ._check_report import check_json, check_text, write_check_json, write_check_junit
+from ._console import (
+    RunConsole,
+    is_plain,
+    make_console,
+    progress_line,
+    progress_text,
+    summary_renderable,
+    summary_table,
+    verbose_text,
+)
+from ._json_junit import entry_json, result_json, write_json, write_junit
 from ._ladder import ladder, message_log
 from ._pcap import PcapngWriter, PcapStream, write_pcap
-from ._report_dir import write_artefacts, write_scenario_report
+from ._report_dir import scenario_ladder, write_artefacts, write_scenario_report
+from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, status, totals_line
 from ._summary import (
     catalogue_markdown,
     catalogue_table,
+    diagnosis_text,
     failure_details,
-    progress_line,
-    summary_table,
+    format_duration,
+    ladder_excerpt,
 )
 
 __all__ = [
-    "PcapStream", "PcapngWriter",
-    "catalogue_markdown", "catalogue_table", "failure_details", "ladder", "message_log",
-    "progress_line", "summary_table", "write_artefacts", "write_json",
+    "FAILED", "NOT_RUN", "PASSED", "Entry", "NotRun", "PcapStream", "PcapngWriter",
+    "RunConsole", "catalogue_markdown",
+    "catalogue_table", "check_json", "check_text", "counts", "diagnosis_text", "entry_json",
+    "failure_details", "format_duration", "is_plain", "ladder", "ladder_excerpt",
+    "make_console", "message_log", "progress_line", "progress_text", "result_json",
+    "scenario_ladder", "status", "summary_renderable", "summary_table", "totals_line",
+    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit", "write_json",
     "write_junit", "write_pcap", "write_scenario_report",
 ]

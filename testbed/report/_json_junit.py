@@ -1,4 +1,8 @@
-"""Machine-readable results: ``--json FILE`` and ``--junit FILE``."""
+"""Machine-readable results: ``--json FILE`` and ``--junit FILE``.
+
+Both list every requested scenario: passed, failed, or not run (interrupted, or a file
+that could not be loaded), so a run that stopped early never reads as a pass.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from typing import Any
 
 from testbed.client import Outcome
 from testbed.scenario import ScenarioResult
+
+from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, identity, status
+from ._summary import diagnosis_text, finding_ids_text
 
 
 def _outcome_json(outcome: Outcome) -> dict[str, Any]:
@@ -40,6 +47,7 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
         "file": result.scenario.path,
         "troubleshooting": result.scenario.row,
         "mode": result.scenario.mode,
+        "status": status(result),
         "passed": result.passed,
         "duration": round(result.duration, 6),
         "error": result.error,
@@ -47,6 +55,9 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
         "diagnosis": None if diagnosis is None else {
             "row": diagnosis.row, "symptom": diagnosis.symptom, "cause": diagnosis.cause,
             "solution": diagnosis.solution, "evidence": list(diagnosis.evidence)},
+        "findings": [] if diagnosis is None else [
+            {"id": f.id, "sentence": f.sentence, "evidence": list(f.evidence)}
+            for f in diagnosis.findings],
         "steps": [{"index": s.index, "kind": s.kind, "failures": s.failures,
                    "outcome": _outcome_json(s.outcome) if s.outcome else None}
                   for s in result.steps],
@@ -55,27 +66,69 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def write_json(path: str | Path, results: Sequence[ScenarioResult]) -> None:
-    """Every result as JSON: how many passed and failed, then each scenario."""
-    passed = sum(1 for r in results if r.passed)
-    data = {"passed": passed, "failed": len(results) - passed,
-            "scenarios": [result_json(r) for r in results]}
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """One requested scenario as JSON: its result, or why it did not run.
+
+    A scenario that did not run has the keys of one that ran, with ``status``
+    ``not-run``, ``passed`` false, the reason as ``error`` and nothing judged.
+    """
+    if isinstance(entry, ScenarioResult):
+        return result_json(entry)
+    return {"name": entry.name, "file": entry.path, "troubleshooting": entry.row or None,
+            "mode": entry.mode or None, "status": NOT_RUN, "passed": False,
+            "duration": round(entry.duration, 6), "error": entry.reason, "failures": [],
+            "diagnosis": None, "findings": [], "steps": [], "endpoints": []}
+
+
+def write_json(path: str | Path, entries: Sequence[Entry], *,
+               interrupted: str | None = None) -> None:
+    """Every requested scenario as JSON: the counts by status, then each scenario.
+
+    ``interrupted`` names the signal that stopped the run (``SIGINT``), if one did.
+    """
+    found = counts(entries)
+    data = {"requested": len(entries), "passed": found[PASSED], "failed": found[FAILED],
+            "not_run": found[NOT_RUN], "interrupted": interrupted,
+            "scenarios": [entry_json(e) for e in entries]}
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def write_junit(path: str | Path, results: Sequence[ScenarioResult]) -> None:
-    """JUnit XML: one testcase per scenario; the failures and diagnosis as the message."""
-    suite = ET.Element("testsuite", name="sip-transport-testbed", tests=str(len(results)),
-                       failures=str(sum(1 for r in results if not r.passed)),
-                       time=f"{sum(r.duration for r in results):.3f}")
-    for result in results:
-        case = ET.SubElement(suite, "testcase", classname=f"scenarios.{result.scenario.row}",
-                             name=result.scenario.name, file=result.scenario.path,
-                             time=f"{result.duration:.3f}")
-        if not result.passed:
-            failure = ET.SubElement(case, "failure",
-                                    message=(result.failures or ["failed"])[0][:500])
-            failure.text = "\n".join(result.failures)
-        if result.diagnosis is not None:
-            ET.SubElement(case, "system-out").text = str(result.diagnosis)
+def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
+    """JUnit XML: one testcase per requested scenario.
+
+    A failed scenario is a ``<failure>`` whose message names the failed expectations
+    and the findings; one that did not run is an ``<error type="not-run">`` (never a
+    pass, never a skip). ``system-out`` holds the diagnosis and every finding.
+    """
+    found = counts(entries)
+    suite = ET.Element("testsuite", name="sip-transport-testbed", tests=str(len(entries)),
+                       failures=str(found[FAILED]), errors=str(found[NOT_RUN]), skipped="0",
+                       time=f"{sum(identity(e).duration for e in entries):.3f}")
+    for entry in entries:
+        ident = identity(entry)
+        case = ET.SubElement(suite, "testcase", classname=f"scenarios.{ident.row or 'unknown'}",
+                             name=ident.name, file=ident.path, time=f"{ident.duration:.3f}")
+        if isinstance(entry, NotRun):
+            error = ET.SubElement(case, "error", type=NOT_RUN,
+                                  message=f"not run: {entry.reason}"[:_MESSAGE])
+            error.text = f"{ident.path}: not run: {entry.reason}"
+            continue
+        diagnosis = entry.diagnosis
+        if not entry.passed:
+            message = "; ".join(entry.failures or ["failed"])
+            ids = finding_ids_text(diagnosis)
+            message = f"{message} ({ids})" if ids else message
+            failure = ET.SubElement(case, "failure", message=_cut(message))
+            failure.text = "\n".join(entry.failures + (
+                ["", diagnosis_text(diagnosis)] if diagnosis is not None else []))
+        if diagnosis is not None:
+            ET.SubElement(case, "system-out").text = diagnosis_text(diagnosis)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+_MESSAGE = 1000
+"""A JUnit message longer than this is cut (the whole text is in the element's body)."""
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= _MESSAGE else message[:_MESSAGE - 3] + "..."

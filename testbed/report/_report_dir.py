@@ -15,8 +15,9 @@ from testbed.scenario import ScenarioResult
 from testbed.transport import CapturedSegment, HostPort, TraceEvent
 
 from ._json_junit import result_json
-from ._ladder import Names, ladder, message_log
+from ._ladder import WIDTH, Names, ladder, message_log
 from ._pcap import KEYS_FILE, write_pcap
+from ._summary import diagnosis_text
 
 LADDER_FILE = "ladder.txt"
 MESSAGES_FILE = "messages.log"
@@ -62,13 +63,22 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
              f"result: {'PASS' if result.passed else 'FAIL'}"]
     lines += [f"  {failure}" for failure in result.failures]
     if diagnosis is not None:
-        lines += ["", str(diagnosis)]
+        lines += ["", diagnosis_text(diagnosis)]
     lines += ["", "world:"] + [f"  {endpoint}" for endpoint in result.endpoints]
     (folder / "diagnosis.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "result.json").write_text(json.dumps(result_json(result), indent=2) + "\n",
                                         encoding="utf-8")
     keylog_text = Path(keylog).read_text() if keylog and Path(keylog).exists() else None
-    names: dict[str | HostPort, str] = {host: name for host, name in result.names.items()}
     write_artefacts(Path(report_dir), result.scenario.name, result.trace_events,
-                    result.dns_log, result.capture, keylog_text, names=names or None)
+                    result.dns_log, result.capture, keylog_text, names=_names(result))
     return folder
+
+
+def scenario_ladder(result: ScenarioResult, *, width: int = WIDTH) -> str:
+    """The ladder of one scenario run (its SIP and DNS exchanges), ``width`` columns."""
+    return ladder(result.trace_events, result.dns_log, _names(result), width=width)
+
+
+def _names(result: ScenarioResult) -> Names | None:
+    names: dict[str | HostPort, str] = {host: name for host, name in result.names.items()}
+    return names or None

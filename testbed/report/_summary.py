@@ -1,28 +1,57 @@
-"""Console output of a run: a progress line per scenario and the summary table.
+"""Plain-text renderings shared by the console and the files: times, diagnoses, ladders.
 
 Renderers only: they never decide pass or fail (the runner did).
 """
 
 from __future__ import annotations
 
-import shutil
-import textwrap
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from testbed.diagnosis import Row
+from testbed.diagnosis import Diagnosis, Row
 from testbed.scenario import Scenario, ScenarioResult
 
+LADDER_EXCERPT_ROWS = 40
+"""A ladder with more rows than this is shown as its header and its last rows."""
 
-def _width() -> int:
-    return max(80, min(140, shutil.get_terminal_size((100, 20)).columns))
+_LADDER_ROW = re.compile(r"^\s*-?\d+\.\d+\s")
+"""A row of the ladder: it starts with its time."""
 
 
-def progress_line(index: int, total: int, result: ScenarioResult) -> str:
-    """``[ 3/27] PASS tls-expired-certificate (0.4 s) TLS handshake failure``."""
-    status = "PASS" if result.passed else "FAIL"
-    diagnosis = result.diagnosis.symptom if result.diagnosis else (result.error or "")
-    return (f"[{index:>2}/{total}] {status} {result.scenario.name} "
-            f"({result.duration:.1f} s) {diagnosis}")
+def format_duration(seconds: float) -> str:
+    """A run's time in milliseconds: ``412 ms``, ``3.2 ms`` below 10 ms."""
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def diagnosis_text(diagnosis: Diagnosis) -> str:
+    """The diagnosis, then every finding of the journey with its evidence.
+
+        Symptom: ...
+        Likely cause: ...
+        Solution: ...
+        Evidence: ...
+        Findings:
+          [connection-refused] 127.0.0.7:5061/TLS refused the connection
+              REGISTER -> 127.0.0.7:5061/TLS: refused
+    """
+    lines = [f"Symptom: {diagnosis.symptom}", f"Likely cause: {diagnosis.cause}",
+             f"Solution: {diagnosis.solution}"]
+    lines += [f"Evidence: {line}" for line in diagnosis.evidence]
+    if diagnosis.findings:
+        lines.append("Findings:")
+    for finding in diagnosis.findings:
+        lines.append(f"  {finding}")
+        lines += [f"      {line}" for line in finding.evidence]
+    return "\n".join(lines)
+
+
+def finding_ids_text(diagnosis: Diagnosis | None) -> str:
+    """``findings: connection-refused, failover``; empty when there are none."""
+    if diagnosis is None or not diagnosis.findings:
+        return ""
+    return "findings: " + ", ".join(diagnosis.finding_ids)
 
 
 def failure_details(result: ScenarioResult) -> str:
@@ -32,32 +61,21 @@ def failure_details(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def summary_table(results: Sequence[ScenarioResult]) -> str:
-    """The table of scenarios with pass/fail and the diagnosis, and a totals line."""
-    width = _width()
-    rows = []
-    for result in results:
-        diagnosis = result.diagnosis
-        if diagnosis is None:
-            text = result.error or ""
-        elif diagnosis.row == "healthy":
-            text = diagnosis.symptom
-        else:
-            text = f"{diagnosis.symptom}: {diagnosis.cause}"
-        rows.append(("PASS" if result.passed else "FAIL", result.scenario.name,
-                     result.scenario.mode.upper(), f"{result.duration:.1f}s", text))
-    name_w = max([len(r[1]) for r in rows] + [8])
-    head = f"{'':4}  {'scenario':<{name_w}}  {'mode':<4}  {'time':>5}  diagnosis"
-    out = [head, "-" * min(width, len(head) + 40)]
-    indent = 4 + 2 + name_w + 2 + 4 + 2 + 5 + 2
-    for status, name, mode, took, text in rows:
-        wrapped = textwrap.wrap(text, max(30, width - indent)) or [""]
-        out.append(f"{status:4}  {name:<{name_w}}  {mode:<4}  {took:>5}  {wrapped[0]}")
-        out.extend(" " * indent + line for line in wrapped[1:2])
-    passed = sum(1 for r in results if r.passed)
-    out.append("")
-    out.append(f"{passed} passed, {len(results) - passed} failed")
-    return "\n".join(out)
+def ladder_excerpt(text: str, rows: int = LADDER_EXCERPT_ROWS,
+                   whole: str | Path | None = None) -> str:
+    """``text`` as it is, or its header and its last ``rows`` lines (where a run ends up).
+
+    The cut is marked with the number of lines left out and, when ``whole`` is given,
+    where the whole ladder is.
+    """
+    lines = text.rstrip("\n").splitlines()
+    first = next((i for i, line in enumerate(lines) if _LADDER_ROW.match(line)), 0)
+    header, body = lines[:first], lines[first:]
+    if len(body) <= rows:
+        return "\n".join(lines)
+    where = f"; the whole ladder: {whole}" if whole else ""
+    return "\n".join([*header, f"   ... {len(body) - rows} earlier lines not shown{where} ...",
+                      *body[-rows:]])
 
 
 def catalogue_table(scenarios: Sequence[Scenario], rows: Mapping[str, Row]) -> str:

@@ -1,7 +1,8 @@
 """Expectations: compare what a step or the diagnosis must be with what it was.
 
 Each failure is one line naming the field, the expected value and the actual one:
-``error: expected 'tls', got 'timeout'``. A table maps each expectation field to how
+``error: expected 'tls', got 'timeout'``; ``findings`` name the ids expected, the ids
+found and the difference. A table maps each expectation field to how
 its actual value is read from an :class:`Outcome`.
 """
 
@@ -79,8 +80,24 @@ def check_outcome(expect: dict[str, Any], outcome: Outcome) -> list[str]:
     return failures
 
 
+def _ids(ids: Sequence[str]) -> str:
+    return ", ".join(ids) if ids else "none"
+
+
+def _findings(field: str, expected: Sequence[str], found: Sequence[str]) -> str | None:
+    """``findings`` (each listed id is there) or ``findings_exactly`` (the same set)."""
+    missing = [i for i in dict.fromkeys(expected) if i not in found]
+    extra = [i for i in found if i not in expected] if field == "findings_exactly" else []
+    if not missing and not extra:
+        return None
+    problems = ([f"missing {_ids(missing)}"] if missing else []) + (
+        [f"unexpected {_ids(extra)}"] if extra else [])
+    return (f"{field}: expected {_ids(list(dict.fromkeys(expected)))}, found {_ids(found)} "
+            f"({'; '.join(problems)})")
+
+
 def check_diagnosis(expect: dict[str, Any], diagnosis: Diagnosis) -> list[str]:
-    """The failed expectations of the diagnosis."""
+    """The failed expectations of the diagnosis, one line each."""
     actual = {
         "row": diagnosis.row,
         "symptom_contains": diagnosis.symptom,
@@ -89,7 +106,10 @@ def check_diagnosis(expect: dict[str, Any], diagnosis: Diagnosis) -> list[str]:
     }
     failures = []
     for field, expected in expect.items():
-        problem = _compare(field, expected, actual[field])
+        if field in ("findings", "findings_exactly"):
+            problem = _findings(field, expected, diagnosis.finding_ids)
+        else:
+            problem = _compare(field, expected, actual[field])
         if problem:
             failures.append(f"expect.diagnosis.{problem}")
     return failures

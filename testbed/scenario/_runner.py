@@ -8,6 +8,11 @@ Each step kind has a handler, ``await handler(world, body)``, which returns the
 :class:`Outcome` to judge (or None for a step with nothing to judge, such as ``wait``).
 The client's own operations are built in; layers above this one add theirs through
 ``run(..., steps={"load": load_step})``, so the runner never imports them.
+
+A run can be cancelled (``testbed run`` does so at SIGINT/SIGTERM): cancelling the
+Deferred of ``ensureDeferred(run(...))`` cancels the step in flight, stops the world
+(every socket and timer it opened) and then fails with ``CancelledError``; there is
+no result, since the scenario did not run to its end.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 
 from servers.dns import QueryLogEntry
 from servers.faults import FaultRecord
@@ -59,7 +65,7 @@ class ScenarioResult:
     error: str | None = None
     trace_events: list[TraceEvent] = field(default_factory=list)
     capture: Capture | None = None
-    names: dict[str, str] = field(default_factory=dict)
+    names: dict[str | tuple[str, int], str] = field(default_factory=dict)
     dns_log: list[QueryLogEntry] = field(default_factory=list)
     fault_log: list[FaultRecord] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
@@ -91,7 +97,7 @@ async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None 
     try:
         world.start()
     except WorldError as exc:
-        await world.stop()
+        await _stop_world(world)
         return ScenarioResult(scenario, False, [], None, [f"world: {exc}"],
                               reactor.seconds() - started, error=str(exc),
                               endpoints=world.endpoints)
@@ -99,7 +105,7 @@ async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None 
         for index, step in enumerate(scenario.data["steps"]):
             results.append(await _run_step(world, handlers, index, step))
     finally:
-        await world.stop()
+        await _stop_world(world)
     outcomes = [s.outcome for s in results if s.outcome is not None]
     agent_config = world.agent.config if world.agent else None
     limit = (agent_config.path_mtu - 200) if agent_config and agent_config.path_mtu else 1300
@@ -112,6 +118,36 @@ async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None 
                           reactor.seconds() - started, trace_events=list(world.trace.events),
                           dns_log=world.dns_log, fault_log=world.fault_log,
                           endpoints=world.endpoints, capture=world.capture, names=world.names)
+
+
+async def _stop_world(world: World) -> None:
+    """Stop ``world`` to its end, even when the run is cancelled while it stops.
+
+    A cancellation that arrives during the stop would otherwise cut it halfway and
+    leave the rest of the world listening; it is raised once the world has stopped.
+    """
+    stopped: list[object] = []
+    waiting: list[defer.Deferred[None]] = []
+
+    def done(result: object) -> None:
+        stopped.append(result)
+        for waiter in waiting:
+            if not waiter.called:
+                waiter.callback(None)
+
+    defer.ensureDeferred(world.stop()).addBoth(done)
+    cancelled = False
+    while not stopped:
+        waiter: defer.Deferred[None] = defer.Deferred()
+        waiting.append(waiter)
+        try:
+            await waiter
+        except defer.CancelledError:
+            cancelled = True
+    if isinstance(stopped[0], Failure):
+        stopped[0].raiseException()
+    if cancelled:
+        raise defer.CancelledError()
 
 
 async def _run_step(world: World, handlers: Mapping[str, StepHandler], index: int,

@@ -4,6 +4,13 @@ Each registrar gets a free loopback address (127.0.0.N) and listens on the real 
 ports unless the scenario names others, so nothing collides and nothing is silently
 moved. A registrar with faults in front keeps its listeners on a private address; the
 address the client resolves (``${name}`` in zones and URIs) is the faults' one.
+
+An external registrar (``external:``) is a real server the world does not start: it is
+probed once (see :mod:`._external`) and its faults become relays on a 127.0.0.N of
+their own, on the same port numbers as the server's, relaying to it; ``${name}`` is the
+relays' address, else the server's own. A real DNS server (``dns: {server:}``) is
+reached through our DNS server in forwarding mode, so its queries are logged and
+captured and DNS faults still apply.
 """
 
 from __future__ import annotations
@@ -25,11 +32,22 @@ from testbed.transport import (
     CAPTURE_LIMIT,
     TRACE_LIMIT,
     Capture,
+    ConnectionPolicy,
     KeyLog,
     Trace,
     server_tls_options,
 )
 
+from ._external import (
+    DNS_PORT,
+    ExternalAddress,
+    ca_path,
+    external_addresses,
+    parse_hostport,
+    probe_dns,
+    probe_registrar,
+    relayed_ports,
+)
 from ._loader import Scenario
 from ._validation import fault_spec, substitute
 
@@ -50,6 +68,30 @@ def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any
         transport = Transport.parse(listener["transport"])
         listeners.append((transport, listener.get("port", transport.default_port), listener))
     return listeners
+
+
+def world_ports(data: dict[str, Any]) -> list[tuple[str, int]]:
+    """The fixed ports a scenario's world listens on, as (what, port): each mock
+    registrar's listeners (the transport's default port unless given), the relays in
+    front of an external registrar (its own port numbers), and DNS on 53 when the world
+    has a DNS server (it takes another port only when 53 cannot be bound)."""
+    ports = [(transport.value, port) for spec in data.get("registrars", [])
+             if "listen" in spec for transport, port, _ in _listeners(spec)]
+    ports += [(address.transport.value, address.port) for address in relayed_ports(data)]
+    if data.get("dns"):
+        ports.append(("DNS", DNS_PORT))
+    return list(dict.fromkeys(ports))
+
+
+def connection_policy(spec: str | dict[str, Any] | None) -> ConnectionPolicy:
+    """A registrar's ``connections:`` as the transport layer's policy (durations are
+    seconds already: the loader parsed and scaled them)."""
+    if isinstance(spec, str):  # the schema allows only "off"
+        return ConnectionPolicy.off()
+    spec = spec or {}
+    names = {"max": "max_connections", "max_per_source": "max_connections_per_source",
+             "backlog": "listen_backlog"}
+    return ConnectionPolicy(**{names.get(key, key): value for key, value in spec.items()})
 
 
 class WorldError(Exception):
@@ -81,6 +123,20 @@ class Endpoint:
 
 
 @dataclass
+class ExternalRegistrar:
+    """A real registrar of the scenario: its addresses, and what the client trusts of it."""
+
+    name: str
+    addresses: list[ExternalAddress]
+    ca_pem: bytes | None = None
+    server_name: str | None = None
+
+    @property
+    def ws_path(self) -> str | None:
+        return next((a.path for a in self.addresses if a.transport is Transport.WSS), None)
+
+
+@dataclass
 class World:
     """Everything a scenario runs against, built by :meth:`start`, torn down by :meth:`stop`.
 
@@ -103,6 +159,7 @@ class World:
     timers: Timers = field(init=False)
     rng: random.Random = field(init=False)
     registrars: dict[str, Registrar] = field(default_factory=dict)
+    externals: dict[str, ExternalRegistrar] = field(default_factory=dict)
     public: dict[str, str] = field(default_factory=dict)
     domains: dict[str, str] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
@@ -143,6 +200,8 @@ class World:
 
     def _start_registrar(self, spec: dict[str, Any], used: set[str],
                          keylog: KeyLog | None) -> None:
+        if "external" in spec:
+            return self._add_external(spec, used)
         name = spec["name"]
         domain = spec.get("domain", DEFAULT_DOMAIN)
         needs: list[tuple[str, int]] = [(t, port) for t, port, _ in _listeners(spec)]
@@ -151,12 +210,20 @@ class World:
         config = RegistrarConfig(
             realm=spec.get("realm", domain), users=dict(spec.get("users", {})),
             invite=spec.get("invite", 200), register_status=spec.get("register_status"),
+            invite_challenge=spec.get("invite_challenge", 407),
+            unknown_user=spec.get("unknown_user", 401),
             ring=spec.get("ring", True), min_expires=spec.get("min_expires", 1),
             default_expires=spec.get("default_expires", 3600),
-            max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31))
+            max_expires=spec.get("max_expires", 86400), seed=self.rng.randrange(2**31),
+            registrar_policy=spec.get("registrar_policy", "own"),
+            domains=tuple(spec.get("domains", ())),
+            max_contacts=spec.get("max_contacts", 20),
+            contact_max_size=spec.get("contact_max_size", 512),
+            max_aors=spec.get("max_aors", 100_000), retry_after=spec.get("retry_after", 0))
         registrar = Registrar(self.reactor, config, timers=self.timers,
                               trace=self.trace.child(name), name=name)
         registrar.stack.capture = self.capture
+        registrar.stack.policy = connection_policy(spec.get("connections"))
         self.registrars[name] = registrar
         self.public[name] = host
         self.domains[name] = domain
@@ -180,6 +247,27 @@ class World:
                              ws_behaviour=listener.get("ws_behaviour", "normal"))
             self.endpoints.append(Endpoint(f"registrar {name}", transport.value, host, port,
                                            note.strip(", ")))
+
+    def _add_external(self, spec: dict[str, Any], used: set[str]) -> None:
+        """Probe a real registrar's addresses and note them; nothing is started for it."""
+        name = spec["name"]
+        addresses = external_addresses(spec)
+        for address in addresses:
+            problem = probe_registrar(address)
+            if problem is not None:
+                raise WorldError(f"registrar {name}: external {address} unreachable: {problem}")
+        path = ca_path(spec, self.scenario.path)
+        self.externals[name] = ExternalRegistrar(
+            name, addresses, ca_pem=path.read_bytes() if path is not None else None,
+            server_name=spec.get("server_name"))
+        self.public[name] = addresses[0].host
+        self.domains[name] = spec.get("domain", DEFAULT_DOMAIN)
+        used.add(addresses[0].host)
+        for address in addresses:
+            note = "external" + (f", path {address.path}"
+                                 if address.transport is Transport.WSS else "")
+            self.endpoints.append(Endpoint(f"registrar {name}", address.transport.value,
+                                           address.host, address.port, note))
 
     def _start_faults(self, used: set[str]) -> None:
         """Put each registrar that has faults behind proxies on an address of their own.
@@ -209,7 +297,8 @@ class World:
                 fault = build_fault(
                     chosen or {"kind": "relay"}, reactor=self.reactor, upstream=upstream,
                     listen=(front, port), rng=random.Random(self.rng.randrange(2**31)),
-                    name=f"{name}:{port}", trace=self.trace.child("faults"))
+                    name=f"{name}:{port}", trace=self.trace.child("faults"),
+                    capture=self.capture, trace_upstream=name in self.externals)
                 self.faults.append(fault)
                 kinds = ", ".join(spec["kind"] for spec in chosen) or "relay"
                 self.endpoints.append(Endpoint(
@@ -221,17 +310,25 @@ class World:
     def _start_dns(self, spec: dict[str, Any], used: set[str]) -> None:
         zones = [substitute(zone, self.public) for zone in spec.get("zones", [])]
         faults = substitute(spec.get("faults", []), self.public)
-        self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture)
+        server = parse_hostport(spec["server"], DNS_PORT) if "server" in spec else None
+        if server is not None:
+            problem = probe_dns(server)
+            if problem is not None:
+                raise WorldError(f"dns server {fmt_hostport(server)} unreachable: {problem}")
+        self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture,
+                             forward=server)
         try:
-            host = find_free_loopback([("UDP", 53), ("TCP", 53)], exclude=used)
-            port = 53
+            host = find_free_loopback([("UDP", DNS_PORT), ("TCP", DNS_PORT)], exclude=used)
+            port = DNS_PORT
         except PortUnavailable:
             host, port = find_free_loopback([], exclude=used), 0
         used.add(host)
         listening = self.dns.listen(host, port)
         self.dns_address = (listening.host, listening.port)
+        what = (f"relays to the DNS server {fmt_hostport(server)}" if server is not None
+                else ", ".join(z["origin"] for z in zones))
         self.endpoints.append(Endpoint("dns", "UDP+TCP", listening.host, listening.port,
-                                       ", ".join(z["origin"] for z in zones)))
+                                       what))
 
     def _start_client(self, spec: dict[str, Any]) -> None:
         registrar = parse_uri(substitute(str(spec["registrar"]), self.public))
@@ -245,20 +342,43 @@ class World:
         config = ClientConfig(
             aor=aor, registrar=registrar, transport=spec["transport"], username=user,
             password=spec.get("password"), expires=spec.get("expires", 3600),
-            timers=self.timers, ca_pem=self.ca.cert_pem if trust == "ca" else None,
-            insecure=trust == "insecure", server_name=spec.get("server_name"),
-            keylog=self.keylog_path, ws_path=spec.get("ws_path", "/"),
+            timers=self.timers, ca_pem=self.trusted_pem if trust == "ca" else None,
+            insecure=trust == "insecure",
+            server_name=spec.get("server_name", self.external_default(spec, "server_name")),
+            keylog=self.keylog_path,
+            ws_path=spec.get("ws_path", self.external_default(spec, "ws_path") or "/"),
             keepalive_interval=(parse_duration(spec["keepalive"]) if "keepalive" in spec
                                 else None),
             hosts=hosts, dns=[self.dns_address] if self.dns_address else [],
             dns_timeout=min(1.0, max(0.1, self.timers.t1 * 5)),
             udp_large_message=spec.get("udp_large_message", "send"),
             path_mtu=spec.get("path_mtu"), answer_status=spec.get("answer", 200),
-            connect_timeout=max(1.0, self.timers.timer_f / 4),
+            # A TLS handshake on a busy 2-core machine can take over a second: 2 s at least.
+            connect_timeout=max(2.0, self.timers.timer_f / 4),
             seed=self.rng.randrange(2**31))
         self.agent = UserAgent(self.reactor, config, trace=self.trace.child("client"))
         self.agent.stack.capture = self.capture
         self.agent.start()
+
+    @property
+    def trusted_pem(self) -> bytes:
+        """What the client trusts with ``trust: ca``: the world's CA and every external
+        registrar's ``ca:``."""
+        return b"".join([self.ca.cert_pem, *(e.ca_pem for e in self.externals.values()
+                                             if e.ca_pem is not None)])
+
+    def external_default(self, client: dict[str, Any], key: str) -> str | None:
+        """``server_name`` or ``ws_path`` of the external registrar the client's URI
+        names (by ``${name}``, its domain or its address), when it names one."""
+        text = str(client["registrar"])
+        uri = parse_uri(substitute(text, self.public))
+        assert isinstance(uri, SipUri)
+        for name, external in self.externals.items():
+            if ("${" + name + "}" in text or uri.host == self.domains[name]
+                    or uri.host == self.public[name]):
+                value: str | None = getattr(external, key)
+                return value
+        return None
 
     # -- teardown -----------------------------------------------------------------------
 
@@ -274,10 +394,15 @@ class World:
             await self.dns.stop()
 
     @property
-    def names(self) -> dict[str, str]:
-        """Ladder names of the addresses that no trace owner covers (fault proxies)."""
-        return {e.host: "fault proxy" for e in self.endpoints
-                if e.role in ("fault proxy", "relay")}
+    def names(self) -> dict[str | tuple[str, int], str]:
+        """Ladder names of the addresses that no trace owner covers (fault proxies, the
+        addresses of external registrars)."""
+        names: dict[str | tuple[str, int], str] = {
+            e.host: "fault proxy" for e in self.endpoints if e.role in ("fault proxy", "relay")}
+        for name, external in self.externals.items():
+            for address in external.addresses:
+                names[(address.host, address.port)] = f"{name} (external)"
+        return names
 
     @property
     def dns_log(self) -> list[QueryLogEntry]:

@@ -8,6 +8,7 @@ from ._client_transaction import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     client_transaction,
+    make_cancel,
     make_non_2xx_ack,
 )
 from ._digest import ALGORITHMS, Challenge, Credentials, compute_response
@@ -22,11 +23,13 @@ from ._digest_server import NONCE_COUNTS_LIMIT, DigestServer, VerifyResult, Veri
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._framer import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_UDP_MESSAGE_SIZE,
     BadMessage,
     KeepAlivePing,
     KeepAlivePong,
     StreamEvent,
     StreamFramer,
+    message_size_limit,
 )
 from ._grammar import get_param, quote, split_list, unquote_param
 from ._headers import (
@@ -81,7 +84,7 @@ from ._transaction import (
     TransportFailed,
 )
 from ._transaction_table import Routed, TransactionTable
-from ._uri import AbsoluteUri, SipUri, Uri, parse_uri
+from ._uri import AbsoluteUri, SipUri, Uri, parse_uri, uris_equal
 from ._vocabulary import (
     AUTO,
     DEFAULT_PORTS,
@@ -100,13 +103,14 @@ __all__ = [
     # errors
     "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     # stream framing
-    "DEFAULT_MAX_MESSAGE_SIZE", "BadMessage", "KeepAlivePing", "KeepAlivePong",
-    "StreamEvent", "StreamFramer",
+    "DEFAULT_MAX_MESSAGE_SIZE", "MAX_UDP_MESSAGE_SIZE", "BadMessage", "KeepAlivePing",
+    "KeepAlivePong", "StreamEvent", "StreamFramer", "message_size_limit",
     # grammar, headers, messages, URIs
     "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
     "AbsoluteUri", "Address", "CSeq", "Headers", "Message", "Request", "Response", "SipUri",
     "Uri", "Via", "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
     "make_response", "parse_message", "parse_uri", "quote", "split_list", "unquote_param",
+    "uris_equal",
     # SDP and offer/answer
     "DEFAULT_CODECS", "DIRECTIONS", "Codec", "ConnectionInfo", "MediaDescription",
     "SessionDescription", "Timing", "answer_for", "build_offer", "negotiated_codecs",
@@ -116,7 +120,8 @@ __all__ = [
     "Deliver", "Routed", "ServerInviteTransaction", "ServerKey", "ServerNonInviteTransaction",
     "Terminated", "Timeout", "Transaction", "TransactionEvent", "TransactionState",
     "TransactionTable", "Transmit", "TransportFailed", "client_key", "client_transaction",
-    "make_non_2xx_ack", "make_trying", "new_branch", "server_key", "server_transaction",
+    "make_cancel", "make_non_2xx_ack", "make_trying", "new_branch", "server_key",
+    "server_transaction",
     # the vocabulary
     "AUTO", "DEFAULT_PORTS", "MODES", "DurationError", "Transport", "fmt_hostport",
     "parse_duration",

@@ -53,6 +53,27 @@ def make_non_2xx_ack(invite: Request, response: Response) -> Request:
     return Request("ACK", invite.uri, headers)
 
 
+def make_cancel(invite: Request) -> Request:
+    """The CANCEL of a pending INVITE (RFC 3261 §9.1).
+
+    Request-URI, Call-ID, From, To (without a tag the INVITE had none) and the CSeq
+    number of the INVITE, method CANCEL; a single Via, the INVITE's top one (so it
+    matches the server transaction); the INVITE's Route headers. No body.
+    """
+    if invite.method != "INVITE":
+        raise LocalProtocolError("make_cancel() cancels an INVITE")
+    headers = Headers()
+    headers.add("Via", invite.headers.values("Via")[0])
+    headers.add("Max-Forwards", invite.headers.get("Max-Forwards") or "70")
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("From", _header(invite, "From"))
+    headers.add("To", _header(invite, "To"))
+    headers.add("Call-ID", invite.call_id)
+    headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
+    return Request("CANCEL", invite.uri, headers)
+
+
 def _header(message: Message, name: str) -> str:
     value = message.headers.get(name)
     if value is None:

@@ -2,7 +2,8 @@
 
 :class:`DigestServer` issues HMAC-signed nonces (RFC 7616 §3.3), so that any nonce can
 be checked without storing it, verifies :class:`Credentials` against a password look-up
-(RFC 2617 §3.2.2), and refuses replayed nonce counts. ``now`` is an argument: no clock.
+(RFC 2617 §3.2.2), refuses replayed nonce counts and, given the Request-URI, a response
+computed for another URI (RFC 7616 §3.4.6). ``now`` is an argument: no clock.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ._digest import (
     compute_response,
     utf8,
 )
-from ._errors import LocalProtocolError
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._uri import Uri, parse_uri, uris_equal
 
 
 class VerifyStatus(enum.Enum):
@@ -39,6 +41,7 @@ class VerifyStatus(enum.Enum):
     REALM_MISMATCH = "realm-mismatch"
     NC_REPLAY = "nc-replay"  # nc not above the highest seen for this nonce
     UNSUPPORTED = "unsupported"  # algorithm or qop we did not offer
+    URI_MISMATCH = "uri-mismatch"  # digest uri is not the Request-URI: answer 400
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class VerifyResult:
     """The status of a verification, the claimed username, and a one-line reason.
 
     Only ``OK`` admits the request. ``STALE`` calls for ``challenge(now, stale=True)``;
-    everything else for a fresh challenge. Answer UNKNOWN_USER and BAD_RESPONSE alike on
+    ``URI_MISMATCH`` for 400 Bad Request (RFC 7616 §3.4.6); everything else for a fresh
+    challenge. Answer UNKNOWN_USER and BAD_RESPONSE alike on
     the wire: telling them apart is for the log, not for the peer.
     """
 
@@ -163,12 +167,19 @@ class DigestServer:
         password_lookup: Callable[[str], str | None],
         now: float,
         body: bytes = b"",
+        request_uri: Uri | None = None,
     ) -> VerifyResult:
         """Check ``credentials`` for a request with this ``method`` (and ``body``).
 
         ``password_lookup(username)`` returns the password, or None for no such user.
-        The digest is computed over ``credentials.uri``; checking that it names the
-        Request-URI (RFC 2617 §3.2.2.5) is left to the caller.
+        The digest is computed over ``credentials.uri``; with ``request_uri`` (the
+        Request-URI of the request) that ``uri`` must designate the same resource, or
+        the result is ``URI_MISMATCH`` before any hash is computed or nonce count spent.
+        RFC 7616 §3.4.6 (as RFC 2617 §3.2.2.5): the server must make sure that the
+        resource the ``uri`` parameter designates is the one in the Request-Line, and
+        SHOULD answer 400 Bad Request when it is not. Same resource, for SIP, is URI equality
+        (RFC 3261 §19.1.4, :func:`uris_equal`), not equal text: a client may escape or
+        order parameters differently in the header, and the hash covers its text.
         """
         c = credentials
 
@@ -179,6 +190,9 @@ class DigestServer:
             return result(
                 VerifyStatus.REALM_MISMATCH, f"realm {c.realm!r}, expected {self.realm!r}"
             )
+        if request_uri is not None and not _designates(c.uri, request_uri):
+            return result(VerifyStatus.URI_MISMATCH,
+                          f"digest uri {c.uri[:80]!r} is not the Request-URI")
         if c.algorithm not in self.algorithms:
             return result(VerifyStatus.UNSUPPORTED, f"algorithm {c.algorithm!r} not offered")
         if c.qop not in (self.qop or (None,)):  # no qop is only fine if none was offered
@@ -243,6 +257,14 @@ class DigestServer:
             expired.append(nonce)
         for nonce in expired:
             del self._highest_nc[nonce]
+
+
+def _designates(digest_uri: str, request_uri: Uri) -> bool:
+    """True when the credentials' ``uri`` is the Request-URI (RFC 3261 §19.1.4)."""
+    try:
+        return uris_equal(parse_uri(digest_uri), request_uri)
+    except RemoteProtocolError:  # not even a URI: it designates nothing
+        return False
 
 
 __all__ = ["DigestServer", "VerifyResult", "VerifyStatus"]

@@ -21,8 +21,20 @@ from dataclasses import dataclass
 
 from ._errors import RemoteProtocolError
 from ._message import Request, Response, parse_message
+from ._vocabulary import Transport
 
 DEFAULT_MAX_MESSAGE_SIZE = 65535
+"""The largest message a stream or WebSocket flow takes or sends (the framer's limit)."""
+
+MAX_UDP_MESSAGE_SIZE = 65507
+"""The largest UDP payload: 65,535 bytes of IPv4 packet less its 20-byte header and
+UDP's 8 (RFC 768, RFC 791). A larger message cannot be sent in one datagram at all."""
+
+
+def message_size_limit(transport: Transport) -> int:
+    """The largest message that ``transport`` carries here: one UDP datagram, or the
+    limit every stream and WebSocket flow of this project enforces on what it receives."""
+    return MAX_UDP_MESSAGE_SIZE if transport is Transport.UDP else DEFAULT_MAX_MESSAGE_SIZE
 
 _CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
 

@@ -59,6 +59,14 @@ class Timers:
         return 64 * self.t1
 
     @property
+    def timer_c(self) -> float:
+        """How long an INVITE may stay unanswered after a provisional response: 360*T1,
+        the "greater than 3 minutes" of RFC 3261 §16.6 point 11 at the default T1. It is
+        a proxy's timer; the user agent applies it too, so a call never waits forever
+        for a final response that was lost (it then CANCELs, §9.1)."""
+        return 360 * self.t1
+
+    @property
     def timer_d(self) -> float:
         """Wait time for response retransmissions in client INVITE Completed (unreliable).
 

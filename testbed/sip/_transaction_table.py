@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ._client_transaction import ClientTransaction, client_transaction
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._matching import ClientKey, ServerKey, client_key, server_key
+from ._matching import ClientKey, ServerKey, client_key, rfc2543_matches, server_key
 from ._message import Message, Request, Response
 from ._server_transaction import ServerTransaction, server_transaction
 from ._timer_values import Timers
@@ -102,8 +102,14 @@ class TransactionTable:
 
         A response goes to its client transaction, or is stray. A request goes to its
         server transaction; an ACK that matches none is passed to the TU; any other
-        request creates a server transaction (which passes it to the TU). Raises
-        :class:`RemoteProtocolError` for a request without a Via branch.
+        request creates a server transaction (which passes it to the TU).
+
+        A request from an RFC 2543 element (no magic cookie in its branch) matches as
+        §17.2.3 says: its key holds the fields its responses copy, and the Request-URI
+        and To tag are compared here. One that shares a live transaction's Call-ID,
+        From tag, CSeq and top Via but not those is a merged request: it cannot have a
+        transaction of its own, and raises :class:`RemoteProtocolError` with 482
+        (Loop Detected, §8.2.2.2), which the caller answers statelessly.
         """
         if isinstance(message, Response):
             try:
@@ -117,6 +123,13 @@ class TransactionTable:
             raise TypeError(f"receive() takes a Request or Response, not {type(message).__name__}")
         key = server_key(message)
         server = self._live(self._servers.get(key))
+        if server is not None and key.rfc2543 \
+                and not rfc2543_matches(message, server.request, server.last_response):
+            if message.method == "ACK":
+                return Routed(None, [Deliver(message)])  # not this transaction's: the TU's
+            raise RemoteProtocolError(
+                "Loop Detected (merged request: another transaction has its Call-ID, "
+                "From tag, CSeq and Via)", 482)
         if server is not None:
             return self._routed(server, server.receive(message, now))
         if message.method == "ACK":

@@ -4,6 +4,7 @@
 :class:`SipUri`; ``tel:`` and any other absolute URI give an :class:`AbsoluteUri` that
 serialises back unchanged. Components keep their %-escapes as received so a URI
 round-trips byte for byte; :meth:`SipUri.user_unescaped` decodes them.
+:func:`uris_equal` compares two URIs as RFC 3261 §19.1.4 says.
 """
 
 from __future__ import annotations
@@ -228,3 +229,59 @@ def parse_uri(text: str) -> Uri:
         headers=_parse_uri_headers(headers_text) if qmark else (),
         scheme=scheme,
     )
+
+
+# -- equality (RFC 3261 §19.1.4) ---------------------------------------------------------
+
+# §19.1.4: these parameters, present in one URI, must be present in the other and match.
+_PARAMS_IN_BOTH = frozenset(("user", "ttl", "method", "maddr", "transport"))
+
+
+def _unescaped(text: str) -> str:
+    return unquote(text, errors="surrogateescape")
+
+
+def _host_key(host: str) -> str:
+    """A host as §19.1.4 compares it: case-insensitively, an IP address by its value."""
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower()
+
+
+def uris_equal(a: Uri, b: Uri) -> bool:
+    """True when ``a`` and ``b`` are equal by RFC 3261 §19.1.4.
+
+    A SIP and a SIPS URI never are. The userinfo compares case-sensitively, everything
+    else case-insensitively, and %-escapes compare as the characters they stand for. A
+    port, or a ``user``, ``ttl``, ``method``, ``maddr`` or ``transport`` parameter, in one
+    URI must be in the other with the same value (an absent port is not 5060); any other
+    parameter is compared only when both URIs carry it; headers must all be in both.
+    Other schemes compare by scheme and the rest of the text, exactly.
+    """
+    if isinstance(a, AbsoluteUri) or isinstance(b, AbsoluteUri):
+        return (isinstance(a, AbsoluteUri) and isinstance(b, AbsoluteUri)
+                and a.scheme.lower() == b.scheme.lower() and a.opaque == b.opaque)
+    if a is b:
+        return True
+    if a.scheme != b.scheme or a.port != b.port or _host_key(a.host) != _host_key(b.host):
+        return False
+    for x, y in ((a.user, b.user), (a.password, b.password)):
+        if (x is None) != (y is None) or (x is not None and _unescaped(x) != _unescaped(y or "")):
+            return False
+    params_a, params_b = _param_map(a.params), _param_map(b.params)
+    for name in params_a.keys() | params_b.keys():
+        if name in params_a and name in params_b:
+            if params_a[name] != params_b[name]:
+                return False
+        elif name in _PARAMS_IN_BOTH:
+            return False
+    return _header_set(a.headers) == _header_set(b.headers)
+
+
+def _param_map(params: Params) -> dict[str, str]:
+    return {name: _unescaped(value or "").lower() for name, value in params}
+
+
+def _header_set(headers: tuple[tuple[str, str], ...]) -> frozenset[tuple[str, str]]:
+    return frozenset((_unescaped(name).lower(), _unescaped(value)) for name, value in headers)

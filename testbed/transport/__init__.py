@@ -15,6 +15,8 @@ from ._flows import (
     UdpEndpoint,
     UdpFlow,
 )
+from ._policy import ConnectionGate, ConnectionGuard, ConnectionPolicy, registration_hold
+from ._rejections import RejectionLog
 from ._stack import (
     ServerContext,
     SipStack,
@@ -39,7 +41,7 @@ from .tls import (
 )
 
 __all__ = [
-    "DeadlineTimer", "DelayedCalls",
+    "DeadlineTimer", "DelayedCalls", "RejectionLog",
     "EVENT_KINDS", "PING", "PONG", "ConnectFailed", "Flow", "FlowSink", "HostPort",
     "ServerContext", "SipStack", "StreamFlow", "StreamProtocol", "Trace", "TraceEvent",
     "TransactionFailed", "TransactionUser", "UdpEndpoint", "UdpFlow", "describe", "fmt_hostport",
@@ -48,4 +50,5 @@ __all__ = [
     "client_tls_options", "server_tls_options", "tls_failure_from",
     "BEHAVIOURS", "SUBPROTOCOL", "WsFlow",
     "SEGMENT_FLAGS", "Capture", "CapturedSegment", "CAPTURE_LIMIT", "TRACE_LIMIT",
+    "ConnectionGate", "ConnectionGuard", "ConnectionPolicy", "registration_hold",
 ]

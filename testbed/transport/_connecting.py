@@ -1,8 +1,9 @@
 """Opening connections: why a connect failed, and TLS around a client factory.
 
 Shared by every connection-oriented transport of the stack (TCP, TLS, WS, WSS): a TCP
-connect that was refused, unanswered or unroutable, and a TLS handshake that died,
-become a :class:`ConnectFailed` that names why, recorded in the trace.
+connect that was refused, unanswered or unroutable, a TLS handshake that died, and a
+WebSocket upgrade that was refused (:func:`upgrade_refused`), become a
+:class:`ConnectFailed` that names why, recorded in the trace.
 """
 
 from __future__ import annotations
@@ -82,3 +83,32 @@ class TlsClientFactory(TLSMemoryBIOFactory, protocol.ClientFactory):
 
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         pass
+
+
+def upgrade_refused(status: int, phrase: str, path: str, headers: dict[str, str]) -> str:
+    """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
+    if status == 404:
+        meaning = "no WebSocket service there"
+    elif status == 426:
+        meaning = ("the server did not see a WebSocket upgrade: a proxy in front of it "
+                   "probably drops the Upgrade/Connection headers")
+    elif status == 400:
+        meaning = ("the server refused the upgrade request (does it want the 'sip' "
+                   "subprotocol, an Origin, or another path?)")
+    elif status == 401:
+        meaning = "the server wants HTTP authentication before the upgrade (RFC 7118 §7)"
+    elif status == 403:
+        meaning = "the server forbids the upgrade (Origin not allowed, or access denied)"
+    elif status == 431:
+        meaning = "the upgrade request's header fields are too large for the server (RFC 6585)"
+    elif 200 <= status < 300:
+        meaning = "a plain web server answered and ignored the upgrade: no WebSocket service"
+    elif 300 <= status < 400:
+        meaning = f"redirected to {headers.get('location', '?')} (redirects are not followed)"
+    elif status >= 500:
+        meaning = "the server failed (a proxy without a live WebSocket back end?)"
+    else:
+        meaning = "the upgrade was refused"
+    text = f"HTTP {status} {phrase} on GET {path}: {meaning}".replace("  ", " ")
+    agent = headers.get("server")
+    return text + (f" (Server: {agent})" if agent else "")

@@ -9,6 +9,7 @@ and hand whole messages to a :class:`FlowSink` (the stack). No SIP logic lives h
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Protocol as TypingProtocol
 
 from twisted.internet import protocol
@@ -31,6 +32,9 @@ from testbed.sip import (
 from ._capture import Capture
 from ._trace import HostPort, Trace, describe, hostport_of
 
+if TYPE_CHECKING:
+    from ._policy import ConnectionGuard
+
 PING = b"\r\n\r\n"  # RFC 5626 §3.5.1 double-CRLF keep-alive ping
 PONG = b"\r\n"
 
@@ -47,6 +51,8 @@ class FlowSink(TypingProtocol):
     def pong_received(self, flow: Flow) -> None: ...
 
     def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None: ...
+
+    def input_rejected(self, flow: Flow, what: str) -> None: ...
 
 
 class Flow:
@@ -76,6 +82,13 @@ class Flow:
         proto = getattr(self, "proto", None)
         return None if proto is None else proto.transport
 
+    @property
+    def guard(self) -> ConnectionGuard | None:
+        """The connection policy's watch over an accepted connection; None for UDP and
+        for connections this element opened."""
+        proto = getattr(self, "proto", None)
+        return None if proto is None else proto.guard
+
     def send_message(self, message: Message) -> None:
         """Serialise and send one message, recording it in the trace."""
         data = message.to_bytes()
@@ -104,16 +117,25 @@ class Flow:
         return f"<{type(self).__name__} {self.transport} {self.local} -> {self.remote}>"
 
 
-def reject_bad_input(flow: Flow, sink_trace: Trace, raw: bytes,
+def reject_bad_input(sink: FlowSink, flow: Flow, raw: bytes,
                      error: RemoteProtocolError) -> None:
-    """Record malformed input and answer it if it was a request (RFC 3261 §21.4.1)."""
-    sink_trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
-                      summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
+    """Record malformed input, answer it if it was a request (RFC 3261 §21.4.1; a
+    response is dropped, §18.1.2) and tell ``sink``, which logs one line at most."""
+    trace = flow.trace
+    trace.record("bad-message", flow.transport, local=flow.local, remote=flow.remote,
+                 summary=error.reason, data=raw[:4096], detail=f"status {error.status_hint}")
     answer = error_response_for(raw, error)
+    outcome = "dropped"
     if answer is not None and not flow.closed:
-        flow.write(answer)
-        sink_trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
-                          summary=f"{error.status_hint} {error.reason}", data=answer)
+        try:
+            flow.write(answer)
+        except (ConnectionError, OSError) as exc:
+            outcome = f"answer not sent: {exc}"
+        else:
+            outcome = "answered"
+            trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
+                         summary=f"{error.status_hint} {error.reason}", data=answer)
+    sink.input_rejected(flow, f"{error.status_hint} {error.reason} ({outcome})")
 
 
 # -- UDP ---------------------------------------------------------------------------------
@@ -174,7 +196,7 @@ class UdpEndpoint(protocol.DatagramProtocol):
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
-            reject_bad_input(flow, self.trace, data, exc)
+            reject_bad_input(self.sink, flow, data, exc)
             return
         self.trace.record("received", Transport.UDP, local=self.local, remote=flow.remote,
                           summary=describe(message), data=data)
@@ -257,8 +279,12 @@ class StreamProtocol(protocol.Protocol):
     """Frames a TCP/TLS byte stream into SIP messages and CRLF keep-alives.
 
     ``ready`` fires (through ``on_ready`` callbacks) once the connection can carry SIP:
-    at once for TCP, after the handshake for TLS (``IHandshakeListener``).
+    at once for TCP, after the handshake for TLS (``IHandshakeListener``). On an
+    accepted connection, ``guard`` (set by the connection policy before it connects)
+    hears of readiness, messages, keep-alives and partial input.
     """
+
+    guard: ConnectionGuard | None = None
 
     def __init__(self, sink: FlowSink, trace: Trace, transport: Transport, role: str,
                  max_message_size: int = 65535) -> None:
@@ -289,6 +315,8 @@ class StreamProtocol(protocol.Protocol):
         self.trace.record("connected", flow.transport, local=flow.local, remote=flow.remote,
                           summary=f"{flow.transport} connection ({self.role})")
         self.sink.flow_opened(flow)
+        if self.guard is not None:
+            self.guard.ready()
         callbacks, self.on_ready = self.on_ready, []
         for callback in callbacks:
             callback(self, None)
@@ -296,17 +324,26 @@ class StreamProtocol(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         flow = self.flow
         assert flow is not None
-        self.framer.feed(data)
+        guard = self.guard
+        framer = self.framer
+        framer.feed(data)
         while not flow.closed:
             try:
-                event = self.framer.next_event()
+                event = framer.next_event()
             except RemoteProtocolError as exc:
                 # The stream cannot be split any more: answer if we can, then close.
-                reject_bad_input(flow, self.trace, exc.raw or b"", exc)
+                reject_bad_input(self.sink, flow, exc.raw or b"", exc)
                 flow.close()
                 return
             if event is None:
+                if guard is not None and framer.buffered:
+                    guard.pending()
                 return
+            if guard is not None:
+                if isinstance(event, Message):
+                    guard.message()
+                else:
+                    guard.keepalive()
             if isinstance(event, KeepAlivePing):
                 flow.write(PONG)
                 self.trace.record("keepalive-received", flow.transport, local=flow.local,
@@ -316,7 +353,7 @@ class StreamProtocol(protocol.Protocol):
                                   remote=flow.remote, summary="CRLF pong")
                 self.sink.pong_received(flow)
             elif isinstance(event, BadMessage):
-                reject_bad_input(flow, self.trace, event.raw, event.error)
+                reject_bad_input(self.sink, flow, event.raw, event.error)
             else:
                 self.trace.record("received", flow.transport, local=flow.local,
                                   remote=flow.remote, summary=describe(event),
@@ -326,6 +363,8 @@ class StreamProtocol(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         flow = self.flow
         detail = reason.getErrorMessage() if reason is not None else "closed"
+        if self.guard is not None and self.guard.close_reason:
+            detail = self.guard.close_reason
         if flow is not None:
             flow.closed = True
             flow.close_reason = detail

@@ -27,6 +27,7 @@ from testbed.sip import (
     Action,
     Deliver,
     Message,
+    RemoteProtocolError,
     Request,
     Response,
     Terminated,
@@ -44,8 +45,10 @@ from testbed.sip import (
 from ._capture import Capture
 from ._connecting import ConnectFailed, TlsClientFactory, connect_failed, tls_connect_failed
 from ._delayed_calls import DeadlineTimer
-from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint
+from ._flows import Flow, FlowSink, StreamProtocol, UdpEndpoint, reject_bad_input
 from ._icmp import listen_udp
+from ._policy import ConnectionGate, ConnectionPolicy
+from ._rejections import RejectionLog, answer_internal_error
 from ._trace import HostPort, Trace, describe, hostport_of
 from ._ws import WsClientFactory, ws_listener_factory
 from .tls import ClientTlsCreator
@@ -131,6 +134,7 @@ class SipStack(FlowSink):
         send_trying: bool = True,
         connect_timeout: float = 5.0,
         capture: Capture | None = None,
+        policy: ConnectionPolicy | None = None,
     ) -> None:
         self.reactor = reactor
         self._capture = capture
@@ -146,6 +150,25 @@ class SipStack(FlowSink):
         self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
+        self.rejections = RejectionLog(reactor.seconds)
+        self.gate = ConnectionGate(reactor, self.trace, policy or ConnectionPolicy())
+
+    # -- connection policy --------------------------------------------------------------
+
+    @property
+    def policy(self) -> ConnectionPolicy:
+        """What connections accepted by this element's listeners may do (deadlines,
+        caps, backlog: see :class:`ConnectionPolicy`; Kamailio's defaults unless given).
+
+        Set it before listening: a port keeps the policy it was opened with for its
+        backlog and WebSocket limits, a connection the one it was accepted with.
+        Connections this element opens (as a client) are not policed.
+        """
+        return self.gate.policy
+
+    @policy.setter
+    def policy(self, policy: ConnectionPolicy) -> None:
+        self.gate.policy = policy
 
     # -- capture ------------------------------------------------------------------------
 
@@ -197,8 +220,10 @@ class SipStack(FlowSink):
         :func:`ws_listener_factory`). Returns the bound address.
         """
         transport = Transport.WS if tls_options is None else Transport.WSS
+        policy = self.policy
         factory = ws_listener_factory(self, self.trace, self.reactor, transport, path=path,
-                                      behaviour=behaviour, timeout=self.connect_timeout)
+                                      behaviour=behaviour,
+                                      max_upgrade_size=policy.max_upgrade_size)
         bound = self._listen_tcp(transport, host, port, factory, tls_options)
         if behaviour != "normal":
             self.trace.record("note", transport, local=bound,
@@ -212,11 +237,16 @@ class SipStack(FlowSink):
             if tls_options is None:
                 raise ValueError(f"{transport} needs tls_options (a server TLS creator)")
             factory = TLSMemoryBIOFactory(tls_options, False, factory)
+        outermost = self.captured(factory, "server")
+        policy = self.policy
+        gated = self.gate.factory(outermost, transport) if policy.watches else None
         # listenTCP takes any protocol factory; Twisted annotates it as ServerFactory.
-        listening = self.reactor.listenTCP(port, self.captured(factory, "server"),  # type: ignore[arg-type]
-                                           interface=host)
+        listening = self.reactor.listenTCP(port, gated or outermost,  # type: ignore[arg-type]
+                                           backlog=policy.listen_backlog, interface=host)
         self._listeners.append(listening)
         bound = hostport_of(listening.getHost())
+        if gated is not None:
+            gated.local = bound
         self._note_listening(transport, bound)
         return bound
 
@@ -348,12 +378,40 @@ class SipStack(FlowSink):
 
     def send_response(self, response: Response) -> None:
         """Send a response on the server transaction it answers."""
-        routed = self.table.send_response(response, self.reactor.seconds())
-        if routed.transaction is not None:
-            self._run(routed.transaction, routed.actions)
+        now = self.reactor.seconds()
+        routed = self.table.send_response(response, now)
+        transaction = routed.transaction
+        if transaction is not None:
+            if 200 <= response.status < 300 and transaction.request.method == "REGISTER":
+                self._registered(transaction, response, now)
+            self._run(transaction, routed.actions)
         self._rearm()
 
+    def input_rejected(self, flow: Flow, what: str) -> None:
+        """A layer refused what ``flow``'s peer sent: one rate-limited log line."""
+        self.rejections.rejected(flow.transport, flow.remote, what)
+    def _registered(self, transaction: Transaction, response: Response, now: float) -> None:
+        """A 2xx to a REGISTER holds the accepted connection it came on for as long as
+        the bindings it made (see :func:`registration_hold`)."""
+        record = self._transactions.get(transaction)
+        guard = None if record is None else record.flow.guard
+        if guard is not None:
+            guard.registered(transaction.request, response, now)
+
     def message_received(self, message: Message, flow: Flow) -> None:
+        """The one boundary of every flow's messages: whatever handling them raises is
+        answered (a request no transaction can take as its error says, RFC 3261
+        §8.2.2.2; one that failed with 500, §21.5.1) and logged in one line, never a
+        traceback, and the stack keeps serving."""
+        try:
+            self._message_received(message, flow)
+        except RemoteProtocolError as exc:
+            reject_bad_input(self, flow, message.to_bytes(), exc)
+        except Exception as exc:  # the protocol boundary (STYLE.md): answer, log, go on
+            answer_internal_error(self, message, flow, exc)
+        self._rearm()
+
+    def _message_received(self, message: Message, flow: Flow) -> None:
         if isinstance(message, Request):
             _stamp_received(message, flow)
         now = self.reactor.seconds()
@@ -368,7 +426,6 @@ class SipStack(FlowSink):
             if routed.created:
                 self._transactions[routed.transaction] = _TransactionRecord(flow)
             self._run(routed.transaction, routed.actions)
-        self._rearm()
 
     # -- actions and timers -------------------------------------------------------------
 
@@ -405,7 +462,7 @@ class SipStack(FlowSink):
             flow = self.udp.flow_to(_udp_response_destination(message, flow))
         try:
             flow.send_message(message)
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, error.MessageLengthError) as exc:
             routed = self.table.transport_error(transaction, self.reactor.seconds(), str(exc))
             self._run(transaction, routed.actions)
             return
@@ -454,6 +511,7 @@ class SipStack(FlowSink):
         for flow in list(self.flows.values()):
             if not flow.closed and flow.transport is not Transport.UDP:
                 flow.close()
+        self.gate.drop_silent()  # accepted, and no flow yet: mid-handshake, say
         for listening in self._listeners:
             result = listening.stopListening()
             if isinstance(result, defer.Deferred):

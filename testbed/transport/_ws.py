@@ -23,6 +23,12 @@ What RFC 7118 asks, and where:
   answered with ``CRLF`` and a ``CRLF`` frame counts as a pong (SIP.js sends those).
 - §7 Authentication: a server may answer the upgrade with HTTP 401; the client reports it.
 
+A listener bounds the upgrade (the connection policy): a request line and headers over
+``max_upgrade_size`` bytes get 431 (RFC 6585 §5) and a close; autobahn buffers the
+request until its blank line with no limit. The connection's guard times the upgrade:
+autobahn's ``openHandshakeTimeout`` stays off on listeners, as txaio's batched timer
+truncates it to a whole second (0.3 s fires at once, 5 s within 4 to 5 s).
+
 No SIP logic lives here: messages go to the stack (a :class:`FlowSink`), malformed ones
 get the same 400 as on every other transport (``reject_bad_input``), and failures to
 connect become :class:`ConnectFailed` with the HTTP status or the subprotocol named.
@@ -54,7 +60,7 @@ from testbed.sip import (
     parse_message,
 )
 
-from ._connecting import ConnectFailed, connect_failed, tls_connect_failed
+from ._connecting import ConnectFailed, connect_failed, tls_connect_failed, upgrade_refused
 from ._flows import PING, PONG, Flow, FlowSink, disable_nagle, flush_now, reject_bad_input
 from ._trace import HostPort, Trace, describe, hostport_of
 from .tls import ClientTlsCreator
@@ -122,6 +128,8 @@ def _is_utf8(data: bytes) -> bool:
 
 
 if TYPE_CHECKING:
+    from ._policy import ConnectionGuard
+
     _AutobahnProtocol = WebSocketProtocol  # what the mixin is mixed into, for the checker
 else:
     _AutobahnProtocol = object
@@ -136,6 +144,7 @@ class _WsEndpoint(_AutobahnProtocol):
 
     factory: _WsServerFactory | WsClientFactory
     flow: WsFlow | None = None
+    guard: ConnectionGuard | None = None  # an accepted connection's (the policy sets it)
     role = "?"
     _frames = 0
     _reported = False  # flow_closed given to the sink
@@ -179,14 +188,21 @@ class _WsEndpoint(_AutobahnProtocol):
         frames = self._frames
         kind = "binary" if isBinary else "text"
         detail = f"{frames} {kind} frame" + ("s" if frames != 1 else "")
+        guard = self.guard
         if payload and not payload.strip(b"\r\n"):
+            if guard is not None:
+                guard.keepalive()
             self._crlf_keepalive(flow, payload, detail)
             return
         try:
             message = parse_message(payload)
         except RemoteProtocolError as exc:
-            reject_bad_input(flow, self.trace, payload, exc)
+            if guard is not None:
+                guard.keepalive()
+            reject_bad_input(self.sink, flow, payload, exc)
             return
+        if guard is not None:
+            guard.message()
         self.trace.record("received", flow.transport, local=flow.local, remote=flow.remote,
                           summary=describe(message), data=payload, detail=detail)
         self.sink.message_received(message, flow)
@@ -206,12 +222,16 @@ class _WsEndpoint(_AutobahnProtocol):
 
     def onPing(self, payload: bytes) -> None:  # autobahn API
         super().onPing(payload)  # answers with a Pong
+        if self.guard is not None:
+            self.guard.keepalive()
         flow = self.flow
         if flow is not None:
             self.trace.record("keepalive-received", flow.transport, local=flow.local,
                               remote=flow.remote, summary="WebSocket ping (answered)")
 
     def onPong(self, payload: bytes) -> None:  # autobahn API
+        if self.guard is not None:
+            self.guard.keepalive()
         flow = self.flow
         if flow is None:
             return
@@ -234,6 +254,8 @@ class _WsEndpoint(_AutobahnProtocol):
             detail = f"WebSocket closed by {by} (code {code}{': ' + reason if reason else ''})"
         else:
             detail = reason or "connection lost"
+        if self.guard is not None and self.guard.close_reason:
+            detail = self.guard.close_reason
         flow.closed = True
         flow.close_reason = detail
         self.trace.record("closed", flow.transport, local=flow.local, remote=flow.remote,
@@ -241,18 +263,20 @@ class _WsEndpoint(_AutobahnProtocol):
         self.sink.flow_closed(flow, detail)
 
 
-def _configure(factory: WebSocketServerFactory | WebSocketClientFactory, timeout: float) -> None:
+def _configure(factory: WebSocketServerFactory | WebSocketClientFactory,
+               timeout: float | None) -> None:
     """autobahn options shared by both sides: nothing it would do on its own.
 
     permessage-deflate stays off (autobahn's default on both sides: the client offers
     nothing, the server accepts nothing), so frames stay readable in a capture.
+    ``timeout`` bounds the opening handshake (None: no bound).
     """
     factory.setProtocolOptions(
         autoPingInterval=0,  # keep-alives only when the stack asks (send_keepalive)
         autoFragmentSize=0,  # one frame per message (RFC 7118 §5)
         maxFramePayloadSize=DEFAULT_MAX_MESSAGE_SIZE,  # like the stream framer's limit
         maxMessagePayloadSize=DEFAULT_MAX_MESSAGE_SIZE,
-        openHandshakeTimeout=timeout,
+        openHandshakeTimeout=timeout or 0,  # 0: autobahn's "never"
         closeHandshakeTimeout=CLOSE_TIMEOUT,
     )
 
@@ -306,8 +330,30 @@ class _WsServerProtocol(_WsEndpoint, WebSocketServerProtocol):  # type: ignore[m
         headers = [("Server", AGENT), ("Content-Length", "0")] + list(responseHeaders or [])
         super().failHandshake(reason, code, headers)
 
+    def processHandshake(self) -> None:  # autobahn API
+        # autobahn looks for the blank line in all it buffered, on every read, with no
+        # limit: bound what it may buffer, and refuse past it (RFC 6585 §5).
+        limit = self.factory.max_upgrade_size
+        if limit is not None and len(self.data) > limit \
+                and self.data.find(b"\r\n\r\n", 0, limit) < 0:
+            size = len(self.data)
+            self.data = b""
+            self._note(f"refused the WebSocket upgrade with HTTP 431: request line and "
+                       f"headers over {limit} bytes (max_upgrade_size; {size} received)")
+            self.failHandshake("Request Header Fields Too Large", 431,
+                               [("Connection", "close")])
+            return
+        super().processHandshake()
+
     def onOpen(self) -> None:  # autobahn API
         self._open_flow(self.http_request_path)
+        if self.guard is not None:
+            self.guard.ready()
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # Twisted API
+        super().connectionLost(reason)
+        self.data = b""  # whatever was buffered (an unfinished upgrade, a partial frame)
+        self.http_request_data = b""
 
     def onClose(self, wasClean: bool, code: int | None,  # autobahn API
                 reason: str | None) -> None:
@@ -320,14 +366,15 @@ class _WsServerFactory(WebSocketServerFactory):
     protocol = _WsServerProtocol  # type: ignore[assignment]
 
     def __init__(self, sink: FlowSink, trace: Trace, reactor: IReactorTime, transport: Transport,
-                 path: str, behaviour: str, timeout: float) -> None:
+                 path: str, behaviour: str, max_upgrade_size: int | None) -> None:
         super().__init__(protocols=[SUBPROTOCOL], server=AGENT, reactor=reactor)
         self.sink = sink
         self.trace = trace
         self.transport_name = transport
         self.ws_path = path
         self.behaviour = behaviour
-        _configure(self, timeout)
+        self.max_upgrade_size = max_upgrade_size
+        _configure(self, None)  # the connection policy's guard times the upgrade
         # No HTML status page for a GET without Upgrade: the autobahn default would be
         # a surprise on a SIP port (autobahn then answers 426 itself).
         self.setProtocolOptions(webStatus=False)
@@ -386,7 +433,7 @@ class _QuietSite(server.Site):
 
 def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
                         transport: Transport, *, path: str = "/", behaviour: str = "normal",
-                        timeout: float = 5.0) -> protocol.Factory[Any]:
+                        max_upgrade_size: int | None = 8192) -> protocol.Factory[Any]:
     """The factory of a SIP WebSocket listening port (TLS goes around it for WSS).
 
     ``behaviour`` picks what the port does with an upgrade (one of :data:`BEHAVIOURS`):
@@ -401,8 +448,10 @@ def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
     - ``no-subprotocol``: upgrades without ``Sec-WebSocket-Protocol`` and then serves
       SIP anyway, as a misconfigured gateway does.
 
-    ``timeout`` bounds the opening handshake. Raises :class:`ValueError` for an unknown
-    behaviour or a path without its leading ``/``.
+    ``max_upgrade_size`` bounds the bytes of the upgrade's request line and headers
+    (431 past them; None: no bound). The upgrade's deadline is the connection policy's
+    (the stack's gate). Raises :class:`ValueError` for an unknown behaviour or a path
+    without its leading ``/``.
     """
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"WebSocket listener behaviour {behaviour!r}: expected one of "
@@ -411,7 +460,8 @@ def ws_listener_factory(sink: FlowSink, trace: Trace, reactor: IReactorTime,
         raise ValueError(f"WebSocket path {path!r} must start with '/'")
     if behaviour in ("upgrade-required", "no-websocket"):
         return _QuietSite(_PlainHttpPage(trace, transport, behaviour))
-    return _WsServerFactory(sink, trace, reactor, transport, path, behaviour, timeout)
+    return _WsServerFactory(sink, trace, reactor, transport, path, behaviour,
+                            max_upgrade_size)
 
 
 # -- client ------------------------------------------------------------------------------
@@ -441,7 +491,7 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
         if len(words) >= 2 and words[1].isdigit() and words[1] != "101":
             phrase = words[2] if len(words) > 2 else ""
             headers: dict[str, str] = getattr(self, "http_headers", {})
-            text = _refusal(int(words[1]), phrase, self.factory.ws_path, headers)
+            text = upgrade_refused(int(words[1]), phrase, self.factory.ws_path, headers)
         else:
             text = f"invalid answer to the WebSocket upgrade (GET {self.factory.ws_path}): {reason}"
         self.factory.failed(self, ConnectFailed("websocket", text))
@@ -484,33 +534,6 @@ class _WsClientProtocol(_WsEndpoint, WebSocketClientProtocol):  # type: ignore[m
             failure = ConnectFailed("websocket", f"connection closed before the WebSocket upgrade "
                                                  f"(GET {factory.ws_path}) completed: {lost}")
         factory.failed(self, failure)
-
-
-def _refusal(status: int, phrase: str, path: str, headers: dict[str, str]) -> str:
-    """Why an upgrade answered with ``status`` failed, in a support engineer's words."""
-    if status == 404:
-        meaning = "no WebSocket service there"
-    elif status == 426:
-        meaning = ("the server did not see a WebSocket upgrade: a proxy in front of it "
-                   "probably drops the Upgrade/Connection headers")
-    elif status == 400:
-        meaning = ("the server refused the upgrade request (does it want the 'sip' "
-                   "subprotocol, an Origin, or another path?)")
-    elif status == 401:
-        meaning = "the server wants HTTP authentication before the upgrade (RFC 7118 §7)"
-    elif status == 403:
-        meaning = "the server forbids the upgrade (Origin not allowed, or access denied)"
-    elif 200 <= status < 300:
-        meaning = "a plain web server answered and ignored the upgrade: no WebSocket service"
-    elif 300 <= status < 400:
-        meaning = f"redirected to {headers.get('location', '?')} (redirects are not followed)"
-    elif status >= 500:
-        meaning = "the server failed (a proxy without a live WebSocket back end?)"
-    else:
-        meaning = "the upgrade was refused"
-    text = f"HTTP {status} {phrase} on GET {path}: {meaning}".replace("  ", " ")
-    agent = headers.get("server")
-    return text + (f" (Server: {agent})" if agent else "")
 
 
 class WsClientFactory(WebSocketClientFactory):

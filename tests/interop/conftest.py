@@ -1,5 +1,5 @@
-"""Interop fixtures: real third-party peers (Kamailio, baresip, linphonec, SIPp, dig, kdig)
-against our client, registrar and DNS server, on loopback only.
+"""Interop fixtures: real third-party peers (Kamailio, NSD, baresip, linphonec, SIPp, dig,
+kdig) against our client, registrar and DNS server, on loopback only.
 
 Every peer is a child process started here in a temp dir, with the configuration the
 test generated, in its own session (so its process group id is its PID). It is stopped by
@@ -18,6 +18,7 @@ skips it otherwise, with the apt-get command that installs it.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -31,7 +32,12 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from servers.loopback import PortUnavailable, find_free_loopback
 from testbed.sip import Timers
+
+from .kamailio import PORTS as KAMAILIO_PORTS
+from .kamailio import TLS_CFG, Kamailio, kamailio_config
+from .kamailio import USERS as KAMAILIO_USERS
 
 DOMAIN = "sip.example.com"
 """The SIP domain of every interop world; only our DNS server (or a hosts map) knows it."""
@@ -54,6 +60,7 @@ PACKAGES = {
     "sipp": "sip-tester",
     "dig": "dnsutils",
     "kdig": "knot-dnsutils",
+    "nsd": "nsd",
 }
 """Debian package(s) that provide each peer: what the skip message tells to install."""
 
@@ -64,7 +71,7 @@ _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "interop: against real third-party peers installed from Debian packages "
-        "(Kamailio, baresip, linphonec, SIPp, dig, kdig); run with `make interop`")
+        "(Kamailio, NSD, baresip, linphonec, SIPp, dig, kdig); run with `make interop`")
 
 
 # -- finding peers -----------------------------------------------------------------------
@@ -364,18 +371,17 @@ class Ours:
         self.registrars.append(registrar)
         tls = server_tls_options(certificate) if certificate is not None else None
         if host is None:
-            from servers.loopback import find_free_loopback
-
             host = find_free_loopback(list(transports.items()), exclude=exclude)
         bound = {t: registrar.listen(t, host, port, tls_options=tls)
                  for t, port in transports.items()}
         return registrar, bound
 
-    def dns(self, *zones: dict, host: str = "127.0.0.1"):
-        """Our DNS server for ``zones`` on ``host``, port 0: (server, port)."""
+    def dns(self, *zones: dict, host: str = "127.0.0.1", **options: object):
+        """Our DNS server for ``zones`` on ``host``, port 0: (server, port). ``options``
+        go to :class:`~servers.dns.DnsServer` (``faults``, ``forward``...)."""
         from servers.dns import DnsServer
 
-        server = DnsServer(list(zones), reactor)
+        server = DnsServer(list(zones), reactor, **options)
         self.dns_servers.append(server)
         return server, server.listen(host, 0).port
 
@@ -408,3 +414,116 @@ def sip_zone(naptr: list[tuple[str, str]], srv: dict[str, list[tuple[int, str, i
     records += [{"name": name, "type": "A", "address": address}
                 for name, address in addresses.items()]
     return {"origin": DOMAIN, "ttl": 60, "records": records}
+
+
+# -- Kamailio, the real registrar (tests/interop/kamailio.py) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def kamailio_server(tmp_path_factory, issue):
+    """One Kamailio per test module: started by PID in a temp dir, stopped by PID."""
+    binary = require_peer("kamailio")
+    modules = glob.glob("/usr/lib/*/kamailio/modules/tls.so")
+    require_file(modules[0] if modules else "/usr/lib/<arch>/kamailio/modules/tls.so",
+                 "kamailio-tls-modules", "Kamailio's tls module")
+    require_file(Path(modules[0]).with_name("websocket.so") if modules else
+                 "/usr/lib/<arch>/kamailio/modules/websocket.so",
+                 "kamailio-websocket-modules", "Kamailio's websocket module")
+
+    workdir = tmp_path_factory.mktemp("kamailio")
+    host = find_free_loopback(list(KAMAILIO_PORTS.items()))
+    files = issue("valid", DOMAIN).write(workdir)
+    tls_cfg = workdir / "tls.cfg"
+    tls_cfg.write_text(TLS_CFG.format(key=files.private_key, certificate=files.certificate))
+    cfg = workdir / "kamailio.cfg"
+    cfg.write_text(kamailio_config(host, tls_cfg, KAMAILIO_USERS, DOMAIN))
+    rundir = workdir / "run"
+    rundir.mkdir()
+    peer = Peer("kamailio", [binary, "-DD", "-E", "-f", cfg, "-P", workdir / "kamailio.pid",
+                             "-Y", rundir, "-w", workdir], workdir,
+                env={**os.environ, "LC_ALL": "C"})
+    peer.start()
+    try:
+        # Kamailio needs nothing of ours to start: a blocking poll is fine here.
+        peer.until_blocking(peer.logged("TESTBED ready"), "Kamailio's first worker ready")
+        for transport in ("TCP", "TLS", "WSS"):
+            port = KAMAILIO_PORTS[transport]
+            peer.until_blocking(lambda p=port: tcp_listening(host, p),
+                                f"Kamailio accepting {transport} on {host}:{port}")
+        yield Kamailio(peer, host)
+    finally:
+        peer.stop_blocking()
+
+
+@pytest.fixture
+def kamailio(kamailio_server):
+    """The module's Kamailio, its log read from the start of this test."""
+    if not kamailio_server.peer.running:
+        pytest.fail(f"{kamailio_server.peer.describe()}\n{kamailio_server.peer.tail()}",
+                    pytrace=False)
+    kamailio_server.forget()
+    return kamailio_server
+
+
+# -- NSD, a real authoritative DNS server --------------------------------------------------
+
+NSD_CONF = """\
+server:
+    ip-address: {host}@{port}
+    username: ""
+    chroot: ""
+    zonesdir: "{workdir}"
+    database: ""
+    pidfile: "{workdir}/nsd.pid"
+    xfrdfile: "{workdir}/xfrd.state"
+    zonelistfile: "{workdir}/zone.list"
+    xfrdir: "{workdir}"
+    verbosity: 2
+    server-count: 1
+    reuseport: no
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {origin}
+    zonefile: "{origin}.zone"
+"""
+"""One zone from a file, on one address, in the foreground, no privilege drop, no chroot,
+no response rate limiting (the tests ask in bursts)."""
+
+
+@pytest.fixture
+def nsd(tmp_path):
+    """``nsd(origin, records)`` → ``(host, port)`` of an NSD serving that zone; stopped by
+    PID afterwards. ``records`` is the zone file's text after ``$ORIGIN`` and ``$TTL``
+    (a SOA and an NS are added). NSD takes UDP and TCP 53 on a free 127.0.0.N when it
+    can be bound, else a free port on 127.0.0.1."""
+    started: list[Peer] = []
+
+    def start(origin: str, records: str) -> tuple[str, int]:
+        binary = require_peer("nsd")
+        try:
+            host, port = find_free_loopback([("UDP", 53), ("TCP", 53)]), 53
+        except PortUnavailable:
+            host, port = "127.0.0.1", free_port("127.0.0.1")
+        workdir = tmp_path / f"nsd-{len(started)}"
+        workdir.mkdir()
+        (workdir / f"{origin}.zone").write_text(
+            f"$ORIGIN {origin}.\n$TTL 300\n"
+            f"@ IN SOA ns.{origin}. admin.{origin}. 2024 3600 600 86400 20\n"
+            f"@ IN NS ns.{origin}.\nns IN A {host}\n{records}\n")
+        conf = workdir / "nsd.conf"
+        conf.write_text(NSD_CONF.format(host=host, port=port, workdir=workdir, origin=origin))
+        peer = Peer("nsd", [binary, "-d", "-c", conf], workdir)
+        started.append(peer)
+        peer.start()
+        # NSD needs nothing of ours to start: a blocking poll is fine here.
+        peer.until_blocking(peer.logged(f"zone {origin} read with success"),
+                            f"NSD loading {origin}")
+        peer.until_blocking(lambda: tcp_listening(host, port), f"NSD accepting TCP on "
+                                                               f"{host}:{port}")
+        return host, port
+
+    yield start
+    for peer in started:
+        peer.stop_blocking()

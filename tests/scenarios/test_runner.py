@@ -2,14 +2,17 @@
 exit code follows; a world that cannot be built is one clear line."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import defer, reactor, task
 
 from testbed.scenario import parse
+from testbed.sip import parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTHY = (ROOT / "scenarios" / "healthy" / "udp.yaml").read_text(encoding="utf-8")
@@ -113,3 +116,72 @@ def test_cli_list_shows_the_catalogue():
     result = cli("list")
     assert result.returncode == 0
     assert "healthy-udp" in result.stdout and "TLS handshake failure" in result.stdout
+
+
+# -- cancellation: testbed run cancels the scenario in flight at SIGINT/SIGTERM ----------
+
+TCP = (ROOT / "scenarios" / "healthy" / "tcp.yaml").read_text(encoding="utf-8")
+REGISTER_THEN_WAIT = TCP[:TCP.index("steps:")] + """steps:
+  - register:
+      expect: {ok: true}
+  - wait: 60s
+"""
+
+
+def _in_use(endpoint) -> bool:
+    """Whether something still listens on ``endpoint`` (a bind there fails)."""
+    kind = socket.SOCK_DGRAM if endpoint.transport == "UDP" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((endpoint.host, endpoint.port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancelling_a_run_stops_the_step_and_the_world_at_once():
+    from testbed.scenario import run
+
+    readers_before = set(reactor.getReaders())
+    reached = defer.Deferred()
+
+    async def wait(world, body):  # the built-in wait, telling the test once it has begun
+        world.reactor.callLater(0, reached.callback, world)
+        await task.deferLater(world.reactor, parse_duration(body), lambda: None)
+
+    running = defer.ensureDeferred(run(parse(REGISTER_THEN_WAIT, "wait.yaml"), reactor,
+                                       steps={"wait": wait}))
+    world = await reached
+    listening = [e for e in world.endpoints if e.transport in ("UDP", "TCP")]
+    assert listening and all(_in_use(e) for e in listening)
+    cancelled_at = reactor.seconds()
+    running.cancel()
+    with pytest.raises(defer.CancelledError):
+        await running
+    assert reactor.seconds() - cancelled_at < 1.0
+    assert not [e for e in listening if _in_use(e)]
+    assert set(reactor.getReaders()) <= readers_before
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancellation_during_the_worlds_stop_lets_it_stop_to_the_end():
+    from testbed.scenario import run
+
+    readers_before = set(reactor.getReaders())
+    seen = []
+    running: list[defer.Deferred] = []
+
+    async def wait(world, body):  # the last step: cancel once the world has begun to stop
+        seen.append(world)
+        world.reactor.callLater(0, running[0].cancel)
+
+    running.append(defer.ensureDeferred(run(parse(REGISTER_THEN_WAIT, "wait.yaml"), reactor,
+                                            steps={"wait": wait})))
+    with pytest.raises(defer.CancelledError):
+        await running[0]
+    (world,) = seen
+    assert not [e for e in world.endpoints if _in_use(e)]
+    assert set(reactor.getReaders()) <= readers_before

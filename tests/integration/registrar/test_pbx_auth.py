@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor
 
+from testbed.client import ClientConfig, UserAgent
 from testbed.diagnosis import diagnose
-from testbed.sip import parse_message, parse_uri
+from testbed.sip import SipUri, Timers, parse_message, parse_uri
 
 TRANSPORTS = [("udp", "UDP"), ("tcp", "TCP")]
 
@@ -133,3 +135,56 @@ async def test_a_known_user_still_registers(servers, agents, unknown_user):
     outcome = await agent.register()
     assert outcome.ok, outcome.summary
     assert [e.status for e in outcome.exchanges] == [401, 200]
+
+
+# -- authorisation (RFC 3261 §10.3 step 4) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "transport"), TRANSPORTS)
+@pytest.mark.parametrize(("policy", "status"), [("own", 403), ("accounts", 200), ("any", 200)])
+@pytest_twisted.ensureDeferred
+async def test_alice_registering_bobs_address_of_record(servers, agents, mode, transport,
+                                                        policy, status):
+    registrar, bound = servers.registrar({transport: 0}, registrar_policy=policy,
+                                         users={"alice": "secret", "bob": "hunter2"})
+    host, port = bound[transport]
+    bob = agents.agent(f"sip:{host}:{port}", mode, user="bob", password="hunter2")
+    assert (await bob.register()).ok
+    (bobs,) = registrar.bindings("sip:bob@example.com")
+    # alice's credentials, bob's address-of-record, alice's contact.
+    alice = agents.agent(f"sip:{host}:{port}", mode, user="bob", username="alice")
+
+    outcome = await alice.register()
+
+    assert [e.status for e in outcome.exchanges] == [401, status]
+    bindings = registrar.bindings("sip:bob@example.com")
+    if status == 403:
+        assert not outcome.ok and outcome.error == "rejected"
+        assert bindings == [bobs]  # bob's binding is untouched
+        assert diagnose([outcome], mode=mode).row == "rejected"
+    else:
+        assert outcome.ok and len(bindings) == 2
+
+
+def agent_of_domain(agents, registrar: str, domain: str) -> UserAgent:
+    """alice's user agent with her address-of-record in ``domain``."""
+    agent = UserAgent(reactor, ClientConfig(
+        aor=SipUri(host=domain, user="alice"), registrar=parse_uri(registrar), transport="udp",
+        password="secret", timers=Timers(t1=0.02, t2=0.16, t4=0.2)))
+    agent.start()
+    agents.started.append(agent)  # stopped by the fixture
+    return agent
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_the_addresses_of_the_domain_and_of_the_registrar(servers, agents):
+    registrar, bound = servers.registrar({"UDP": 0}, users={"alice": "secret"},
+                                         domains=("example.com",))
+    host, port = bound["UDP"]
+    uri = f"sip:{host}:{port}"
+    assert (await agent_of_domain(agents, uri, "example.com").register()).ok
+    # A softphone whose domain is the registrar's address is served too (Kamailio: myself).
+    assert (await agent_of_domain(agents, uri, host).register()).ok
+    refused = await agent_of_domain(agents, uri, "elsewhere.example.com").register()
+    assert refused.status == 404
+    assert registrar.bindings("sip:alice@elsewhere.example.com") == []

@@ -7,6 +7,7 @@ and only once they answer one of our challenges.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import pytest
@@ -42,6 +43,10 @@ class RecordingContext:
     def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
                 headers=(), body: bytes = b"") -> None:
         self.answers.append((status, list(headers)))
+
+    def send(self, response) -> None:
+        self.answers.append((response.status, [(n, v) for n, v in response.headers
+                                               if n in ("Contact", "Date")]))
 
     @property
     def final(self) -> tuple[int, list[tuple[str, object]]]:
@@ -232,3 +237,169 @@ def test_config_refuses_other_statuses(field_name, value, allowed):
 def test_defaults_are_proxy_challenge_and_a_new_challenge_for_unknown_users():
     config = RegistrarConfig()
     assert (config.invite_challenge, config.unknown_user) == (407, 401)
+
+
+# -- authorisation (RFC 3261 §10.3 step 4) and the digest uri (RFC 7616 §3.4.6) ----------
+
+ACCOUNTS = {"alice": "secret", "bob": "hunter2"}
+
+
+def register_request(to_user: str, *, contacts: tuple[str, ...] = ("<sip:dev@192.0.2.1>",),
+                     star: bool = False, cseq: int = 1, credentials=None,
+                     host: str = REALM, uri: str = f"sip:{REALM}") -> Request:
+    headers: list[tuple[str, object]] = [
+        ("Via", f"SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKreg{to_user}{cseq}"),
+        ("From", f"<sip:{to_user}@{host}>;tag=1"), ("To", f"<sip:{to_user}@{host}>"),
+        ("Call-ID", f"reg-{to_user}@test"), ("CSeq", f"{cseq} REGISTER")]
+    if star:
+        headers += [("Contact", "*"), ("Expires", "0")]
+    else:
+        headers += [("Contact", contact) for contact in contacts]
+    if credentials is not None:
+        headers.append(credentials)
+    return Request("REGISTER", uri, headers)
+
+
+def register_as(server: Registrar, user: str, to_user: str, *,
+                flow: RecordingFlow | None = None, digest_uri: str | None = None,
+                cseq: int = 1, **fields) -> RecordingContext:
+    """REGISTER ``to_user``'s address-of-record with ``user``'s credentials (CSeq
+    ``cseq`` challenged, ``cseq + 1`` admitted)."""
+    challenged = handle(server, register_request(to_user, cseq=cseq, **fields))
+    assert challenged.final[0] == 401
+    (value,) = [v for name, v in challenged.final[1] if name == "WWW-Authenticate"]
+    message = register_request(to_user, cseq=cseq + 1, **fields)
+    credentials = build_authorization(
+        Challenge.parse(str(value)), username=user, password=ACCOUNTS[user],
+        method="REGISTER", uri=digest_uri or str(message.uri), cnonce="c0ffee")
+    message.headers.add("Authorization", credentials.to_header())
+    context = RecordingContext(message, flow or RecordingFlow())
+    server.request_received(context)  # type: ignore[arg-type]  # a recording fake
+    return context
+
+
+@pytest.mark.parametrize(("policy", "to_user", "status"), [
+    ("own", "alice", 200),
+    ("own", "bob", 403),        # another account's address-of-record
+    ("own", "carol", 403),      # no account's: never created
+    ("accounts", "bob", 200),   # third-party registration (§10.2) among accounts
+    ("accounts", "carol", 404),
+    ("any", "bob", 200),        # the misconfiguration, on purpose
+    ("any", "carol", 200),
+])
+def test_who_may_register_what(policy, to_user, status):
+    server = registrar(users=dict(ACCOUNTS), registrar_policy=policy)
+    final = register_as(server, "alice", to_user).final
+    assert final[0] == status
+    stored = server.bindings(f"sip:{to_user}@{REALM}")
+    assert len(stored) == (1 if status == 200 else 0)
+
+
+def test_alice_cannot_remove_bobs_bindings_with_a_wildcard():
+    server = registrar(users=dict(ACCOUNTS))
+    assert register_as(server, "bob", "bob").final[0] == 200
+    assert register_as(server, "alice", "bob", star=True, cseq=3).final[0] == 403
+    assert len(server.bindings(f"sip:bob@{REALM}")) == 1
+    assert register_as(server, "bob", "bob", star=True, cseq=5).final[0] == 200  # bob may
+    assert server.bindings(f"sip:bob@{REALM}") == []
+
+
+def test_an_open_registrar_authorises_every_address_of_record():
+    server = registrar(users={})
+    assert handle(server, register_request("carol")).final[0] == 200
+
+
+@pytest.mark.parametrize(("host", "status"), [(REALM, 200), ("PBX.example.com", 200),
+                                              ("elsewhere.example.com", 404)])
+def test_domains_is_rfc3261_step_5(host, status):
+    server = registrar(users=dict(ACCOUNTS), domains=(REALM,))
+    assert register_as(server, "alice", "alice", host=host).final[0] == status
+
+
+@pytest.mark.parametrize(("digest_uri", "status"), [
+    (f"sip:{REALM}", 200), (f"sip:{REALM.upper()}", 200),  # the same URI (§19.1.4)
+    ("sip:elsewhere.example.com", 400), (f"sip:bob@{REALM}", 400),
+])
+def test_credentials_for_another_uri_are_400(digest_uri, status):
+    server = registrar(users=dict(ACCOUNTS))
+    context = register_as(server, "alice", "alice", digest_uri=digest_uri)
+    assert context.final[0] == status
+    assert len(server.bindings(f"sip:alice@{REALM}")) == (status == 200)
+    if status == 400:
+        assert server.received[-1].note.startswith("digest uri")
+
+
+# -- contacts per address-of-record, and answers that fit their transport -------------------
+
+
+def test_too_many_contacts_is_503_with_kamailios_header_and_retry_after():
+    server = registrar(users=dict(ACCOUNTS), max_contacts=2, retry_after=30)
+    devices = tuple(f"<sip:dev{i}@192.0.2.1>" for i in range(3))
+    status, headers = register_as(server, "alice", "alice", contacts=devices).final
+    assert status == 503
+    assert ("P-Registrar-Error", "Too many registered contacts") in headers
+    assert ("Retry-After", "30") in headers
+    assert server.bindings(f"sip:alice@{REALM}") == []
+    assert register_as(server, "alice", "alice", contacts=devices[:2]).final[0] == 200
+
+
+def answer_size(transport: Transport, contact_length: int) -> tuple[int, int]:
+    """(status, bytes of the 200 OK or 0) for one contact URI of ``contact_length``."""
+    server = registrar(users={}, contact_max_size=0)
+    uri = "sip:" + "a" * (contact_length - len("sip:@192.0.2.1")) + "@192.0.2.1"
+    context = RecordingContext(register_request("alice", contacts=(f"<{uri}>",)),
+                               RecordingFlow(transport))
+    sent: list[bytes] = []
+    context.send = lambda response: (sent.append(bytes(response)),  # type: ignore[method-assign]
+                                     context.answers.append((response.status, [])))
+    server.request_received(context)  # type: ignore[arg-type]  # a recording fake
+    stored = len(server.bindings(f"sip:alice@{REALM}"))
+    assert stored == (1 if sent else 0)
+    return context.final[0], len(sent[0]) if sent else 0
+
+
+def test_the_answer_must_fit_one_datagram_over_udp_and_the_message_limit_over_tcp():
+    _, baseline = answer_size(Transport.TCP, 1000)
+    length = 1000 + (65520 - baseline)  # a 200 OK of 65,520 bytes: > 65,507, <= 65,535
+    assert answer_size(Transport.TCP, length) == (200, 65520)
+    assert answer_size(Transport.UDP, length) == (503, 0)  # not one datagram: refused
+    assert answer_size(Transport.UDP, length - 13) == (200, 65507)
+    assert answer_size(Transport.TCP, length + 16)[0] == 503  # over our own limit
+
+
+def test_bindings_are_not_stored_behind_an_answer_that_was_not_sent():
+    server = registrar(users=dict(ACCOUNTS))
+    context = register_as(server, "alice", "alice", flow=RecordingFlow(closed=True))
+    assert context.final[0] == 200  # built and handed over, but the flow was closed
+    assert server.bindings(f"sip:alice@{REALM}") == []
+    assert "nothing stored" in server.received[-1].note
+
+
+@pytest.mark.parametrize(("field_name", "value"), [
+    ("registrar_policy", "everyone"), ("max_contacts", -1), ("max_aors", -1),
+    ("contact_max_size", -1), ("retry_after", -1)])
+def test_config_refuses_bad_limits_and_policies(field_name, value):
+    with pytest.raises(ValueError, match=field_name):
+        RegistrarConfig(**{field_name: value})
+
+
+def test_default_limits():
+    config = RegistrarConfig()
+    assert (config.registrar_policy, config.max_contacts, config.contact_max_size,
+            config.max_aors, config.retry_after, config.domains) == ("own", 20, 512,
+                                                                     100_000, 0, ())
+
+
+@pytest.mark.parametrize(("config", "to_user", "status", "lines"), [
+    ({}, "bob", 403, 1),                   # refused: one line
+    ({"min_expires": 7200}, "alice", 423, 0),  # a negotiation (§10.2.8): none
+    ({}, "alice", 200, 0),
+])
+def test_refusals_are_logged_in_one_line_and_negotiations_not(caplog, config, to_user,
+                                                              status, lines):
+    caplog.set_level(logging.WARNING, logger="testbed.rejected")
+    server = registrar(users=dict(ACCOUNTS), **config)
+    assert register_as(server, "alice", to_user).final[0] == status
+    logged = [r.getMessage() for r in caplog.records if r.name == "testbed.rejected"]
+    assert len(logged) == lines
+    assert all(f"REGISTER {status} " in line for line in logged)

@@ -725,15 +725,17 @@ def test_transactions_hash_by_identity(kind: type[Transaction]) -> None:
     assert hash(first) == object.__hash__(first)
 
 
-def test_missing_branch_is_a_remote_error() -> None:
+def test_missing_branch_gives_an_rfc2543_server_key_and_no_client_key() -> None:
     raw = (
         b"OPTIONS sip:bob@biloxi.example.com SIP/2.0\r\n"
         b"Via: SIP/2.0/UDP old.example.com\r\n"
         b"To: <sip:bob@biloxi.example.com>\r\nFrom: <sip:old@example.com>;tag=1\r\n"
         b"Call-ID: 1@old\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     )
+    key = server_key(parse_message(raw))
+    assert key.rfc2543 and key.sent_by == "old.example.com" and key.method == "OPTIONS"
     with pytest.raises(RemoteProtocolError, match="RFC 2543"):
-        server_key(parse_message(raw))
+        client_key(parse_message(raw))  # we never send one: no answer to us has one
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -854,8 +856,13 @@ def test_table_refuses_bad_input() -> None:
     table = TransactionTable()
     req = request("OPTIONS")
     req.headers.set("Via", "SIP/2.0/UDP old.example.com")
-    with pytest.raises(RemoteProtocolError):
-        table.receive(req, 0.0, reliable=False)
+    table.receive(req, 0.0, reliable=False)
+    merged = request("OPTIONS")
+    merged.headers.set("Via", "SIP/2.0/UDP old.example.com")
+    merged.uri = parse_message(bytes(merged)).uri.replace(user="carol")
+    with pytest.raises(RemoteProtocolError, match="Loop Detected") as raised:
+        table.receive(merged, 0.0, reliable=False)  # §8.2.2.2: a merged request
+    assert raised.value.status_hint == 482
     with pytest.raises(LocalProtocolError, match="No server transaction"):
         table.send_response(respond(request(), 200), 0.0)
     table.start_client(request(), 0.0, reliable=False)
