@@ -9,12 +9,17 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
+    hardening   REGISTER/s with digest of our client against our registrar, UDP and TCP,
+                its authorisation, limits and connection policy on and off (runs
+                interleaved, both servers up at once): what the hardening costs
     soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
     barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
-                registrar, an OPTIONS every 100 that must be answered
+                registrar, an OPTIONS every 100 that must be answered; then 300,000
+                malformed DNS queries (half UDP, half TCP) at its DNS server, a query
+                every 100 that must be answered
 
-``make bench`` runs the first six; ``make soak`` the last two (``--only soak,barrage``),
-which take longer (minutes: a million requests).
+``make bench`` runs the first seven; ``make soak`` the last two (``--only soak,barrage``),
+which take longer (an hour or so: a million requests, a million bad messages).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
 process, on its reactor. Ratios compare figures taken in the same run (the machines
@@ -58,6 +63,7 @@ from testbed.sip import SipUri, parse_uri
 from . import _kamailio, _sipp
 from ._barrage import barrage
 from ._dns import measure
+from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
 from ._report import table
@@ -68,8 +74,9 @@ from ._soak import soak
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "soak", "barrage")
-DEFAULT_PHASES = PHASES[:6]
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "hardening", "soak",
+          "barrage")
+DEFAULT_PHASES = PHASES[:7]
 """What ``make bench`` runs; the soak and the barrage are ``make soak``."""
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
@@ -150,7 +157,8 @@ class Bench:
                                         "soak_t1_ms": args.soak_t1 * 1000,
                                         "soak_rate": args.soak_rate,
                                         "barrage_messages": args.barrage,
-                                        "barrage_seeds": args.barrage_seeds},
+                                        "barrage_seeds": args.barrage_seeds,
+                                        "dns_barrage_queries": args.dns_barrage},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
                            "notes": []}
 
@@ -175,9 +183,10 @@ class Bench:
         return {"rate": median, "runs": runs}
 
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
-                         seconds: float | None = None) -> dict[str, Any]:
+                         seconds: float | None = None,
+                         password: str | None = None) -> dict[str, Any]:
         config = LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
-                            endpoints=ENDPOINTS, window=WINDOW,
+                            endpoints=ENDPOINTS, window=WINDOW, password=password,
                             duration=seconds or self.args.seconds, domain="example.com",
                             server_name="example.com", ca_pem=ca_pem, drain=10.0,
                             seed=int(time.monotonic_ns() % 1000))
@@ -341,6 +350,34 @@ class Bench:
                 "seconds": time.monotonic() - started}
 
 
+    async def hardening(self) -> dict[str, Any]:
+        """Both registrars up at once, runs alternating (on, off, on, off...), so that
+        whatever else loads the machine weighs on both alike."""
+        out: dict[str, Any] = {}
+        specs = {mode: ServerSpec(transports=("udp", "tcp"), users=ENDPOINTS,
+                                  password="secret", hardening=mode == "on")
+                 for mode in ("on", "off")}
+        with ServerProcess(specs["on"]) as on, ServerProcess(specs["off"]) as off:
+            servers = {"on": on, "off": off}
+            for transport in ("UDP", "TCP"):
+                runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+                for _ in range(self.args.runs):
+                    for mode, server in servers.items():
+                        runs[mode].append(await self.our_client(
+                            server.uri(transport), transport, password="secret"))
+                rates = {mode: statistics.median(r["rate"] for r in runs[mode])
+                         for mode in runs}
+                ratio = rates["on"] / rates["off"] if rates["off"] else None
+                out[transport] = {"on": {"rate": rates["on"], "runs": runs["on"]},
+                                  "off": {"rate": rates["off"], "runs": runs["off"]},
+                                  "ratio": ratio}
+                self.say(f"  REGISTER/s with digest, {transport}: hardening on "
+                         f"{rates['on']:,.0f}/s, off {rates['off']:,.0f}/s, on/off "
+                         + (f"{ratio:.3f}" if ratio else "?") + "   runs on: "
+                         + ", ".join(f"{r['rate']:,.0f}" for r in runs["on"]) + "; off: "
+                         + ", ".join(f"{r['rate']:,.0f}" for r in runs["off"]))
+        return out
+
     async def soak(self) -> dict[str, Any]:
         return await soak(self.reactor, self.work / "soak", requests=self.args.soak_requests,
                           t1=self.args.soak_t1, rate=self.args.soak_rate, say=self.say)
@@ -348,13 +385,19 @@ class Bench:
     async def barrage(self) -> dict[str, Any]:
         world = ServedWorld(self.work / "barrage", t1=0.5)
         await threads.deferToThread(world.start)
-        out: dict[str, Any] = {"runs": []}
+        out: dict[str, Any] = {"runs": [], "dns": []}
         try:
             for transport in ("UDP", "TCP"):
                 for seed in self.args.barrage_seeds:
                     out["runs"].append(await barrage(
                         self.reactor, world, transport, count=self.args.barrage, seed=seed,
                         every=BARRAGE_EVERY, say=self.say))
+            for transport, count in (("UDP", (self.args.dns_barrage + 1) // 2),
+                                     ("TCP", self.args.dns_barrage // 2)):
+                out["dns"].append(await dns_barrage(
+                    self.reactor, world, transport, count=count,
+                    seed=self.args.barrage_seeds[0], every=BARRAGE_EVERY, say=self.say))
+            out["alive"] = world.alive()
         finally:
             world.stop()
         return out
@@ -418,10 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barrage", type=int, default=200_000,
                         help="malformed messages per transport and seed")
     parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
+    parser.add_argument("--dns-barrage", type=int, default=300_000,
+                        help="malformed DNS queries of the barrage (half UDP, half TCP)")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
                         help="one 2 s run per figure, memory at 1,000 only, a soak of "
-                             "20,000 requests, a barrage of 2,000 (a smoke test)")
+                             "20,000 requests, a barrage of 2,000 and 3,000 DNS queries "
+                             "(a smoke test)")
     parser.add_argument("--keep-work", action="store_true", help="keep SIPp/Kamailio files")
     args = parser.parse_args(argv)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -435,12 +481,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--barrage-seeds takes comma-separated integers")
     if args.quick:
         args.runs, args.seconds, args.memory = 1, 2.0, [1000]
-        args.soak_requests, args.barrage = 20_000, 2_000
+        args.soak_requests, args.barrage, args.dns_barrage = 20_000, 2_000, 3_000
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
-    if args.soak_requests < 1 or args.barrage < 1 or args.soak_t1 <= 0 \
-            or (args.soak_rate is not None and args.soak_rate <= 0):
-        parser.error("--soak-requests, --soak-t1, --soak-rate and --barrage must be positive")
+    if args.soak_requests < 1 or args.barrage < 1 or args.dns_barrage < 2 \
+            or args.soak_t1 <= 0 or (args.soak_rate is not None and args.soak_rate <= 0) \
+            or not args.barrage_seeds:
+        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage "
+                     "and --barrage-seeds must be positive")
 
     from twisted.internet import defer, task
 

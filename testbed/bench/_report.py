@@ -78,6 +78,13 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                             "KiB (anchor)"
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
+    hardening = phases.get("hardening", {})
+    for transport in ("UDP", "TCP"):
+        entry = hardening.get(transport)
+        if entry:
+            out.append((f"REGISTER/s with digest, {transport}, hardening on",
+                        _num(entry["on"]["rate"]), f"off {_num(entry['off']['rate'])}",
+                        f"{entry['ratio']:.3f}x" if entry.get("ratio") else "-", ""))
     soak = phases.get("soak", {})
     samples = soak.get("samples", [])
     picked: list[dict[str, Any]] = []
@@ -97,6 +104,10 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((f"barrage {run['transport']} seed {run['seed']}: liveness answered",
                     f"{run['answered']:,}/{run['checks']:,}",
                     f"{run['messages']:,} messages", "", "up" if run["alive"] else "DOWN"))
+    for run in phases.get("barrage", {}).get("dns", []):
+        out.append((f"DNS barrage {run['transport']} seed {run['seed']}: liveness answered",
+                    f"{run['answered']:,}/{run['checks']:,}",
+                    f"{run['messages']:,} queries", "", "up" if run["alive"] else "DOWN"))
     return out
 
 

@@ -1,7 +1,8 @@
 """A world served by ``testbed serve`` in a process of its own, for the soak and barrage.
 
 The world is what a lab leaves running: one registrar (UDP and TCP) with digest
-authentication and :data:`ACCOUNTS` accounts ``alice0..`` (password ``secret``), written
+authentication and :data:`ACCOUNTS` accounts ``alice0..`` (password ``secret``) and a
+DNS server with the NAPTR, SRV and A records that lead to it, written
 as a scenario file in a work folder and served with ``python -m testbed.cli serve``. Its
 resident set size is read from ``/proc``.
 """
@@ -21,6 +22,14 @@ ACCOUNTS = 1000
 PASSWORD = "secret"
 DOMAIN = "example.com"
 _LISTENER = re.compile(r"registrar pbx\s+(UDP|TCP)\s+(\S+):(\d+)")
+_DNS = re.compile(r"^\s*dns\s+UDP\+TCP\s+(\S+):(\d+)", re.MULTILINE)
+_ZONE = [
+    {"name": DOMAIN, "type": "NAPTR", "order": 10, "preference": 10, "flags": "s",
+     "service": "SIP+D2U", "regexp": "", "replacement": f"_sip._udp.{DOMAIN}"},
+    {"name": f"_sip._udp.{DOMAIN}", "type": "SRV", "priority": 10, "weight": 10,
+     "port": 5060, "target": f"pbx.{DOMAIN}"},
+    {"name": f"pbx.{DOMAIN}", "type": "A", "address": "${pbx}"},
+]
 
 
 def scenario_text(t1: float, accounts: int = ACCOUNTS) -> str:
@@ -30,6 +39,7 @@ def scenario_text(t1: float, accounts: int = ACCOUNTS) -> str:
             f"description: The world the soak and the barrage keep busy.\n"
             f"troubleshooting: healthy\n"
             f"timers: {{t1: {t1 * 1000:g}ms}}\n"
+            f"dns: {{zones: [{{origin: {DOMAIN}, records: {json.dumps(_ZONE)}}}]}}\n"
             f"registrars:\n"
             f"  - name: pbx\n"
             f"    domain: {DOMAIN}\n"
@@ -53,6 +63,8 @@ class ServedWorld:
         self.seconds = seconds
         self.process: subprocess.Popen[bytes] | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
+        self.dns: tuple[str, int] | None = None
+        self.domain = DOMAIN
 
     def start(self, timeout: float = 60.0) -> None:
         """Start serving and read the addresses (blocking: call it off the reactor)."""
@@ -74,7 +86,10 @@ class ServedWorld:
             time.sleep(0.1)
         self.addresses = {m.group(1): (m.group(2), int(m.group(3)))
                           for m in _LISTENER.finditer(text)}
-        if not {"UDP", "TCP"} <= set(self.addresses) or "Ctrl-C stops" not in text:
+        found = _DNS.search(text)
+        self.dns = (found.group(1), int(found.group(2))) if found else None
+        if not {"UDP", "TCP"} <= set(self.addresses) or self.dns is None \
+                or "Ctrl-C stops" not in text:
             self.stop()
             lines = text.strip().splitlines()
             raise ProcessError("testbed serve did not start: "

@@ -55,6 +55,9 @@ class ServerSpec:
     ``password``. Ports are ephemeral (0) unless given; ``host`` is a free 127.0.0.N
     unless given. ``dns`` adds an authoritative server for ``domain`` whose NAPTR and
     SRV records point at the listeners (TLS first, then TCP, WSS and UDP).
+    ``hardening`` False turns the registrar's authorisation and limits off
+    (``registrar_policy: any``, no contact, AOR or Contact-size cap) and its connection
+    policy (``connections: off``), to measure what they cost.
     """
 
     transports: tuple[str, ...] = ("udp",)
@@ -67,6 +70,7 @@ class ServerSpec:
     dns: bool = False
     t1: float = 0.5
     time_limit: float = 900.0
+    hardening: bool = True
 
     def __post_init__(self) -> None:
         self.transports = tuple(t.lower() for t in self.transports)
@@ -104,13 +108,16 @@ class _Server:
         users = {f"{spec.user_prefix}{i}": spec.password for i in range(spec.users)}
         self.trace = QuietTrace(reactor.seconds, "registrar")
         # A long-running server keeps bounded records: the last 1,000 requests.
-        self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
-                                   timers=Timers.scaled(spec.t1), trace=self.trace,
-                                   received_limit=1000)
+        config = RegistrarConfig(realm=spec.domain, users=users) if spec.hardening else \
+            RegistrarConfig(realm=spec.domain, users=users, registrar_policy="any",
+                            max_contacts=0, contact_max_size=0, max_aors=0)
+        self.registrar = Registrar(reactor, config, timers=Timers.scaled(spec.t1),
+                                   trace=self.trace, received_limit=1000)
         # A phone per connection, all from one address (10,000 in the memory bench):
         # the connection policy's caps are lifted here, its deadlines kept.
-        self.registrar.stack.policy = ConnectionPolicy(max_connections=None,
-                                                       max_connections_per_source=None)
+        self.registrar.stack.policy = ConnectionPolicy(
+            max_connections=None, max_connections_per_source=None) if spec.hardening \
+            else ConnectionPolicy.off(listen_backlog=ConnectionPolicy.listen_backlog)
         self.bound: dict[str, tuple[str, int]] = {}
         self.ca_pem: str | None = None
         self.dns: DnsServer | None = None

@@ -6,7 +6,7 @@ import random
 
 from twisted.internet.defer import Deferred
 
-from testbed.bench import rows
+from testbed.bench import _dns_barrage, rows
 from testbed.bench._barrage import KINDS, _Answers, bad_messages, probe, templates
 from testbed.bench._served import ACCOUNTS, scenario_text
 from testbed.bench._soak import checkpoints
@@ -71,7 +71,11 @@ def test_soak_and_barrage_figures_in_the_table():
             {"requests": 100_068, "rss_kib": 100_000},
             {"requests": 1_000_123, "rss_kib": 101_000}]},
         "barrage": {"runs": [{"transport": "UDP", "seed": 1, "answered": 2000,
-                              "checks": 2000, "messages": 200_000, "alive": True}]}}}
+                              "checks": 2000, "messages": 200_000, "alive": True}],
+                    "dns": [{"transport": "TCP", "seed": 1, "answered": 1500,
+                             "checks": 1500, "messages": 150_000, "alive": True}]},
+        "hardening": {"UDP": {"on": {"rate": 2900}, "off": {"rate": 3000},
+                              "ratio": 2900 / 3000}}}}
     table = {row[0]: row for row in rows(data)}
     assert table["served RSS MiB after 10,021 requests (soak)"][1] == "89.8"
     assert "served RSS MiB after 100,068 requests (soak)" in table
@@ -80,3 +84,46 @@ def test_soak_and_barrage_figures_in_the_table():
     assert table["requests/s against testbed serve (soak, T1 20 ms)"][1] == "1,634"
     assert table["barrage UDP seed 1: liveness answered"][1:] == (
         "2,000/2,000", "200,000 messages", "", "up")
+    assert table["DNS barrage TCP seed 1: liveness answered"][1:] == (
+        "1,500/1,500", "150,000 queries", "", "up")
+    assert table["REGISTER/s with digest, UDP, hardening on"][1:4] == (
+        "2,900", "off 3,000", "0.967x")
+
+
+def test_bad_dns_queries_are_seeded_bad_and_of_every_kind():
+    from dnslib import DNSRecord
+
+    def draw(seed):
+        return list(itertools.islice(_dns_barrage.bad_queries(random.Random(seed),
+                                                              "example.com"), 3000))
+
+    first = draw(1)
+    assert first == draw(1) and first != draw(2)
+    assert {kind for kind, _ in first} == set(_dns_barrage.KINDS)
+    assert all(data for _, data in first)
+    rejected = 0
+    for _, data in first:
+        try:
+            DNSRecord.parse(data)
+        except Exception:  # noqa: BLE001 - dnslib raises many kinds (see servers.dns)
+            rejected += 1
+    assert rejected > 1500  # most of it is malformed, as meant
+
+
+def test_a_dns_liveness_answer_is_recognised_by_its_name_and_tcp_frames():
+    from dnslib import DNSRecord
+
+    query, label = _dns_barrage.probe("example.com", "1x7")
+    assert str(DNSRecord.parse(query).q.qname) == "live1x7.example.com."
+    answers = _dns_barrage._Answers()
+    waiting = answers.waiting[label] = Deferred()
+    other, _ = _dns_barrage.probe("example.com", "1x8")
+    side = _dns_barrage._TcpSide(answers)
+    framed = len(other).to_bytes(2, "big") + other + len(query).to_bytes(2, "big") + query
+    side.dataReceived(framed[:5])
+    assert answers.responses == 0
+    side.dataReceived(framed[5:])
+    assert waiting.called and answers.waiting == {} and answers.responses == 2
+    rng = random.Random(3)
+    lengths = {int.from_bytes(_dns_barrage.frame(rng, query)[:2], "big") for _ in range(400)}
+    assert len(query) in lengths and len(lengths) > 1  # some lengths lie, as meant
