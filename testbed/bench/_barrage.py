@@ -1,5 +1,9 @@
 """The barrage: malformed SIP at a served registrar, with liveness checks.
 
+The driver (:func:`run_barrage`) is the same for every protocol: a :class:`Target`
+gives the bad input, how a batch goes on a TCP connection, the liveness request and
+what its answer holds (the DNS barrage is another target, see :mod:`._dns_barrage`).
+
 Three kinds of bad input, drawn from a seeded ``random.Random`` so a run repeats:
 
 - garbage: random bytes, 1 to 1,400 of them (some start like SIP);
@@ -10,7 +14,8 @@ Three kinds of bad input, drawn from a seeded ``random.Random`` so a run repeats
 - truncated: a well-formed message cut anywhere.
 
 Every ``every`` messages an OPTIONS of our own goes to the registrar and must be
-answered (retransmitted as RFC 3261 §17.1.2.2 says, within :data:`LIVENESS_TIMEOUT`).
+answered (retransmitted as RFC 3261 §17.1.2.2 says, within :data:`LIVENESS_TIMEOUT`;
+its branch names it in the answer).
 Over UDP the messages go from one socket; over TCP each batch of ``every`` messages
 goes on a connection of its own (the server may close it at the first framing error,
 as it should) and each liveness check on another, so a check never lands inside a body
@@ -23,6 +28,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer, protocol, task
@@ -35,7 +41,6 @@ from ._served import ServedWorld
 
 LIVENESS_TIMEOUT = 5.0
 KINDS = ("garbage", "mutated", "truncated")
-_PROBE = re.compile(rb"branch=(z9hG4bKlive[0-9a-z-]+)")
 
 
 def templates(host: str, port: int, transport: str) -> list[bytes]:
@@ -123,19 +128,47 @@ def probe(host: str, port: int, transport: str, tag: str) -> bytes:
             f"Content-Length: 0\r\n\r\n").encode("ascii")
 
 
-class _Answers:
-    """Responses seen, and the liveness checks waiting for theirs."""
+def _whole(buffer: bytes) -> tuple[list[bytes], bytes]:
+    return [buffer], b""
 
-    def __init__(self) -> None:
+
+@dataclass
+class Target:
+    """What a barrage aims at, and how to speak to it.
+
+    ``probe(tag)`` gives the liveness request as sent (over TCP too) and the bytes its
+    answer holds; ``tcp_batch`` puts a batch of bad input on one connection;
+    ``deframe`` splits what a TCP connection received into messages (and the rest);
+    ``responses`` counts the answers in one received message.
+    """
+
+    label: str
+    unit: str
+    transport: str
+    address: tuple[str, int]
+    stream: Iterator[tuple[str, bytes]]
+    kinds: tuple[str, ...]
+    probe: Callable[[str], tuple[bytes, bytes]]
+    tcp_batch: Callable[[list[bytes]], bytes] = b"".join
+    deframe: Callable[[bytes], tuple[list[bytes], bytes]] = _whole
+    responses: Callable[[bytes], int] = lambda message: 1
+
+
+class _Answers:
+    """Responses seen, and the liveness checks waiting for theirs (by what they hold)."""
+
+    def __init__(self, responses: Callable[[bytes], int] = lambda message: 1) -> None:
+        self.count = responses
         self.responses = 0
         self.waiting: dict[bytes, defer.Deferred[None]] = {}
 
     def seen(self, data: bytes) -> None:
-        self.responses += data.count(b"SIP/2.0 ")
-        for match in _PROBE.finditer(data):
-            waiter = self.waiting.pop(match.group(1), None)
-            if waiter is not None and not waiter.called:
-                waiter.callback(None)
+        self.responses += self.count(data)
+        for key, waiter in list(self.waiting.items()):
+            if key in data:
+                del self.waiting[key]
+                if not waiter.called:
+                    waiter.callback(None)
 
 
 class _UdpSide(protocol.DatagramProtocol):
@@ -151,12 +184,17 @@ class _UdpSide(protocol.DatagramProtocol):
 
 
 class _TcpSide(protocol.Protocol):
-    def __init__(self, answers: _Answers) -> None:
+    def __init__(self, answers: _Answers,
+                 deframe: Callable[[bytes], tuple[list[bytes], bytes]] = _whole) -> None:
         self.answers = answers
+        self.deframe = deframe
+        self.buffer = b""
         self.closed: defer.Deferred[None] = defer.Deferred()
 
     def dataReceived(self, data: bytes) -> None:
-        self.answers.seen(data)
+        messages, self.buffer = self.deframe(self.buffer + data)
+        for message in messages:
+            self.answers.seen(message)
 
     def connectionLost(self, reason: object = None) -> None:
         if not self.closed.called:
@@ -165,36 +203,48 @@ class _TcpSide(protocol.Protocol):
 
 async def barrage(reactor: IReactor, world: ServedWorld, transport: str, *, count: int,
                   seed: int, every: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """Send ``count`` bad messages over ``transport`` (UDP or TCP); the figures."""
+    """Send ``count`` bad SIP messages over ``transport`` (UDP or TCP); the figures."""
     host, port = world.addresses[transport]
-    rng = random.Random(seed)
-    stream = bad_messages(rng, host, port, transport)
-    answers = _Answers()
-    kinds = dict.fromkeys(KINDS, 0)
-    checks = answered = 0
+
+    def liveness(tag: str) -> tuple[bytes, bytes]:
+        return probe(host, port, transport, tag), f"z9hG4bKlive{tag};".encode()
+
+    target = Target("barrage", "messages", transport, (host, port),
+                    bad_messages(random.Random(seed), host, port, transport), KINDS,
+                    liveness, responses=lambda data: data.count(b"SIP/2.0 "))
+    return await run_barrage(reactor, world, target, count=count, seed=seed, every=every,
+                             say=say)
+
+
+async def run_barrage(reactor: IReactor, world: ServedWorld, target: Target, *, count: int,
+                      seed: int, every: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Send ``count`` messages of ``target``'s bad input, a liveness check every
+    ``every``; the figures."""
+    answers = _Answers(target.responses)
+    kinds = dict.fromkeys(target.kinds, 0)
+    checks = answered = sent = 0
     late: list[int] = []
-    udp = _UdpSide(answers) if transport == "UDP" else None
+    udp = _UdpSide(answers) if target.transport == "UDP" else None
     listening = reactor.listenUDP(0, udp, interface="127.0.0.1", maxPacketSize=65535) \
         if udp is not None else None
     rss_before = world.rss_kib()
     started = time.monotonic()
     try:
-        sent = 0
         while sent < count and world.alive():
             batch = []
             for _ in range(min(every, count - sent)):
-                kind, data = next(stream)
+                kind, data = next(target.stream)
                 kinds[kind] += 1
                 batch.append(data)
             sent += len(batch)
             if udp is not None:
                 for data in batch:
-                    udp.send(data, (host, port))
+                    udp.send(data, target.address)
             else:
-                await _tcp_batch(reactor, host, port, batch, answers)
+                await _tcp_batch(reactor, target, target.tcp_batch(batch), answers)
             checks += 1
-            tag = f"{transport.lower()}{seed}-{checks}"
-            if await _alive(reactor, udp, host, port, transport, tag, answers):
+            tag = f"{target.transport.lower()}{seed}-{checks}"
+            if await _alive(reactor, udp, target, target.probe(tag), answers):
                 answered += 1
             else:
                 late.append(sent)
@@ -203,35 +253,35 @@ async def barrage(reactor: IReactor, world: ServedWorld, transport: str, *, coun
             await defer.maybeDeferred(listening.stopListening)
     elapsed = time.monotonic() - started
     figures: dict[str, Any] = {
-        "transport": transport, "seed": seed, "messages": sent, "kinds": kinds,
+        "transport": target.transport, "seed": seed, "messages": sent, "kinds": kinds,
         "checks": checks, "answered": answered, "unanswered_after": late[:20],
         "responses": answers.responses, "seconds": round(elapsed, 1),
         "rate": round(sent / elapsed) if elapsed > 0 else 0, "alive": world.alive(),
         "rss_before_kib": rss_before, "rss_after_kib": world.rss_kib() if world.alive() else 0}
-    say(f"  barrage {transport} seed {seed}: {sent:,} messages in {elapsed:.0f} s "
-        f"({figures['rate']:,}/s), liveness {answered:,}/{checks:,} answered, "
+    say(f"  {target.label} {target.transport} seed {seed}: {sent:,} {target.unit} in "
+        f"{elapsed:.0f} s ({figures['rate']:,}/s), liveness {answered:,}/{checks:,} answered, "
         f"{answers.responses:,} responses, server {'up' if figures['alive'] else 'DOWN'}, "
         f"RSS {rss_before / 1024:.0f} -> {figures['rss_after_kib'] / 1024:.0f} MiB")
     return figures
 
 
-async def _connect(reactor: IReactor, host: str, port: int, answers: _Answers) -> _TcpSide:
-    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=LIVENESS_TIMEOUT)
-    side: _TcpSide = await connectProtocol(endpoint, _TcpSide(answers))
+async def _connect(reactor: IReactor, target: Target, answers: _Answers) -> _TcpSide:
+    endpoint = TCP4ClientEndpoint(reactor, *target.address, timeout=LIVENESS_TIMEOUT)
+    side: _TcpSide = await connectProtocol(endpoint, _TcpSide(answers, target.deframe))
     return side
 
 
-async def _tcp_batch(reactor: IReactor, host: str, port: int, batch: list[bytes],
+async def _tcp_batch(reactor: IReactor, target: Target, data: bytes,
                      answers: _Answers) -> None:
     """One connection carries the batch, then our half-close (FIN): the server answers
     what it could parse and closes, or closes at the first framing error; we close it
     after :data:`LIVENESS_TIMEOUT` otherwise."""
     try:
-        side = await _connect(reactor, host, port, answers)
+        side = await _connect(reactor, target, answers)
     except (OSError, TwistedTimeoutError, defer.CancelledError):
         return  # a refused connection is the liveness check's business
     assert side.transport is not None
-    side.transport.write(b"".join(batch))
+    side.transport.write(data)
     side.transport.loseWriteConnection()  # type: ignore[attr-defined]  # ITCPTransport
     timeout = reactor.callLater(LIVENESS_TIMEOUT, side.closed.cancel)
     try:
@@ -243,26 +293,25 @@ async def _tcp_batch(reactor: IReactor, host: str, port: int, batch: list[bytes]
             timeout.cancel()
 
 
-async def _alive(reactor: IReactor, udp: _UdpSide | None, host: str, port: int,
-                 transport: str,
-                 tag: str, answers: _Answers) -> bool:
-    """Send the liveness OPTIONS (retransmitted on UDP, Timer E style); True if answered
-    within :data:`LIVENESS_TIMEOUT`."""
-    message = probe(host, port, transport, tag)
+async def _alive(reactor: IReactor, udp: _UdpSide | None, target: Target,
+                 liveness: tuple[bytes, bytes], answers: _Answers) -> bool:
+    """Send the liveness request (retransmitted on UDP, Timer E style); True if
+    answered within :data:`LIVENESS_TIMEOUT`."""
+    message, key = liveness
     waiter: defer.Deferred[None] = defer.Deferred()
-    answers.waiting[f"z9hG4bKlive{tag}".encode()] = waiter
+    answers.waiting[key] = waiter
     side = None
     calls = []
     if udp is not None:
         interval = 0.5
         at = 0.0
         while at < LIVENESS_TIMEOUT:
-            calls.append(reactor.callLater(at, udp.send, message, (host, port)))
+            calls.append(reactor.callLater(at, udp.send, message, target.address))
             at += interval
             interval = min(interval * 2, 4.0)
     else:
         try:
-            side = await _connect(reactor, host, port, answers)
+            side = await _connect(reactor, target, answers)
         except (OSError, TwistedTimeoutError, defer.CancelledError):
             answers.waiting.clear()
             return False

@@ -21,21 +21,15 @@ from __future__ import annotations
 
 import random
 import struct
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from twisted.internet import defer, protocol
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.error import TimeoutError as TwistedTimeoutError
-
 from testbed.reactor import IReactor
 
+from ._barrage import KINDS, Target, run_barrage
 from ._dns import queries
 from ._served import ServedWorld
 
-LIVENESS_TIMEOUT = 5.0
-KINDS = ("garbage", "mutated", "truncated")
 _HEADER = 12
 
 
@@ -88,169 +82,38 @@ def probe(domain: str, tag: str) -> tuple[bytes, bytes]:
     return query, bytes([len(label)]) + label
 
 
-class _Answers:
-    def __init__(self) -> None:
-        self.responses = 0
-        self.waiting: dict[bytes, defer.Deferred[None]] = {}
-
-    def seen(self, message: bytes) -> None:
-        self.responses += 1
-        for label, waiter in list(self.waiting.items()):
-            if label in message and not waiter.called:
-                del self.waiting[label]
-                waiter.callback(None)
-
-
-class _UdpSide(protocol.DatagramProtocol):
-    def __init__(self, answers: _Answers) -> None:
-        self.answers = answers
-
-    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        self.answers.seen(datagram)
-
-    def send(self, data: bytes, address: tuple[str, int]) -> None:
-        assert self.transport is not None
-        self.transport.write(data, address)
-
-
-class _TcpSide(protocol.Protocol):
-    def __init__(self, answers: _Answers) -> None:
-        self.answers = answers
-        self.buffer = b""
-        self.closed: defer.Deferred[None] = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= 2:
-            size = int.from_bytes(self.buffer[:2], "big")
-            if len(self.buffer) < 2 + size:
-                break
-            self.answers.seen(self.buffer[2:2 + size])
-            self.buffer = self.buffer[2 + size:]
-
-    def connectionLost(self, reason: object = None) -> None:
-        if not self.closed.called:
-            self.closed.callback(None)
-
-
 def frame(rng: random.Random, message: bytes) -> bytes:
     """A message behind its TCP length (RFC 1035 §4.2.2), one in twenty a wrong one."""
     size = len(message) if rng.random() >= 0.05 else rng.choice([0, 1, len(message) + 1])
     return size.to_bytes(2, "big") + message
 
 
+def deframe(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The whole messages at the start of what a TCP connection received, and the rest."""
+    messages = []
+    while len(buffer) >= 2:
+        size = int.from_bytes(buffer[:2], "big")
+        if len(buffer) < 2 + size:
+            break
+        messages.append(buffer[2:2 + size])
+        buffer = buffer[2 + size:]
+    return messages, buffer
+
+
 async def dns_barrage(reactor: IReactor, world: ServedWorld, transport: str, *, count: int,
                       seed: int, every: int, say: Callable[[str], None]) -> dict[str, Any]:
     """Send ``count`` bad DNS messages over ``transport`` (UDP or TCP); the figures."""
     assert world.dns is not None, "the served world has a DNS server"
-    host, port = world.dns
-    domain = world.domain
     rng = random.Random(seed)
-    stream = bad_queries(rng, domain)
-    answers = _Answers()
-    kinds = dict.fromkeys(KINDS, 0)
-    checks = answered = sent = 0
-    late: list[int] = []
-    udp = _UdpSide(answers) if transport == "UDP" else None
-    listening = reactor.listenUDP(0, udp, interface="127.0.0.1", maxPacketSize=65535) \
-        if udp is not None else None
-    rss_before = world.rss_kib()
-    started = time.monotonic()
-    try:
-        while sent < count and world.alive():
-            batch = []
-            for _ in range(min(every, count - sent)):
-                kind, data = next(stream)
-                kinds[kind] += 1
-                batch.append(data)
-            sent += len(batch)
-            if udp is not None:
-                for data in batch:
-                    udp.send(data, (host, port))
-            else:
-                await _tcp_batch(reactor, host, port,
-                                 b"".join(frame(rng, data) for data in batch), answers)
-            checks += 1
-            if await _alive(reactor, udp, host, port, probe(domain, f"{seed}x{checks}"),
-                            answers):
-                answered += 1
-            else:
-                late.append(sent)
-    finally:
-        if listening is not None:
-            await defer.maybeDeferred(listening.stopListening)
-    elapsed = time.monotonic() - started
-    figures: dict[str, Any] = {
-        "transport": transport, "seed": seed, "messages": sent, "kinds": kinds,
-        "checks": checks, "answered": answered, "unanswered_after": late[:20],
-        "responses": answers.responses, "seconds": round(elapsed, 1),
-        "rate": round(sent / elapsed) if elapsed > 0 else 0, "alive": world.alive(),
-        "rss_before_kib": rss_before, "rss_after_kib": world.rss_kib() if world.alive() else 0}
-    say(f"  DNS barrage {transport} seed {seed}: {sent:,} queries in {elapsed:.0f} s "
-        f"({figures['rate']:,}/s), liveness {answered:,}/{checks:,} answered, "
-        f"{answers.responses:,} responses, server {'up' if figures['alive'] else 'DOWN'}, "
-        f"RSS {rss_before / 1024:.0f} -> {figures['rss_after_kib'] / 1024:.0f} MiB")
-    return figures
+    tcp = transport == "TCP"
 
+    def liveness(tag: str) -> tuple[bytes, bytes]:
+        query, label = probe(world.domain, tag)
+        return (len(query).to_bytes(2, "big") + query if tcp else query), label
 
-async def _connect(reactor: IReactor, host: str, port: int, answers: _Answers) -> _TcpSide:
-    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=LIVENESS_TIMEOUT)
-    side: _TcpSide = await connectProtocol(endpoint, _TcpSide(answers))
-    return side
-
-
-async def _tcp_batch(reactor: IReactor, host: str, port: int, data: bytes,
-                     answers: _Answers) -> None:
-    """One connection carries the batch, then our half-close; closed by us after
-    :data:`LIVENESS_TIMEOUT` if the server keeps it."""
-    try:
-        side = await _connect(reactor, host, port, answers)
-    except (OSError, TwistedTimeoutError, defer.CancelledError):
-        return  # a refused connection is the liveness check's business
-    assert side.transport is not None
-    side.transport.write(data)
-    side.transport.loseWriteConnection()  # type: ignore[attr-defined]  # ITCPTransport
-    timeout = reactor.callLater(LIVENESS_TIMEOUT, side.closed.cancel)
-    try:
-        await side.closed
-    except defer.CancelledError:
-        side.transport.abortConnection()  # type: ignore[attr-defined]
-    finally:
-        if timeout.active():
-            timeout.cancel()
-
-
-async def _alive(reactor: IReactor, udp: _UdpSide | None, host: str, port: int,
-                 query: tuple[bytes, bytes], answers: _Answers) -> bool:
-    """Send the liveness query; True if answered within :data:`LIVENESS_TIMEOUT`."""
-    message, label = query
-    waiter: defer.Deferred[None] = defer.Deferred()
-    answers.waiting[label] = waiter
-    side = None
-    calls = []
-    if udp is not None:
-        at = 0.0
-        while at < LIVENESS_TIMEOUT:
-            calls.append(reactor.callLater(at, udp.send, message, (host, port)))
-            at += 0.5
-    else:
-        try:
-            side = await _connect(reactor, host, port, answers)
-        except (OSError, TwistedTimeoutError, defer.CancelledError):
-            answers.waiting.clear()
-            return False
-        assert side.transport is not None
-        side.transport.write(len(message).to_bytes(2, "big") + message)
-    calls.append(reactor.callLater(LIVENESS_TIMEOUT, waiter.cancel))
-    try:
-        await waiter
-        return True
-    except defer.CancelledError:
-        return False
-    finally:
-        answers.waiting.clear()
-        for call in calls:
-            if call.active():
-                call.cancel()
-        if side is not None and side.transport is not None:
-            side.transport.loseConnection()
+    target = Target("DNS barrage", "queries", transport, world.dns,
+                    bad_queries(rng, world.domain), KINDS, liveness,
+                    tcp_batch=lambda batch: b"".join(frame(rng, data) for data in batch),
+                    deframe=deframe)
+    return await run_barrage(reactor, world, target, count=count, seed=seed, every=every,
+                             say=say)

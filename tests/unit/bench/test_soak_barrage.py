@@ -7,7 +7,7 @@ import random
 from twisted.internet.defer import Deferred
 
 from testbed.bench import _dns_barrage, rows
-from testbed.bench._barrage import KINDS, _Answers, bad_messages, probe, templates
+from testbed.bench._barrage import KINDS, _Answers, _TcpSide, bad_messages, probe, templates
 from testbed.bench._served import ACCOUNTS, scenario_text
 from testbed.bench._soak import checkpoints
 from testbed.scenario import parse
@@ -53,8 +53,8 @@ def test_bad_input_is_seeded_bad_and_of_every_kind():
 
 
 def test_a_liveness_answer_is_recognised_by_its_branch():
-    answers = _Answers()
-    waiting = answers.waiting[b"z9hG4bKliveudp1-7"] = Deferred()
+    answers = _Answers(lambda data: data.count(b"SIP/2.0 "))
+    waiting = answers.waiting[b"z9hG4bKliveudp1-7;"] = Deferred()
     request = probe("127.0.0.9", 5060, "UDP", "udp1-7")
     assert parse_message(request).method == "OPTIONS"
     answers.seen(b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKother\r\n\r\n")
@@ -99,7 +99,7 @@ def test_bad_dns_queries_are_seeded_bad_and_of_every_kind():
 
     first = draw(1)
     assert first == draw(1) and first != draw(2)
-    assert {kind for kind, _ in first} == set(_dns_barrage.KINDS)
+    assert {kind for kind, _ in first} == set(KINDS)
     assert all(data for _, data in first)
     rejected = 0
     for _, data in first:
@@ -115,10 +115,10 @@ def test_a_dns_liveness_answer_is_recognised_by_its_name_and_tcp_frames():
 
     query, label = _dns_barrage.probe("example.com", "1x7")
     assert str(DNSRecord.parse(query).q.qname) == "live1x7.example.com."
-    answers = _dns_barrage._Answers()
+    answers = _Answers()
     waiting = answers.waiting[label] = Deferred()
     other, _ = _dns_barrage.probe("example.com", "1x8")
-    side = _dns_barrage._TcpSide(answers)
+    side = _TcpSide(answers, _dns_barrage.deframe)
     framed = len(other).to_bytes(2, "big") + other + len(query).to_bytes(2, "big") + query
     side.dataReceived(framed[:5])
     assert answers.responses == 0
