@@ -18,8 +18,14 @@ from ._console import (
 )
 from ._json_junit import entry_json, result_json, write_json, write_junit
 from ._ladder import ladder, message_log
+from ._live import LiveLog, dns_line, live_line
 from ._pcap import PcapngWriter, PcapStream, write_pcap
-from ._report_dir import scenario_ladder, write_artefacts, write_scenario_report
+from ._report_dir import (
+    scenario_ladder,
+    write_artefacts,
+    write_scenario_report,
+    write_served_ladder,
+)
 from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, status, totals_line
 from ._summary import (
     catalogue_markdown,
@@ -31,12 +37,12 @@ from ._summary import (
 )
 
 __all__ = [
-    "FAILED", "NOT_RUN", "PASSED", "Entry", "NotRun", "PcapStream", "PcapngWriter",
-    "RunConsole", "catalogue_markdown",
-    "catalogue_table", "check_json", "check_text", "counts", "diagnosis_text", "entry_json",
-    "failure_details", "format_duration", "is_plain", "ladder", "ladder_excerpt",
-    "make_console", "message_log", "progress_line", "progress_text", "result_json",
-    "scenario_ladder", "status", "summary_renderable", "summary_table", "totals_line",
-    "verbose_text", "write_artefacts", "write_check_json", "write_check_junit", "write_json",
-    "write_junit", "write_pcap", "write_scenario_report",
+    "FAILED", "NOT_RUN", "PASSED", "Entry", "LiveLog", "NotRun", "PcapStream", "PcapngWriter",
+    "RunConsole", "catalogue_markdown", "catalogue_table", "check_json", "check_text",
+    "counts", "diagnosis_text", "dns_line", "entry_json", "failure_details", "format_duration",
+    "is_plain", "ladder", "ladder_excerpt", "live_line", "make_console", "message_log",
+    "progress_line", "progress_text", "result_json", "scenario_ladder", "status",
+    "summary_renderable", "summary_table", "totals_line", "verbose_text", "write_artefacts",
+    "write_check_json", "write_check_junit", "write_json", "write_junit", "write_pcap",
+    "write_scenario_report", "write_served_ladder",
 ]

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 from servers.dns import QueryLogEntry
@@ -51,6 +51,26 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
     write_pcap(paths["pcap"], list(capture) if capture is not None else [],
                keylog_text or "")
     return paths
+
+
+def write_served_ladder(folder: Path, events: Iterable[TraceEvent],
+                        dns_log: Iterable[QueryLogEntry] = (), names: Names | None = None,
+                        *, owners: Container[str], dropped: int = 0) -> Path:
+    """``folder/ladder.txt`` of a served world: the events it still holds, of ``owners``
+    (its servers and relays; the phones it serves are addresses, untraced).
+
+    A world left running keeps its last events (a ring); ``dropped`` of them left it,
+    and the ladder says so: the message log and the capture, streamed, have them all.
+    """
+    kept = [event for event in events if event.owner in owners]
+    text = ladder(kept, dns_log, names)
+    if dropped:
+        text = (f"(the last {len(kept)} events; the {dropped} before them left the world's "
+                f"memory: {MESSAGES_FILE} and {PCAP_FILE} have every message)\n\n" + text)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LADDER_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def write_scenario_report(report_dir: Path, result: ScenarioResult,
