@@ -125,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
                 stream.close()
             return
         live = LiveLog({*world.registrars, "faults"}, world.names,
-                       echo=None if args.quiet else _echo,
+                       echo=None if args.quiet else _Echo(reactor),
                        messages=folder / MESSAGES_FILE if folder is not None else None,
                        dns_server=world.dns_address, clock=reactor)
         world.trace.listeners.append(live.event)
@@ -157,8 +157,33 @@ def _serve(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _echo(line: str) -> None:
-    print(line, flush=True)
+class _Echo:
+    """Live lines to stdout, flushed once per reactor turn (not once per line: a busy
+    world prints thousands a second)."""
+
+    def __init__(self, reactor: IReactor) -> None:
+        self.reactor = reactor
+        self.pending = False
+        self.closed = False
+
+    def __call__(self, line: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(line)
+        except OSError:  # stdout closed (`| head`): the world serves on, silently
+            self.closed = True
+            return
+        if not self.pending:
+            self.pending = True
+            self.reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        self.pending = False
+        try:
+            sys.stdout.flush()
+        except OSError:
+            self.closed = True
 
 
 def _write_ladder(world: World, folder: Path, live: LiveLog,
