@@ -90,7 +90,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
                       help="one socket/connection for all endpoints, or one each")
     who = load.add_mutually_exclusive_group()
-    who.add_argument("--user-prefix", help="usernames PREFIX0..PREFIXN-1 (default alice)")
+    who.add_argument("--user-prefix", metavar="PREFIX",
+                     help="usernames PREFIX0..PREFIXN-1 (default alice)")
     who.add_argument("--user", metavar="NAME",
                      help="one account for every endpoint (each its own contact), e.g. the "
                           "account `testbed serve` prints")
