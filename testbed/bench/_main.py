@@ -9,9 +9,9 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
-    hardening   REGISTER/s with digest of our client against our registrar, UDP and TCP,
-                its authorisation, limits and connection policy on and off (runs
-                interleaved, both servers up at once): what the hardening costs
+    hardening   REGISTER/s against our registrar, UDP and TCP, its authorisation, limits
+                and connection policy on and off (runs interleaved, both servers up at
+                once): our client with digest, and SIPp's UAC if installed
     soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
     barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
                 registrar, an OPTIONS every 100 that must be answered; then 300,000
@@ -351,31 +351,49 @@ class Bench:
 
 
     async def hardening(self) -> dict[str, Any]:
-        """Both registrars up at once, runs alternating (on, off, on, off...), so that
-        whatever else loads the machine weighs on both alike."""
+        """What the registrar's authorisation, limits and connection policy cost: the
+        same load against a registrar with them on and one with them off, both up at
+        once and the runs alternating (on, off, on, off...), so that whatever else
+        loads the machine weighs on both alike. Our client registers with digest (so
+        the authorisation runs); SIPp's UAC, when installed, without (the registrar
+        phase's load, where the server's work is all there is to measure)."""
         out: dict[str, Any] = {}
-        specs = {mode: ServerSpec(transports=("udp", "tcp"), users=ENDPOINTS,
-                                  password="secret", hardening=mode == "on")
-                 for mode in ("on", "off")}
-        with ServerProcess(specs["on"]) as on, ServerProcess(specs["off"]) as off:
-            servers = {"on": on, "off": off}
-            for transport in ("UDP", "TCP"):
-                runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
-                for _ in range(self.args.runs):
-                    for mode, server in servers.items():
-                        runs[mode].append(await self.our_client(
-                            server.uri(transport), transport, password="secret"))
-                rates = {mode: statistics.median(r["rate"] for r in runs[mode])
-                         for mode in runs}
-                ratio = rates["on"] / rates["off"] if rates["off"] else None
-                out[transport] = {"on": {"rate": rates["on"], "runs": runs["on"]},
-                                  "off": {"rate": rates["off"], "runs": runs["off"]},
-                                  "ratio": ratio}
-                self.say(f"  REGISTER/s with digest, {transport}: hardening on "
-                         f"{rates['on']:,.0f}/s, off {rates['off']:,.0f}/s, on/off "
-                         + (f"{ratio:.3f}" if ratio else "?") + "   runs on: "
-                         + ", ".join(f"{r['rate']:,.0f}" for r in runs["on"]) + "; off: "
-                         + ", ".join(f"{r['rate']:,.0f}" for r in runs["off"]))
+        loads: list[tuple[str, int, Callable[[ServerProcess, str], Awaitable[dict[str, Any]]]]]
+        loads = [("our client, digest", ENDPOINTS, lambda server, transport: self.our_client(
+            server.uri(transport), transport, password="secret"))]
+        if _sipp.sipp_binary() is not None:
+            folder = self.work / "sipp"
+            _sipp.write_sipp_scenarios(folder, ENDPOINTS)
+            loads.append(("SIPp UAC", 0, lambda server, transport: self._sipp_uac(
+                folder, server.address(transport), transport)))
+        else:
+            self.note("SIPp not found: the hardening phase measures with our client only")
+        for name, users, load in loads:
+            specs = [ServerSpec(transports=("udp", "tcp"), users=users, password="secret",
+                                hardening=on) for on in (True, False)]
+            with ServerProcess(specs[0]) as on, ServerProcess(specs[1]) as off:
+                servers = {"on": on, "off": off}
+                for transport in ("UDP", "TCP"):
+                    runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+                    for _ in range(self.args.runs):
+                        for mode, server in servers.items():
+                            runs[mode].append(await _with_server_cpu(server, load, transport))
+                    entry = {mode: {key: statistics.median(r[key] for r in runs[mode])
+                                    for key in ("rate", "cpu_us_per_request")}
+                             for mode in runs}
+                    on_, off_ = entry["on"], entry["off"]
+                    figures = out.setdefault(name, {})[transport] = {
+                        "on": {**on_, "runs": runs["on"]}, "off": {**off_, "runs": runs["off"]},
+                        "ratio": on_["rate"] / off_["rate"] if off_["rate"] else None,
+                        "cpu_ratio": on_["cpu_us_per_request"] / off_["cpu_us_per_request"]
+                        if off_["cpu_us_per_request"] else None}
+                    self.say(f"  {name} → our registrar, {transport}: hardening on "
+                             f"{on_['rate']:,.0f}/s {on_['cpu_us_per_request']:,.0f} µs CPU/"
+                             f"request, off {off_['rate']:,.0f}/s "
+                             f"{off_['cpu_us_per_request']:,.0f} µs; on/off rate "
+                             f"{figures['ratio'] or 0:.3f}, CPU {figures['cpu_ratio'] or 0:.3f}"
+                             "   rates on: " + ", ".join(f"{r['rate']:,.0f}" for r in runs["on"])
+                             + "; off: " + ", ".join(f"{r['rate']:,.0f}" for r in runs["off"]))
         return out
 
     async def soak(self) -> dict[str, Any]:
@@ -401,6 +419,20 @@ class Bench:
         finally:
             world.stop()
         return out
+
+
+async def _with_server_cpu(
+        server: ServerProcess, load: Callable[[ServerProcess, str], Awaitable[dict[str, Any]]],
+        transport: str) -> dict[str, Any]:
+    """Run ``load``; its figures with the server's CPU time per request it received
+    (CPU time, unlike a rate, hardly moves with what else loads the machine)."""
+    before = server.command("stats")
+    figures = await load(server, transport)
+    after = server.command("stats")
+    received = after["messages"].get("received", 0) - before["messages"].get("received", 0)
+    cpu = after["cpu_s"] - before["cpu_s"]
+    return {**figures, "server_requests": received,
+            "cpu_us_per_request": cpu / received * 1e6 if received else 0.0}
 
 
 def _sip_uri(text: str) -> SipUri:

@@ -78,13 +78,16 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                             "KiB (anchor)"
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
-    hardening = phases.get("hardening", {})
-    for transport in ("UDP", "TCP"):
-        entry = hardening.get(transport)
-        if entry:
-            out.append((f"REGISTER/s with digest, {transport}, hardening on",
+    for load, by_transport in phases.get("hardening", {}).items():
+        for transport, entry in by_transport.items():
+            out.append((f"REGISTER/s {load} -> our registrar, {transport}, hardening on",
                         _num(entry["on"]["rate"]), f"off {_num(entry['off']['rate'])}",
                         f"{entry['ratio']:.3f}x" if entry.get("ratio") else "-", ""))
+            if entry.get("cpu_ratio"):
+                out.append((f"server CPU µs/request, {load}, {transport}, hardening on",
+                            _num(entry["on"]["cpu_us_per_request"]),
+                            f"off {_num(entry['off']['cpu_us_per_request'])}",
+                            f"{entry['cpu_ratio']:.3f}x", ""))
     soak = phases.get("soak", {})
     samples = soak.get("samples", [])
     picked: list[dict[str, Any]] = []
@@ -96,7 +99,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         picked.append(samples[-1])
     for sample in picked:
         out.append((f"served RSS MiB after {sample['requests']:,} requests (soak)",
-                    _num(sample["rss_kib"] / 1024), "", "", ""))
+                    f"{sample['rss_kib'] / 1024:.1f}", "", "", ""))
     if "rate" in soak:
         out.append((f"requests/s against testbed serve (soak, T1 {soak['t1_ms']:g} ms)",
                     _num(soak["rate"]), "", "", ""))

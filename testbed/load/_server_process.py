@@ -7,7 +7,7 @@ JSON line
 ``{"event": "ready", ...}`` with every address and the CA to trust, then serves. It
 reads commands on stdin, one per line, and answers each with one JSON line:
 
-    stats      bindings, requests handled, RSS (KiB), open connections
+    stats      bindings, requests handled, RSS (KiB), open connections, CPU seconds used
     gc         the same, after a full garbage collection (for memory measurements)
     quit       stop (EOF on stdin too)
 
@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, cast
 
@@ -150,7 +151,8 @@ class _Server:
         return {"event": "stats", "bindings": sum(len(b) for b in location.values()),
                 "aors": len(location), "flows": len(self.registrar.stack.flows),
                 "transactions": len(self.registrar.stack.table),
-                "messages": dict(self.trace.counts), "rss_kib": rss_kib()}
+                "messages": dict(self.trace.counts), "rss_kib": rss_kib(),
+                "cpu_s": time.process_time()}
 
     async def stop(self) -> None:
         await self.registrar.stop()

@@ -35,7 +35,8 @@ def test_soak_barrage_and_hardening_phases_at_small_counts(tmp_path):
     assert barrage["alive"]
 
     for transport in ("UDP", "TCP"):
-        entry = phases["hardening"][transport]
+        entry = phases["hardening"]["our client, digest"][transport]
         assert entry["on"]["rate"] > 0 and entry["off"]["rate"] > 0 and entry["ratio"] > 0
+        assert entry["on"]["cpu_us_per_request"] > 0 and entry["cpu_ratio"] > 0
         assert entry["on"]["runs"][0]["failed"] == 0 == entry["off"]["runs"][0]["failed"]
     assert "DNS barrage TCP seed 1: liveness answered" in completed.stdout

@@ -74,8 +74,10 @@ def test_soak_and_barrage_figures_in_the_table():
                               "checks": 2000, "messages": 200_000, "alive": True}],
                     "dns": [{"transport": "TCP", "seed": 1, "answered": 1500,
                              "checks": 1500, "messages": 150_000, "alive": True}]},
-        "hardening": {"UDP": {"on": {"rate": 2900}, "off": {"rate": 3000},
-                              "ratio": 2900 / 3000}}}}
+        "hardening": {"our client, digest": {"UDP": {
+            "on": {"rate": 2900, "cpu_us_per_request": 103.0},
+            "off": {"rate": 3000, "cpu_us_per_request": 100.0},
+            "ratio": 2900 / 3000, "cpu_ratio": 1.03}}}}}
     table = {row[0]: row for row in rows(data)}
     assert table["served RSS MiB after 10,021 requests (soak)"][1] == "89.8"
     assert "served RSS MiB after 100,068 requests (soak)" in table
@@ -86,8 +88,10 @@ def test_soak_and_barrage_figures_in_the_table():
         "2,000/2,000", "200,000 messages", "", "up")
     assert table["DNS barrage TCP seed 1: liveness answered"][1:] == (
         "1,500/1,500", "150,000 queries", "", "up")
-    assert table["REGISTER/s with digest, UDP, hardening on"][1:4] == (
+    assert table["REGISTER/s our client, digest -> our registrar, UDP, hardening on"][1:4] == (
         "2,900", "off 3,000", "0.967x")
+    assert table["server CPU µs/request, our client, digest, UDP, hardening on"][1:4] == (
+        "103", "off 100", "1.030x")
 
 
 def test_bad_dns_queries_are_seeded_bad_and_of_every_kind():
