@@ -335,3 +335,16 @@ def test_load_runs_against_a_served_world_with_its_accounts(tmp_path, serve):
     assert no_password.stderr == (
         "testbed load: every REGISTER was challenged for credentials and no --password "
         "was given (users alice): pass the account's --password\n")
+
+
+def test_the_report_is_written_when_the_duration_ends(tmp_path):
+    name = unique("serve-for")
+    reports = tmp_path / "reports"
+    done = run_testbed("serve", str(scenario_copy(tmp_path, "healthy/udp.yaml", name)),
+                       "--for", "10ms", "--report-dir", str(reports))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"report written to {reports / name}: ladder.txt, messages.log (0 lines), "
+        "capture.pcapng (0 packets), keys.log")
+    assert sorted(p.name for p in (reports / name).iterdir()) == [
+        "capture.pcapng", "keys.log", "ladder.txt", "messages.log"]
