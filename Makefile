@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 REPORTS ?= reports
 SCENARIOS ?= scenarios
 
-.PHONY: run scenario test unit lint interop bench schema clean
+.PHONY: run scenario test unit lint interop bench soak schema clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(STAMP)
 	@command -v sipp >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sip-tester
 	$(PY) -m testbed.bench --json $(REPORTS)/bench.json
+
+## make soak: a million requests against testbed serve (RSS and rate over time) and the
+## malformed-message barrage, UDP and TCP, two seeds (figures in reports/soak.json)
+soak: $(STAMP)
+	$(PY) -m testbed.bench --only soak,barrage --json $(REPORTS)/soak.json
 
 ## make schema: regenerate scenarios/schema.json (editors validate scenarios with it) and README's reference
 schema: $(STAMP)

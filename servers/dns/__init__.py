@@ -15,11 +15,11 @@ from ._authority import (
     lookup,
 )
 from ._faults import FAULT_KINDS, Fault, FaultTable, parse_fault, parse_faults
-from ._server import DnsServer, Listening, QueryLogEntry
+from ._server import QUERY_LOG_LIMIT, DnsServer, Listening, QueryLogEntry
 from ._zone import RECORD_TYPES, DnsConfigError, Zone
 
 __all__ = [
-    "CLASSIC_UDP_LIMIT", "FAULT_KINDS", "RECORD_TYPES", "SERVER_UDP_PAYLOAD",
+    "CLASSIC_UDP_LIMIT", "FAULT_KINDS", "QUERY_LOG_LIMIT", "RECORD_TYPES", "SERVER_UDP_PAYLOAD",
     "DnsConfigError", "DnsServer", "Fault", "FaultTable", "Listening", "QueryLogEntry",
     "Reply", "Zone", "build_response", "find_zone", "lookup", "parse_fault", "parse_faults",
 ]

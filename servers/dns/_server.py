@@ -23,6 +23,7 @@ rcode and answer, and its note says where it went (or why no answer came).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
@@ -57,6 +58,9 @@ _MALFORMED = (DNSError, DnsBufferError, BimapError, DNSLabelError, ValueError, U
 """What dnslib raises on bytes it cannot parse (found by fuzzing; see the tests)."""
 _CLASS_ANY = 255  # dnslib names it "*"
 _MAX_UDP_PACKET = 8192  # the reactor's default receive size; queries are far smaller
+QUERY_LOG_LIMIT = 10_000
+"""Queries a :class:`DnsServer` keeps in its :attr:`~DnsServer.log` (the last ones):
+every query of a scenario, a bounded record for a server left running."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,8 @@ class DnsServer:
 
     ``faults`` are fault data or :class:`Fault` values (see :mod:`._faults`); ``clock``
     (default: ``reactor``) gives the log times and runs delays and idle timeouts;
-    ``on_query`` receives every :class:`QueryLogEntry`, also kept in :attr:`log`.
+    ``on_query`` receives every :class:`QueryLogEntry`; :attr:`log` keeps the last
+    ``log_limit`` of them (None: all).
     ``capture`` (a ``testbed.transport.Capture``, set before :meth:`listen`) records
     the datagrams and TCP bytes of the sockets it opens, for the report's pcap.
     ``forward`` (``(host, port)`` of a real DNS server) relays what the zones do not
@@ -160,6 +165,7 @@ class DnsServer:
         on_query: Callable[[QueryLogEntry], None] | None = None,
         tcp_idle_timeout: float = 30.0,
         capture: Capture | None = None,
+        log_limit: int | None = QUERY_LOG_LIMIT,
         forward: tuple[str, int] | None = None,
         forward_timeout: float = DEFAULT_TIMEOUT,
         forward_max_pending: int = DEFAULT_MAX_PENDING,
@@ -175,7 +181,7 @@ class DnsServer:
         self.faults = FaultTable(list(faults))
         self.on_query = on_query
         self.tcp_idle_timeout = tcp_idle_timeout
-        self.log: list[QueryLogEntry] = []
+        self.log: deque[QueryLogEntry] = deque(maxlen=log_limit)
         self.listening: list[Listening] = []
         self._delayed: set[IDelayedCall] = set()
         self._connections: set[_TcpProtocol] = set()

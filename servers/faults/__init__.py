@@ -117,8 +117,9 @@ upstream), ``new-binding`` and ``expired``.
 """
 
 from ._build import Fault, build_fault
-from ._log import ACTIONS, FaultLog, FaultRecord
+from ._log import ACTIONS, FAULT_LOG_LIMIT, FaultLog, FaultRecord
 from ._policy import (
+    EXPIRED_KEPT,
     Binding,
     FirewallDrop,
     Latency,
@@ -146,7 +147,8 @@ from ._tcp import TcpRelay
 from ._udp import UdpRelay
 
 __all__ = [
-    "ACTIONS", "DIRECTIONS", "FAULT_KINDS", "FAULT_SCHEMA", "PLACEMENT_KEYS",
+    "ACTIONS", "DIRECTIONS", "EXPIRED_KEPT", "FAULT_KINDS", "FAULT_LOG_LIMIT", "FAULT_SCHEMA",
+    "PLACEMENT_KEYS",
     "Binding", "ClosedPort", "Fault", "FaultConfigError", "FaultLog", "FaultRecord",
     "FaultSpec", "FirewallDrop", "Latency", "Loss", "MtuLimit", "NatTable", "Pipeline",
     "Stage", "SynDropPort", "TcpRelay", "UdpRelay", "Verdict", "build_fault", "parse_fault",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -58,15 +59,27 @@ class FaultRecord:
         return asdict(self)
 
 
-class FaultLog:
-    """The records of one fault (or a composition), in order, with waiting."""
+FAULT_LOG_LIMIT = 10_000
+"""Records a :class:`FaultLog` keeps (the last ones): all of a scenario's, a bounded
+record for a fault left running; subscribers see every one."""
 
-    def __init__(self) -> None:
-        self.records: list[FaultRecord] = []
+
+class FaultLog:
+    """The last ``limit`` records of one fault (or a composition), in order, with waiting.
+
+    ``dropped`` counts the records that left to make room.
+    """
+
+    def __init__(self, limit: int | None = FAULT_LOG_LIMIT) -> None:
+        self.records: deque[FaultRecord] = deque(maxlen=limit)
+        self.dropped = 0
         self._listeners: list[Callable[[FaultRecord], None]] = []
 
     def append(self, record: FaultRecord) -> FaultRecord:
-        self.records.append(record)
+        records = self.records
+        if len(records) == records.maxlen:
+            self.dropped += 1
+        records.append(record)
         for listener in list(self._listeners):
             listener(record)
         return record

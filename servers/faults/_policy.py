@@ -13,12 +13,13 @@ how the two directions interleave, so a run repeats.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from testbed.sip import Transport
 
-from ._log import HostPort
+from ._log import FAULT_LOG_LIMIT, HostPort
 from ._spec import FaultSpec
 
 TO_SERVER, TO_CLIENT = "to-server", "to-client"
@@ -85,7 +86,9 @@ class Loss(Stage):
         self.fraction = spec.fraction
         self.rngs = {d: random.Random(f"{seed}/{d}") for d in (TO_SERVER, TO_CLIENT)}
         self.seen = {TO_SERVER: 0, TO_CLIENT: 0}
-        self.dropped: dict[str, list[int]] = {TO_SERVER: [], TO_CLIENT: []}
+        # the numbers of the last datagrams dropped each way (a bounded record)
+        self.dropped: dict[str, deque[int]] = {TO_SERVER: deque(maxlen=FAULT_LOG_LIMIT),
+                                               TO_CLIENT: deque(maxlen=FAULT_LOG_LIMIT)}
 
     def judge(self, direction: str, size: int) -> tuple[str | None, float]:
         self.seen[direction] += 1
@@ -171,20 +174,29 @@ class Binding:
         return self.expired_at is None
 
 
+EXPIRED_KEPT = 1000
+"""Expired NAT bindings a :class:`NatTable` remembers (the last ones), so that packets
+to their old external ports are recognised as "no binding"; older ones are released."""
+
+
 class NatTable:
     """Bindings that expire ``timeout`` seconds after their last refresh.
 
     Outbound packets (client to server) refresh a binding; with ``refresh="both"``
     inbound ones do too. ``timeout=None`` keeps bindings for ever (a plain relay).
-    Expired bindings are kept, so that inbound packets to their old external port are
-    recognised and dropped as "no binding".
+    The last ``keep_expired`` expired bindings are kept, so that inbound packets to
+    their old external port are recognised and dropped as "no binding"; :meth:`release`
+    gives back the older ones, whose external ports the relay may close.
     """
 
-    def __init__(self, timeout: float | None = None, refresh: str = "outbound") -> None:
+    def __init__(self, timeout: float | None = None, refresh: str = "outbound", *,
+                 keep_expired: int = EXPIRED_KEPT) -> None:
         self.timeout = timeout
         self.refresh = refresh
+        self.keep_expired = keep_expired
         self._by_internal: dict[HostPort, Binding] = {}
         self._by_external: dict[HostPort, Binding] = {}
+        self._expired: deque[Binding] = deque()
         self.made = 0
 
     def expire(self, now: float) -> list[Binding]:
@@ -196,7 +208,25 @@ class NatTable:
         for binding in gone:
             binding.expired_at = binding.refreshed + self.timeout
             del self._by_internal[binding.internal]
+            self._expired.append(binding)
         return gone
+
+    def release(self) -> list[Binding]:
+        """The expired bindings beyond the last ``keep_expired``, forgotten for good."""
+        released = []
+        while len(self._expired) > self.keep_expired:
+            binding = self._expired.popleft()
+            if self._by_external.get(binding.external) is binding:
+                del self._by_external[binding.external]
+                released.append(binding)
+        return released
+
+    def discard(self, binding: Binding) -> None:
+        """Forget ``binding`` now, live or expired (its TCP connection closed)."""
+        if self._by_internal.get(binding.internal) is binding:
+            del self._by_internal[binding.internal]
+        if self._by_external.get(binding.external) is binding:
+            del self._by_external[binding.external]
 
     def live(self, internal: HostPort) -> Binding | None:
         return self._by_internal.get(internal)

@@ -99,10 +99,15 @@ class Relay:
                                f"{fmt_hostport(binding.internal)} -> "
                                f"{fmt_hostport(binding.external)} idle for "
                                f"{self.nat.timeout:g} s{self.fate}")
+        for binding in self.nat.release():
+            self.release(binding)
         return now
 
     def forget(self, binding: Binding) -> None:
         """What the relay does when ``binding`` expires, besides logging it."""
+
+    def release(self, binding: Binding) -> None:
+        """What the relay does when the NAT no longer remembers expired ``binding``."""
 
     def later(self, delay: float, function: Callable[..., object], *args: object) -> None:
         self._delayed.later(delay, function, *args)

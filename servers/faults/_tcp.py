@@ -111,8 +111,10 @@ class _Connection:
         self.client_address = hostport(_stream(client).getPeer())
         self.server: _ServerSide | None = None
         self.external: HostPort | None = None
+        self.binding: Binding | None = None
         self.waiting: list[bytes] = []
         self.client_closed = False
+        self.server_closed = False
         self.blackholed = False
         self.closed = False
         self.last = {TO_SERVER: 0.0, TO_CLIENT: 0.0}  # when the last chunk leaves, per direction
@@ -137,11 +139,18 @@ class _Connection:
 
     def client_lost(self) -> None:
         self.client_closed = True
+        self._maybe_done()
         if self.server is None and self.connector is not None:
             self._stop_connecting()
             return
         if not self.blackholed:
             self._after_queue(TO_SERVER, self._close_server)
+
+    def _maybe_done(self) -> None:
+        """Once both sides are gone (or the server side never came), the relay forgets
+        the connection: a relay left running holds only the open ones."""
+        if self.client_closed and (self.server_closed or self.server is None):
+            self.relay.finished(self)
 
     # -- from the server ----------------------------------------------------------------
 
@@ -149,7 +158,7 @@ class _Connection:
         relay = self.relay
         self.server = server
         self.external = hostport(_stream(server).getHost())
-        relay.bind(self.client_address, self.external, relay.now())
+        self.binding = relay.bind(self.client_address, self.external, relay.now())
         relay.connections_by_external[self.external] = self
         waiting, self.waiting = self.waiting, []
         for data in waiting:
@@ -185,6 +194,8 @@ class _Connection:
         relay.rearm()
 
     def server_lost(self) -> None:
+        self.server_closed = True
+        self._maybe_done()
         if not self.blackholed:
             self._after_queue(TO_CLIENT, self._close_client)
 
@@ -281,7 +292,7 @@ class TcpRelay(Relay):
                          upstream_trace=upstream_trace)
         self.reactor = reactor
         self.port: IListeningPort | None = None
-        self.connections: list[_Connection] = []
+        self.connections: set[_Connection] = set()
         self.connections_by_external: dict[HostPort, _Connection] = {}
 
     @property
@@ -301,7 +312,7 @@ class TcpRelay(Relay):
 
     def stop(self) -> defer.Deferred[Any]:
         self.stop_timers()
-        for connection in self.connections:
+        for connection in list(self.connections):
             connection.abort()
         port, self.port = self.port, None
         return defer.maybeDeferred(port.stopListening) if port is not None \
@@ -309,7 +320,7 @@ class TcpRelay(Relay):
 
     def accepted(self, client: _ClientSide) -> _Connection:
         connection = _Connection(self, client)
-        self.connections.append(connection)
+        self.connections.add(connection)
         host, port = self.upstream
         factory: protocol.Factory[Any] = _UpstreamFactory(connection)
         if self.capture is not None:
@@ -318,6 +329,21 @@ class TcpRelay(Relay):
             host, port, cast(protocol.ClientFactory, factory),
             timeout=UPSTREAM_CONNECT_TIMEOUT, bindAddress=(self.source_host, 0))
         return connection
+
+    def finished(self, connection: _Connection) -> None:
+        """Both sides of ``connection`` are closed: forget it."""
+        self.connections.discard(connection)
+        if connection.external is not None \
+                and self.connections_by_external.get(connection.external) is connection:
+            del self.connections_by_external[connection.external]
+        if connection.binding is not None:
+            self.nat.discard(connection.binding)  # a closed connection maps nothing
+
+    def release(self, binding: Binding) -> None:
+        """A blackholed connection the NAT no longer remembers is reset."""
+        connection = self.connections_by_external.get(binding.external)
+        if connection is not None:
+            connection.abort()
 
     def forget(self, binding: Binding) -> None:
         """An idle connection is blackholed: both ends keep it and hear nothing."""

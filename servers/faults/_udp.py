@@ -177,6 +177,12 @@ class UdpRelay(Relay):
             if self.capture is not None:
                 self.capture.datagram(self.address, client, data, sent=True)
 
+    def release(self, binding: Binding) -> None:
+        """Close the external port of a binding the NAT no longer remembers."""
+        port = self._external_ports.pop(binding.external, None)
+        if port is not None:
+            port.stopListening()
+
     def _bind(self, client: HostPort, now: float) -> Binding:
         """A new external port for ``client``: the source the server sees."""
         side = _ExternalSide(self)

@@ -11,12 +11,13 @@ from ._location import (
 from ._policy import REGISTRAR_POLICIES, authorise
 from ._registrar import (
     INVITE_CHALLENGES,
+    RECEIVED_LIMIT,
     UNKNOWN_USER_ANSWERS,
     Received,
     Registrar,
     RegistrarConfig,
 )
 
-__all__ = ["INVITE_CHALLENGES", "REGISTRAR_POLICIES", "TOO_MANY_CONTACTS", "UNKNOWN_USER_ANSWERS",
-           "Binding", "LocationTable", "Received", "RegisterRejected", "RegisterUpdate",
-           "Registrar", "RegistrarConfig", "aor_of", "authorise"]
+__all__ = ["INVITE_CHALLENGES", "RECEIVED_LIMIT", "REGISTRAR_POLICIES", "TOO_MANY_CONTACTS",
+           "UNKNOWN_USER_ANSWERS", "Binding", "LocationTable", "Received", "RegisterRejected",
+           "RegisterUpdate", "Registrar", "RegistrarConfig", "aor_of", "authorise"]

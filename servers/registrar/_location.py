@@ -4,6 +4,10 @@ Time comes in as ``now``; the table holds, per address-of-record, the bindings w
 their expiry, the Call-ID/CSeq that last touched them (for ordering, step 7) and the
 flow they registered over, so that requests to the contact reuse it (RFC 5626 §5).
 
+Expired bindings go when their address-of-record is next touched, and every
+:data:`SWEEP_INTERVAL` seconds a sweep drops those of every other one, so a registrar
+left running holds the live bindings only (plus at most a sweep interval's worth).
+
 A REGISTER is applied in two steps, so that no binding is stored behind an answer that
 was never sent: :meth:`LocationTable.prepare` computes the bindings the request would
 leave (refusing it as a registrar would), :meth:`LocationTable.commit` stores them
@@ -18,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from testbed.sip import Address, Request, SipUri
+
+SWEEP_INTERVAL = 60.0
+"""Seconds between two sweeps of expired bindings (each costs one pass over the table)."""
 
 
 @dataclass
@@ -88,6 +95,8 @@ class LocationTable:
     max_contacts: int = 0
     max_aors: int = 0
     contact_max_size: int = 0
+    sweep_interval: float = SWEEP_INTERVAL
+    _next_sweep: float = field(default=float("-inf"), repr=False)
     _swept_at: float = field(default=float("-inf"), repr=False)
 
     def register(self, request: Request, now: float, *, flow: object = None,
@@ -105,6 +114,8 @@ class LocationTable:
         Raises :class:`RegisterRejected` for 400 (bad wildcard, Contact URI too long),
         423 (too brief) and 503 (too many contacts or addresses-of-record).
         """
+        if now >= self._next_sweep:
+            self.expire(now)
         aor = aor_of(request.to.uri)
         call_id = request.call_id
         cseq = request.cseq.seq
@@ -168,15 +179,27 @@ class LocationTable:
                 (("P-Registrar-Error", "Contact/received too long"),))
 
     def _sweep(self, now: float) -> None:
-        """Forget the addresses-of-record whose bindings all expired: at most once a
+        """Sweep before the sweep interval is up (the table is full): at most once a
         second, so a full table costs one pass per second, not one per REGISTER."""
         if now - self._swept_at < 1.0:
             return
         self._swept_at = now
-        expired = [aor for aor, bindings in self.bindings.items()
-                   if all(b.expires_at <= now for b in bindings)]
-        for aor in expired:
-            del self.bindings[aor]
+        self.expire(now)
+
+    def expire(self, now: float) -> int:
+        """Drop every expired binding (and every AOR left without one); how many went."""
+        self._next_sweep = now + self.sweep_interval
+        dropped = 0
+        for aor, bindings in list(self.bindings.items()):
+            live = [b for b in bindings if b.expires_at > now]
+            if len(live) == len(bindings):
+                continue
+            dropped += len(bindings) - len(live)
+            if live:
+                self.bindings[aor] = live
+            else:
+                del self.bindings[aor]
+        return dropped
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
         """Live bindings of ``aor`` (expired ones are dropped)."""

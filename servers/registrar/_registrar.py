@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -84,6 +85,10 @@ INVITE_CHALLENGES = (407, 401)
 UNKNOWN_USER_ANSWERS = (401, 403, 404)
 """What credentials for an unknown username may get: a new challenge (the default),
 403 Forbidden or 404 Not Found."""
+
+RECEIVED_LIMIT = 10_000
+"""Requests a :class:`Registrar` remembers in :attr:`~Registrar.received` (the last
+ones): every request of a scenario, a bounded record for a registrar left running."""
 
 _CHALLENGE_HEADERS = {  # status -> (challenge header, credentials header), RFC 3261 §22
     401: ("WWW-Authenticate", "Authorization"),
@@ -164,11 +169,14 @@ class Received:
 
 
 class Registrar:
-    """The mock registrar/PBX, as the transaction user of its own stack."""
+    """The mock registrar/PBX, as the transaction user of its own stack.
+
+    :attr:`received` keeps the last ``received_limit`` requests handled (None: all).
+    """
 
     def __init__(self, reactor: IReactor, config: RegistrarConfig | None = None, *,
                  timers: Timers | None = None, trace: Trace | None = None,
-                 name: str = "registrar") -> None:
+                 name: str = "registrar", received_limit: int | None = RECEIVED_LIMIT) -> None:
         self.reactor = reactor
         self.config = config or RegistrarConfig()
         self.rng = random.Random(self.config.seed)
@@ -183,7 +191,7 @@ class Registrar:
         secret = self.rng.getrandbits(128).to_bytes(16, "big")
         self.digest = DigestServer(self.config.realm, secret, algorithms=self.config.algorithms,
                                    nonce_lifetime=self.config.nonce_lifetime)
-        self.received: list[Received] = []
+        self.received: deque[Received] = deque(maxlen=received_limit)
 
     # -- listening ----------------------------------------------------------------------
 

@@ -9,6 +9,17 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
+    hardening   REGISTER/s against our registrar, UDP and TCP, its authorisation, limits
+                and connection policy on and off (runs interleaved, both servers up at
+                once): our client with digest, and SIPp's UAC if installed
+    soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
+    barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
+                registrar, an OPTIONS every 100 that must be answered; then 300,000
+                malformed DNS queries (half UDP, half TCP) at its DNS server, a query
+                every 100 that must be answered
+
+``make bench`` runs the first seven; ``make soak`` the last two (``--only soak,barrage``),
+which take longer (an hour or so: a million requests, a million bad messages).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
 process, on its reactor. Ratios compare figures taken in the same run (the machines
@@ -50,16 +61,23 @@ from testbed.reactor import IReactor
 from testbed.sip import SipUri, parse_uri
 
 from . import _kamailio, _sipp
+from ._barrage import barrage
 from ._dns import measure
+from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
 from ._report import table
+from ._served import ServedWorld
 from ._sipp import sipp_version
+from ._soak import soak
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "hardening", "soak",
+          "barrage")
+DEFAULT_PHASES = PHASES[:7]
+"""What ``make bench`` runs; the soak and the barrage are ``make soak``."""
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
     "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
@@ -74,6 +92,8 @@ ENDPOINTS = 1000
 """Distinct users in the throughput runs (the registrar's location table holds them)."""
 WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
+BARRAGE_EVERY = 100
+"""Bad messages between two liveness checks of the barrage."""
 
 
 def machine_info() -> dict[str, Any]:
@@ -132,7 +152,13 @@ class Bench:
         self.data: dict[str, Any] = {"machine": machine_info(),
                            "settings": {"runs": args.runs, "seconds": args.seconds,
                                         "endpoints": ENDPOINTS, "window": WINDOW,
-                                        "memory_endpoints": args.memory},
+                                        "memory_endpoints": args.memory,
+                                        "soak_requests": args.soak_requests,
+                                        "soak_t1_ms": args.soak_t1 * 1000,
+                                        "soak_rate": args.soak_rate,
+                                        "barrage_messages": args.barrage,
+                                        "barrage_seeds": args.barrage_seeds,
+                                        "dns_barrage_queries": args.dns_barrage},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
                            "notes": []}
 
@@ -157,9 +183,10 @@ class Bench:
         return {"rate": median, "runs": runs}
 
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
-                         seconds: float | None = None) -> dict[str, Any]:
+                         seconds: float | None = None,
+                         password: str | None = None) -> dict[str, Any]:
         config = LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
-                            endpoints=ENDPOINTS, window=WINDOW,
+                            endpoints=ENDPOINTS, window=WINDOW, password=password,
                             duration=seconds or self.args.seconds, domain="example.com",
                             server_name="example.com", ca_pem=ca_pem, drain=10.0,
                             seed=int(time.monotonic_ns() % 1000))
@@ -323,6 +350,91 @@ class Bench:
                 "seconds": time.monotonic() - started}
 
 
+    async def hardening(self) -> dict[str, Any]:
+        """What the registrar's authorisation, limits and connection policy cost: the
+        same load against a registrar with them on and one with them off, both up at
+        once and the runs alternating (on, off, on, off...), so that whatever else
+        loads the machine weighs on both alike. Our client registers with digest (so
+        the authorisation runs); SIPp's UAC, when installed, without (the registrar
+        phase's load, where the server's work is all there is to measure)."""
+        out: dict[str, Any] = {}
+        loads: list[tuple[str, int, Callable[[ServerProcess, str], Awaitable[dict[str, Any]]]]]
+        loads = [("our client, digest", ENDPOINTS, lambda server, transport: self.our_client(
+            server.uri(transport), transport, password="secret"))]
+        if _sipp.sipp_binary() is not None:
+            folder = self.work / "sipp"
+            _sipp.write_sipp_scenarios(folder, ENDPOINTS)
+            loads.append(("SIPp UAC", 0, lambda server, transport: self._sipp_uac(
+                folder, server.address(transport), transport)))
+        else:
+            self.note("SIPp not found: the hardening phase measures with our client only")
+        for name, users, load in loads:
+            specs = [ServerSpec(transports=("udp", "tcp"), users=users, password="secret",
+                                hardening=on) for on in (True, False)]
+            with ServerProcess(specs[0]) as on, ServerProcess(specs[1]) as off:
+                servers = {"on": on, "off": off}
+                for transport in ("UDP", "TCP"):
+                    runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+                    for _ in range(self.args.runs):
+                        for mode, server in servers.items():
+                            runs[mode].append(await _with_server_cpu(server, load, transport))
+                    entry = {mode: {key: statistics.median(r[key] for r in runs[mode])
+                                    for key in ("rate", "cpu_us_per_request")}
+                             for mode in runs}
+                    on_, off_ = entry["on"], entry["off"]
+                    figures = out.setdefault(name, {})[transport] = {
+                        "on": {**on_, "runs": runs["on"]}, "off": {**off_, "runs": runs["off"]},
+                        "ratio": on_["rate"] / off_["rate"] if off_["rate"] else None,
+                        "cpu_ratio": on_["cpu_us_per_request"] / off_["cpu_us_per_request"]
+                        if off_["cpu_us_per_request"] else None}
+                    self.say(f"  {name} → our registrar, {transport}: hardening on "
+                             f"{on_['rate']:,.0f}/s {on_['cpu_us_per_request']:,.0f} µs CPU/"
+                             f"request, off {off_['rate']:,.0f}/s "
+                             f"{off_['cpu_us_per_request']:,.0f} µs; on/off rate "
+                             f"{figures['ratio'] or 0:.3f}, CPU {figures['cpu_ratio'] or 0:.3f}"
+                             "   rates on: " + ", ".join(f"{r['rate']:,.0f}" for r in runs["on"])
+                             + "; off: " + ", ".join(f"{r['rate']:,.0f}" for r in runs["off"]))
+        return out
+
+    async def soak(self) -> dict[str, Any]:
+        return await soak(self.reactor, self.work / "soak", requests=self.args.soak_requests,
+                          t1=self.args.soak_t1, rate=self.args.soak_rate, say=self.say)
+
+    async def barrage(self) -> dict[str, Any]:
+        world = ServedWorld(self.work / "barrage", t1=0.5)
+        await threads.deferToThread(world.start)
+        out: dict[str, Any] = {"runs": [], "dns": []}
+        try:
+            for transport in ("UDP", "TCP"):
+                for seed in self.args.barrage_seeds:
+                    out["runs"].append(await barrage(
+                        self.reactor, world, transport, count=self.args.barrage, seed=seed,
+                        every=BARRAGE_EVERY, say=self.say))
+            for transport, count in (("UDP", (self.args.dns_barrage + 1) // 2),
+                                     ("TCP", self.args.dns_barrage // 2)):
+                out["dns"].append(await dns_barrage(
+                    self.reactor, world, transport, count=count,
+                    seed=self.args.barrage_seeds[0], every=BARRAGE_EVERY, say=self.say))
+            out["alive"] = world.alive()
+        finally:
+            world.stop()
+        return out
+
+
+async def _with_server_cpu(
+        server: ServerProcess, load: Callable[[ServerProcess, str], Awaitable[dict[str, Any]]],
+        transport: str) -> dict[str, Any]:
+    """Run ``load``; its figures with the server's CPU time per request it received
+    (CPU time, unlike a rate, hardly moves with what else loads the machine)."""
+    before = server.command("stats")
+    figures = await load(server, transport)
+    after = server.command("stats")
+    received = after["messages"].get("received", 0) - before["messages"].get("received", 0)
+    cpu = after["cpu_s"] - before["cpu_s"]
+    return {**figures, "server_requests": received,
+            "cpu_us_per_request": cpu / received * 1e6 if received else 0.0}
+
+
 def _sip_uri(text: str) -> SipUri:
     uri = parse_uri(text)
     assert isinstance(uri, SipUri), text
@@ -363,15 +475,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m testbed.bench",
         description="Benchmarks: print the figures, write them as JSON; assert nothing.")
-    parser.add_argument("--only", default=",".join(PHASES),
-                        help=f"comma-separated phases among {', '.join(PHASES)}")
+    parser.add_argument("--only", default=",".join(DEFAULT_PHASES),
+                        help=f"comma-separated phases among {', '.join(PHASES)} "
+                             f"(default: {', '.join(DEFAULT_PHASES)})")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per run")
     parser.add_argument("--memory", default="1000,10000",
                         help="endpoint counts of the memory phase")
+    parser.add_argument("--soak-requests", type=int, default=1_000_000,
+                        help="requests of the soak phase")
+    parser.add_argument("--soak-t1", type=float, default=0.02,
+                        help="T1 of the soaked world, seconds (default 0.02, as the "
+                             "catalogue's worlds; Timer J = 64 x T1 keeps 64 x T1 x rate "
+                             "completed transactions: 0.5 adds a plateau, see the README)")
+    parser.add_argument("--soak-rate", type=float, default=None,
+                        help="requests/s of the soak (default: as fast as it goes)")
+    parser.add_argument("--barrage", type=int, default=200_000,
+                        help="malformed messages per transport and seed")
+    parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
+    parser.add_argument("--dns-barrage", type=int, default=300_000,
+                        help="malformed DNS queries of the barrage (half UDP, half TCP)")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
-                        help="one 2 s run per figure, memory at 1,000 only (a smoke test)")
+                        help="one 2 s run per figure, memory at 1,000 only, a soak of "
+                             "20,000 requests, a barrage of 2,000 and 3,000 DNS queries "
+                             "(a smoke test)")
     parser.add_argument("--keep-work", action="store_true", help="keep SIPp/Kamailio files")
     args = parser.parse_args(argv)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -379,10 +507,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose among {', '.join(PHASES)}")
     args.memory = [int(n) for n in args.memory.split(",") if n.strip()]
+    try:
+        args.barrage_seeds = [int(n) for n in args.barrage_seeds.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--barrage-seeds takes comma-separated integers")
     if args.quick:
         args.runs, args.seconds, args.memory = 1, 2.0, [1000]
+        args.soak_requests, args.barrage, args.dns_barrage = 20_000, 2_000, 3_000
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
+    if args.soak_requests < 1 or args.barrage < 1 or args.dns_barrage < 2 \
+            or args.soak_t1 <= 0 or (args.soak_rate is not None and args.soak_rate <= 0) \
+            or not args.barrage_seeds:
+        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage "
+                     "and --barrage-seeds must be positive")
 
     from twisted.internet import defer, task
 

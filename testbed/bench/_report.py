@@ -78,6 +78,39 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                             "KiB (anchor)"
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
+    for load, by_transport in phases.get("hardening", {}).items():
+        for transport, entry in by_transport.items():
+            out.append((f"REGISTER/s {load} -> our registrar, {transport}, hardening on",
+                        _num(entry["on"]["rate"]), f"off {_num(entry['off']['rate'])}",
+                        f"{entry['ratio']:.3f}x" if entry.get("ratio") else "-", ""))
+            if entry.get("cpu_ratio"):
+                out.append((f"server CPU µs/request, {load}, {transport}, hardening on",
+                            _num(entry["on"]["cpu_us_per_request"]),
+                            f"off {_num(entry['off']['cpu_us_per_request'])}",
+                            f"{entry['cpu_ratio']:.3f}x", ""))
+    soak = phases.get("soak", {})
+    samples = soak.get("samples", [])
+    picked: list[dict[str, Any]] = []
+    for mark in (10_000, 100_000):  # the first sample past each mark, and the last
+        first = next((s for s in samples if s["requests"] >= mark), None)
+        if first is not None and first not in picked:
+            picked.append(first)
+    if samples and samples[-1] not in picked:
+        picked.append(samples[-1])
+    for sample in picked:
+        out.append((f"served RSS MiB after {sample['requests']:,} requests (soak)",
+                    f"{sample['rss_kib'] / 1024:.1f}", "", "", ""))
+    if "rate" in soak:
+        out.append((f"requests/s against testbed serve (soak, T1 {soak['t1_ms']:g} ms)",
+                    _num(soak["rate"]), "", "", ""))
+    for run in phases.get("barrage", {}).get("runs", []):
+        out.append((f"barrage {run['transport']} seed {run['seed']}: liveness answered",
+                    f"{run['answered']:,}/{run['checks']:,}",
+                    f"{run['messages']:,} messages", "", "up" if run["alive"] else "DOWN"))
+    for run in phases.get("barrage", {}).get("dns", []):
+        out.append((f"DNS barrage {run['transport']} seed {run['seed']}: liveness answered",
+                    f"{run['answered']:,}/{run['checks']:,}",
+                    f"{run['messages']:,} queries", "", "up" if run["alive"] else "DOWN"))
     return out
 
 

@@ -2,6 +2,7 @@
 
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
+                     [--user NAME | --users A,B,.. | --user-prefix P] [--password PW]
                      [--workers K] [--json FILE] [--stats-csv FILE] [--report-dir DIR]
                      [--stats-interval D] [--server-process] ...
 
@@ -10,7 +11,10 @@ outcome, the rate achieved, retransmissions and the latency percentiles and hist
 per transport. ``--stats-csv`` writes one row per interval (periodic and cumulative
 columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. Exit code 0
 when every operation succeeded, 1 otherwise, 2 for a usage mistake (one line, no
-traceback).
+traceback). When every operation failed on authentication (a 401/407 to the
+credentials, or a 403), one line says which user names were used and what to pass
+instead: a served world (``testbed serve``) has its own accounts (``--user alice
+--password secret``), not ``alice0..``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ from ._react import react
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     load = commands.add_parser(
         "load", help="many endpoints registering or calling at a rate; rates and latencies",
-        description="Drive N endpoints (users PREFIX0..PREFIXN-1) against a registrar at a "
+        description="Drive N endpoints (users PREFIX0..PREFIXN-1, or the accounts named by "
+                    "--user/--users) against a registrar at a "
                     "rate, for a duration or a count, and print success/failure counts by "
                     "error kind, the rate achieved and latency percentiles per transport. "
                     "Exit 0 only if every operation succeeded.")
@@ -88,7 +93,14 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="operations in flight at most (default: one per endpoint)")
     load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
                       help="one socket/connection for all endpoints, or one each")
-    load.add_argument("--user-prefix", default="alice", help="usernames PREFIX0.. (alice)")
+    who = load.add_mutually_exclusive_group()
+    who.add_argument("--user-prefix", metavar="PREFIX",
+                     help="usernames PREFIX0..PREFIXN-1 (default alice)")
+    who.add_argument("--user", metavar="NAME",
+                     help="one account for every endpoint (each its own contact), e.g. the "
+                          "account `testbed serve` prints")
+    who.add_argument("--users", type=_names, metavar="A,B,...",
+                     help="these accounts, in turn over the endpoints")
     load.add_argument("--domain", help="domain of the addresses-of-record (default: URI host)")
     load.add_argument("--password", help="digest password (the same for every user)")
     load.add_argument("--expires", type=int, default=3600, help="requested expiry, seconds")
@@ -111,7 +123,9 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
     return LoadConfig(
         registrar=args.uri, transport=args.transport, endpoints=args.endpoints,
         rate=args.rate, duration=args.duration, count=args.count, operation=args.operation,
-        user_prefix=args.user_prefix, domain=args.domain, password=args.password,
+        user_prefix=args.user_prefix or "alice",
+        users=[args.user] if args.user else list(args.users or []),
+        domain=args.domain, password=args.password,
         expires=args.expires, window=args.window, connections=args.connections,
         timers=Timers.scaled(args.t1), time_limit=args.time_limit,
         ca_file=args.ca, insecure=args.insecure, server_name=args.server_name,
@@ -135,6 +149,9 @@ def _load(args: argparse.Namespace) -> int:
 
 def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | None) -> int:
     server = None
+    if args.server_process and config.users:
+        raise ValueError("--server-process creates the accounts PREFIX0..N-1: use "
+                         "--user-prefix, not --user/--users")
     if args.server_process:
         transports = tuple(m for m in MODES if m != AUTO) if args.transport == AUTO else (
             args.transport,)
@@ -165,6 +182,8 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
         if server is not None:
             server.stop()
     print(result.summary())
+    if (refused := authentication_refused(config, result)) is not None:
+        print(f"testbed load: {refused}", file=sys.stderr)
     if args.json:
         data = {"config": _public(config.to_json()), "result": result.to_json()}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -176,6 +195,37 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
         print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "
               f"{args.stats_csv}")
     return 0 if result.failed == 0 and result.unfinished == 0 and result.attempted else 1
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give user names separated by commas")
+    return names
+
+
+_AUTH_STATUSES = {401, 403, 407}
+
+
+def authentication_refused(config: LoadConfig, result: LoadResult) -> str | None:
+    """One line when every operation that ended failed on authentication (a challenge
+    to the credentials, or 403), saying which users were tried and what to pass."""
+    if result.succeeded or not result.failed or not result.errors:
+        return None
+    if not set(result.errors) <= {"auth", "rejected"}:
+        return None
+    if not set(result.statuses) <= _AUTH_STATUSES:
+        return None
+    names = config.user_names()
+    what = "REGISTER" if config.operation == "register" else "call"
+    if config.password is None:
+        return (f"every {what} was challenged for credentials and no "
+                f"--password was given (users {names}): pass the account's --password")
+    return (f"the server rejected the credentials of every {what} "
+            f"(users {names}, {' / '.join(str(s) for s in sorted(result.statuses))}): it "
+            "does not have these accounts or this password; pass its accounts with --user "
+            "NAME (or --users A,B,.. or --user-prefix P) and --password (`testbed serve` "
+            "prints a served world's)")
 
 
 def _run(config: LoadConfig, workers: int, display: ProgressDisplay | None) -> LoadResult:

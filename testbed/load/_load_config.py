@@ -26,7 +26,9 @@ MIN_STATS_INTERVAL = 0.1
 
 @dataclass
 class LoadConfig:
-    """A load run: ``endpoints`` users ``{user_prefix}{first_user + i}`` on one domain.
+    """A load run: ``endpoints`` users ``{user_prefix}{first_user + i}`` on one domain,
+    or, when ``users`` names the accounts, those in turn (``["alice"]``: every endpoint
+    is alice, with a contact of its own: the accounts of a served world).
 
     ``operation`` is ``register`` (REGISTER, digest answered, refreshes on the same
     Call-ID) or ``call`` (INVITE, ACK, BYE). ``rate`` is operations started per second
@@ -48,6 +50,7 @@ class LoadConfig:
     count: int | None = None
     operation: str = "register"
     user_prefix: str = "alice"
+    users: list[str] = field(default_factory=list)
     first_user: int = 0
     domain: str | None = None
     password: str | None = None
@@ -84,6 +87,8 @@ class LoadConfig:
             raise ValueError(f"connections must be one of {', '.join(CONNECTION_MODES)}")
         if not isinstance(self.endpoints, int) or self.endpoints < 1:
             raise ValueError(f"endpoints must be a positive integer, not {self.endpoints!r}")
+        if any(not user or any(c.isspace() for c in user) for user in self.users):
+            raise ValueError(f"user names must be non-empty, without spaces: {self.users!r}")
         if self.first_user < 0:
             raise ValueError("first_user must not be negative")
         if self.duration is None and self.count is None:
@@ -127,7 +132,19 @@ class LoadConfig:
 
     def user(self, index: int) -> str:
         """The username of endpoint ``index`` of this slice."""
+        if self.users:
+            return self.users[(self.first_user + index) % len(self.users)]
         return f"{self.user_prefix}{self.first_user + index}"
+
+    def user_names(self) -> str:
+        """The user names the run uses, for a message: ``alice0..alice9``, ``alice``."""
+        if self.users:
+            names = list(dict.fromkeys(self.users[:self.endpoints]))
+            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                           else "")
+        if self.endpoints == 1:
+            return self.user(0)
+        return f"{self.user(0)}..{self.user(self.endpoints - 1)}"
 
     def client_config(self, index: int = 0) -> ClientConfig:
         """The client configuration endpoint ``index`` would have as a lone user agent.
@@ -185,4 +202,5 @@ class LoadConfig:
         if data.get("ca_pem") is not None:
             data["ca_pem"] = data["ca_pem"].encode("ascii")
         data["dns"] = [(host, int(port)) for host, port in data.get("dns", [])]
+        data["users"] = list(data.get("users", []))
         return cls(**data)

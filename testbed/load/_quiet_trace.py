@@ -9,7 +9,7 @@ listener (``wait_for``) it keeps message events too: nothing a test waits for is
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 
 from testbed.transport import Trace, TraceEvent
@@ -21,8 +21,7 @@ class QuietTrace(Trace):
     """A :class:`Trace` that counts message events instead of keeping them."""
 
     def __init__(self, clock: Callable[[], float], owner: str = "", keep: int = 1000) -> None:
-        # A bounded deque where Trace keeps a list: only appended to and iterated.
-        super().__init__(clock, owner, deque(maxlen=keep))  # type: ignore[arg-type]
+        super().__init__(clock, owner, limit=keep)
         self.counts: Counter[str] = Counter()
 
     def count(self, kind: str, n: int = 1) -> None:

@@ -7,7 +7,7 @@ JSON line
 ``{"event": "ready", ...}`` with every address and the CA to trust, then serves. It
 reads commands on stdin, one per line, and answers each with one JSON line:
 
-    stats      bindings, requests handled, RSS (KiB), open connections
+    stats      bindings, requests handled, RSS (KiB), open connections, CPU seconds used
     gc         the same, after a full garbage collection (for memory measurements)
     quit       stop (EOF on stdin too)
 
@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import deque
+import time
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, cast
 
@@ -56,6 +56,9 @@ class ServerSpec:
     ``password``. Ports are ephemeral (0) unless given; ``host`` is a free 127.0.0.N
     unless given. ``dns`` adds an authoritative server for ``domain`` whose NAPTR and
     SRV records point at the listeners (TLS first, then TCP, WSS and UDP).
+    ``hardening`` False turns the registrar's authorisation and limits off
+    (``registrar_policy: any``, no contact, AOR or Contact-size cap) and its connection
+    policy (``connections: off``), to measure what they cost.
     """
 
     transports: tuple[str, ...] = ("udp",)
@@ -68,6 +71,7 @@ class ServerSpec:
     dns: bool = False
     t1: float = 0.5
     time_limit: float = 900.0
+    hardening: bool = True
 
     def __post_init__(self) -> None:
         self.transports = tuple(t.lower() for t in self.transports)
@@ -104,14 +108,17 @@ class _Server:
         self.host = spec.host or find_free_loopback([])
         users = {f"{spec.user_prefix}{i}": spec.password for i in range(spec.users)}
         self.trace = QuietTrace(reactor.seconds, "registrar")
-        self.registrar = Registrar(reactor, RegistrarConfig(realm=spec.domain, users=users),
-                                   timers=Timers.scaled(spec.t1), trace=self.trace)
-        # A long-running server keeps a bounded record (typed as the registrar's list).
-        self.registrar.received = deque(maxlen=1000)  # type: ignore[assignment]
+        # A long-running server keeps bounded records: the last 1,000 requests.
+        config = RegistrarConfig(realm=spec.domain, users=users) if spec.hardening else \
+            RegistrarConfig(realm=spec.domain, users=users, registrar_policy="any",
+                            max_contacts=0, contact_max_size=0, max_aors=0)
+        self.registrar = Registrar(reactor, config, timers=Timers.scaled(spec.t1),
+                                   trace=self.trace, received_limit=1000)
         # A phone per connection, all from one address (10,000 in the memory bench):
         # the connection policy's caps are lifted here, its deadlines kept.
-        self.registrar.stack.policy = ConnectionPolicy(max_connections=None,
-                                                       max_connections_per_source=None)
+        self.registrar.stack.policy = ConnectionPolicy(
+            max_connections=None, max_connections_per_source=None) if spec.hardening \
+            else ConnectionPolicy.off(listen_backlog=ConnectionPolicy.listen_backlog)
         self.bound: dict[str, tuple[str, int]] = {}
         self.ca_pem: str | None = None
         self.dns: DnsServer | None = None
@@ -130,8 +137,8 @@ class _Server:
             self.bound[transport] = self.registrar.listen(transport, self.host, port,
                                                           tls_options=options)
         if self.spec.dns:
-            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor)
-            self.dns.log = deque(maxlen=1000)  # type: ignore[assignment]  # bounded, as above
+            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor,
+                                 log_limit=1000)
             listening = self.dns.listen(self.host, 0)
             self.dns_address = (listening.host, listening.port)
         return {"event": "ready", "pid": os.getpid(), "host": self.host,
@@ -144,7 +151,8 @@ class _Server:
         return {"event": "stats", "bindings": sum(len(b) for b in location.values()),
                 "aors": len(location), "flows": len(self.registrar.stack.flows),
                 "transactions": len(self.registrar.stack.table),
-                "messages": dict(self.trace.counts), "rss_kib": rss_kib()}
+                "messages": dict(self.trace.counts), "rss_kib": rss_kib(),
+                "cpu_s": time.process_time()}
 
     async def stop(self) -> None:
         await self.registrar.stop()

@@ -16,18 +16,34 @@ SYN/ACK, ACK, carries its bytes in PSH/ACK segments whose sequence and acknowled
 numbers advance with the bytes sent each way (so Wireshark reassembles SIP over TCP and
 TLS records), and ends with FIN/ACK from each side and a last ACK (or an RST). A refused
 connection is a SYN answered by RST/ACK; an unanswered one a lone SYN.
+
+Two ways to write one, through the same :class:`PcapngWriter`:
+
+- :func:`write_pcap`: a scenario's capture, kept in memory while it ran, written at the
+  end (with its key log in one Decryption Secrets Block before the packets);
+- :class:`PcapStream`: a capture written as it goes (``testbed serve --report-dir``),
+  nothing kept in memory but the TCP sequence numbers of the connections still open. TLS
+  keys are appended in a Decryption Secrets Block of their own as they appear in the key
+  log file, before the packets that need them (pcapng allows a DSB anywhere before
+  them). The file is flushed at least every :data:`FLUSH_INTERVAL` seconds, so Wireshark
+  or ``tshark -r`` can read it while it grows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from testbed.transport import CapturedSegment, HostPort
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from testbed.transport import Capture, CapturedSegment, HostPort
 
 LINKTYPE_ETHERNET = 1
 SECRETS_TLS_KEY_LOG = 0x544C534B  # "TLSK": an NSS key log (SSLKEYLOGFILE)
@@ -41,39 +57,205 @@ SNAPLEN = 262144
 TCP_MAX_PAYLOAD = 65000  # well under IPv4's 65535-byte packets
 TCP_WINDOW = 65535
 KEYS_FILE = "keys.log"
+STREAM_FILE = "capture.pcapng"  # the name a scenario's report gives its pcap
+FLUSH_INTERVAL = 1.0
+"""Seconds a streamed capture's packets may wait in the write buffer."""
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _APPLICATION = "sip-transport-testbed"
+_log = Logger()
 
 
 def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
-               keylog_text: str | None = None, *,
+               keylog_text: str | None = None, *, comment: str = "",
                comments: Mapping[int, Sequence[str]] | None = None) -> Path:
     """Write ``segments`` (in their order) as a pcapng file at ``path``; return the path.
 
     With ``keylog_text`` (SSLKEYLOGFILE lines, possibly empty) the file carries it in a
     Decryption Secrets Block when it is not empty, and it is also written next to the
     file as ``keys.log`` (for tools that want a separate file:
-    ``tshark -o tls.keylog_file:keys.log``). ``comments`` (by index of the segment) go
-    into the packet's ``opt_comment`` options: on the packet that carries the segment's
-    bytes, or the first one a TCP event made (the SYN of a refused connection).
+    ``tshark -o tls.keylog_file:keys.log``). ``comment`` goes into the section header
+    (Wireshark shows it in Statistics > Capture File Properties). ``comments`` (by index
+    of the segment) go into the packet's ``opt_comment`` options: on the packet that
+    carries the segment's bytes, or the first one a TCP event made (the SYN of a refused
+    connection).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    blocks = [_section_header(), _interface_description()]
-    if keylog_text:
-        blocks.append(_decryption_secrets(keylog_text.encode("utf-8")))
-    synthesizer = _Synthesizer()
-    for index, segment in enumerate(segments):
-        frames = synthesizer.frames(segment)
-        notes = (comments or {}).get(index, ())
-        at = len(frames) - 1 if segment.flags == "" else 0
-        for number, (time, frame) in enumerate(frames):
-            blocks.append(_enhanced_packet(time, frame, notes if number == at else ()))
-    path.write_bytes(b"".join(blocks))
+    with path.open("wb") as file:
+        writer = PcapngWriter(file, comment=comment)
+        if keylog_text:
+            writer.secrets(keylog_text.encode("utf-8"))
+        for index, segment in enumerate(segments):
+            writer.segment(segment, (comments or {}).get(index, ()))
     if keylog_text is not None:
         (path.parent / KEYS_FILE).write_text(keylog_text, encoding="utf-8")
     return path
+
+
+class PcapngWriter:
+    """pcapng blocks written to ``file`` one by one: the header at once, then secrets
+    and packets in the order they are given (TCP state kept per open connection)."""
+
+    def __init__(self, file: BinaryIO, *, comment: str = "") -> None:
+        self.file = file
+        self.packets = 0
+        self._synthesizer = _Synthesizer()
+        file.write(_section_header(comment) + _interface_description())
+
+    def secrets(self, keylog: bytes) -> None:
+        """A Decryption Secrets Block with SSLKEYLOGFILE lines."""
+        self.file.write(_decryption_secrets(keylog))
+
+    def segment(self, segment: CapturedSegment, comments: Sequence[str] = ()) -> None:
+        """The packets of one captured segment (a TCP open or close is several);
+        ``comments`` go on the packet that carries its bytes, or on the first one of a
+        TCP event (the SYN of a refused connection)."""
+        frames = self._synthesizer.frames(segment)
+        at = len(frames) - 1 if segment.flags == "" else 0
+        for number, (time, frame) in enumerate(frames):
+            self.file.write(_enhanced_packet(time, frame, comments if number == at else ()))
+            self.packets += 1
+
+
+class PcapStream:
+    """A capture streamed to a pcapng file at ``path`` as it goes; subscribe it with
+    :meth:`follow` (``testbed serve --report-dir``).
+
+    ``keylog_path`` is the SSLKEYLOGFILE the world's TLS writes to: its new complete
+    lines become a Decryption Secrets Block before the packets that follow. With a
+    ``clock`` the segments of one reactor turn are written together when it ends: a
+    TLS record's bytes are captured as they arrive, before TLS reads them and logs the
+    keys that decrypt them, and the keys must come first in the file. The clock also
+    arms the flush that follows a write by at most :data:`FLUSH_INTERVAL` seconds.
+    Without one, each segment is written at once and the file flushed when closed.
+    A write error (a full disk) stops the stream with one logged line, kept in
+    :attr:`error`; whatever is serving goes on.
+    """
+
+    def __init__(self, path: str | Path, *, keylog_path: str | Path | None = None,
+                 clock: IReactorTime | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.keylog_path = Path(keylog_path) if keylog_path is not None else None
+        self.clock = clock
+        self.error: str | None = None
+        self.segments = 0
+        self._keys_read = 0
+        self._pending: list[CapturedSegment] = []
+        self._drain_call: IDelayedCall | None = None
+        self._flush_call: IDelayedCall | None = None
+        self._capture: Capture | None = None
+        self._file: BinaryIO | None = self.path.open("wb")
+        self._writer = PcapngWriter(self._file)
+        self._file.flush()  # a reader sees a valid (empty) capture at once
+
+    @classmethod
+    def in_report_dir(cls, report_dir: str | Path, name: str,
+                      clock: IReactorTime | None = None) -> PcapStream:
+        """``report_dir/name/capture.pcapng``, with its TLS keys in ``keys.log`` beside it
+        (emptied first: the world's key log writes there, the stream reads it)."""
+        folder = Path(report_dir) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = folder / KEYS_FILE
+        keys.write_bytes(b"")
+        return cls(folder / STREAM_FILE, keylog_path=keys, clock=clock)
+
+    @property
+    def packets(self) -> int:
+        return self._writer.packets
+
+    def follow(self, capture: Capture) -> None:
+        """Write every segment ``capture`` records from now on."""
+        self._capture = capture
+        capture.subscribe(self)
+
+    def __call__(self, segment: CapturedSegment) -> None:
+        if self._file is None:
+            return
+        if self.clock is None:
+            self._write([segment])
+            return
+        self._pending.append(segment)
+        if self._drain_call is None:
+            self._drain_call = self.clock.callLater(0, self._drain)
+
+    def _drain(self) -> None:
+        self._drain_call = None
+        pending, self._pending = self._pending, []
+        self._write(pending)
+        if self.clock is not None and self._flush_call is None and self._file is not None:
+            self._flush_call = self.clock.callLater(FLUSH_INTERVAL, self.flush)
+
+    def _write(self, segments: list[CapturedSegment]) -> None:
+        if self._file is None:
+            return
+        try:
+            if self.keylog_path is not None and any(s.transport == "TCP" for s in segments):
+                self._new_keys()
+            for segment in segments:
+                self._writer.segment(segment)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.segments += len(segments)
+
+    def _new_keys(self) -> None:
+        """Append the key log's complete lines written since the last look, if any."""
+        assert self.keylog_path is not None
+        try:
+            size = os.stat(self.keylog_path).st_size
+        except FileNotFoundError:
+            return
+        if size <= self._keys_read:
+            return
+        with self.keylog_path.open("rb") as keys:
+            keys.seek(self._keys_read)
+            fresh = keys.read(size - self._keys_read)
+        complete = fresh[:fresh.rfind(b"\n") + 1]
+        if complete:
+            self._writer.secrets(complete)
+            self._keys_read += len(complete)
+
+    def flush(self) -> None:
+        self._flush_call = None
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        """Write what is pending and the last keys, flush and close; stop following."""
+        if self._capture is not None:
+            self._capture.unsubscribe(self)
+            self._capture = None
+        for call in (self._drain_call, self._flush_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._drain_call = self._flush_call = None
+        pending, self._pending = self._pending, []
+        self._write(pending)
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            if self.keylog_path is not None:
+                self._new_keys()
+            file.close()
+        except OSError as exc:
+            self.error = self.error or f"capture {self.path}: {exc.strerror}"
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = f"capture {self.path}: {exc.strerror}; streaming stopped"
+        _log.error("{error}", error=self.error)
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass
 
 
 # -- pcapng blocks -------------------------------------------------------------------------
@@ -96,8 +278,11 @@ def _block(block_type: int, body: bytes) -> bytes:
     return struct.pack("<II", block_type, length) + body + struct.pack("<I", length)
 
 
-def _section_header() -> bytes:
-    options = _option(4, _APPLICATION.encode()) + _END_OF_OPTIONS  # shb_userappl
+def _section_header(comment: str = "") -> bytes:
+    options = _option(4, _APPLICATION.encode())  # shb_userappl
+    if comment:
+        options += _option(1, comment.encode("utf-8"))  # opt_comment
+    options += _END_OF_OPTIONS
     return _block(BLOCK_SHB, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + options)
 
 

@@ -8,7 +8,7 @@ all as one page (an SVG ladder, the diagnosis, links to the rest).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 from servers.dns import QueryLogEntry
@@ -62,6 +62,26 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
     return paths
 
 
+def write_served_ladder(folder: Path, events: Iterable[TraceEvent],
+                        dns_log: Iterable[QueryLogEntry] = (), names: Names | None = None,
+                        *, owners: Container[str], dropped: int = 0) -> Path:
+    """``folder/ladder.txt`` of a served world: the events it still holds, of ``owners``
+    (its servers and relays; the phones it serves are addresses, untraced).
+
+    A world left running keeps its last events (a ring); ``dropped`` of them left it,
+    and the ladder says so: the message log and the capture, streamed, have them all.
+    """
+    kept = [event for event in events if event.owner in owners]
+    text = ladder(kept, dns_log, names)
+    if dropped:
+        text = (f"(the last {len(kept)} events; the {dropped} before them left the world's "
+                f"memory: {MESSAGES_FILE} and {PCAP_FILE} have every message)\n\n" + text)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LADDER_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def write_scenario_report(report_dir: Path, result: ScenarioResult,
                           keylog: str | None, *, in_run: bool = False) -> Path:
     """Write diagnosis.txt, result.json, the ladder, message log and pcap, and the page
@@ -86,19 +106,23 @@ def write_scenario_report(report_dir: Path, result: ScenarioResult,
     return folder
 
 
-def write_world_page(report_dir: str | Path, world: World, *, duration: float = 0.0) -> Path:
+def write_world_page(report_dir: str | Path, world: World, *, duration: float = 0.0,
+                     owners: Container[str] | None = None) -> Path:
     """The page of what a world served (``testbed serve --report-dir``), from what it
-    recorded: ``ladder.txt``, ``messages.log`` and ``index.html`` in
-    ``report_dir/<scenario>/``, beside the capture and key log if they are there (serve
-    streams those). Call it once the world stopped; returns the page's path."""
+    recorded: ``ladder.txt`` (of ``owners``' events when given: a served world's servers
+    and relays), ``messages.log`` unless serve already streamed it, and ``index.html``
+    in ``report_dir/<scenario>/``, beside the capture and key log if they are there
+    (serve streams those). Call it once the world stopped; returns the page's path."""
     scenario = world.scenario
     folder = Path(report_dir) / scenario.name
-    folder.mkdir(parents=True, exist_ok=True)
-    events, dns_log = list(world.trace.events), world.dns_log
+    events = [event for event in world.trace.events if owners is None or event.owner in owners]
+    dns_log = world.dns_log
     names: dict[str | HostPort, str] = dict(world.names)
-    (folder / LADDER_FILE).write_text(ladder(events, dns_log, names or None), encoding="utf-8")
-    (folder / MESSAGES_FILE).write_text(message_log(events, names or None, dns_log=dns_log),
-                                        encoding="utf-8")
+    write_served_ladder(folder, events, dns_log, names or None,
+                        owners={event.owner for event in events}, dropped=world.trace.dropped)
+    if not (folder / MESSAGES_FILE).exists():
+        (folder / MESSAGES_FILE).write_text(message_log(events, names or None, dns_log=dns_log),
+                                            encoding="utf-8")
     return write_served_page(report_dir, scenario.name, description=scenario.description,
                              path=scenario.path, events=events, dns_log=dns_log,
                              fault_log=world.fault_log, endpoints=world.endpoints,

@@ -33,8 +33,9 @@ from servers.registrar import Registrar, RegistrarConfig
 from testbed.client import ClientConfig, ProgramError, ProgramMissing, UserAgent
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
-from testbed.transport import Capture, ConnectionPolicy, KeyLog, Trace
+from testbed.transport import CAPTURE_LIMIT, TRACE_LIMIT, Capture, ConnectionPolicy, KeyLog, Trace
 
+from ._addresses import DNS_FALLBACK_PORT, AddressPlan
 from ._external import (
     DNS_PORT,
     ExternalAddress,
@@ -52,6 +53,11 @@ from ._validation import fault_spec, substitute
 DEFAULT_DOMAIN = "example.com"
 CA_FILE = "ca.crt"
 """The world's CA certificate, in its work directory: what a softphone must trust."""
+SERVE_TRACE_LIMIT = 1000
+"""Trace events a world left running (``testbed serve``) keeps: its last moments."""
+SERVE_CAPTURE_LIMIT = 1000
+"""Captured segments a world left running keeps in memory; whatever must have all of
+them subscribes (``testbed serve --report-dir`` streams them to a pcapng file)."""
 
 
 def _listeners(spec: dict[str, Any]) -> list[tuple[Transport, int, dict[str, Any]]]:
@@ -149,12 +155,22 @@ class World:
     The world writes files only into ``workdir``, when given one (its owner creates and
     removes it): the CA certificate a softphone outside the process must trust
     (:attr:`ca_file`). TLS keys go to ``keylog_path`` when given.
+    ``address_plan`` says where its parts listen (:class:`AddressPlan`: the same
+    addresses at every start, or one pinned address); without one each part takes any
+    free 127.0.0.N.
+
+    Its :attr:`trace` keeps the last ``trace_limit`` events and its :attr:`capture` the
+    last ``capture_limit`` segments: all of a scenario's by default, the last moments of
+    a world left running (:data:`SERVE_TRACE_LIMIT`, :data:`SERVE_CAPTURE_LIMIT`).
     """
 
     scenario: Scenario
     reactor: IReactor
     keylog_path: str | None = None
     workdir: Path | None = None
+    trace_limit: int | None = TRACE_LIMIT
+    capture_limit: int | None = CAPTURE_LIMIT
+    address_plan: AddressPlan | None = None
     trace: Trace = field(init=False)
     timers: Timers = field(init=False)
     rng: random.Random = field(init=False)
@@ -173,8 +189,8 @@ class World:
     ca_file: Path | None = None
 
     def __post_init__(self) -> None:
-        self.trace = Trace(self.reactor.seconds)
-        self.capture = Capture(self.reactor.seconds)
+        self.trace = Trace(self.reactor.seconds, limit=self.trace_limit)
+        self.capture = Capture(self.reactor.seconds, limit=self.capture_limit)
         self.timers = scenario_timers(self.scenario.data)
         self.rng = random.Random(self.scenario.data.get("seed", 1))
         self.ca = CertificateAuthority()
@@ -190,6 +206,8 @@ class World:
             self.ca_file = self.ca.write(self.workdir, CA_FILE)
         keylog = KeyLog(self.keylog_path) if self.keylog_path else None
         used: set[str] = set()
+        default = data["registrars"][0]["name"]
+        self._fronted = {spec.get("registrar", default) for spec in data.get("faults", [])}
         try:
             for spec in data["registrars"]:
                 self._start_registrar(spec, used, keylog)
@@ -220,8 +238,7 @@ class World:
         name = spec["name"]
         domain = spec.get("domain", DEFAULT_DOMAIN)
         needs: list[tuple[str, int]] = [(t, port) for t, port, _ in _listeners(spec)]
-        host = find_free_loopback(needs, exclude=used)
-        used.add(host)
+        host = self._free(needs, used, public=name not in self._fronted)
         config = RegistrarConfig(
             realm=spec.get("realm", domain), users=dict(spec.get("users", {})),
             invite=spec.get("invite", 200), register_status=spec.get("register_status"),
@@ -300,9 +317,7 @@ class World:
             placed.setdefault(spec.get("registrar", default), []).append((index, spec))
         for name, specs in placed.items():
             listeners = [e for e in self.endpoints if e.role == f"registrar {name}"]
-            front = find_free_loopback([(e.transport, e.port) for e in listeners],
-                                       exclude=used)
-            used.add(front)
+            front = self._free([(e.transport, e.port) for e in listeners], used)
             for port in sorted({e.port for e in listeners}):
                 on_port = [e for e in listeners if e.port == port]
                 upstream = [(e.transport, e.host, e.port) for e in on_port]
@@ -335,17 +350,35 @@ class World:
         self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture,
                              forward=server)
         try:
-            host = find_free_loopback([("UDP", DNS_PORT), ("TCP", DNS_PORT)], exclude=used)
+            host = self._free([("UDP", DNS_PORT), ("TCP", DNS_PORT)], used)
             port = DNS_PORT
         except PortUnavailable:
-            host, port = find_free_loopback([], exclude=used), 0
-        used.add(host)
+            # No root for port 53: a fixed port when the addresses are planned (a phone's
+            # DNS setting survives restarts), else any.
+            port = DNS_FALLBACK_PORT if self.address_plan is not None else 0
+            host = self._free([("UDP", port), ("TCP", port)], used)
         listening = self.dns.listen(host, port)
         self.dns_address = (listening.host, listening.port)
         what = (f"relays to the DNS server {fmt_hostport(server)}" if server is not None
                 else ", ".join(z["origin"] for z in zones))
         self.endpoints.append(Endpoint("dns", "UDP+TCP", listening.host, listening.port,
                                        what))
+
+    def _free(self, needs: list[tuple[str, int]], used: set[str], *,
+              public: bool = True) -> str:
+        """An address for one part of the world where ``needs`` can be bound, noted as
+        used: per the address plan when there is one; a pinned address is shared by every
+        public part (ports that collide there fail with the ports named)."""
+        plan = self.address_plan
+        if plan is None:
+            host = find_free_loopback(needs, exclude=used)
+        elif public and plan.pinned is not None:
+            host = find_free_loopback(needs, candidates=plan.public)
+        else:
+            host = find_free_loopback(needs, exclude=used,
+                                      candidates=plan.public if public else plan.private)
+        used.add(host)
+        return host
 
     def _start_client(self, spec: dict[str, Any]) -> None:
         registrar = parse_uri(substitute(str(spec["registrar"]), self.public))

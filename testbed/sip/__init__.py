@@ -19,7 +19,7 @@ from ._digest_client import (
     build_authorization,
     choose_challenge,
 )
-from ._digest_server import DigestServer, VerifyResult, VerifyStatus
+from ._digest_server import NONCE_COUNTS_LIMIT, DigestServer, VerifyResult, VerifyStatus
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._framer import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -98,8 +98,8 @@ from ._vocabulary import (
 __all__ = [
     # digest authentication
     "ALGORITHMS", "Challenge", "ChallengeDecision", "ChallengeVerdict", "Credentials",
-    "DigestClient", "DigestServer", "VerifyResult", "VerifyStatus", "build_authorization",
-    "choose_challenge", "compute_response",
+    "DigestClient", "DigestServer", "NONCE_COUNTS_LIMIT", "VerifyResult", "VerifyStatus",
+    "build_authorization", "choose_challenge", "compute_response",
     # errors
     "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     # stream framing

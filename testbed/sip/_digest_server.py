@@ -66,6 +66,11 @@ class VerifyResult:
 
 _NONCE_PAYLOAD = struct.Struct(">dQ")  # issue time, sequence number
 _NONCE_MAC_SIZE = 16
+NONCE_COUNTS_LIMIT = 10_000
+"""Live nonces whose highest ``nc`` a :class:`DigestServer` remembers (about 200 bytes
+each). Past it the oldest is forgotten, and every nonce issued no later than a forgotten
+one answers ``stale`` (a fresh challenge, one more round trip) instead of risking a
+replay: the bound Kamailio's fixed nonce-count array gives, shaped for us."""
 
 
 class DigestServer:
@@ -74,7 +79,8 @@ class DigestServer:
     A nonce is ``base64url(time | seq | HMAC-SHA256(secret, realm | time | seq)[:16])``
     (RFC 7616 §3.3 suggests a time stamp and a private key), so any nonce can be checked
     without storing it. The only state is the highest ``nc`` seen per live nonce, for
-    replay protection (RFC 2617 §3.2.2, nonce-count). ``algorithms`` are offered in order of
+    replay protection (RFC 2617 §3.2.2, nonce-count), for at most ``nonce_counts``
+    nonces (:data:`NONCE_COUNTS_LIMIT`). ``algorithms`` are offered in order of
     preference; ``qop=()`` makes RFC 2069-style challenges (no replay protection).
     """
 
@@ -86,6 +92,7 @@ class DigestServer:
         algorithms: Iterable[str] = ("MD5",),
         qop: Iterable[str] = ("auth",),
         nonce_lifetime: float = 300.0,
+        nonce_counts: int = NONCE_COUNTS_LIMIT,
     ) -> None:
         self.realm = realm
         if not secret:
@@ -100,6 +107,8 @@ class DigestServer:
         self.nonce_lifetime = nonce_lifetime
         self._seq = 0
         self._highest_nc: dict[str, tuple[float, int]] = {}  # nonce -> (issued, nc)
+        self.nonce_counts = nonce_counts
+        self._forgotten_until = float("-inf")  # the latest issue time of a forgotten count
 
     # -- nonces ---------------------------------------------------------------------
 
@@ -216,13 +225,24 @@ class DigestServer:
             return result(VerifyStatus.STALE, f"nonce is {now - issued:.0f}s old")
         self._forget_expired(now)
         if c.nc is not None:  # RFC 2617 §3.2.2 (nonce-count): a repeated nc is a replay
-            _, highest = self._highest_nc.get(c.nonce, (issued, 0))
+            counted = self._highest_nc.get(c.nonce)
+            if counted is None and issued <= self._forgotten_until:
+                return result(VerifyStatus.STALE, "nonce count no longer remembered")
+            highest = counted[1] if counted is not None else 0
             if c.nc <= highest:
                 return result(
                     VerifyStatus.NC_REPLAY, f"nc {c.nc:08x} not above {highest:08x} for this nonce"
                 )
             self._highest_nc[c.nonce] = (issued, c.nc)
+            if len(self._highest_nc) > self.nonce_counts:
+                self._forget_oldest()
         return result(VerifyStatus.OK, "authenticated")
+
+    def _forget_oldest(self) -> None:
+        """Make room: forget the count verified first; nonces as old answer stale."""
+        oldest = next(iter(self._highest_nc))
+        issued, _ = self._highest_nc.pop(oldest)
+        self._forgotten_until = max(self._forgotten_until, issued)
 
     def _forget_expired(self, now: float) -> None:
         # An expired nonce answers STALE before the nc check, so its count can go.

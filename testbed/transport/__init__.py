@@ -2,7 +2,7 @@
 
 from testbed.sip import fmt_hostport  # re-exported for its existing importers
 
-from ._capture import SEGMENT_FLAGS, Capture, CapturedSegment
+from ._capture import CAPTURE_LIMIT, SEGMENT_FLAGS, Capture, CapturedSegment
 from ._connecting import ConnectFailed
 from ._delayed_calls import DeadlineTimer, DelayedCalls
 from ._flows import (
@@ -23,7 +23,7 @@ from ._stack import (
     TransactionFailed,
     TransactionUser,
 )
-from ._trace import EVENT_KINDS, HostPort, Trace, TraceEvent, describe
+from ._trace import EVENT_KINDS, TRACE_LIMIT, HostPort, Trace, TraceEvent, describe
 from ._ws import BEHAVIOURS, SUBPROTOCOL, WsFlow
 from .tls import (
     TLS_FAILURE_KINDS,
@@ -49,6 +49,6 @@ __all__ = [
     "TlsHandshakeRecord", "KeyLog", "TlsConfigError", "TlsFailure", "TrustConfig",
     "client_tls_options", "server_tls_options", "tls_failure_from",
     "BEHAVIOURS", "SUBPROTOCOL", "WsFlow",
-    "SEGMENT_FLAGS", "Capture", "CapturedSegment",
+    "SEGMENT_FLAGS", "Capture", "CapturedSegment", "CAPTURE_LIMIT", "TRACE_LIMIT",
     "ConnectionGate", "ConnectionGuard", "ConnectionPolicy", "registration_hold",
 ]

@@ -34,11 +34,18 @@ addresses, so both appear, as they would on a wire. Sockets must be bound to a s
 address (the loopback allocator does that), not the wildcard, for the UDP match to work.
 
 Without a capture nothing is wrapped and the UDP path tests one attribute: zero cost.
+
+**Bounded.** A capture keeps the last ``limit`` segments in memory (:data:`CAPTURE_LIMIT`
+unless told; ``0`` keeps none) and counts the ones it let go (:attr:`Capture.dropped`).
+Whatever must have every segment subscribes (:meth:`Capture.subscribe`): ``testbed serve
+--report-dir`` streams each one to a pcapng file as it comes (``testbed.report``'s
+``PcapStream``) and keeps none. Its bookkeeping is bounded too: datagrams awaiting their
+receive (:data:`PENDING_LIMIT`) and the connections currently open.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +74,13 @@ For the last two the local port was never known (the socket is gone before the f
 is reported), so ``src`` has port 0.
 """
 
-_PENDING_LIMIT = 4096  # UDP datagrams sent and not yet matched by a receive (lost ones)
+CAPTURE_LIMIT = 100_000
+"""Segments a :class:`Capture` keeps unless told otherwise: far more than any scenario
+sends (a scenario's pcap has them all), a bound for anything that runs on."""
+
+PENDING_LIMIT = 4096
+"""UDP datagrams recorded as sent and not yet matched by their receive (lost ones go
+first when more are pending)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +117,30 @@ def _key(a: HostPort, b: HostPort) -> frozenset[HostPort]:
 class Capture:
     """Segments seen by every socket attached to it, in the order they happened.
 
-    ``clock`` gives the time stamps (``reactor.seconds``: the same clock as the traces).
+    ``clock`` gives the time stamps (``reactor.seconds``: the same clock as the traces);
+    ``limit`` is how many segments :attr:`segments` keeps (the last ones; None: all).
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *,
+                 limit: int | None = CAPTURE_LIMIT) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"a capture keeps a non-negative number of segments, not {limit}")
         self.clock = clock
-        self.segments: list[CapturedSegment] = []
+        self.limit = limit
+        self.segments: deque[CapturedSegment] = deque(maxlen=limit)
+        self.dropped = 0
+        """Segments recorded and no longer kept in :attr:`segments` (subscribers had them)."""
+        self._listeners: list[Callable[[CapturedSegment], None]] = []
         self._pending: OrderedDict[tuple[HostPort, HostPort, bytes], int] = OrderedDict()
         self._connections: dict[frozenset[HostPort], _Connection] = {}
+
+    def subscribe(self, listener: Callable[[CapturedSegment], None]) -> None:
+        """Call ``listener`` with every segment from now on, kept or not (a pcap stream)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[CapturedSegment], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def __iter__(self) -> Iterator[CapturedSegment]:
         return iter(self.segments)
@@ -121,7 +150,13 @@ class Capture:
 
     def _add(self, transport: str, src: HostPort, dst: HostPort, data: bytes = b"",
              flags: str = "") -> None:
-        self.segments.append(CapturedSegment(self.clock(), transport, src, dst, data, flags))
+        segment = CapturedSegment(self.clock(), transport, src, dst, data, flags)
+        segments = self.segments
+        if len(segments) == segments.maxlen:
+            self.dropped += 1
+        segments.append(segment)
+        for listener in self._listeners:
+            listener(segment)
 
     # -- UDP ----------------------------------------------------------------------------
 
@@ -133,7 +168,7 @@ class Capture:
             self._add(Transport.UDP, src, dst, data)
             self._pending[key] = self._pending.get(key, 0) + 1
             self._pending.move_to_end(key)
-            while len(self._pending) > _PENDING_LIMIT:
+            while len(self._pending) > PENDING_LIMIT:
                 self._pending.popitem(last=False)
             return
         waiting = self._pending.get(key, 0)
@@ -211,6 +246,7 @@ class _CapturingProtocol(ProtocolWrapper):
     _peer: HostPort = ("", 0)
     _sent = 0
     _received = 0
+    _lost = False
 
     def makeConnection(self, transport: ITransport) -> None:
         self._local = hostport_of(transport.getHost())
@@ -220,7 +256,9 @@ class _CapturingProtocol(ProtocolWrapper):
         super().makeConnection(transport)
 
     def write(self, data: bytes) -> None:
-        if data:
+        # After the connection is lost nothing crosses the socket (TLS may still try
+        # to send its close_notify): recording it would reopen a closed connection.
+        if data and not self._lost:
             self.factory.capture.stream_data(self._local, self._peer, self._sent, data)
             self._sent += len(data)
         super().write(data)
@@ -234,6 +272,7 @@ class _CapturingProtocol(ProtocolWrapper):
         super().dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._lost = True
         self.factory.capture.stream_closed(
             self._local, self._peer, clean=isinstance(reason.value, error.ConnectionDone))
         super().connectionLost(reason)

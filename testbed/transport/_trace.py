@@ -3,12 +3,18 @@
 Every adapter records into a :class:`Trace`: messages sent and received (with their
 bytes), connections opened, refused, closed, TLS failures, keep-alives, malformed input.
 The report layer renders it (ladder, message log, pcap); the diagnosis classifies it.
+
+A trace is a ring: it keeps the last ``limit`` events (:data:`TRACE_LIMIT` unless told)
+and counts the ones it let go (:attr:`Trace.dropped`), so that a world left running
+for days holds a bounded number of them. Listeners see every event as it happens,
+kept or not: whatever must see everything (a live display, a file) listens.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
@@ -62,21 +68,53 @@ def describe(message: Message) -> str:
     return f"{message.status} {message.reason} (CSeq {cseq})"
 
 
-@dataclass
-class Trace:
-    """An append-only list of :class:`TraceEvent`, stamped by the reactor's clock."""
+TRACE_LIMIT = 100_000
+"""Events a :class:`Trace` keeps unless told otherwise: far more than any scenario
+records (the catalogue's largest records a few hundred), so a scenario's report has
+them all, while a runaway one stays bounded (about 1 KiB an event with its bytes)."""
 
-    clock: Callable[[], float]
-    owner: str = ""
-    events: list[TraceEvent] = field(default_factory=list)
-    listeners: list[Callable[[TraceEvent], None]] = field(default_factory=list)
+
+class _Tally:
+    """What the traces sharing one ring count together."""
+
+    __slots__ = ("dropped",)
+
+    def __init__(self) -> None:
+        self.dropped = 0
+
+
+class Trace:
+    """The last ``limit`` :class:`TraceEvent` s (None: all), stamped by the reactor's clock.
+
+    ``events`` is a ``deque`` (index it, iterate it, ``list()`` it); ``dropped`` counts
+    the events that left the ring to make room, oldest first.
+    """
+
+    def __init__(self, clock: Callable[[], float], owner: str = "", *,
+                 limit: int | None = TRACE_LIMIT) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"a trace keeps a non-negative number of events, not {limit}")
+        self.clock = clock
+        self.owner = owner
+        self.limit = limit
+        self.events: deque[TraceEvent] = deque(maxlen=limit)
+        self.listeners: list[Callable[[TraceEvent], None]] = []
+        self._tally = _Tally()
+
+    @property
+    def dropped(self) -> int:
+        """Events recorded and no longer kept (the ring was full)."""
+        return self._tally.dropped
 
     def record(self, kind: str, transport: str, **details: object) -> TraceEvent:
         """Append an event; ``details`` are :class:`TraceEvent`'s keyword fields."""
         details.setdefault("owner", self.owner)
         # ``details`` stays a plain mapping: subclasses (the load trace) pass it through.
         event = TraceEvent(self.clock(), kind, transport, **details)  # type: ignore[arg-type]
-        self.events.append(event)
+        events = self.events
+        if len(events) == events.maxlen:
+            self._tally.dropped += 1
+        events.append(event)
         for listener in self.listeners:
             listener(event)
         return event
@@ -113,5 +151,12 @@ class Trace:
 
 
 class _ChildTrace(Trace):
+    """Another owner's view of a trace: the same ring, listeners and tally."""
+
     def __init__(self, parent: Trace, owner: str) -> None:
-        super().__init__(parent.clock, owner, parent.events, parent.listeners)
+        self.clock = parent.clock
+        self.owner = owner
+        self.limit = parent.limit
+        self.events = parent.events
+        self.listeners = parent.listeners
+        self._tally = parent._tally

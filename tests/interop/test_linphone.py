@@ -142,7 +142,7 @@ async def test_linphonec_refuses_a_bad_certificate(peers, ours, issue, tmp_path,
     assert "SSL handshake failed" in log
     leaf = [line for line in log.splitlines() if "Found certificate depth=[0]" in line]
     assert leaf and flag in leaf[0], leaf
-    assert registrar.received == []  # nothing reached SIP
+    assert list(registrar.received) == []  # nothing reached SIP
 
 
 @pytest_twisted.ensureDeferred

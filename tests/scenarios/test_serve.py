@@ -92,3 +92,40 @@ def test_serve_keeps_its_temporary_files_when_asked(tmp_path):
     (folder,) = tmp_path.iterdir()
     assert f"temporary files kept in {folder}" in output
     assert (folder / "ca.crt").exists()
+
+
+def test_serve_streams_the_capture_with_its_tls_keys_to_the_report_dir(tmp_path):
+    """The pcap is written as the world serves (nothing of it kept in memory); the TLS
+    keys are appended as they appear, so Wireshark decrypts it in one pass."""
+    reports = tmp_path / "reports"
+    process = serve(tmp_path, "--report-dir", str(reports))
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops"):
+                break
+        output = "".join(lines)
+        folder = reports / "healthy-auto"
+        assert f"streaming the capture to {folder / 'capture.pcapng'}" in output
+        host = re.search(r"registrar pbx\s+TLS\s+(\S+):5061", output).group(1)
+        ca = re.search(r"CA certificate\s+(\S+)", output).group(1)
+        register = subprocess.run(
+            [sys.executable, "-m", "testbed.cli", "register", "sip:sip.example.com",
+             "--transport", "tls", "--host", f"sip.example.com={host}", "--user", "alice",
+             "--password", "secret", "--ca", ca, "--t1", "20ms"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert register.returncode == 0, register.stdout + register.stderr
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert "CLIENT_TRAFFIC_SECRET_0" in (folder / "keys.log").read_text()
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        if os.environ.get("CI"):
+            pytest.fail("tshark is not installed in CI (.ci/run installs it)")
+        pytest.skip("tshark not installed: apt-get install tshark")
+    sip = subprocess.run([tshark, "-n", "-r", str(folder / "capture.pcapng"), "-Y", "sip",
+                          "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code"],
+                         capture_output=True, text=True, timeout=60).stdout.split()
+    assert sip == ["REGISTER", "401", "REGISTER", "200"]

@@ -40,7 +40,7 @@ async def test_the_client_names_the_certificate_problem(pool, agents, pki, tls_s
     assert not outcome.ok and outcome.error == "tls"
     assert outcome.tls_failure.kind == cert
     assert str(outcome.tls_failure) in outcome.summary
-    assert registrar.received == []
+    assert list(registrar.received) == []
 
 
 @pytest.mark.parametrize("mode, transport", MODES)
@@ -56,7 +56,7 @@ async def test_a_tls_1_0_1_1_only_server_is_a_protocol_version_failure(pool, age
     assert outcome.tls_failure.kind == "protocol-version"
     assert "TLSv1.2 or newer" in outcome.tls_failure.detail
     assert "protocol-version" in outcome.summary or str(outcome.tls_failure) in outcome.summary
-    assert registrar.received == []
+    assert list(registrar.received) == []
 
 
 @pytest.mark.parametrize("behaviour, expected", [
@@ -76,7 +76,7 @@ async def test_a_failed_websocket_upgrade_is_reported_with_the_http_status(
     assert not outcome.ok and outcome.error == "websocket"
     assert expected in outcome.summary
     assert outcome.exchanges[0].remote == (host, port)
-    assert registrar.received == []
+    assert list(registrar.received) == []
 
 
 @pytest.mark.parametrize("mode, transport", MODES)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from twisted.internet import error
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 
 from servers.faults import FaultLog, NatTable, Pipeline, TcpRelay, UdpRelay, parse_fault, stage_for
 
@@ -232,3 +234,34 @@ def test_an_idle_tcp_mapping_is_blackholed_both_ways():
     assert server_transport.value() == b"REGISTER"
     assert [r.direction for r in world.log.of("dropped")] == ["to-client", "to-server"]
     assert not client_transport.disconnecting and not server_transport.disconnecting
+
+
+# -- bounded: a relay left running holds what is open, and a few expired mappings -------
+
+
+def test_expired_nat_bindings_beyond_the_last_few_are_released_and_their_ports_closed():
+    world = UdpWorld({"kind": "nat", "timeout": 30})
+    world.relay.nat.keep_expired = 2
+    clients = [("10.0.0.2", 6000 + n) for n in range(5)]
+    for client in clients:
+        world.listening.proto.datagramReceived(b"REGISTER", client)
+        world.clock.advance(1)
+    world.clock.advance(30)  # every binding expired
+    assert len(world.log.of("expired")) == 5
+    assert [port.stopped for port in world.external] == [True, True, True, False, False]
+    assert [world.relay.nat.known((PROXY, p.port)) is not None for p in world.external] == [
+        False, False, False, True, True]
+    world.from_server(b"OPTIONS", world.external[-1])  # still recognised: "no binding"
+    assert "no binding" in world.log.of("dropped")[-1].detail
+
+
+def test_a_closed_tcp_connection_and_its_mapping_are_forgotten():
+    world = TcpWorld({"kind": "relay"})
+    for _ in range(3):
+        client, _, server, _ = world.connect()
+        client.connectionLost(Failure(error.ConnectionDone()))
+        server.connectionLost(Failure(error.ConnectionDone()))
+    assert world.relay.connections == set() and world.relay.connections_by_external == {}
+    assert world.relay.nat.live(CLIENT) is None
+    assert world.relay.nat.known((PROXY, 41000)) is None
+    assert len(world.log.of("new-binding")) == 3

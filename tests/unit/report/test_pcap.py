@@ -1,14 +1,17 @@
 """The pcapng writer, read back with ``struct``: blocks, lengths, checksums, TCP sequence
-numbers, the Decryption Secrets Block. (tshark reads real captures in the integration
-tests.)"""
+numbers, the Decryption Secrets Block, and the stream ``testbed serve --report-dir``
+writes as it goes. (tshark reads real captures in the integration tests.)"""
 
+import errno
 import ipaddress
 import struct
 
 import pytest
+from twisted.internet.task import Clock
 
-from testbed.report import write_pcap
-from testbed.transport import CapturedSegment
+from testbed.report import PcapStream, write_pcap
+from testbed.report._pcap import FLUSH_INTERVAL
+from testbed.transport import Capture, CapturedSegment
 
 C4, S4 = ("127.0.0.1", 40000), ("127.0.0.7", 5060)
 C6, S6 = ("::1", 40001), ("::1", 5061)
@@ -178,3 +181,117 @@ def test_the_output_is_deterministic(tmp_path):
 def test_mixed_address_families_are_refused(tmp_path):
     with pytest.raises(ValueError, match="mixed"):
         write_pcap(tmp_path / "c.pcapng", [seg(1.0, C4, S6, b"x", transport="UDP")])
+
+
+def test_a_comment_goes_into_the_section_header(tmp_path):
+    path = write_pcap(tmp_path / "c.pcapng", [], comment="kept the last 10 segments")
+    (_, shb), _ = blocks(path.read_bytes())[:2]
+    options, at = {}, 16  # after the magic, the version and the section length
+    while at < len(shb):
+        code, length = struct.unpack_from("<HH", shb, at)
+        options[code] = shb[at + 4:at + 4 + length]
+        at += 4 + length + (-length % 4)
+    assert options[1] == b"kept the last 10 segments"
+    assert options[4] == b"sip-transport-testbed"
+
+
+# -- streaming (testbed serve --report-dir) ----------------------------------------------
+
+
+def in_order(path):
+    """("keys", bytes) and ("packet", decoded) in file order."""
+    out = []
+    for kind, body in blocks(path.read_bytes())[2:]:
+        if kind == 0x0A:
+            out.append(("keys", body[8:8 + struct.unpack_from("<I", body, 4)[0]]))
+        else:
+            out.append(("packet", decode(body[20:20 + struct.unpack_from("<I", body, 12)[0]])))
+    return out
+
+
+def conversation():
+    return [seg(1.0, C4, S4, flags="SYN"), seg(1.1, C4, S4, b"REGISTER"),
+            seg(1.2, S4, C4, b"200 OK"), seg(1.3, C4, S4, b"OPTIONS", transport="UDP"),
+            seg(1.4, S4, C4, flags="FIN")]
+
+
+def test_a_streamed_capture_has_every_packet_and_keeps_none(tmp_path):
+    capture = Capture(Clock().seconds, limit=0)
+    stream = PcapStream(tmp_path / "live.pcapng")
+    stream.follow(capture)
+    for segment in conversation():
+        capture._add(segment.transport, segment.src, segment.dst, segment.data,
+                     segment.flags)  # what the sockets feed, without sockets
+    stream.close()
+    assert len(capture) == 0 and stream.segments == 5
+    whole = write_pcap(tmp_path / "whole.pcapng", [
+        CapturedSegment(0.0, s.transport, s.src, s.dst, s.data, s.flags)
+        for s in conversation()])
+    assert (tmp_path / "live.pcapng").read_bytes() == whole.read_bytes()
+    capture._add("UDP", C4, S4, b"after close")
+    assert stream.segments == 5
+
+
+def test_keys_come_before_the_packets_that_need_them_as_they_appear(tmp_path):
+    clock = Clock()
+    keys = tmp_path / "keys.log"
+    keys.write_text("")
+    stream = PcapStream(tmp_path / "live.pcapng", keylog_path=keys, clock=clock)
+    # the Finished record is captured as it arrives; TLS logs the keys after reading it
+    stream(seg(1.0, C4, S4, b"client hello + finished"))
+    keys.write_text("CLIENT_TRAFFIC_SECRET_0 aa bb\nSERVER_TRAFFIC_SECRET_0 cc")
+    clock.advance(0)  # the end of the reactor turn
+    stream(seg(1.1, C4, S4, b"REGISTER"))
+    clock.advance(0)
+    with keys.open("a") as more:
+        more.write(" dd\n")  # the second line is complete now
+    stream(seg(1.2, C4, S4, b"OPTIONS", transport="UDP"))  # UDP needs no keys
+    stream(seg(1.3, S4, C4, b"200 OK"))
+    stream.close()
+    assert [(k, v if k == "keys" else v["data"]) for k, v in in_order(stream.path)] == [
+        ("keys", b"CLIENT_TRAFFIC_SECRET_0 aa bb\n"),
+        ("packet", b""), ("packet", b""), ("packet", b""),  # the handshake synthesized
+        ("packet", b"client hello + finished"), ("packet", b"REGISTER"),
+        ("keys", b"SERVER_TRAFFIC_SECRET_0 cc dd\n"),
+        ("packet", b"OPTIONS"), ("packet", b"200 OK")]
+
+
+def test_a_stream_is_readable_within_the_flush_interval(tmp_path):
+    clock = Clock()
+    stream = PcapStream(tmp_path / "live.pcapng", clock=clock)
+    assert in_order(stream.path) == []  # a valid empty capture from the start
+    stream(seg(1.0, C4, S4, b"OPTIONS", transport="UDP"))
+    clock.advance(0)
+    assert in_order(stream.path) == []  # buffered
+    clock.advance(FLUSH_INTERVAL)
+    assert [v["data"] for _, v in in_order(stream.path)] == [b"OPTIONS"]
+    stream.close()
+    assert clock.getDelayedCalls() == []
+
+
+def test_in_a_report_dir_the_keys_file_starts_empty(tmp_path):
+    (tmp_path / "world").mkdir()
+    (tmp_path / "world" / "keys.log").write_text("CLIENT_RANDOM old run\n")
+    stream = PcapStream.in_report_dir(tmp_path, "world")
+    assert stream.path == tmp_path / "world" / "capture.pcapng"
+    assert stream.keylog_path.read_text() == ""
+    stream.close()
+
+
+class FullDisk:
+    def write(self, data=b""):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    flush = close = write
+
+
+def test_a_write_error_stops_the_stream_and_serving_goes_on(tmp_path):
+    stream = PcapStream(tmp_path / "live.pcapng")
+    stream._file.close()
+    stream._file = stream._writer.file = FullDisk()  # the disk fills up
+    stream(seg(1.0, C4, S4, b"OPTIONS", transport="UDP"))  # no exception
+    assert stream.error == (f"capture {stream.path}: No space left on device; "
+                            "streaming stopped")
+    stream(seg(2.0, C4, S4, b"OPTIONS", transport="UDP"))
+    stream.close()
+    assert stream.segments == 0

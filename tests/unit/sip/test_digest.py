@@ -639,6 +639,19 @@ def test_server_nc_replay() -> None:
     ]
 
 
+def test_server_remembers_a_bounded_number_of_nonce_counts() -> None:
+    """Past ``nonce_counts`` the oldest count is forgotten; its nonce then answers stale
+    (a fresh challenge), never OK: forgetting must not reopen a replay."""
+    server = make_server(nonce_counts=100)
+    challenges = [server.challenge(float(n) / 1000) for n in range(1000)]
+    assert all(verify(server, answer(ch), 2.0).ok for ch in challenges)
+    assert len(server._highest_nc) == 100
+    replayed = [verify(server, answer(ch), 2.0).status for ch in challenges]
+    assert replayed[:900] == [VerifyStatus.STALE] * 900  # forgotten: challenged again
+    assert replayed[900:] == [VerifyStatus.NC_REPLAY] * 100  # remembered: a replay
+    assert verify(server, answer(server.challenge(3.0)), 3.0).ok  # new nonces work
+
+
 def test_server_nonces_are_distinct_at_the_same_time() -> None:
     server = make_server()
     first, second = server.challenge(5.0), server.challenge(5.0)
