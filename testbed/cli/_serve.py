@@ -6,7 +6,7 @@ The addresses are the same at every start (derived from the scenario's name), or
 one ``--address`` pins. Each message the world's servers and relays see is one live
 line as it happens (``-q`` silences them); ``--report-dir`` writes the capture (as it
 goes, with the TLS keys), the message log (as it goes) and, when serving stops, the
-ladder.
+ladder and the HTML page.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="keep the temporary files (the CA certificate) and print where")
     serve.add_argument("--report-dir", metavar="DIR",
                        help="write DIR/<scenario>/: capture.pcapng with the TLS keys (and "
-                            "keys.log) and messages.log as it goes, ladder.txt when "
-                            "serving stops")
+                            "keys.log) and messages.log as it goes, ladder.txt and the "
+                            "HTML page (index.html) when serving stops")
     serve.add_argument("--address", metavar="IP",
                        help="put every address a phone reaches on IP (an address of this "
                             "machine; a LAN one for a hardware phone). Default: 127.A.B.N "
