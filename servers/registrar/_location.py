@@ -105,25 +105,33 @@ class LocationTable:
         Raises :class:`RegisterRejected` for 400 (bad wildcard, Contact URI too long),
         423 (too brief) and 503 (too many contacts or addresses-of-record).
         """
-        aor = aor_of(request.to.uri)
-        call_id = request.call_id
-        cseq = request.cseq.seq
+        return self.prepare_fields(
+            aor_of(request.to.uri), request.call_id, request.cseq.seq, now,
+            contacts=request.contacts, star=request.contact_star, expires=request.expires,
+            contact_lines=request.headers.get_all("Contact"), flow=flow, source=source)
+
+    def prepare_fields(self, aor: str, call_id: str, cseq: int, now: float, *,
+                       contacts: list[Address], star: bool, expires: int | None,
+                       contact_lines: list[str], flow: object = None,
+                       source: tuple[str, int] | None = None) -> RegisterUpdate:
+        """:meth:`prepare` from a REGISTER's fields (its address-of-record, Call-ID,
+        CSeq number, Contacts, ``Contact: *``, Expires and Contact lines): the REGISTER
+        fast path reads those without building a :class:`Request`."""
         current = [b for b in self.bindings.get(aor, []) if b.expires_at > now]
-        if request.contact_star:
+        if star:
             # Step 6: "*" only with Expires: 0, and then removes every binding.
-            if request.expires != 0:
+            if expires != 0:
                 raise RegisterRejected(400, "Bad Request (Contact * needs Expires: 0)")
             for binding in current:
                 if binding.call_id == call_id and cseq <= binding.cseq:
                     return RegisterUpdate(aor, current)  # out of order: ignore (step 6)
             return RegisterUpdate(aor, [])
-        header_expires = request.expires
-        contacts = request.contacts
+        header_expires = expires
         if self.contact_max_size:
-            self._check_contact_sizes(request, contacts)
+            self._check_contact_sizes(contact_lines, contacts)
         for contact in contacts:
-            expires = contact.param("expires")
-            seconds = int(expires) if expires is not None else header_expires
+            param = contact.param("expires")
+            seconds = int(param) if param is not None else header_expires
             if seconds is None:
                 seconds = self.default_expires
             if 0 < seconds < self.min_expires:
@@ -156,11 +164,11 @@ class LocationTable:
         else:
             self.bindings.pop(update.aor, None)
 
-    def _check_contact_sizes(self, request: Request, contacts: list[Address]) -> None:
+    def _check_contact_sizes(self, lines: list[str], contacts: list[Address]) -> None:
         """400 for a Contact URI longer than ``contact_max_size`` (Kamailio's
         ``contact_max_size``, answered with its ``P-Registrar-Error``)."""
         limit = self.contact_max_size
-        if all(len(line) <= limit for line in request.headers.get_all("Contact")):
+        if all(len(line) <= limit for line in lines):
             return  # no URI is longer than the line it is on
         if any(len(str(contact.uri)) > limit for contact in contacts):
             raise RegisterRejected(

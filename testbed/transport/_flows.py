@@ -23,9 +23,11 @@ from testbed.sip import (
     KeepAlivePong,
     Message,
     RemoteProtocolError,
+    StreamEvent,
     StreamFramer,
     Transport,
     error_response_for,
+    parse_frame,
     parse_message,
 )
 
@@ -53,6 +55,11 @@ class FlowSink(TypingProtocol):
     def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None: ...
 
     def input_rejected(self, flow: Flow, what: str) -> None: ...
+
+    def fast_path_taken(self, data: bytes, flow: Flow) -> bool:
+        """Whether a fast path (:attr:`SipStack.fast_path`) handled a framed message
+        whole; False sends it through the parser and the transaction layer."""
+        ...
 
 
 class Flow:
@@ -193,6 +200,8 @@ class UdpEndpoint(protocol.DatagramProtocol):
             self.trace.record("keepalive-received", Transport.UDP, local=self.local,
                               remote=flow.remote, summary="CRLF keep-alive", data=data)
             return
+        if self.sink.fast_path_taken(data, flow):
+            return
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
@@ -326,19 +335,28 @@ class StreamProtocol(protocol.Protocol):
         assert flow is not None
         guard = self.guard
         framer = self.framer
+        sink = self.sink
         framer.feed(data)
         while not flow.closed:
             try:
-                event = framer.next_event()
+                frame = framer.next_frame()
             except RemoteProtocolError as exc:
                 # The stream cannot be split any more: answer if we can, then close.
                 reject_bad_input(self.sink, flow, exc.raw or b"", exc)
                 flow.close()
                 return
-            if event is None:
+            if frame is None:
                 if guard is not None and framer.buffered:
                     guard.pending()
                 return
+            if isinstance(frame, bytes):
+                if sink.fast_path_taken(frame, flow):
+                    if guard is not None:
+                        guard.message()
+                    continue
+                event: StreamEvent = parse_frame(frame)
+            else:
+                event = frame
             if guard is not None:
                 if isinstance(event, Message):
                     guard.message()

@@ -152,6 +152,11 @@ class SipStack(FlowSink):
         self.on_pong: list[Callable[[Flow], None]] = []
         self.rejections = RejectionLog(reactor.seconds)
         self.gate = ConnectionGate(reactor, self.trace, policy or ConnectionPolicy())
+        self.fast_path: Callable[[bytes, Flow], bool] | None = None
+        """A transaction user's fast path: offered every framed UDP, TCP and TLS message
+        before it is parsed, it returns True when it handled the message whole (answer,
+        trace and all; it then owns the absorption of the request's retransmissions),
+        False to leave it to the parser and the transaction layer."""
 
     # -- connection policy --------------------------------------------------------------
 
@@ -386,6 +391,20 @@ class SipStack(FlowSink):
                 self._registered(transaction, response, now)
             self._run(transaction, routed.actions)
         self._rearm()
+
+    def fast_path_taken(self, data: bytes, flow: Flow) -> bool:
+        """Offer ``data`` to :attr:`fast_path`. An error in it is a bug, not the peer's:
+        one log line, and the message goes the full way (which answers it)."""
+        fast_path = self.fast_path
+        if fast_path is None:
+            return False
+        try:
+            return fast_path(data, flow)
+        except Exception as exc:  # the protocol boundary (STYLE.md): log, fall back
+            self.rejections.rejected(flow.transport, flow.remote,
+                                     f"fast path failed ({type(exc).__name__}: {exc}); "
+                                     "the full path answers")
+            return False
 
     def input_rejected(self, flow: Flow, what: str) -> None:
         """A layer refused what ``flow``'s peer sent: one rate-limited log line."""
