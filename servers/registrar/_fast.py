@@ -106,6 +106,7 @@ class FastAnswer:
         self.via = via
         self.destination = destination
         self.sent: bytes | None = None
+        self.summary = ""
 
     def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
                 headers: Iterable[tuple[str, object]] = (), body: bytes = b"") -> bytes:
@@ -164,6 +165,7 @@ class FastAnswer:
         trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
                      summary=summary, data=data)
         self.sent = data
+        self.summary = summary
 
 
 class RegisterFastPath:
@@ -176,7 +178,7 @@ class RegisterFastPath:
         self.absorbed = 0
         """Retransmissions answered again from the kept answer."""
         # Completed server transactions over UDP: key -> (answer, destination), until Timer J.
-        self._answered: dict[tuple[str, str, str], tuple[bytes, HostPort]] = {}
+        self._answered: dict[tuple[str, str, str], tuple[bytes, HostPort, str]] = {}
         self._expiries: deque[tuple[float, tuple[str, str, str]]] = deque()
         self._vias: dict[tuple[Via, HostPort], tuple[str | None, HostPort]] = {}
         self._tos: dict[str, str] = {}
@@ -194,10 +196,10 @@ class RegisterFastPath:
         kept = self._answered.get(key)
         if kept is not None:
             self._received(view, flow, data)
-            sent, destination = kept
+            sent, destination, summary = kept
             stack.udp_flow(*destination).write(sent)  # §17.2.2: the answer again
             flow.trace.record("sent", flow.transport, local=flow.local, remote=destination,
-                              summary="retransmission answered again", data=sent)
+                              summary=summary, data=sent)
             self.absorbed += 1
             return True
         if registrar.forced_status is not None \
@@ -214,7 +216,7 @@ class RegisterFastPath:
         if status == 200 and flow.guard is not None and view.contact is not None:
             self._hold(view, flow, now)
         if flow.transport is Transport.UDP and answer.sent is not None:
-            self._answered[key] = (answer.sent, destination)
+            self._answered[key] = (answer.sent, destination, answer.summary)
             self._expiries.append((now + stack.timers.timer_j, key))
         self.taken += 1
         user = ""
@@ -278,9 +280,10 @@ class RegisterFastPath:
         stack does after a full-path 200 (``registration_hold``)."""
         guard = flow.guard
         assert guard is not None and view.contact is not None
-        asked = str(view.contact.uri)
+        uri = view.contact.uri
+        asked = str(uri)
         seconds = 0.0
         for binding in self.registrar.location.bindings.get(aor_of(view.to_address.uri), []):
-            if str(binding.contact.uri) == asked:
+            if binding.contact.uri is uri or str(binding.contact.uri) == asked:
                 seconds = max(seconds, float(binding.remaining(now)))
         guard.hold(str(view.to_address.uri), now + seconds, now)

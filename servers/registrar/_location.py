@@ -53,6 +53,9 @@ def aor_of(uri: SipUri | object) -> str:
     return f"sip:{user}@{uri.host.lower()}" if user else f"sip:{uri.host.lower()}"
 
 
+_CONTACT_TEXTS = 100_000
+"""Contact texts kept for the 200 OKs (the table empties itself past it)."""
+
 TOO_MANY_CONTACTS = "Too many registered contacts"
 """Kamailio's ``P-Registrar-Error`` when an address-of-record would exceed its contacts."""
 
@@ -89,6 +92,8 @@ class LocationTable:
     max_aors: int = 0
     contact_max_size: int = 0
     _swept_at: float = field(default=float("-inf"), repr=False)
+    # A contact's text with a placeholder for its expires (one per contact in use).
+    _contact_texts: dict[Address, str] = field(default_factory=dict, repr=False)
 
     def register(self, request: Request, now: float, *, flow: object = None,
                  source: tuple[str, int] | None = None) -> list[Binding]:
@@ -197,8 +202,16 @@ class LocationTable:
 
     def contact_headers(self, bindings: list[Binding], now: float) -> list[tuple[str, str]]:
         """Contact header fields for a 200 OK, each with its remaining ``expires``."""
-        return [("Contact", str(b.contact.with_param("expires", str(b.remaining(now)))))
-                for b in bindings]
+        texts = self._contact_texts
+        headers = []
+        for binding in bindings:
+            text = texts.get(binding.contact)
+            if text is None:
+                if len(texts) >= _CONTACT_TEXTS:
+                    texts.clear()
+                text = texts[binding.contact] = str(binding.contact.with_param("expires", "\x00"))
+            headers.append(("Contact", text.replace("\x00", str(binding.remaining(now)))))
+        return headers
 
 
 def _contact_key(contact: Address) -> str:

@@ -237,11 +237,15 @@ class StreamFlow(Flow):
         self.proto = proto
 
     def write(self, data: bytes) -> None:
-        transport = self.proto.transport
+        proto = self.proto
+        transport = proto.transport
         if transport is None:
             raise ConnectionError(f"{self.transport} flow to {self.remote} is closed")
         transport.write(data)
-        flush_now(transport)
+        if proto.reading:
+            proto.unflushed = True  # sent with the others at the end of the read
+        else:
+            flush_now(transport)
 
     def close(self) -> None:
         if not self.closed and self.proto.transport is not None:
@@ -294,6 +298,10 @@ class StreamProtocol(protocol.Protocol):
     """
 
     guard: ConnectionGuard | None = None
+    reading = False
+    """True while the messages of one read are handled: what they answer is written
+    out once at the end of the read (one system call for a batch, not one each)."""
+    unflushed = False
 
     def __init__(self, sink: FlowSink, trace: Trace, transport: Transport, role: str,
                  max_message_size: int = 65535) -> None:
@@ -331,6 +339,16 @@ class StreamProtocol(protocol.Protocol):
             callback(self, None)
 
     def dataReceived(self, data: bytes) -> None:
+        self.reading = True
+        try:
+            self._handle(data)
+        finally:
+            self.reading = False
+            if self.unflushed:
+                self.unflushed = False
+                flush_now(self.transport)
+
+    def _handle(self, data: bytes) -> None:
         flow = self.flow
         assert flow is not None
         guard = self.guard
@@ -375,7 +393,7 @@ class StreamProtocol(protocol.Protocol):
             else:
                 self.trace.record("received", flow.transport, local=flow.local,
                                   remote=flow.remote, summary=describe(event),
-                                  data=event.to_bytes())
+                                  data=frame if isinstance(frame, bytes) else event.to_bytes())
                 self.sink.message_received(event, flow)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
