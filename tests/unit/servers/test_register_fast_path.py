@@ -209,3 +209,18 @@ def test_refusals_are_the_registrars(config, status):
     got = same(fast, full, lambda side: side.datagram(message))
     assert got[0][0].split(b" ")[1] == status
     assert fast.state() == full.state()
+
+
+def test_every_register_of_the_corpus_gets_the_same_answer(sip_corpus):
+    """Each REGISTER of the torture and catalogue corpus (``tests/unit/conftest.py``),
+    over UDP, to an open registrar and to one with accounts."""
+    registers = [data for data in sip_corpus.values() if data.startswith(b"REGISTER ")]
+    assert len(registers) > 30
+    for config in ({}, {"users": {"alice": "secret"}}):
+        fast, full = both(**config)
+        for data in registers:
+            same(fast, full, lambda side, d=data: side.datagram(d))
+            fast.clock.advance(1)
+            full.clock.advance(1)
+        assert fast.state() == full.state()
+        assert fast.registrar.fast_path is not None and fast.registrar.fast_path.taken > 10
