@@ -17,7 +17,7 @@ from ._load_config import CONNECTION_MODES, DEFAULT_TIME_LIMIT, OPERATIONS, Load
 from ._processes import ProcessError, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
-from ._server_process import ServerProcess, ServerSpec
+from ._server_process import ServerProcess, ServerSpec, sip_zone
 from ._stats import PERCENTILES, LatencySummary, LoadResult, Progress, percentile
 from ._step import load_step
 from ._workers import run_workers
@@ -26,5 +26,5 @@ __all__ = [
     "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
     "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
     "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "run_load",
-    "run_workers", "stop_process", "tune_gc",
+    "run_workers", "sip_zone", "stop_process", "tune_gc",
 ]
