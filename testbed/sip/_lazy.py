@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from ._errors import RemoteProtocolError
 from ._grammar import TOKEN_RE
-from ._headers import Address, Via, canonical_name
+from ._headers import Address, Headers, Via, canonical_name
 from ._memo import Memo, memo_table
-from ._message import _CALL_ID_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX
+from ._message import _CALL_ID_RE, _DATE_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX, Response
 from ._uri import SipUri, parse_uri
 
 _COOKIE = "z9hg4bk"  # RFC 3261 §8.1.1.7 magic cookie, compared lower-cased (§17.2.3)
@@ -202,42 +202,102 @@ class ResponseView:
     method: str
     branch: str
     challenge: str | None
+    fields: list[tuple[str, str]]
+
+    def response(self) -> Response:
+        """The :class:`Response` :func:`parse_message` would give (headers as received)."""
+        return Response(self.status, self.reason, Headers._from_parsed(self.fields))
 
 
 def scan_response(data: bytes) -> ResponseView | None:
     """Status, Call-ID, CSeq, top Via branch and the first WWW-Authenticate or
-    Proxy-Authenticate of a plain response, else None (the full parser then reads it).
+    Proxy-Authenticate of a plain body-less response with one Via, else None.
 
-    Never raises. The other headers are not checked: a client that acts only on these
-    fields uses the full parser for anything it keeps (a 2xx it must read Contacts of).
+    Never raises. Every header the full parser checks is checked here too (a repeated
+    value once, then memoised), or the response is left to the full parser: what this
+    accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
     """
+    if not data.startswith(b"SIP/2.0 "):
+        return None
     end = data.find(b"\r\n\r\n")
-    if end < 0 or not data.startswith(b"SIP/2.0 "):
+    if end < 0 or end + 4 != len(data):
         return None
     try:
-        text = data[:end].decode("ascii")
-    except UnicodeDecodeError:
+        return _scan_response(data[:end].decode("ascii"))
+    except (UnicodeDecodeError, RemoteProtocolError, ValueError):
         return None
-    lines = text.split("\r\n")
-    status = _STATUS_RE.fullmatch(lines[0])
-    if status is None:
+
+
+def _scan_response(text: str) -> ResponseView | None:
+    start, _, head = text.partition("\r\n")
+    status = _STATUS_RE.fullmatch(start)
+    head = head.replace("\r\n", "\n")
+    if status is None or "\r" in head:
         return None
-    found: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or line[:1] in (" ", "\t", ""):
+    fields = _LINE_RE.findall(head)
+    if len(fields) != head.count("\n") + 1:
+        return None
+    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
+    values = dict(zip(keys, [value for _, value in fields], strict=True))
+    if len(values) != len(keys) and not _repeats_allowed(keys):
+        return None
+    if "route" in values or "record-route" in values:
+        return None  # not an answer to a REGISTER: the full parser reads it
+    via = values.get("via")
+    cseq = _CSEQ_RE.fullmatch(values.get("cseq", ""))
+    call_id = values.get("call-id")
+    if via is None or cseq is None or call_id is None or "," in via \
+            or not _CALL_ID_RE.fullmatch(call_id) or "from" not in values or "to" not in values:
+        return None
+    found = _via_of(via)  # our own Via, stamped the same way each time: memoised
+    if found is None:
+        return None
+    if not _tagged_address_ok(values["from"], "From") \
+            or not _tagged_address_ok(values["to"], "To"):
+        return None
+    for key in ("expires", "min-expires", "content-length", "max-forwards"):
+        value = values.get(key)
+        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 10):
             return None
-        key = canonical_name(name.rstrip(" \t")).lower()
-        if key not in found:  # the first one: the top Via, the first challenge
-            found[key] = value.strip(" \t")
-    via = found.get("via")
-    cseq = _CSEQ_RE.fullmatch(found.get("cseq", ""))
-    call_id = found.get("call-id")
-    if via is None or cseq is None or call_id is None:
+    if int(values.get("content-length", "0")) != 0 \
+            or int(values.get("max-forwards", "0")) > MAX_FORWARDS_MAX:
         return None
-    branch = _BRANCH_RE.search(via.split(",", 1)[0])
-    if branch is None:
+    date = values.get("date")
+    if date is not None and not _DATE_RE.fullmatch(date):
         return None
-    challenge = found.get("www-authenticate") or found.get("proxy-authenticate")
-    return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2],
-                        branch[1], challenge)
+    contact = values.get("contact")
+    if contact is not None and not _contact_ok(contact):
+        return None
+    challenge = values.get("www-authenticate") or values.get("proxy-authenticate")
+    return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2], found[1],
+                        challenge, fields)
+
+
+def _repeats_allowed(keys: list[str]) -> bool:
+    """Whether the only repeated headers are challenges (several may come, §22.3)."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen and key not in ("www-authenticate", "proxy-authenticate"):
+            return False
+        seen.add(key)
+    return True
+
+
+_EXPIRES_PARAM_RE = re.compile(r";[ \t]*expires[ \t]*=[ \t]*([0-9]{1,9})$", re.I)
+
+
+def _contact_ok(value: str) -> bool:
+    """Whether a Contact (one, maybe with a final ``expires``) parses; memoised by the text
+    before that parameter, which changes as a binding ages."""
+    if "," in value or value == "*":
+        return False
+    match = _EXPIRES_PARAM_RE.search(value)
+    if match is not None:
+        value = value[:match.start()]
+    if not value.endswith(">"):
+        return False
+    known = _FROM_TEMPLATES.get(value)
+    if known is None:
+        Address.parse(value, "Contact")
+        known = _FROM_TEMPLATES.put(value, True)
+    return known
