@@ -34,7 +34,9 @@ class LoadConfig:
     it waits at most ``drain`` seconds (default: 2 x Timer F + connect timeout) for the
     operations in flight. ``connections``: ``shared`` puts every endpoint on one UDP
     socket and one TCP/TLS/WSS connection per target; ``per-endpoint`` gives each
-    endpoint its own socket or connection, as real phones have.
+    endpoint its own socket or connection, as real phones have. ``fast_path`` sends
+    REGISTERs over shared UDP and TCP flows from templates and reads their answers with
+    the lazy scanner (:mod:`._fast_client`); False carries them as the user agent does.
     """
 
     registrar: SipUri
@@ -65,6 +67,7 @@ class LoadConfig:
     local_host: str = "127.0.0.1"
     connect_timeout: float = 5.0
     seed: int = 0
+    fast_path: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.registrar, str):

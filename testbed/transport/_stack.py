@@ -150,6 +150,9 @@ class SipStack(FlowSink):
         self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
+        self.on_unreachable: list[Callable[[Flow, str, str], None]] = []
+        """Told ``(flow, kind, reason)`` when ICMP reports a UDP destination unreachable
+        (what a fast path's own transactions need to fail as the stack's do)."""
         self.rejections = RejectionLog(reactor.seconds)
         self.gate = ConnectionGate(reactor, self.trace, policy or ConnectionPolicy())
         self.fast_path: Callable[[bytes, Flow], bool] | None = None
@@ -347,6 +350,8 @@ class SipStack(FlowSink):
             record.failure_kind = kind
             routed = self.table.transport_error(transaction, now, reason)
             self._run(transaction, routed.actions)
+        for callback in list(self.on_unreachable):
+            callback(flow, kind, reason)
         self._rearm()
 
     # -- requests and responses ---------------------------------------------------------
