@@ -37,6 +37,7 @@ from testbed.client import (
     Verdict,
     contact_address,
     drive,
+    drive_now,
     should_fail_over,
     targets_in_order,
 )
@@ -60,7 +61,7 @@ from testbed.transport import (
     client_tls_options,
 )
 
-from ._fast_client import FastRegister, register_bytes
+from ._fast_client import FastRegister
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
@@ -160,7 +161,6 @@ class LoadRunner:
         self._fast = FastRegister(reactor, self.stack, self.trace) \
             if config.fast_path and config.operation == "register" else None
         self._register_request = Request("REGISTER", self.registrar_uri)
-        self._register_uri = str(self.registrar_uri)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -335,6 +335,8 @@ class LoadRunner:
         endpoint.busy = True
         self._in_flight += 1
         self.result.attempted += 1
+        if self._fast_launch(endpoint):
+            return
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -395,29 +397,39 @@ class LoadRunner:
             return self._request(self.registrar_uri, endpoint, flow, action,
                                  endpoint.sequence.call_id, [("Contact", contact)])
 
-        fast = self._fast
-        send = self._fast_sender(endpoint, flow, contact) if fast is not None and \
-            endpoint.stack is None and fast.takes(flow) else self._sender(endpoint, flow, build)
-        verdict = await drive(registration, send, self.reactor)
+        verdict = await drive(registration, self._sender(endpoint, flow, build), self.reactor)
         return self._result(verdict, flow, started)
 
-    def _fast_sender(self, endpoint: _Endpoint, flow: Flow, contact: str) -> Send:
-        """:meth:`_sender` by the fast path: the same fields (and random draws), written
-        from a template, carried by a light transaction (:mod:`._fast_client`)."""
+    def _fast_launch(self, endpoint: _Endpoint) -> bool:
+        """A REGISTER on callbacks (:func:`drive_now`) and the fast path when there is one
+        target (no failover to do) and its shared UDP or TCP flow is open; else False."""
         fast = self._fast
-        assert fast is not None
-        request = self._register_request
+        if fast is None or len(self.targets) != 1 or self.config.connections != "shared":
+            return False
+        target = self.targets[0]
+        address = target.address or target.host
+        if target.transport == "UDP":
+            flow: Flow | None = self.stack.udp_flow(address, target.port)
+        else:
+            flow = self._shared.get((target.transport, address, target.port))
+        if flow is None or not fast.takes(flow):
+            return False
+        contact = endpoint.contact(flow, self.config.registrar.secure)
+        registration = Registration(endpoint.sequence, expires=self.config.expires,
+                                    contact=None, digest=endpoint.digest, cnonce=self._cnonce)
+        started = self.reactor.seconds()
 
-        async def send(action: SendRequest) -> tuple[Request, Response]:
-            branch = new_branch(self.rng)
-            data = register_bytes(self._register_uri, flow, branch,
-                                  f"{endpoint.to};tag={self._tag()}", endpoint.to,
-                                  endpoint.sequence.call_id, action.cseq, USER_AGENT,
-                                  [("Contact", contact), *action.headers])
-            response: Response = await fast.send(flow, data, branch)
-            return request, response
+        def done(verdict: Verdict) -> None:
+            if verdict.ok:
+                endpoint.target = target
+            self._ended(self._result(verdict, flow, started), endpoint)
 
-        return send
+        send = fast.sender(self._register_request, flow, lambda: (new_branch(self.rng),
+                                                                  self._tag()),
+                           endpoint.to, endpoint.sequence.call_id, contact, USER_AGENT)
+        drive_now(registration, send, self.reactor, done,
+                  lambda failure: self._crashed(failure, endpoint))
+        return True
 
     async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
         """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IDelayedCall
 
+from testbed.client import SendNow, SendRequest
 from testbed.reactor import IReactor
-from testbed.sip import Response, Timers, Transport, scan_response
+from testbed.sip import Request, Response, Timers, Transport, scan_response
 from testbed.transport import Flow, SipStack, Trace, TransactionFailed
 
 from ._quiet_trace import QuietTrace
@@ -89,6 +90,24 @@ class FastRegister:
     @staticmethod
     def takes(flow: Flow) -> bool:
         return flow.transport in FAST_TRANSPORTS and not flow.closed
+
+    def sender(self, request: Request, flow: Flow, draw: Callable[[], tuple[str, str]],
+               to: str, call_id: str, contact: str, user_agent: str) -> SendNow:
+        """How an endpoint's REGISTERs go out on ``flow``: the load engine's fields
+        (``draw`` gives a new branch and From tag, drawn as the engine's ``_request``
+        draws them), written by :func:`register_bytes`. ``request`` (method and URI) is
+        what the operation rules read of the request for digest."""
+        uri = str(request.uri)
+
+        def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
+            branch, tag = draw()
+            data = register_bytes(uri, flow, branch, f"{to};tag={tag}", to, call_id,
+                                  action.cseq, user_agent, [("Contact", contact),
+                                                            *action.headers])
+            return self.send(flow, data, branch).addCallback(lambda response: (request,
+                                                                                response))
+
+        return send
 
     def send(self, flow: Flow, data: bytes, branch: str,
              on_transmit: Callable[[bool], None] | None = None) -> defer.Deferred[Response]:
