@@ -15,6 +15,7 @@ header says which): ``max_contacts`` per address-of-record and ``max_aors`` in a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from testbed.sip import Address, Request, SipUri
@@ -49,6 +50,12 @@ def aor_of(uri: SipUri | object) -> str:
     """Canonical address-of-record ``sip:user@host`` (RFC 3261 §10.3 step 5)."""
     if not isinstance(uri, SipUri):
         raise RegisterRejected(404, "Not Found (address-of-record must be a SIP URI)")
+    return _aor_of(uri)
+
+
+@functools.lru_cache(maxsize=8192)
+def _aor_of(uri: SipUri) -> str:
+    """:func:`aor_of` of a SIP URI, remembered (a user's URI comes back at every refresh)."""
     user = uri.user_unescaped or ""
     return f"sip:{user}@{uri.host.lower()}" if user else f"sip:{uri.host.lower()}"
 
@@ -214,6 +221,7 @@ class LocationTable:
         return headers
 
 
+@functools.lru_cache(maxsize=8192)
 def _contact_key(contact: Address) -> str:
     """Contacts compare by URI (RFC 3261 §10.3 step 7, §19.1.4), ignoring header params."""
     uri = contact.uri

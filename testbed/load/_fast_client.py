@@ -34,7 +34,15 @@ from twisted.internet.interfaces import IDelayedCall
 
 from testbed.client import SendNow, SendRequest
 from testbed.reactor import IReactor
-from testbed.sip import Request, Response, Timers, Transport, scan_response
+from testbed.sip import (
+    RemoteProtocolError,
+    Request,
+    Response,
+    Timers,
+    Transport,
+    parse_message,
+    scan_response,
+)
 from testbed.transport import Flow, SipStack, Trace, TransactionFailed
 
 from ._quiet_trace import QuietTrace
@@ -167,11 +175,29 @@ class FastRegister:
             pending.result.errback(TransactionFailed("timeout", "Timer F expired", "F"))
 
     def answer(self, data: bytes, flow: Flow) -> bool:
-        """The stack's fast path: True when ``data`` answered one of our requests."""
+        """The stack's fast path: True when ``data`` answered one of our requests.
+
+        An answer the scanner leaves (several Vias, a body...) is parsed in full when
+        requests of ours are in flight, and still ends the one it answers."""
         view = scan_response(data)
-        if view is None or view.method != "REGISTER":
+        if view is not None:
+            if view.method != "REGISTER":
+                return False
+            return self._answered(view.branch.lower(), view.status, view.response, flow)
+        if not self._pending and not self._completed:
             return False
-        key = view.branch.lower()
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError:
+            return False  # the stack logs and drops it (RFC 3261 §18.1.2)
+        if not isinstance(message, Response) or message.cseq.method != "REGISTER":
+            return False
+        branch = message.top_via.branch
+        return branch is not None and self._answered(branch.lower(), message.status,
+                                                     lambda: message, flow)
+
+    def _answered(self, key: str, status: int, response: Callable[[], Response],
+                  flow: Flow) -> bool:
         pending = self._pending.get(key)
         now = self.reactor.seconds()
         if pending is None:
@@ -181,7 +207,7 @@ class FastRegister:
                 return True
             return False
         self._count("received")
-        if view.status < 200:
+        if status < 200:
             pending.proceeding = True
             return True
         del self._pending[key]
@@ -190,7 +216,7 @@ class FastRegister:
         if flow.transport is Transport.UDP:
             self._completed[key] = now + self.timers.timer_k
             self._expiries.append((now + self.timers.timer_k, key))
-        pending.result.callback(view.response())
+        pending.result.callback(response())
         return True
 
     def _forget(self, now: float) -> None:

@@ -265,8 +265,8 @@ def _scan_response(text: str) -> ResponseView | None:
     date = values.get("date")
     if date is not None and not _DATE_RE.fullmatch(date):
         return None
-    contact = values.get("contact")
-    if contact is not None and not _contact_ok(contact):
+    if "contact" in values and not all(_contact_ok(value) for key, (_, value)
+                                       in zip(keys, fields, strict=True) if key == "contact"):
         return None
     challenge = values.get("www-authenticate") or values.get("proxy-authenticate")
     return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2], found[1],
@@ -274,10 +274,11 @@ def _scan_response(text: str) -> ResponseView | None:
 
 
 def _repeats_allowed(keys: list[str]) -> bool:
-    """Whether the only repeated headers are challenges (several may come, §22.3)."""
+    """Whether the only repeated headers are challenges (several may come, §22.3) and
+    Contacts (a registrar's 200 lists every binding, §10.3 step 8)."""
     seen: set[str] = set()
     for key in keys:
-        if key in seen and key not in ("www-authenticate", "proxy-authenticate"):
+        if key in seen and key not in ("www-authenticate", "proxy-authenticate", "contact"):
             return False
         seen.add(key)
     return True
