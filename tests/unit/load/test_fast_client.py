@@ -29,10 +29,10 @@ class Wire:
         self.sent.append(data)
 
 
-def setup(timers: Timers = Timers()):
+def setup(timers: Timers | None = None):
     clock = Clock()
     trace = QuietTrace(clock.seconds, "load")
-    stack = SipStack(clock, NoUser(), timers=timers, trace=trace)  # type: ignore[arg-type]
+    stack = SipStack(clock, NoUser(), timers=timers or Timers(), trace=trace)  # type: ignore[arg-type]
     stack.udp = UdpEndpoint(stack, trace)
     stack.udp.local = ("127.0.0.1", 5070)
     wire = Wire()
