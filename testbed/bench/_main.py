@@ -77,7 +77,7 @@ ENDPOINTS = 1000
 """Distinct users in the throughput runs (the registrar's location table holds them)."""
 WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
-CLIENT_WINDOWS = (50, 200)
+CLIENT_WINDOWS = (20, 50, 200)
 """Our client's windows tried before a comparison (the best is kept and reported)."""
 SIPP_WINDOWS = (100, 400)
 """SIPp UAC's calls in flight (``-l``) tried before a comparison."""
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--probe-seconds", type=float, default=1.0,
                         help="seconds per run when looking for a side's best window")
-    parser.add_argument("--memory", default="1000,10000",
+    parser.add_argument("--memory", default="1000,5000",
                         help="endpoint counts of the memory phase")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
