@@ -120,33 +120,44 @@ def scan_register(data: bytes) -> RegisterView | None:
 
     Never raises: input the scanner cannot vouch for is left to :func:`parse_message`.
     """
-    if not data.startswith(b"REGISTER "):
+    try:
+        split = _split(data, b"REGISTER ")
+        return None if split is None else _scan_register(*split)
+    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+_Split = tuple[str, list[tuple[str, str]], list[str], dict[str, str]]
+
+
+def _split(data: bytes, prefix: bytes) -> _Split | None:
+    """A body-less message starting with ``prefix``: its start line, its ``(name,
+    value)`` fields, their keys and a dict of them by key (the last of each); None for
+    a body, a bare CR or LF, a folded, empty or malformed line."""
+    if not data.startswith(prefix):
         return None
     end = data.find(b"\r\n\r\n")
     if end < 0 or end + 4 != len(data):
         return None
-    try:
-        return _scan_register(data[:end].decode("ascii"))
-    except (UnicodeDecodeError, RemoteProtocolError, ValueError):
-        return None
-
-
-def _scan_register(text: str) -> RegisterView | None:
-    start, _, head = text.partition("\r\n")
-    parts = start.split(" ")
-    if len(parts) != 3 or parts[2] != "SIP/2.0":
-        return None
+    start, _, head = data[:end].decode("ascii").partition("\r\n")
     head = head.replace("\r\n", "\n")
     if "\r" in head:
         return None  # a bare CR: the full parser's line rules apply
     fields = _LINE_RE.findall(head)
     if len(fields) != head.count("\n") + 1:
-        return None  # a folded, empty or malformed line
+        return None
+    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
+    return start, fields, keys, dict(zip(keys, [value for _, value in fields], strict=True))
+
+
+def _scan_register(start: str, fields: list[tuple[str, str]], keys: list[str],
+                   values: dict[str, str]) -> RegisterView | None:
+    parts = start.split(" ")
+    if len(parts) != 3 or parts[2] != "SIP/2.0":
+        return None
     uri = parse_uri(parts[1])
     if not isinstance(uri, SipUri) or uri.headers:
         return None
-    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
-    values = dict(zip(keys, [value for _, value in fields], strict=True))
     if len(values) != len(keys) or not _UNREAD_CHECKED.isdisjoint(values):
         return None  # a second Via, Contact or single header; a header left unchecked
     order = [key for key in keys if key in _COPIED]
@@ -164,14 +175,7 @@ def _scan_register(text: str) -> RegisterView | None:
         return None
     from_ = values["from"]
     to = values["to"]
-    if not _tagged_address_ok(from_, "From") or not _tagged_address_ok(to, "To"):
-        return None
-    for key in ("max-forwards", "expires", "content-length"):
-        value = values.get(key)
-        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 10):
-            return None
-    if int(values.get("content-length", "0")) != 0 \
-            or int(values.get("max-forwards", "0")) > MAX_FORWARDS_MAX:
+    if not _common_ok(values, ("max-forwards", "expires", "content-length")):
         return None
     expires = values.get("expires")
     contact_text = values.get("contact")
@@ -217,28 +221,18 @@ def scan_response(data: bytes) -> ResponseView | None:
     value once, then memoised), or the response is left to the full parser: what this
     accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
     """
-    if not data.startswith(b"SIP/2.0 "):
-        return None
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 != len(data):
-        return None
     try:
-        return _scan_response(data[:end].decode("ascii"))
-    except (UnicodeDecodeError, RemoteProtocolError, ValueError):
+        split = _split(data, b"SIP/2.0 ")
+        return None if split is None else _scan_response(*split)
+    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
 
 
-def _scan_response(text: str) -> ResponseView | None:
-    start, _, head = text.partition("\r\n")
+def _scan_response(start: str, fields: list[tuple[str, str]], keys: list[str],
+                   values: dict[str, str]) -> ResponseView | None:
     status = _STATUS_RE.fullmatch(start)
-    head = head.replace("\r\n", "\n")
-    if status is None or "\r" in head:
+    if status is None:
         return None
-    fields = _LINE_RE.findall(head)
-    if len(fields) != head.count("\n") + 1:
-        return None
-    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
-    values = dict(zip(keys, [value for _, value in fields], strict=True))
     if len(values) != len(keys) and not _repeats_allowed(keys):
         return None
     if "route" in values or "record-route" in values:
@@ -252,15 +246,7 @@ def _scan_response(text: str) -> ResponseView | None:
     found = _via_of(via)  # our own Via, stamped the same way each time: memoised
     if found is None:
         return None
-    if not _tagged_address_ok(values["from"], "From") \
-            or not _tagged_address_ok(values["to"], "To"):
-        return None
-    for key in ("expires", "min-expires", "content-length", "max-forwards"):
-        value = values.get(key)
-        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 10):
-            return None
-    if int(values.get("content-length", "0")) != 0 \
-            or int(values.get("max-forwards", "0")) > MAX_FORWARDS_MAX:
+    if not _common_ok(values, ("expires", "min-expires", "content-length", "max-forwards")):
         return None
     date = values.get("date")
     if date is not None and not _DATE_RE.fullmatch(date):
@@ -271,6 +257,20 @@ def _scan_response(text: str) -> ResponseView | None:
     challenge = values.get("www-authenticate") or values.get("proxy-authenticate")
     return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2], found[1],
                         challenge, fields)
+
+
+def _common_ok(values: dict[str, str], numbers: tuple[str, ...]) -> bool:
+    """From and To parse; the ``numbers`` headers present are small decimal numbers
+    (delta-seconds, RFC 3261 §25.1); no body (Content-Length 0); Max-Forwards ≤ 255."""
+    if not _tagged_address_ok(values["from"], "From") \
+            or not _tagged_address_ok(values["to"], "To"):
+        return False
+    for key in numbers:
+        value = values.get(key)
+        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 10):
+            return False
+    return int(values.get("content-length", "0")) == 0 \
+        and int(values.get("max-forwards", "0")) <= MAX_FORWARDS_MAX
 
 
 def _repeats_allowed(keys: list[str]) -> bool:
