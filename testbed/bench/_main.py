@@ -194,7 +194,7 @@ class Bench:
     async def parse(self) -> dict[str, Any]:
         figures = parse_figures()
         for name, value in figures.items():
-            self.say(f"  parse_message {name:<38} {value:>10.1f} µs/message")
+            self.say(f"  {name:<52} {value:>10.1f} µs/message")
         return figures
 
     async def client(self) -> dict[str, Any]:

@@ -37,6 +37,10 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     for name in ("REGISTER", "200 OK"):
         if name in parse:
             out.append((f"parse_message, {name} (µs/message)", _num(parse[name]), "", "", ""))
+    for name, scanner in (("REGISTER", "scan_register"), ("200 OK", "scan_response")):
+        if f"{name}, {scanner}" in parse:
+            out.append((f"{scanner}, {name} (µs/message)", _num(parse[f"{name}, {scanner}"]),
+                        "", "", ""))
     client = phases.get("client", {})
     for transport in ("UDP", "TCP", "TLS", "WSS"):
         if transport in client:
