@@ -2,11 +2,15 @@
 
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
-                     [--workers K] [--json FILE] [--server-process] ...
+                     [--workers K] [--json FILE] [--stats-csv FILE]
+                     [--stats-interval D] [--server-process] ...
 
-Prints a live progress line, then the counts by outcome, the rate achieved and the
-latency percentiles per transport. Exit code 0 when every operation succeeded, 1
-otherwise, 2 for a usage mistake (one line, no traceback).
+Prints live statistics (the last period and the total side by side), then the counts by
+outcome, the rate achieved, retransmissions and the latency percentiles and histogram
+per transport. ``--stats-csv`` writes one row per interval (periodic and cumulative
+columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. Exit code 0
+when every operation succeeded, 1 otherwise, 2 for a usage mistake (one line, no
+traceback).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from testbed.load import (
     CONNECTION_MODES,
@@ -31,6 +35,7 @@ from testbed.load import (
     run_load,
     run_workers,
     tune_gc,
+    write_stats_csv,
 )
 from testbed.reactor import IReactor
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
@@ -68,7 +73,13 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="REGISTER (with digest) or a call (INVITE, ACK, BYE)")
     load.add_argument("--workers", type=positive_int, default=1, metavar="K",
                       help="split the endpoints over K processes (one core each)")
-    load.add_argument("--json", metavar="FILE", help="write the configuration and result")
+    load.add_argument("--json", metavar="FILE",
+                      help="write the configuration and result (with the intervals)")
+    load.add_argument("--stats-csv", metavar="FILE",
+                      help="write one CSV row per interval, periodic and cumulative columns "
+                           "(like SIPp's -trace_stat)")
+    load.add_argument("--stats-interval", type=duration, default=1.0, metavar="D",
+                      help="length of the statistics intervals (default 1s, at least 100ms)")
     load.add_argument("--window", type=positive_int, metavar="W",
                       help="operations in flight at most (default: one per endpoint)")
     load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
@@ -101,11 +112,24 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         timers=Timers.scaled(args.t1), time_limit=args.time_limit,
         ca_file=args.ca, insecure=args.insecure, server_name=args.server_name,
         ws_path=args.ws_path, dns=list(args.dns), hosts=dict(args.host),
-        local_host=args.local)
+        local_host=args.local, stats_interval=args.stats_interval)
 
 
 def _load(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    try:  # opened now: a mistake in the path must not cost a whole run
+        stats = open(args.stats_csv, "w", newline="", encoding="utf-8") \
+            if args.stats_csv else None
+    except OSError as exc:
+        raise ValueError(f"--stats-csv {args.stats_csv}: {exc.strerror or exc}") from None
+    try:
+        return _load_run(args, config, stats)
+    finally:
+        if stats is not None:
+            stats.close()
+
+
+def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | None) -> int:
     server = None
     if args.server_process:
         transports = tuple(m for m in MODES if m != AUTO) if args.transport == AUTO else (
@@ -140,6 +164,10 @@ def _load(args: argparse.Namespace) -> int:
     if args.json:
         data = {"config": _public(config.to_json()), "result": result.to_json()}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if stats is not None:
+        rows = write_stats_csv(result, stats)
+        print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "
+              f"{args.stats_csv}")
     return 0 if result.failed == 0 and result.unfinished == 0 and result.attempted else 1
 
 

@@ -100,11 +100,14 @@ class FastRegister:
         return flow.transport in FAST_TRANSPORTS and not flow.closed
 
     def sender(self, request: Request, flow: Flow, draw: Callable[[], tuple[str, str]],
-               to: str, call_id: str, contact: str, user_agent: str) -> SendNow:
+               to: str, call_id: str, contact: str, user_agent: str,
+               on_transmit: Callable[[bool], None] | None = None) -> SendNow:
         """How an endpoint's REGISTERs go out on ``flow``: the load engine's fields
         (``draw`` gives a new branch and From tag, drawn as the engine's ``_request``
         draws them), written by :func:`register_bytes`. ``request`` (method and URI) is
-        what the operation rules read of the request for digest."""
+        what the operation rules read of the request for digest; ``on_transmit`` hears of
+        each transmission (True for a retransmission), as :meth:`SipStack.send_request`
+        tells it."""
         uri = str(request.uri)
 
         def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
@@ -112,8 +115,8 @@ class FastRegister:
             data = register_bytes(uri, flow, branch, f"{to};tag={tag}", to, call_id,
                                   action.cseq, user_agent, [("Contact", contact),
                                                             *action.headers])
-            return self.send(flow, data, branch).addCallback(lambda response: (request,
-                                                                                response))
+            return self.send(flow, data, branch, on_transmit).addCallback(
+                lambda response: (request, response))
 
         return send
 

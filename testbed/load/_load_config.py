@@ -20,6 +20,8 @@ OPERATIONS = ("register", "call")
 CONNECTION_MODES = ("shared", "per-endpoint")
 DEFAULT_TIME_LIMIT = 300.0
 """Hard bound on the issuing phase of any run (seconds), whatever count and rate say."""
+MIN_STATS_INTERVAL = 0.1
+"""The shortest statistics interval (seconds): a run keeps one record per interval."""
 
 
 @dataclass
@@ -34,9 +36,11 @@ class LoadConfig:
     it waits at most ``drain`` seconds (default: 2 x Timer F + connect timeout) for the
     operations in flight. ``connections``: ``shared`` puts every endpoint on one UDP
     socket and one TCP/TLS/WSS connection per target; ``per-endpoint`` gives each
-    endpoint its own socket or connection, as real phones have. ``fast_path`` sends
-    REGISTERs over shared UDP and TCP flows from templates and reads their answers with
-    the lazy scanner (:mod:`._fast_client`); False carries them as the user agent does.
+    endpoint its own socket or connection, as real phones have. ``stats_interval`` is
+    the length of the result's intervals (its periodic statistics), 0.1 s at least.
+    ``fast_path`` sends REGISTERs over shared UDP and TCP flows from templates and reads
+    their answers with the lazy scanner (:mod:`._fast_client`); False carries them as
+    the user agent does.
     """
 
     registrar: SipUri
@@ -68,6 +72,7 @@ class LoadConfig:
     connect_timeout: float = 5.0
     seed: int = 0
     fast_path: bool = True
+    stats_interval: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.registrar, str):
@@ -100,6 +105,9 @@ class LoadConfig:
             raise ValueError("time_limit must be a positive number of seconds")
         if self.drain is not None and self.drain < 0:
             raise ValueError("drain must not be negative")
+        if not (self.stats_interval >= MIN_STATS_INTERVAL and math.isfinite(self.stats_interval)):
+            raise ValueError(f"stats_interval must be at least {MIN_STATS_INTERVAL:g} s, "
+                             f"not {self.stats_interval!r}")
         if self.expires < 0:
             raise ValueError("expires must not be negative")
 
