@@ -150,16 +150,13 @@ class SipStack(FlowSink):
         self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
+        # Told (flow, kind, reason) of an ICMP error: a fast path's transactions fail too.
         self.on_unreachable: list[Callable[[Flow, str, str], None]] = []
-        """Told ``(flow, kind, reason)`` when ICMP reports a UDP destination unreachable
-        (what a fast path's own transactions need to fail as the stack's do)."""
         self.rejections = RejectionLog(reactor.seconds)
         self.gate = ConnectionGate(reactor, self.trace, policy or ConnectionPolicy())
+        # A TU's fast path: offered each framed UDP/TCP/TLS message before parsing, True
+        # when it handled it whole (answer, trace, retransmissions), else the full path.
         self.fast_path: Callable[[bytes, Flow], bool] | None = None
-        """A transaction user's fast path: offered every framed UDP, TCP and TLS message
-        before it is parsed, it returns True when it handled the message whole (answer,
-        trace and all; it then owns the absorption of the request's retransmissions),
-        False to leave it to the parser and the transaction layer."""
 
     # -- connection policy --------------------------------------------------------------
 
@@ -398,17 +395,14 @@ class SipStack(FlowSink):
         self._rearm()
 
     def fast_path_taken(self, data: bytes, flow: Flow) -> bool:
-        """Offer ``data`` to :attr:`fast_path`. An error in it is a bug, not the peer's:
-        one log line, and the message goes the full way (which answers it)."""
-        fast_path = self.fast_path
-        if fast_path is None:
+        """Offer ``data`` to ``fast_path``; an error there is logged and the full path runs."""
+        if self.fast_path is None:
             return False
         try:
-            return fast_path(data, flow)
+            return self.fast_path(data, flow)
         except Exception as exc:  # the protocol boundary (STYLE.md): log, fall back
             self.rejections.rejected(flow.transport, flow.remote,
-                                     f"fast path failed ({type(exc).__name__}: {exc}); "
-                                     "the full path answers")
+                                     f"fast path failed ({exc!r}): the full path answers")
             return False
 
     def input_rejected(self, flow: Flow, what: str) -> None:
