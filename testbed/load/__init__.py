@@ -27,7 +27,7 @@ from ._load_config import (
 from ._processes import ProcessError, rss_kib, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
-from ._server_process import ServerProcess, ServerSpec
+from ._server_process import ServerProcess, ServerSpec, sip_zone
 from ._stats import (
     PERCENTILES,
     LatencySummary,
@@ -46,6 +46,7 @@ __all__ = [
     "OPERATIONS", "PERCENTILES", "LatencyHistogram", "LatencySummary", "LoadConfig",
     "LoadInterval", "LoadResult", "LoadRunner", "ProcessError", "Progress",
     "ProgressDisplay", "QuietTrace", "ServerProcess", "ServerSpec", "load_step",
-    "merge_results", "percentile", "rss_kib", "run_load", "run_workers", "stats_csv_columns",
+    "merge_results", "percentile", "rss_kib", "run_load", "run_workers", "sip_zone",
+    "stats_csv_columns",
     "stats_csv_rows", "stop_process", "tune_gc", "write_stats_csv",
 ]

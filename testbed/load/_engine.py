@@ -37,15 +37,14 @@ from testbed.client import (
     Send,
     SendRequest,
     Verdict,
-    contact_address,
     drive,
+    drive_now,
     should_fail_over,
     targets_in_order,
 )
 from testbed.dns import Target
 from testbed.reactor import IReactor
 from testbed.sip import (
-    DigestClient,
     Request,
     Response,
     SipUri,
@@ -62,6 +61,8 @@ from testbed.transport import (
     client_tls_options,
 )
 
+from ._endpoint import _Endpoint
+from ._fast_client import FastRegister
 from ._intervals import IntervalClock
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
@@ -77,36 +78,6 @@ class _Result:
     status: int | None = None
     transport: str | None = None
     latency: float | None = None
-
-
-class _Endpoint:
-    """One user: its identity, registration sequence and digest state, its contact per
-    flow, and where it last succeeded."""
-
-    __slots__ = ("index", "user", "aor", "to", "sequence", "digest", "stack", "flow",
-                 "target", "busy", "_contact")
-
-    def __init__(self, index: int, user: str, domain: str, password: str | None,
-                 call_id: str) -> None:
-        self.index = index
-        self.user = user
-        self.aor = SipUri(host=domain, user=user)
-        self.to = f"<{self.aor}>"
-        self.sequence = RequestSequence(call_id)
-        self.digest = DigestClient(user, password) if password is not None else None
-        self.stack: SipStack | None = None
-        self.flow: Flow | None = None
-        self.target: Target | None = None
-        self.busy = False
-        self._contact: tuple[tuple[str, str, int], str] | None = None
-
-    def contact(self, flow: Flow, secure: bool) -> str:
-        """The Contact header value for ``flow`` (made once per flow)."""
-        key = (flow.transport, *flow.local)
-        if self._contact is None or self._contact[0] != key:
-            value = str(contact_address(flow.transport, flow.local, self.user, secure=secure))
-            self._contact = (key, value)
-        return self._contact[1]
 
 
 OperationRunner = Callable[[_Endpoint, Flow], Awaitable[_Result]]
@@ -160,6 +131,10 @@ class LoadRunner:
                                list[defer.Deferred[Flow | ConnectFailed]]] = {}
         self._tls: ClientTlsCreator | None = None
         self._stacks: list[SipStack] = [self.stack]
+        # REGISTERs over shared UDP and TCP flows take the fast path (._fast_client).
+        self._fast = FastRegister(reactor, self.stack, self.trace) \
+            if config.fast_path and config.operation == "register" else None
+        self._register_request = Request("REGISTER", self.registrar_uri)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -202,6 +177,8 @@ class LoadRunner:
         for call in self._timers + [self._tick]:
             if call is not None and call.active():
                 call.cancel()
+        if self._fast is not None:
+            self._fast.stop()
         self.intervals.stop()
         self.locator.close()
         for stack in self._stacks:
@@ -339,6 +316,8 @@ class LoadRunner:
         self._in_flight += 1
         self.result.attempted += 1
         self.intervals.current.attempted += 1
+        if self._fast_launch(endpoint):
+            return
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -402,6 +381,38 @@ class LoadRunner:
 
         verdict = await drive(registration, self._sender(endpoint, flow, build), self.reactor)
         return self._result(verdict, flow, started)
+
+    def _fast_launch(self, endpoint: _Endpoint) -> bool:
+        """A REGISTER on callbacks (:func:`drive_now`) and the fast path when there is one
+        target (no failover to do) and its shared UDP or TCP flow is open; else False."""
+        fast = self._fast
+        if fast is None or len(self.targets) != 1 or self.config.connections != "shared":
+            return False
+        target = self.targets[0]
+        address = target.address or target.host
+        if target.transport == "UDP":
+            flow: Flow | None = self.stack.udp_flow(address, target.port)
+        else:
+            flow = self._shared.get((target.transport, address, target.port))
+        if flow is None or not fast.takes(flow):
+            return False
+        contact = endpoint.contact(flow, self.config.registrar.secure)
+        registration = Registration(endpoint.sequence, expires=self.config.expires,
+                                    contact=None, digest=endpoint.digest, cnonce=self._cnonce)
+        started = self.reactor.seconds()
+
+        def done(verdict: Verdict) -> None:
+            if verdict.ok:
+                endpoint.target = target
+            self._ended(self._result(verdict, flow, started), endpoint)
+
+        send = fast.sender(self._register_request, flow, lambda: (new_branch(self.rng),
+                                                                  self._tag()),
+                           endpoint.to, endpoint.sequence.call_id, contact, USER_AGENT,
+                           self._transmitted)
+        drive_now(registration, send, self.reactor, done,
+                  lambda failure: self._crashed(failure, endpoint))
+        return True
 
     async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
         """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""
@@ -571,7 +582,8 @@ class LoadRunner:
         self.trace.count("stray")
 
     def flow_closed(self, flow: Flow, reason: str) -> None:
-        pass
+        if self._fast is not None:
+            self._fast.flow_closed(flow, reason)
 
 
 async def run_load(reactor: IReactor, config: LoadConfig, *,

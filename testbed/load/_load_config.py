@@ -40,6 +40,9 @@ class LoadConfig:
     socket and one TCP/TLS/WSS connection per target; ``per-endpoint`` gives each
     endpoint its own socket or connection, as real phones have. ``stats_interval`` is
     the length of the result's intervals (its periodic statistics), 0.1 s at least.
+    ``fast_path`` sends REGISTERs over shared UDP and TCP flows from templates and reads
+    their answers with the lazy scanner (:mod:`._fast_client`); False carries them as
+    the user agent does.
     """
 
     registrar: SipUri
@@ -71,6 +74,7 @@ class LoadConfig:
     local_host: str = "127.0.0.1"
     connect_timeout: float = 5.0
     seed: int = 0
+    fast_path: bool = True
     stats_interval: float = 1.0
 
     def __post_init__(self) -> None:
