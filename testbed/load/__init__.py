@@ -3,17 +3,25 @@
     config = LoadConfig(registrar=uri, transport="udp", endpoints=1000, rate=2000,
                         duration=10, password="secret")
     result = await run_load(reactor, config)                   # one process, one reactor
-    result = run_workers(config, workers=2)                    # K processes, merged
+    run = run_workers(config, WorkerPlan(workers=2))           # K Ray workers, merged
+    run = run_workers(config, WorkerPlan(cluster="ray://head:10001"))   # a Ray cluster
+    run.result, run.lost, run.startup
     print(result.summary()); result.to_json()
 
 ``load_step`` is the scenario step (the runner is handed it: ``steps={"load":
 load_step}``); ``ServerProcess`` runs our registrar (and a DNS server for AUTO) in a
-process of its own, for ``testbed load --server-process`` and the benchmarks. The
+process of its own, for ``testbed load --server-process`` and the benchmarks. Ray is
+imported only when :func:`run_workers` runs (never by a single-process run);
+:class:`LoadMetrics` serves live counts to Prometheus. The
 ``testbed load`` command line lives with the other commands, in :mod:`testbed.cli`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._engine import LoadRunner, run_load
+from ._live import BUCKETS, LatencyBuckets, LiveCounts, LiveTracker
 from ._load_config import CONNECTION_MODES, DEFAULT_TIME_LIMIT, OPERATIONS, LoadConfig
+from ._plan import ClusterError, LostWorker, WorkerInfo, WorkerPlan, WorkersRun, cluster_endpoint
 from ._processes import ProcessError, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
@@ -23,8 +31,22 @@ from ._step import load_step
 from ._workers import run_workers
 
 __all__ = [
+    "BUCKETS", "ClusterError", "LatencyBuckets", "LiveCounts", "LiveTracker", "LoadMetrics",
+    "LostWorker", "WorkerInfo", "WorkerPlan", "WorkersRun", "cluster_endpoint",
     "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
     "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
     "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "run_load",
     "run_workers", "stop_process", "tune_gc",
 ]
+
+if TYPE_CHECKING:
+    from ._metrics import LoadMetrics
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`LoadMetrics` imports prometheus-client, which only ``--prometheus`` needs."""
+    if name == "LoadMetrics":
+        from ._metrics import LoadMetrics
+
+        return LoadMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
