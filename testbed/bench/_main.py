@@ -9,6 +9,7 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
+    ray         our client on 1 and 2 local Ray workers; Ray's start-up time (:mod:`._ray`)
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
 process, on its reactor. Ratios compare figures taken in the same run (the machines
@@ -53,13 +54,14 @@ from . import _kamailio, _sipp
 from ._dns import measure
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
+from ._ray import ray_phase
 from ._report import table
 from ._sipp import sipp_version
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory")
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "ray")
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
     "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
@@ -282,6 +284,9 @@ class Bench:
                                 seconds=self.args.seconds)
         figures["rate"] = figures.pop("qps")
         return figures
+
+    async def ray(self) -> dict[str, Any]:
+        return await ray_phase(self, ENDPOINTS, WINDOW)
 
     async def memory(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._ray import ray_rows
+
 
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
@@ -78,6 +80,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                             "KiB (anchor)"
             out.append((f"KiB per registered {transport} endpoint, {int(count):,} endpoints",
                         _num(figures["kib_per_endpoint"]), reference, "", ""))
+    out.extend(ray_rows(phases.get("ray", {})))
     return out
 
 

@@ -32,7 +32,7 @@ from ._workers import run_workers
 
 __all__ = [
     "BUCKETS", "ClusterError", "LatencyBuckets", "LiveCounts", "LiveTracker", "LoadMetrics",
-    "LostWorker", "WorkerInfo", "WorkerPlan", "WorkersRun", "cluster_endpoint",
+    "LostWorker", "RayRuntime", "WorkerInfo", "WorkerPlan", "WorkersRun", "cluster_endpoint",
     "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
     "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
     "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "run_load",
@@ -41,12 +41,18 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._metrics import LoadMetrics
+    from ._ray_actors import RayRuntime
 
 
 def __getattr__(name: str) -> Any:
-    """:class:`LoadMetrics` imports prometheus-client, which only ``--prometheus`` needs."""
+    """:class:`LoadMetrics` imports prometheus-client (only ``--prometheus`` needs it),
+    :class:`RayRuntime` imports Ray (only runs on Ray need it): both on first use."""
     if name == "LoadMetrics":
         from ._metrics import LoadMetrics
 
         return LoadMetrics
+    if name == "RayRuntime":
+        from ._ray_actors import RayRuntime
+
+        return RayRuntime
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
