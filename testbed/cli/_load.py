@@ -3,14 +3,17 @@
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
                      [--workers K | --cluster ADDRESS [--workers-per-node N]]
-                     [--prometheus [HOST:]PORT] [--json FILE] [--server-process] ...
+                     [--prometheus [HOST:]PORT] [--json FILE] [--stats-csv FILE]
+                     [--stats-interval D] [--server-process] ...
 
-Prints a live progress line, then the counts by outcome, the rate achieved and the
-latency percentiles per transport. ``--workers K`` (K > 1) runs K workers on a local Ray
-runtime, ``--cluster`` on an existing Ray cluster (one worker per node by default); a
-single worker runs in this process and never imports Ray. Exit code 0 when every
-operation succeeded (and no worker was lost), 1 otherwise, 2 for a usage mistake (one
-line, no traceback).
+Prints live statistics (the last period and the total side by side), then the counts by
+outcome, the rate achieved, retransmissions and the latency percentiles and histogram
+per transport. ``--stats-csv`` writes one row per interval (periodic and cumulative
+columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. ``--workers K``
+(K > 1) runs K workers on a local Ray runtime, ``--cluster`` on an existing Ray cluster
+(one worker per node by default); a single worker runs in this process and never
+imports Ray. Exit code 0 when every operation succeeded (and no worker was lost), 1
+otherwise, 2 for a usage mistake (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from testbed.load import (
     CONNECTION_MODES,
@@ -40,6 +43,7 @@ from testbed.load import (
     cluster_endpoint,
     run_workers,
     tune_gc,
+    write_stats_csv,
 )
 from testbed.reactor import IReactor
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
@@ -89,7 +93,13 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     load.add_argument("--prometheus", type=_listen_address, metavar="[HOST:]PORT",
                       help="serve live load metrics for Prometheus at /metrics on this "
                            "port (all interfaces unless HOST is given)")
-    load.add_argument("--json", metavar="FILE", help="write the configuration and result")
+    load.add_argument("--json", metavar="FILE",
+                      help="write the configuration and result (with the intervals)")
+    load.add_argument("--stats-csv", metavar="FILE",
+                      help="write one CSV row per interval, periodic and cumulative columns "
+                           "(like SIPp's -trace_stat)")
+    load.add_argument("--stats-interval", type=duration, default=1.0, metavar="D",
+                      help="length of the statistics intervals (default 1s, at least 100ms)")
     load.add_argument("--window", type=positive_int, metavar="W",
                       help="operations in flight at most (default: one per endpoint)")
     load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
@@ -129,11 +139,24 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         timers=Timers.scaled(args.t1), time_limit=args.time_limit,
         ca_file=args.ca, insecure=args.insecure, server_name=args.server_name,
         ws_path=args.ws_path, dns=list(args.dns), hosts=dict(args.host),
-        local_host=args.local)
+        local_host=args.local, stats_interval=args.stats_interval)
 
 
 def _load(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    try:  # opened now: a mistake in the path must not cost a whole run
+        stats = open(args.stats_csv, "w", newline="", encoding="utf-8") \
+            if args.stats_csv else None
+    except OSError as exc:
+        raise ValueError(f"--stats-csv {args.stats_csv}: {exc.strerror or exc}") from None
+    try:
+        return _load_run(args, config, stats)
+    finally:
+        if stats is not None:
+            stats.close()
+
+
+def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | None) -> int:
     server = None
     if args.server_process:
         transports = tuple(m for m in MODES if m != AUTO) if args.transport == AUTO else (
@@ -201,6 +224,10 @@ def _load(args: argparse.Namespace) -> int:
                            "workers": [dataclasses.asdict(w) for w in run.workers],
                            "lost": [dataclasses.asdict(w) for w in run.lost]}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if stats is not None:
+        rows = write_stats_csv(result, stats)
+        print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "
+              f"{args.stats_csv}")
     ok = result.failed == 0 and result.unfinished == 0 and result.attempted
     return 0 if ok and (run is None or run.ok) else 1
 

@@ -7,6 +7,9 @@
     run = run_workers(config, WorkerPlan(cluster="ray://head:10001"))   # a Ray cluster
     run.result, run.lost, run.startup
     print(result.summary()); result.to_json()
+    result.intervals                  # LoadInterval per config.stats_interval seconds
+    merged = merge_results([a, b])    # exact: counts, statuses, histograms, intervals
+    write_stats_csv(result, "stats.csv")   # one row per interval, like SIPp's -trace_stat
 
 ``load_step`` is the scenario step (the runner is handed it: ``steps={"load":
 load_step}``); ``ServerProcess`` runs our registrar (and a DNS server for AUTO) in a
@@ -19,24 +22,42 @@ imported only when :func:`run_workers` runs (never by a single-process run);
 from typing import TYPE_CHECKING, Any
 
 from ._engine import LoadRunner, run_load
-from ._live import BUCKETS, LatencyBuckets, LiveCounts, LiveTracker
-from ._load_config import CONNECTION_MODES, DEFAULT_TIME_LIMIT, OPERATIONS, LoadConfig
+from ._histogram import BUCKETS_PER_DECADE, LatencyHistogram
+from ._live import BUCKETS, LiveCounts, LiveTracker, cumulative
+from ._load_config import (
+    CONNECTION_MODES,
+    DEFAULT_TIME_LIMIT,
+    MIN_STATS_INTERVAL,
+    OPERATIONS,
+    LoadConfig,
+)
 from ._plan import ClusterError, LostWorker, WorkerInfo, WorkerPlan, WorkersRun, cluster_endpoint
 from ._processes import ProcessError, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
 from ._server_process import ServerProcess, ServerSpec
-from ._stats import PERCENTILES, LatencySummary, LoadResult, Progress, percentile
+from ._stats import (
+    PERCENTILES,
+    LatencySummary,
+    LoadInterval,
+    LoadResult,
+    Progress,
+    merge_results,
+    percentile,
+)
+from ._stats_csv import stats_csv_columns, stats_csv_rows, write_stats_csv
 from ._step import load_step
 from ._workers import run_workers
 
 __all__ = [
-    "BUCKETS", "ClusterError", "LatencyBuckets", "LiveCounts", "LiveTracker", "LoadMetrics",
-    "LostWorker", "RayRuntime", "WorkerInfo", "WorkerPlan", "WorkersRun", "cluster_endpoint",
-    "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
-    "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
-    "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "run_load",
-    "run_workers", "stop_process", "tune_gc",
+    "BUCKETS", "BUCKETS_PER_DECADE", "CONNECTION_MODES", "ClusterError", "DEFAULT_TIME_LIMIT",
+    "LatencyHistogram", "LatencySummary", "LiveCounts", "LiveTracker", "LoadConfig",
+    "LoadInterval", "LoadMetrics", "LoadResult", "LoadRunner", "LostWorker",
+    "MIN_STATS_INTERVAL", "OPERATIONS", "PERCENTILES", "ProcessError", "Progress",
+    "ProgressDisplay", "QuietTrace", "RayRuntime", "ServerProcess", "ServerSpec", "WorkerInfo",
+    "WorkerPlan", "WorkersRun", "cluster_endpoint", "cumulative", "load_step", "merge_results",
+    "percentile", "run_load", "run_workers", "stats_csv_columns", "stats_csv_rows",
+    "stop_process", "tune_gc", "write_stats_csv"
 ]
 
 if TYPE_CHECKING:

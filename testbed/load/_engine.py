@@ -13,6 +13,8 @@ resolution steps are reported. Operations are started at ``rate`` per second (or
 fast as the window allows), one at a time per endpoint, until the count or the
 duration is reached, never past ``time_limit``; operations still in flight after the
 drain time are counted as unfinished. Nothing here sleeps: timers and Deferreds only.
+Figures are counted per interval (:class:`IntervalClock`, ``stats_interval`` seconds);
+attempted, succeeded and failed also live on the result, for the pacing and progress.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from testbed.transport import (
     client_tls_options,
 )
 
+from ._intervals import IntervalClock
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
@@ -136,7 +139,9 @@ class LoadRunner:
                                     f"{prefix}-{config.first_user + i}@load")
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
-                                 rate_requested=config.rate)
+                                 rate_requested=config.rate, interval=config.stats_interval)
+        self.intervals = IntervalClock(reactor, self.result, config.stats_interval,
+                                       lambda: self._in_flight)
         self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
@@ -175,6 +180,7 @@ class LoadRunner:
         self._done = defer.Deferred()
         self._started = self.reactor.seconds()
         self._issuing = True
+        self.intervals.start()
         limit = min(config.duration or math.inf, config.time_limit)
         self._timers.append(self.reactor.callLater(limit, self._stop_issuing))
         if self.progress is not None:
@@ -182,7 +188,9 @@ class LoadRunner:
         if not self.targets:  # every operation would fail the same way: once per endpoint
             self.result.notes.append(f"no target: {located.error}")
             self.result.attempted = self.result.failed = len(self.endpoints)
-            self.result.errors["dns"] = len(self.endpoints)
+            current = self.intervals.current
+            current.attempted = current.failed = len(self.endpoints)
+            current.errors["dns"] = len(self.endpoints)
             self._stop_issuing()
             return self.result
         self._pump()
@@ -194,6 +202,7 @@ class LoadRunner:
         for call in self._timers + [self._tick]:
             if call is not None and call.active():
                 call.cancel()
+        self.intervals.stop()
         self.locator.close()
         for stack in self._stacks:
             await stack.stop()
@@ -202,8 +211,9 @@ class LoadRunner:
         r = self.result
         end = self._last_end if not self._issuing and not self._in_flight else \
             self.reactor.seconds()
+        retransmissions, latency = self.intervals.totals()
         return Progress(end - self._started, r.attempted, r.succeeded, r.failed,
-                        self._in_flight, done=self._finished)
+                        self._in_flight, self._finished, retransmissions, latency)
 
     def _report(self) -> None:
         if self._done is not None and not self._done.called:
@@ -293,7 +303,7 @@ class LoadRunner:
 
     def _give_up(self) -> None:
         """The drain time is over: what is still in flight is unfinished."""
-        self.result.unfinished += self._in_flight
+        self.intervals.current.unfinished += self._in_flight
         self._in_flight = 0
         self._finish()
 
@@ -317,6 +327,7 @@ class LoadRunner:
         for call in self._timers:
             if call.active():
                 call.cancel()
+        self.intervals.close()
         if self.progress is not None:
             self.progress(self.snapshot())
         self._done.callback(result)
@@ -327,6 +338,7 @@ class LoadRunner:
         endpoint.busy = True
         self._in_flight += 1
         self.result.attempted += 1
+        self.intervals.current.attempted += 1
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -338,17 +350,18 @@ class LoadRunner:
             return  # counted as unfinished already
         self._in_flight -= 1
         self._last_end = self.reactor.seconds()
-        result = self.result
+        interval = self.intervals.current
         if outcome.status is not None:
-            result.statuses[outcome.status] += 1
+            interval.statuses[outcome.status] += 1
         if outcome.ok:
-            result.succeeded += 1
-            result.latencies.setdefault(outcome.transport or "?", []).append(
-                outcome.latency or 0.0)
+            self.result.succeeded += 1
+            interval.succeeded += 1
+            interval.add_latency(outcome.transport or "?", outcome.latency or 0.0)
         else:
-            result.failed += 1
+            self.result.failed += 1
+            interval.failed += 1
             kind = outcome.error if outcome.error in ERROR_KINDS else "error"
-            result.errors[kind] += 1
+            interval.errors[kind] += 1
         self._idle.append(endpoint)
         self._pump()
 
@@ -436,10 +449,15 @@ class LoadRunner:
 
         async def send(action: SendRequest) -> tuple[Request, Response]:
             request = build(action)
-            response: Response = await stack.send_request(request, flow)
+            response: Response = await stack.send_request(request, flow,
+                                                          on_transmit=self._transmitted)
             return request, response
 
         return send
+
+    def _transmitted(self, retransmission: bool) -> None:
+        if retransmission:
+            self.intervals.current.retransmissions += 1
 
     def _result(self, verdict: Verdict, flow: Flow, started: float) -> _Result:
         if verdict.ok:

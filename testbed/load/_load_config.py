@@ -2,8 +2,8 @@
 
 A :class:`LoadConfig` is plain data, validated in ``__post_init__`` so that a mistake in a
 flag or a scenario step is one clear ``ValueError`` line. It serialises to JSON
-(:meth:`to_json` / :meth:`from_json`) because worker processes get their slice of the
-load that way (:meth:`slice`).
+(:meth:`to_json` / :meth:`from_json`) for ``--json`` reports; Ray workers get their
+slice of the load (:meth:`slice`) as the object itself.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ OPERATIONS = ("register", "call")
 CONNECTION_MODES = ("shared", "per-endpoint")
 DEFAULT_TIME_LIMIT = 300.0
 """Hard bound on the issuing phase of any run (seconds), whatever count and rate say."""
+MIN_STATS_INTERVAL = 0.1
+"""The shortest statistics interval (seconds): a run keeps one record per interval."""
 
 
 @dataclass
@@ -34,7 +36,8 @@ class LoadConfig:
     it waits at most ``drain`` seconds (default: 2 x Timer F + connect timeout) for the
     operations in flight. ``connections``: ``shared`` puts every endpoint on one UDP
     socket and one TCP/TLS/WSS connection per target; ``per-endpoint`` gives each
-    endpoint its own socket or connection, as real phones have.
+    endpoint its own socket or connection, as real phones have. ``stats_interval`` is
+    the length of the result's intervals (its periodic statistics), 0.1 s at least.
     """
 
     registrar: SipUri
@@ -65,6 +68,7 @@ class LoadConfig:
     local_host: str = "127.0.0.1"
     connect_timeout: float = 5.0
     seed: int = 0
+    stats_interval: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.registrar, str):
@@ -97,6 +101,9 @@ class LoadConfig:
             raise ValueError("time_limit must be a positive number of seconds")
         if self.drain is not None and self.drain < 0:
             raise ValueError("drain must not be negative")
+        if not (self.stats_interval >= MIN_STATS_INTERVAL and math.isfinite(self.stats_interval)):
+            raise ValueError(f"stats_interval must be at least {MIN_STATS_INTERVAL:g} s, "
+                             f"not {self.stats_interval!r}")
         if self.expires < 0:
             raise ValueError("expires must not be negative")
 
@@ -161,7 +168,7 @@ class LoadConfig:
             rate=None if self.rate is None else self.rate * share, window=window,
             seed=self.seed * 1000 + index)
 
-    # -- JSON (worker processes) --------------------------------------------------------
+    # -- JSON (reports) -----------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

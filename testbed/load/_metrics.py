@@ -29,7 +29,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from ._live import BUCKETS, LiveCounts
+from ._live import BUCKETS, LiveCounts, cumulative
 
 PREFIX = "testbed_load"
 
@@ -76,12 +76,12 @@ class LoadMetrics:
         latency = HistogramMetricFamily(f"{PREFIX}_latency_seconds", "Latency of the "
                                         "successful operations, from first request to final "
                                         "response", labels=["operation", "transport"])
-        for transport, buckets in sorted(counts.latency.items()):
-            cumulative = buckets.cumulative()
-            pairs = [(_le(bound), float(n)) for bound, n in zip(BUCKETS, cumulative,
-                                                                 strict=False)]
-            pairs.append(("+Inf", float(cumulative[-1])))
-            latency.add_metric([self.operation, transport], pairs, sum_value=buckets.total)
+        for transport, histogram in sorted(counts.latency.items()):
+            below = cumulative(histogram)
+            pairs = [(_le(bound), float(n)) for bound, n in zip(BUCKETS, below, strict=False)]
+            pairs.append(("+Inf", float(below[-1])))
+            latency.add_metric([self.operation, transport], pairs,
+                               sum_value=histogram.total_ns / 1e9)
         yield latency
         workers = GaugeMetricFamily(f"{PREFIX}_workers", "Workers of the run, by state",
                                     labels=["state"])

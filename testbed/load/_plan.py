@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._load_config import LoadConfig
 from ._processes import ProcessError
-from ._stats import LoadResult, Progress
+from ._stats import LoadInterval, LoadResult, Progress
 
 START_TIMEOUT = 60.0
 """How long the workers may take to be placed, import everything and say they are ready."""
@@ -171,20 +172,34 @@ class WorkersRun:
         return not self.lost
 
 
-def lost_result(part: LoadConfig, index: int, last: Progress | None, reason: str) -> LoadResult:
-    """The result of a slice whose worker was lost: every operation of it unfinished.
+def lost_result(part: LoadConfig, index: int, last: Progress | None, reason: str,
+                intervals: Sequence[LoadInterval] = ()) -> LoadResult:
+    """The result of a slice whose worker was lost.
 
-    With a count, the slice's whole count is unfinished (the merged count stays the
-    count asked for); with a duration only, what the worker had started when last heard
-    from.
+    What the worker reported in whole ``intervals`` before it was lost is kept; every
+    other operation of the slice is unfinished, in one more interval: with a count, the
+    rest of the slice's count (the merged count stays the count asked for); with a
+    duration only, the rest of what it had started when last heard from.
     """
-    started = last.attempted if last is not None else 0
-    attempted = max(part.count, started) if part.count is not None else started
     result = LoadResult(part.operation, part.transport, part.endpoints,
                         rate_requested=part.rate)
-    result.attempted = result.unfinished = attempted
-    result.elapsed = result.issuing = last.elapsed if last is not None else 0.0
+    for interval in intervals:
+        result.fold(interval)
+        result.attempted += interval.attempted
+        result.succeeded += interval.succeeded
+        result.failed += interval.failed
+    started = max(last.attempted if last is not None else 0, result.attempted)
+    attempted = max(part.count, started) if part.count is not None else started
+    elapsed = max(last.elapsed if last is not None else 0.0,
+                  intervals[-1].end if intervals else 0.0)
+    rest = LoadInterval(len(intervals), intervals[-1].end if intervals else 0.0)
+    rest.duration = elapsed - rest.start
+    rest.attempted = attempted - result.attempted
+    rest.unfinished = attempted - result.succeeded - result.failed - result.unfinished
+    result.fold(rest)
+    result.attempted = attempted
+    result.elapsed = result.issuing = elapsed
     result.notes.append(f"worker {index} ({part.user(0)}..{part.user(part.endpoints - 1)}) "
-                        f"lost: {reason}; its {attempted} operations are counted as "
-                        "unfinished")
+                        f"lost: {reason}; {rest.unfinished} of its {attempted} operations "
+                        "are counted as unfinished")
     return result

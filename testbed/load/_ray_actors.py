@@ -49,7 +49,7 @@ from ._plan import (
     probe,
 )
 from ._processes import tune_gc
-from ._stats import LoadResult, Progress
+from ._stats import LoadInterval, LoadResult, Progress, merge_results
 
 LOCAL_NODE_ADDRESS = "127.0.0.2"
 """The local runtime's node address. Ray swaps 127.0.0.1 for the machine's address;
@@ -107,13 +107,15 @@ class RayRuntime:
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    """What a poll of a worker answers; ``version`` counts the worker's updates."""
+    """What a poll of a worker answers; ``version`` counts the worker's updates,
+    ``intervals`` are the statistics intervals closed since the poller's last look."""
 
     version: int
     progress: Progress | None
     live: LiveCounts | None
     result: LoadResult | None
     error: str | None
+    intervals: tuple[LoadInterval, ...] = ()
 
 
 class LoadWorker:
@@ -127,6 +129,7 @@ class LoadWorker:
         self._changed = threading.Condition()
         self._status = WorkerStatus(0, None, None, None, None)
         self._thread: threading.Thread | None = None
+        self._closed: list[LoadInterval] = []  # the run's result.intervals (closed ones)
 
     def info(self) -> tuple[str, str, int]:
         """Where this worker runs: node id, node address, process id."""
@@ -141,11 +144,14 @@ class LoadWorker:
                                         name="load-reactor", daemon=True)
         self._thread.start()
 
-    def poll(self, seen: int, wait: float) -> WorkerStatus:
-        """The status once it is newer than version ``seen`` (or after ``wait`` s)."""
+    def poll(self, seen: int, have: int, wait: float) -> WorkerStatus:
+        """The status once it is newer than version ``seen`` (or after ``wait`` s), with
+        the intervals closed after the first ``have``."""
         with self._changed:
             self._changed.wait_for(lambda: self._status.version > seen, timeout=wait)
-            return self._status
+            status = self._status
+        # Closed intervals are never changed again; the list only grows.
+        return dataclasses.replace(status, intervals=tuple(self._closed[have:]))
 
     def _update(self, **changes: Any) -> None:
         with self._changed:
@@ -159,6 +165,7 @@ class LoadWorker:
         reactor = cast(IReactor, global_reactor)
         tune_gc()
         runner = LoadRunner(reactor, config, progress_interval=interval)
+        self._closed = runner.result.intervals
         tracker = LiveTracker(runner)
         runner.progress = lambda snapshot: self._update(progress=snapshot,
                                                         live=tracker.snapshot())
@@ -238,7 +245,7 @@ def drive(config: LoadConfig, plan: WorkerPlan, *,
         results, lost = _follow(actors, parts, bound, progress_interval, progress, live)
     finally:
         _kill(actors)
-    merged = LoadResult.merge(results)
+    merged = merge_results(results)
     merged.workers = total
     return WorkersRun(merged, infos, lost, ready=ready, parts=results)
 
@@ -258,13 +265,14 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
     counts: dict[int, LiveCounts] = {}
     results: dict[int, LoadResult] = {}
     lost: dict[int, LostWorker] = {}
+    received: dict[int, list[LoadInterval]] = {i: [] for i in range(len(actors))}
     wait = max(interval * 2, 1.0)
-    pending = {actor.poll.remote(0, wait): index for index, actor in enumerate(actors)}
+    pending = {actor.poll.remote(0, 0, wait): index for index, actor in enumerate(actors)}
 
     def lose(index: int, reason: str) -> None:
         after = time.monotonic() - begun
         lost[index] = LostWorker(index, reason, after)
-        gone = lost_result(parts[index], index, latest.get(index), reason)
+        gone = lost_result(parts[index], index, latest.get(index), reason, received[index])
         results[index] = gone
         latest[index] = Progress(after, gone.attempted, 0, 0, 0, done=True)
         counts[index] = dataclasses.replace(counts.get(index, LiveCounts()), in_flight=0,
@@ -286,6 +294,7 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
             except RayError as exc:
                 lose(index, _reason(exc))
                 continue
+            received[index].extend(status.intervals)
             if status.progress is not None:
                 latest[index] = status.progress
             if status.live is not None:
@@ -295,7 +304,8 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
             elif status.error is not None:
                 lose(index, status.error)
             else:
-                pending[actors[index].poll.remote(status.version, wait)] = index
+                pending[actors[index].poll.remote(status.version, len(received[index]),
+                                                  wait)] = index
         if progress is not None and latest:
             progress(Progress.total([_final(latest.get(i), i in results)
                                      for i in range(len(actors))]))

@@ -1,16 +1,18 @@
-"""Live counts (summed over workers, latencies in fixed buckets) and their Prometheus
-exposition."""
+"""Live counts (summed over workers, latencies in mergeable histograms) and their
+Prometheus exposition."""
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.load import (
     BUCKETS,
-    LatencyBuckets,
+    LatencyHistogram,
     LiveCounts,
     LiveTracker,
+    LoadInterval,
     LoadMetrics,
     LoadResult,
     Progress,
+    cumulative,
 )
 
 
@@ -20,45 +22,55 @@ class Running:
     def __init__(self):
         self.result = LoadResult("register", "udp", 4)
         self.progress = Progress(1.0, 0, 0, 0, 0)
+        self.intervals = self  # the interval clock: its open interval
+        self.current = LoadInterval(1, 1.0)
 
     def snapshot(self):
         return self.progress
 
 
-def test_tracker_counts_each_latency_once_in_its_bucket():
+def test_tracker_copies_the_runs_counts_and_histograms():
     running = Running()
     tracker = LiveTracker(running)
-    running.result.latencies["UDP"] = [0.0005, 0.0007]
-    first = tracker.snapshot().latency["UDP"]
-    assert first.counts[0] == 1 and first.counts[1] == 1 and first.count == 2
-    running.result.latencies["UDP"] += [31.0, 0.001]
+    running.result.latencies["UDP"] = LatencyHistogram.of([0.0004, 0.0007])
     running.result.errors["timeout"] = 2
-    running.progress = Progress(2.0, 7, 4, 2, 1)
+    running.current.latencies["UDP"] = LatencyHistogram.of([0.002])  # not folded yet
+    running.current.errors["auth"] = 1
+    running.current.unfinished = 1
+    running.progress = Progress(2.0, 8, 4, 3, 0)
     live = tracker.snapshot()
-    buckets = live.latency["UDP"]
-    assert buckets.counts[1] == 2 and buckets.counts[-1] == 1 and buckets.count == 4
-    assert abs(buckets.total - 31.0022) < 1e-9
-    assert (live.attempted, live.succeeded, live.failed, live.in_flight) == (7, 4, 2, 1)
-    assert live.errors == {"timeout": 2}
+    running.result.latencies["UDP"].add(31.0)  # the run goes on: the snapshot stays
+    assert live.latency["UDP"].count == 3 and running.result.latencies["UDP"].count == 3
+    assert (live.attempted, live.succeeded, live.failed, live.in_flight) == (8, 4, 3, 0)
+    assert live.errors == {"timeout": 2, "auth": 1} and live.unfinished == 1
+
+
+def test_cumulative_buckets_follow_the_histogram():
+    histogram = LatencyHistogram.of([0.0004, 0.0007, 0.0009, 0.02, 31.0, 45.0])
+    below = cumulative(histogram)
+    assert len(below) == len(BUCKETS) + 1
+    assert below[:2] == [1, 3]                      # <= 0.5 ms, <= 1 ms
+    assert below[BUCKETS.index(0.025)] == 4         # <= 25 ms
+    assert below[BUCKETS.index(30.0)] == 4 and below[-1] == 6
+    assert below == sorted(below)
 
 
 def test_live_counts_of_workers_add_up():
-    one = LatencyBuckets((1,) + (0,) * len(BUCKETS), 0.0004)
-    two = LatencyBuckets((0, 2) + (0,) * (len(BUCKETS) - 1), 0.0018)
+    one, two = LatencyHistogram.of([0.0004]), LatencyHistogram.of([0.0008, 0.0009])
     total = LiveCounts.total([
         LiveCounts(5, 3, 1, 1, 0, {"timeout": 1}, {"UDP": one}),
         LiveCounts(6, 4, 2, 0, 0, {"timeout": 1, "auth": 1}, {"UDP": two, "TCP": one},
                    lost=1)])
     assert (total.attempted, total.succeeded, total.failed, total.in_flight) == (11, 7, 3, 1)
     assert total.errors == {"timeout": 2, "auth": 1} and total.workers == 2 and total.lost == 1
-    assert total.latency["UDP"].cumulative()[:3] == [1, 3, 3]
-    assert total.latency["TCP"] == one
+    assert cumulative(total.latency["UDP"])[:2] == [1, 3]
+    assert total.latency["TCP"].count == 1 and one.count == 1  # the parts are untouched
 
 
 def test_prometheus_exposition():
     metrics = LoadMetrics("call")
-    buckets = LatencyBuckets((0, 2) + (0,) * (len(BUCKETS) - 2) + (1,), 40.0)
-    metrics.update(LiveCounts(10, 3, 4, 2, 1, {"timeout": 3, "auth": 1}, {"TLS": buckets},
+    metrics.update(LiveCounts(10, 3, 4, 2, 1, {"timeout": 3, "auth": 1},
+                              {"TLS": LatencyHistogram.of([0.0007, 0.0008, 40.0])},
                               workers=3, lost=1))
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(metrics.text())
@@ -75,6 +87,6 @@ def test_prometheus_exposition():
     assert samples[("testbed_load_latency_seconds_bucket", (("le", "0.001"), *tls))] == 2
     assert samples[("testbed_load_latency_seconds_bucket", (("le", "30.0"), *tls))] == 2
     assert samples[("testbed_load_latency_seconds_bucket", (("le", "+Inf"), *tls))] == 3
-    assert samples[("testbed_load_latency_seconds_sum", tls)] == 40.0
+    assert abs(samples[("testbed_load_latency_seconds_sum", tls)] - 40.0015) < 1e-9
     assert samples[("testbed_load_workers", (("state", "running"),))] == 2
     assert samples[("testbed_load_workers", (("state", "lost"),))] == 1

@@ -2,7 +2,15 @@
 
 import pytest
 
-from testbed.load import ClusterError, LoadConfig, Progress, WorkerPlan, cluster_endpoint
+from testbed.load import (
+    ClusterError,
+    LatencyHistogram,
+    LoadConfig,
+    LoadInterval,
+    Progress,
+    WorkerPlan,
+    cluster_endpoint,
+)
 from testbed.load._plan import auto_address, lost_result
 
 
@@ -60,8 +68,21 @@ def test_a_lost_slice_with_a_count_is_its_whole_count_unfinished():
     assert (result.attempted, result.unfinished, result.succeeded, result.failed) == (
         50, 50, 0, 0)
     assert result.check() == [] and result.elapsed == 1.5 and result.endpoints == 5
-    assert result.notes == ["worker 1 (alice5..alice9) lost: The actor died; its 50 "
+    assert result.notes == ["worker 1 (alice5..alice9) lost: The actor died; 50 of its 50 "
                             "operations are counted as unfinished"]
+
+
+def test_what_a_lost_worker_reported_in_whole_intervals_is_kept():
+    reported = LoadInterval(0, 0.0, 1.0, attempted=12, succeeded=9, failed=1, unfinished=0)
+    reported.errors["timeout"] = 1
+    reported.statuses[200] = 9
+    reported.latencies["UDP"] = LatencyHistogram.of([0.01] * 9)
+    result = lost_result(whole().slice(0, 2), 0, Progress(1.4, 15, 11, 1, 3), "gone",
+                         [reported])
+    assert (result.attempted, result.succeeded, result.failed, result.unfinished) == (
+        50, 9, 1, 40)
+    assert [i.index for i in result.intervals] == [0, 1] and result.check() == []
+    assert result.intervals[1].attempted == 38 and result.elapsed == 1.4
 
 
 def test_a_lost_slice_with_a_duration_is_what_it_had_started():
