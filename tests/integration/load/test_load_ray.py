@@ -6,8 +6,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -34,10 +36,19 @@ from testbed.scenario import World, parse  # noqa: E402
 NODES = ("127.0.0.2", "127.0.0.3")
 
 
+def free_port(host):
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    client_port = free_port(NODES[0])
     nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "node_ip_address": NODES[0], "include_dashboard": False})
+        "num_cpus": 1, "node_ip_address": NODES[0], "include_dashboard": False,
+        "ray_client_server_port": client_port})
+    nodes.client_address = f"ray://{NODES[0]}:{client_port}"
     nodes.add_node(num_cpus=1, node_ip_address=NODES[1])
     nodes.wait_for_nodes()
     ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
@@ -134,15 +145,17 @@ def test_prometheus_sees_the_whole_cluster(cluster, registrar):
     assert samples[("testbed_load_workers", (("state", "running"),))] == 2
 
 
-def test_command_line_runs_on_the_cluster_by_its_address(cluster, tmp_path):
+@pytest.mark.parametrize("client", [False, True], ids=["gcs-address", "ray-client"])
+def test_command_line_runs_on_the_cluster_by_its_address(cluster, tmp_path, client):
+    address = cluster.client_address if client else cluster.address
     out = tmp_path / "load.json"
     completed = subprocess.run(
         [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--endpoints", "6",
          "--count", "30", "--password", "pw", "--server-process", "--t1", "100ms",
-         "--cluster", cluster.address, "--json", str(out)],
+         "--cluster", address, "--json", str(out)],
         capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr + completed.stdout
-    assert f"ray: Ray cluster {cluster.address}: 2 nodes, started in " in completed.stdout
+    assert f"ray: Ray cluster {address}: 2 nodes, started in " in completed.stdout
     assert "30 attempted, 30 succeeded, 0 failed" in completed.stdout
     data = json.loads(out.read_text())
     assert [w["address"] for w in data["ray"]["workers"]] == list(NODES)
@@ -180,3 +193,23 @@ async def test_scenario_step_on_the_cluster_sources_from_each_nodes_address(clus
     bindings = world.registrars["pbx"].location.bindings
     sources = {b.source[0] for aor in bindings.values() for b in aor}
     assert sources == set(NODES)
+
+
+def test_a_lost_node_is_reported_and_the_run_still_ends(cluster, registrar):
+    # The last test of the module: it takes the second node away for good.
+    (second,) = cluster.worker_nodes
+    removed = []
+
+    def remove_the_second_node(progress):
+        if progress.attempted >= 20 and not removed:
+            removed.append(progress.attempted)
+            cluster.remove_node(second, allow_graceful=False)
+
+    begun = time.monotonic()
+    run = run_workers(config(registrar, count=400, rate=100),
+                      WorkerPlan(cluster=cluster.address), progress=remove_the_second_node,
+                      progress_interval=0.2)
+    assert removed and [lost.index for lost in run.lost] == [1]
+    assert run.parts[0].succeeded == 200 and run.result.attempted == 400
+    assert run.result.unfinished > 0 and run.result.check() == []
+    assert time.monotonic() - begun < 60
