@@ -58,3 +58,34 @@ def test_one_worker_runs_in_this_process_without_ray():
                                timeout=60, env=ENV)
     assert completed.returncode == 0, completed.stderr + completed.stdout
     assert "5 attempted, 5 succeeded, 0 failed" in completed.stdout
+
+
+SCENARIO = """
+name: load-on-two-workers
+troubleshooting: healthy
+timers: {t1: 20ms}
+registrars:
+  - name: pbx
+    domain: sip.example.com
+    listen: [{transport: tcp}]
+client:
+  transport: tcp
+  registrar: sip:sip.example.com
+  user: alice
+  password: secret
+steps:
+  - load: {endpoints: 10, count: 40, workers: 2, expect: {ok: true}}
+"""
+
+
+def test_a_scenario_load_step_on_two_local_workers(tmp_path):
+    path = tmp_path / "load-on-two-workers.yaml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    out = tmp_path / "results.json"
+    completed = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(path),
+                                "--json", str(out)],
+                               capture_output=True, text=True, timeout=180, env=ENV)
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    text = out.read_text()
+    assert "register load, TCP, 10 endpoints, 2 workers:" in text
+    assert "40 attempted, 40 succeeded, 0 failed" in text
