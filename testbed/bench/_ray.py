@@ -2,9 +2,10 @@
 
 One local Ray runtime serves the phase (its start-up, ``ray.init`` until usable, is
 measured once); each run then places its workers (actors: a process and a reactor each,
-the "ready" time) and runs the load against our registrar in a process of its own. On
-a 2-core machine the registrar and two workers share the cores: two workers show the
-machine's ceiling, not twice the rate.
+the "ready" time) and runs the load against our registrar in a process of its own. The
+same load in this process, without Ray, is the baseline of the same run. On a 2-core
+machine the registrar and two workers share the cores: two workers show the machine's
+ceiling, not twice the rate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from testbed.load import (
     ServerSpec,
     WorkerPlan,
     WorkersRun,
+    run_load,
     run_workers,
 )
 from testbed.sip import SipUri, parse_uri
@@ -29,6 +31,7 @@ WORKERS = (1, 2)
 
 class _Bench(Protocol):
     args: Any
+    reactor: Any
 
     def say(self, text: str) -> None: ...
 
@@ -50,6 +53,13 @@ async def ray_phase(bench: _Bench, endpoints: int, window: int) -> dict[str, Any
             config = LoadConfig(registrar=uri, transport="udp",
                                 endpoints=endpoints, window=window,
                                 duration=bench.args.seconds, domain="example.com", drain=10.0)
+            rates = []
+            for _ in range(bench.args.runs):
+                rates.append((await run_load(bench.reactor, config)).rate_achieved)
+            out["in_process"] = {"rate": statistics.median(rates), "runs": rates}
+            bench.say(f"  our client in this process (no Ray) → our registrar, UDP "
+                      f"{statistics.median(rates):>7,.0f}/s   runs: "
+                      + ", ".join(f"{r:,.0f}" for r in rates))
             for workers in WORKERS:
                 runs: list[WorkersRun] = []
                 for _ in range(bench.args.runs):
@@ -78,6 +88,9 @@ async def ray_phase(bench: _Bench, endpoints: int, window: int) -> dict[str, Any
 def ray_rows(phase: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """The table's lines for the phase: (figure, ours, reference, ratio, target)."""
     rows = []
+    if "in_process" in phase:
+        rows.append(("REGISTER/s in this process (no Ray), UDP",
+                     f"{phase['in_process']['rate']:,.0f}", "", "", ""))
     if "startup_s" in phase:
         rows.append(("Ray local runtime start-up (s)", f"{phase['startup_s']:.2f}", "", "", ""))
     for workers in WORKERS:

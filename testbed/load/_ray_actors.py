@@ -76,6 +76,8 @@ class RayRuntime:
         quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
             if self.plan.cluster is None:
+                if self.plan.dashboard:
+                    _check_dashboard()
                 ray.init(address="local", num_cpus=max(self.plan.workers, os.cpu_count() or 1),
                          include_dashboard=self.plan.dashboard,
                          _node_ip_address=LOCAL_NODE_ADDRESS, **quiet)
@@ -103,6 +105,15 @@ class RayRuntime:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         started = f", started in {self.startup:.2f} s" if self.owned else ""
         return f"{self.address}: {len(nodes)} node{'s' * (len(nodes) != 1)}{started}"
+
+
+def _check_dashboard() -> None:
+    """Ray's dashboard needs ``ray[default]``; without it Ray fails with a traceback."""
+    try:
+        import ray.dashboard.optional_deps  # noqa: F401
+    except ImportError as exc:
+        raise ClusterError(f"--dashboard needs Ray's dashboard packages ({exc.name} is "
+                           "missing): pip install 'ray[default]'") from None
 
 
 @dataclass(frozen=True)
