@@ -223,8 +223,8 @@ def drive(config: LoadConfig, plan: WorkerPlan, *,
     placements = _placements(plan)
     total = len(placements)
     if total > config.endpoints:
-        raise ValueError(f"{total} workers for {config.endpoints} endpoints: give each "
-                         "worker at least one endpoint")
+        raise ClusterError(f"{total} workers for {config.endpoints} endpoints: give each "
+                           "worker at least one endpoint")
     actors = [RemoteWorker.options(**options).remote()
               for options in placements]
     try:
@@ -285,7 +285,8 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
         lost[index] = LostWorker(index, reason, after)
         gone = lost_result(parts[index], index, latest.get(index), reason, received[index])
         results[index] = gone
-        latest[index] = Progress(after, gone.attempted, 0, 0, 0, done=True)
+        latest[index] = Progress(after, gone.attempted, gone.succeeded, gone.failed, 0,
+                                 done=True)
         counts[index] = dataclasses.replace(counts.get(index, LiveCounts()), in_flight=0,
                                             lost=1, unfinished=gone.unfinished)
 
