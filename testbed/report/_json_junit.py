@@ -15,7 +15,7 @@ from typing import Any
 from testbed.client import Outcome
 from testbed.scenario import ScenarioResult
 
-from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, identity, status
+from ._status import FAILED, NOT_RUN, PASSED, SKIPPED, Entry, NotRun, counts, identity, status
 from ._summary import diagnosis_text, finding_ids_text
 
 
@@ -50,7 +50,7 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
         "status": status(result),
         "passed": result.passed,
         "duration": round(result.duration, 6),
-        "error": result.error,
+        "error": result.error or result.skipped,
         "failures": list(result.failures),
         "diagnosis": None if diagnosis is None else {
             "row": diagnosis.row, "symptom": diagnosis.symptom, "cause": diagnosis.cause,
@@ -88,7 +88,7 @@ def write_json(path: str | Path, entries: Sequence[Entry], *,
     """
     found = counts(entries)
     data = {"requested": len(entries), "passed": found[PASSED], "failed": found[FAILED],
-            "not_run": found[NOT_RUN], "interrupted": interrupted,
+            "not_run": found[NOT_RUN], "skipped": found[SKIPPED], "interrupted": interrupted,
             "scenarios": [entry_json(e) for e in entries]}
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
@@ -98,11 +98,13 @@ def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
 
     A failed scenario is a ``<failure>`` whose message names the failed expectations
     and the findings; one that did not run is an ``<error type="not-run">`` (never a
-    pass, never a skip). ``system-out`` holds the diagnosis and every finding.
+    pass, never a skip); a scenario skipped for a missing client program is a
+    ``<skipped>`` with the install command. ``system-out`` holds the diagnosis and every finding.
     """
     found = counts(entries)
     suite = ET.Element("testsuite", name="sip-transport-testbed", tests=str(len(entries)),
-                       failures=str(found[FAILED]), errors=str(found[NOT_RUN]), skipped="0",
+                       failures=str(found[FAILED]), errors=str(found[NOT_RUN]),
+                       skipped=str(found[SKIPPED]),
                        time=f"{sum(identity(e).duration for e in entries):.3f}")
     for entry in entries:
         ident = identity(entry)
@@ -112,6 +114,9 @@ def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
             error = ET.SubElement(case, "error", type=NOT_RUN,
                                   message=f"not run: {entry.reason}"[:_MESSAGE])
             error.text = f"{ident.path}: not run: {entry.reason}"
+            continue
+        if entry.skipped:
+            ET.SubElement(case, "skipped", message=_cut(entry.skipped))
             continue
         diagnosis = entry.diagnosis
         if not entry.passed:

@@ -11,6 +11,11 @@ their own, on the same port numbers as the server's, relaying to it; ``${name}``
 relays' address, else the server's own. A real DNS server (``dns: {server:}``) is
 reached through our DNS server in forwarding mode, so its queries are logged and
 captured and DNS faults still apply.
+
+A real client program under test (``client: {command|kind}``) replaces the built-in
+user agent: see :mod:`._program_client`. Every TLS listener records its handshakes
+(:class:`HandshakeLog`), since a program that refused our certificate is known only
+from them.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from servers.dns import DnsServer, QueryLogEntry
 from servers.faults import Fault, FaultRecord, build_fault, parse_fault
 from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
-from testbed.client import ClientConfig, UserAgent
+from testbed.client import ClientConfig, ProgramError, ProgramMissing, UserAgent
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
-from testbed.transport import Capture, ConnectionPolicy, KeyLog, Trace, server_tls_options
+from testbed.transport import Capture, ConnectionPolicy, KeyLog, Trace
 
 from ._external import (
     DNS_PORT,
@@ -41,6 +46,7 @@ from ._external import (
     relayed_ports,
 )
 from ._loader import Scenario
+from ._program_client import HandshakeLog, ProgramClient, is_program
 from ._validation import fault_spec, substitute
 
 DEFAULT_DOMAIN = "example.com"
@@ -82,7 +88,20 @@ def connection_policy(spec: str | dict[str, Any] | None) -> ConnectionPolicy:
 
 
 class WorldError(Exception):
-    """The world could not be built (e.g. a port cannot be bound); one clear line."""
+    """The world could not be built (e.g. a port cannot be bound); one clear line, and
+    the client program's output tail when it is the cause."""
+
+    def __init__(self, message: str, tail: str = "") -> None:
+        super().__init__(message)
+        self.tail = tail
+
+
+class ClientMissing(WorldError):
+    """The client program under test is not installed: ``install`` says how."""
+
+    def __init__(self, message: str, install: str) -> None:
+        super().__init__(message)
+        self.install = install
 
 
 def scenario_timers(data: dict[str, Any]) -> Timers:
@@ -148,6 +167,8 @@ class World:
     dns_address: tuple[str, int] | None = None
     faults: list[Fault] = field(default_factory=list)
     agent: UserAgent | None = None
+    program: ProgramClient | None = None
+    handshakes: HandshakeLog = field(default_factory=HandshakeLog)
     ca: CertificateAuthority = field(init=False)
     ca_file: Path | None = None
 
@@ -177,7 +198,20 @@ class World:
                 self._start_dns(data["dns"], used)
         except (PortUnavailable, ValueError) as exc:  # a FaultConfigError is a ValueError
             raise WorldError(str(exc)) from None
-        self._start_client(data["client"])
+        if is_program(data["client"]):
+            self._start_program(data["client"], used)
+        else:
+            self._start_client(data["client"])
+
+    def _start_program(self, spec: dict[str, Any], used: set[str]) -> None:
+        self.program = ProgramClient(self, spec)
+        try:
+            self.program.start(used)
+        except ProgramMissing as exc:
+            raise ClientMissing(f"client program {exc}", f"apt-get install {exc.package}"
+                                ) from None
+        except (ProgramError, PortUnavailable, OSError) as exc:
+            raise WorldError(f"client program {self.program.name}: {exc}") from None
 
     def _start_registrar(self, spec: dict[str, Any], used: set[str],
                          keylog: KeyLog | None) -> None:
@@ -215,8 +249,10 @@ class World:
                 kind = listener.get("certificate", "valid")
                 cert = issue_server_certificate(kind, [domain, host], self.ca, self._untrusted)
                 versions = listener.get("tls_versions", {})
-                options = server_tls_options(cert, min_version=versions.get("min", "TLSv1.2"),
-                                             max_version=versions.get("max"), keylog=keylog)
+                options = self.handshakes.server_tls(
+                    (transport.value, host, port), self.reactor.seconds, cert,
+                    min_version=versions.get("min", "TLSv1.2"),
+                    max_version=versions.get("max"), keylog=keylog)
                 note = f"certificate: {kind}"
                 if versions:
                     note += f", TLS {versions.get('min', 'TLSv1.2')}..{versions.get('max', '')}"
@@ -361,10 +397,20 @@ class World:
                 return value
         return None
 
+    @property
+    def scenario_data(self) -> dict[str, Any]:
+        return self.scenario.data
+
+    def add_endpoint(self, role: str, transport: str, host: str, port: int,
+                     note: str = "") -> None:
+        self.endpoints.append(Endpoint(role, transport, host, port, note))
+
     # -- teardown -----------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Close every socket and timer the world opened."""
+        """Close every socket and timer the world opened; stop the client program."""
+        if self.program is not None:
+            await self.program.stop()
         if self.agent is not None:
             await self.agent.stop()
         for fault in self.faults:
