@@ -249,11 +249,18 @@ def drive(config: LoadConfig, plan: WorkerPlan, *,
     if started is not None:
         started(infos)
     try:
-        ray.get([actor.start.remote(part, progress_interval)
-                 for actor, part in zip(actors, parts, strict=True)], timeout=START_TIMEOUT)
+        starts = [actor.start.remote(part, progress_interval)
+                  for actor, part in zip(actors, parts, strict=True)]
+        failed = {}
+        for index, ref in enumerate(starts):  # a worker may be lost before it starts
+            try:
+                ray.get(ref, timeout=START_TIMEOUT)
+            except RayError as exc:
+                failed[index] = _reason(exc)
         bound = (min(config.duration or config.time_limit, config.time_limit)
                  + config.drain_seconds + MARGIN)
-        results, lost = _follow(actors, parts, bound, progress_interval, progress, live)
+        results, lost = _follow(actors, parts, bound, progress_interval, progress, live,
+                                failed)
     finally:
         _kill(actors)
     merged = merge_results(results)
@@ -263,9 +270,11 @@ def drive(config: LoadConfig, plan: WorkerPlan, *,
 
 def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: float,
             progress: Callable[[Progress], None] | None,
-            live: Callable[[LiveCounts], None] | None,
+            live: Callable[[LiveCounts], None] | None, failed: dict[int, str],
             ) -> tuple[list[LoadResult], list[LostWorker]]:
     """Follow every worker until each has a result or is lost; their results in order.
+
+    ``failed`` are the workers lost before they started, with the reason.
 
     Each worker has one poll outstanding, answered as soon as it has news; the display
     and the metrics get the sums at every answer.
@@ -278,7 +287,8 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
     lost: dict[int, LostWorker] = {}
     received: dict[int, list[LoadInterval]] = {i: [] for i in range(len(actors))}
     wait = max(interval * 2, 1.0)
-    pending = {actor.poll.remote(0, 0, wait): index for index, actor in enumerate(actors)}
+    pending = {actor.poll.remote(0, 0, wait): index for index, actor in enumerate(actors)
+               if index not in failed}
 
     def lose(index: int, reason: str) -> None:
         after = time.monotonic() - begun
@@ -290,6 +300,8 @@ def _follow(actors: list[Any], parts: list[LoadConfig], bound: float, interval: 
         counts[index] = dataclasses.replace(counts.get(index, LiveCounts()), in_flight=0,
                                             lost=1, unfinished=gone.unfinished)
 
+    for index, reason in failed.items():
+        lose(index, reason)
     while pending:
         timeout = min(POLL_TIMEOUT, max(deadline - time.monotonic(), 0.0))
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)

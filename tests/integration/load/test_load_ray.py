@@ -5,6 +5,7 @@ the command line by cluster address, the scenario step. Every address is loopbac
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -160,6 +161,31 @@ def test_command_line_runs_on_the_cluster_by_its_address(cluster, tmp_path, clie
     data = json.loads(out.read_text())
     assert [w["address"] for w in data["ray"]["workers"]] == list(NODES)
     assert data["ray"]["lost"] == [] and data["result"]["workers"] == 2
+
+
+def test_command_line_reports_a_killed_worker_and_exits_1(cluster):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--endpoints", "6",
+         "--count", "60", "--rate", "20", "--password", "pw", "--server-process",
+         "--t1", "100ms", "--cluster", cluster.address, "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            found = re.search(r"worker 1: alice3\.\.alice5 on 127\.0\.0\.3 \(pid (\d+)", line)
+            if found:
+                os.kill(int(found.group(1)), signal.SIGKILL)
+                break
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(lines) + out
+    assert process.returncode == 1, output + err
+    assert "60 attempted, 30 succeeded, 0 failed, 30 unfinished" in output
+    assert re.search(r"  lost: worker 1 after \d+\.\d s: \S", output)
 
 
 SCENARIO = """
