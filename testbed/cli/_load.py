@@ -4,6 +4,7 @@
                      (--duration D | --count C) [--operation register|call]
                      [--workers K | --cluster ADDRESS [--workers-per-node N]]
                      [--prometheus [HOST:]PORT] [--json FILE] [--stats-csv FILE]
+                     [--report-dir DIR]
                      [--stats-interval D] [--server-process] ...
 
 Prints live statistics (the last period and the total side by side), then the counts by
@@ -46,6 +47,7 @@ from testbed.load import (
     write_stats_csv,
 )
 from testbed.reactor import IReactor
+from testbed.report import write_load_page
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
 
 from ._args import (
@@ -95,6 +97,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                            "port (all interfaces unless HOST is given)")
     load.add_argument("--json", metavar="FILE",
                       help="write the configuration and result (with the intervals)")
+    load.add_argument("--report-dir", metavar="DIR",
+                      help="an HTML page of the run (DIR/index.html): rates, latency "
+                           "percentiles per transport and errors over time, the histogram")
     load.add_argument("--stats-csv", metavar="FILE",
                       help="write one CSV row per interval, periodic and cumulative columns "
                            "(like SIPp's -trace_stat)")
@@ -224,6 +229,9 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
                            "workers": [dataclasses.asdict(w) for w in run.workers],
                            "lost": [dataclasses.asdict(w) for w in run.lost]}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if args.report_dir:
+        page = write_load_page(args.report_dir, result, target=str(config.registrar))
+        print(f"  report: {page}")
     if stats is not None:
         rows = write_stats_csv(result, stats)
         print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "

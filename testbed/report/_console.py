@@ -28,7 +28,7 @@ from twisted.internet.task import LoopingCall
 from testbed.reactor import IReactorTime
 from testbed.scenario import ScenarioResult
 
-from ._ladder import WIDTH as LADDER_WIDTH
+from ._ladder_text import WIDTH as LADDER_WIDTH
 from ._report_dir import LADDER_FILE, scenario_ladder
 from ._status import (
     FAILED,

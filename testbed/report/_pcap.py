@@ -6,7 +6,8 @@ Layout (pcapng, draft-ietf-opsawg-pcapng; all blocks little-endian):
   stamps in microseconds);
 - a Decryption Secrets Block (type ``TLSK``) with the TLS key log when there is one, so
   Wireshark (3.0+) decrypts TLS and WSS with no other file;
-- one Enhanced Packet Block per packet: Ethernet (locally administered MAC addresses
+- one Enhanced Packet Block per packet, with a comment (``opt_comment``) saying what a
+  fault did to it when one did (``_pcap_faults``): Ethernet (locally administered MAC addresses
   derived from the IP address), IPv4 or IPv6, UDP or TCP, with correct lengths and
   checksums.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ BLOCK_SHB = 0x0A0D0D0A
 BLOCK_IDB = 0x00000001
 BLOCK_EPB = 0x00000006
 BLOCK_DSB = 0x0000000A
+OPT_COMMENT = 1  # opt_comment: UTF-8 text, on any block (Wireshark's packet comment)
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 SNAPLEN = 262144
 TCP_MAX_PAYLOAD = 65000  # well under IPv4's 65535-byte packets
@@ -45,13 +47,16 @@ _APPLICATION = "sip-transport-testbed"
 
 
 def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
-               keylog_text: str | None = None) -> Path:
+               keylog_text: str | None = None, *,
+               comments: Mapping[int, Sequence[str]] | None = None) -> Path:
     """Write ``segments`` (in their order) as a pcapng file at ``path``; return the path.
 
     With ``keylog_text`` (SSLKEYLOGFILE lines, possibly empty) the file carries it in a
     Decryption Secrets Block when it is not empty, and it is also written next to the
     file as ``keys.log`` (for tools that want a separate file:
-    ``tshark -o tls.keylog_file:keys.log``).
+    ``tshark -o tls.keylog_file:keys.log``). ``comments`` (by index of the segment) go
+    into the packet's ``opt_comment`` options: on the packet that carries the segment's
+    bytes, or the first one a TCP event made (the SYN of a refused connection).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,9 +64,12 @@ def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
     if keylog_text:
         blocks.append(_decryption_secrets(keylog_text.encode("utf-8")))
     synthesizer = _Synthesizer()
-    for segment in segments:
-        for time, frame in synthesizer.frames(segment):
-            blocks.append(_enhanced_packet(time, frame))
+    for index, segment in enumerate(segments):
+        frames = synthesizer.frames(segment)
+        notes = (comments or {}).get(index, ())
+        at = len(frames) - 1 if segment.flags == "" else 0
+        for number, (time, frame) in enumerate(frames):
+            blocks.append(_enhanced_packet(time, frame, notes if number == at else ()))
     path.write_bytes(b"".join(blocks))
     if keylog_text is not None:
         (path.parent / KEYS_FILE).write_text(keylog_text, encoding="utf-8")
@@ -104,10 +112,12 @@ def _decryption_secrets(secrets: bytes) -> bytes:
                   + _pad4(secrets))
 
 
-def _enhanced_packet(time: float, frame: bytes) -> bytes:
+def _enhanced_packet(time: float, frame: bytes, comments: Sequence[str] = ()) -> bytes:
     stamp = max(0, round(time * 1_000_000))
     header = struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), len(frame))
-    return _block(BLOCK_EPB, header + _pad4(frame))
+    options = b"".join(_option(OPT_COMMENT, text.encode("utf-8")[:65000]) for text in comments)
+    return _block(BLOCK_EPB, header + _pad4(frame)
+                  + (options + _END_OF_OPTIONS if options else b""))
 
 
 # -- packets -------------------------------------------------------------------------------
