@@ -54,6 +54,9 @@ from ._stats import LoadInterval, LoadResult, Progress, merge_results
 LOCAL_NODE_ADDRESS = "127.0.0.2"
 """The local runtime's node address. Ray swaps 127.0.0.1 for the machine's address;
 another loopback address keeps every Ray connection of a local runtime on loopback."""
+LOCAL_OBJECT_STORE = 128 * 1024 * 1024
+"""Bytes of shared memory a local runtime reserves for Ray's object store: the workers
+only pass progress and results, and containers often have a small ``/dev/shm``."""
 POLL_TIMEOUT = 10.0
 """The driver looks at the time at least this often while no worker answers."""
 
@@ -80,6 +83,7 @@ class RayRuntime:
                     _check_dashboard()
                 ray.init(address="local", num_cpus=max(self.plan.workers, os.cpu_count() or 1),
                          include_dashboard=self.plan.dashboard,
+                         object_store_memory=LOCAL_OBJECT_STORE,
                          _node_ip_address=LOCAL_NODE_ADDRESS, **quiet)
                 self.address = "local Ray runtime"
             else:

@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,19 +36,10 @@ from testbed.scenario import World, parse  # noqa: E402
 NODES = ("127.0.0.2", "127.0.0.3")
 
 
-def free_port(host):
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    client_port = free_port(NODES[0])
     nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "node_ip_address": NODES[0], "include_dashboard": False,
-        "ray_client_server_port": client_port})
-    nodes.client_address = f"ray://{NODES[0]}:{client_port}"
+        "num_cpus": 1, "node_ip_address": NODES[0], "include_dashboard": False})
     nodes.add_node(num_cpus=1, node_ip_address=NODES[1])
     nodes.wait_for_nodes()
     ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
@@ -146,9 +136,8 @@ def test_prometheus_sees_the_whole_cluster(cluster, registrar):
     assert samples[("testbed_load_workers", (("state", "running"),))] == 2
 
 
-@pytest.mark.parametrize("client", [False, True], ids=["gcs-address", "ray-client"])
-def test_command_line_runs_on_the_cluster_by_its_address(cluster, tmp_path, client):
-    address = cluster.client_address if client else cluster.address
+def test_command_line_runs_on_the_cluster_by_its_address(cluster, tmp_path):
+    address = cluster.address
     out = tmp_path / "load.json"
     completed = subprocess.run(
         [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--endpoints", "6",
