@@ -9,9 +9,11 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
-    hardening   REGISTER/s against our registrar, UDP and TCP, its authorisation, limits
-                and connection policy on and off (runs interleaved, both servers up at
-                once): our client with digest, and SIPp's UAC if installed
+    hardening   what the registrar's authorisation, limits and connection policy cost:
+                its CPU per registration in process, on and off (alternating rounds);
+                REGISTER/s and server CPU per request over UDP and TCP, on and off (runs
+                interleaved, both servers up at once): our client with digest, and
+                SIPp's UAC if installed
     soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
     barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
                 registrar, an OPTIONS every 100 that must be answered; then 300,000
@@ -66,6 +68,7 @@ from ._dns import measure
 from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
+from ._registrar_cost import registrar_cost
 from ._report import table
 from ._served import ServedWorld
 from ._sipp import sipp_version
@@ -357,7 +360,13 @@ class Bench:
         loads the machine weighs on both alike. Our client registers with digest (so
         the authorisation runs); SIPp's UAC, when installed, without (the registrar
         phase's load, where the server's work is all there is to measure)."""
-        out: dict[str, Any] = {}
+        cost = registrar_cost(rounds=max(4, 4 * self.args.runs))
+        self.say(f"  registrar CPU per digest registration (in process, "
+                 f"{cost['registrations']:,} each): hardening on {cost['on']['min_us']:.1f} µs, "
+                 f"off {cost['off']['min_us']:.1f} µs (minimum of the rounds), on/off "
+                 f"{cost['ratio_min']:.3f}; medians {cost['on']['median_us']:.1f} and "
+                 f"{cost['off']['median_us']:.1f} µs, {cost['ratio_median']:.3f}")
+        out: dict[str, Any] = {"registrar_cpu": cost}
         loads: list[tuple[str, int, Callable[[ServerProcess, str], Awaitable[dict[str, Any]]]]]
         loads = [("our client, digest", ENDPOINTS, lambda server, transport: self.our_client(
             server.uri(transport), transport, password="secret"))]

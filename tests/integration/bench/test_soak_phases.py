@@ -34,6 +34,7 @@ def test_soak_barrage_and_hardening_phases_at_small_counts(tmp_path):
             assert run["responses"] > run["answered"], run
     assert barrage["alive"]
 
+    assert phases["hardening"]["registrar_cpu"]["registrations"] == 2000
     for transport in ("UDP", "TCP"):
         entry = phases["hardening"]["our client, digest"][transport]
         assert entry["on"]["rate"] > 0 and entry["off"]["rate"] > 0 and entry["ratio"] > 0
