@@ -161,7 +161,8 @@ class Bench:
                                         "soak_rate": args.soak_rate,
                                         "barrage_messages": args.barrage,
                                         "barrage_seeds": args.barrage_seeds,
-                                        "dns_barrage_queries": args.dns_barrage},
+                                        "dns_barrage_queries": args.dns_barrage,
+                                        "registrar_cost": args.registrar_cost},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
                            "notes": []}
 
@@ -360,7 +361,9 @@ class Bench:
         loads the machine weighs on both alike. Our client registers with digest (so
         the authorisation runs); SIPp's UAC, when installed, without (the registrar
         phase's load, where the server's work is all there is to measure)."""
-        cost = registrar_cost(rounds=max(4, 4 * self.args.runs))
+        rounds = max(4, 4 * self.args.runs)
+        cost = registrar_cost(rounds=rounds,
+                              per_round=max(1, self.args.registrar_cost // rounds))
         self.say(f"  registrar CPU per digest registration (in process, "
                  f"{cost['registrations']:,} each): hardening on {cost['on']['min_us']:.1f} µs, "
                  f"off {cost['off']['min_us']:.1f} µs (minimum of the rounds), on/off "
@@ -504,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
     parser.add_argument("--dns-barrage", type=int, default=300_000,
                         help="malformed DNS queries of the barrage (half UDP, half TCP)")
+    parser.add_argument("--registrar-cost", type=int, default=10_000,
+                        help="digest registrations per mode of the hardening phase's "
+                             "in-process measurement")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
                         help="one 2 s run per figure, memory at 1,000 only, a soak of "
@@ -526,10 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
     if args.soak_requests < 1 or args.barrage < 1 or args.dns_barrage < 2 \
+            or args.registrar_cost < 1 \
             or args.soak_t1 <= 0 or (args.soak_rate is not None and args.soak_rate <= 0) \
             or not args.barrage_seeds:
-        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage "
-                     "and --barrage-seeds must be positive")
+        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage, "
+                     "--registrar-cost and --barrage-seeds must be positive")
 
     from twisted.internet import defer, task
 
