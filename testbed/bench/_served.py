@@ -106,6 +106,14 @@ class ServedWorld:
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
 
+    def tracebacks(self) -> int:
+        """Tracebacks serve printed so far (peer input must never cause one)."""
+        try:
+            text = (self.folder / "serve.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return 0
+        return text.count("Traceback (most recent call last)")
+
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it; killed if it does not stop in time."""
         process, self.process = self.process, None

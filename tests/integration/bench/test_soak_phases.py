@@ -20,6 +20,7 @@ def test_soak_barrage_and_hardening_phases_at_small_counts(tmp_path):
 
     soak = phases["soak"]
     assert soak["alive"] and soak["failed"] == 0 and soak["requests"] >= 2000
+    assert soak["tracebacks"] == 0
     assert [s["requests"] >= 10_000 for s in soak["samples"]] == [False]  # one: the total
     assert soak["samples"][-1]["rss_kib"] > 0
 
@@ -30,6 +31,7 @@ def test_soak_barrage_and_hardening_phases_at_small_counts(tmp_path):
     assert set(dns) == {"UDP", "TCP"} and sum(r["messages"] for r in dns.values()) == 200
     for run in [*runs.values(), *dns.values()]:
         assert run["alive"] and run["checks"] == run["answered"] >= 1, run
+        assert run["tracebacks"] == 0, run  # peer input never gives one
         if run["transport"] == "UDP":  # some bad input is answered (400, FORMERR)
             assert run["responses"] > run["answered"], run
     assert barrage["alive"]
