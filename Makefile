@@ -45,6 +45,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@command -v sipp >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sip-tester
+	@{ command -v dnsperf && { command -v nsd || test -x /usr/sbin/nsd; }; } >/dev/null 2>&1 || \
+	  [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nsd dnsperf
 	$(PY) -m testbed.bench --json $(REPORTS)/bench.json
 
 ## make soak: a million requests against testbed serve (RSS and rate over time) and the

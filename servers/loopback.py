@@ -15,7 +15,7 @@ import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from testbed.sip import Transport
 
@@ -40,18 +40,21 @@ def _can_bind(address: str, transport: str, port: int) -> int:
 
 
 def find_free_loopback(needs: Sequence[tuple[str, int]], *, exclude: set[str] | None = None,
-                       first: int | None = None) -> str:
+                       first: int | None = None, candidates: Iterable[str] | None = None
+                       ) -> str:
     """A 127.0.0.N address where every ``(transport, port)`` of ``needs`` is free.
 
     ``transport`` is a :class:`~testbed.sip.Transport` or its spelling (``"udp"``);
     port 0 means "any port" and is always satisfiable. Raises :class:`PortUnavailable`
     naming the port and the reason when a port cannot be bound for lack of privilege,
-    or when no address in 127.0.0.2-254 has all the ports free.
+    or when no address in 127.0.0.2-254 has all the ports free. ``candidates`` are the
+    addresses to try instead, in order (a stable plan, or one pinned address).
     """
     exclude = exclude or set()
     start = first if first is not None else 2 + (os.getpid() % 200)
-    for offset in range(253):
-        address = f"127.0.0.{2 + (start - 2 + offset) % 253}"
+    tried = list(candidates) if candidates is not None else [
+        f"127.0.0.{2 + (start - 2 + offset) % 253}" for offset in range(253)]
+    for address in tried:
         if address in exclude:
             continue
         failures = [(t, p, _can_bind(address, t, p)) for t, p in needs if p]
@@ -66,6 +69,9 @@ def find_free_loopback(needs: Sequence[tuple[str, int]], *, exclude: set[str] | 
         if not any(code for _, _, code in failures):
             return address
     wanted = ", ".join(f"{t}/{p}" for t, p in needs)
+    if candidates is not None:
+        where = ", ".join(tried[:3]) + (f" ... {tried[-1]}" if len(tried) > 3 else "")
+        raise PortUnavailable(f"{wanted} not free on {where}")
     raise PortUnavailable(f"no loopback address 127.0.0.2-254 has {wanted} free")
 
 

@@ -61,6 +61,7 @@ _MAX_UDP_PACKET = 8192  # the reactor's default receive size; queries are far sm
 QUERY_LOG_LIMIT = 10_000
 """Queries a :class:`DnsServer` keeps in its :attr:`~DnsServer.log` (the last ones):
 every query of a scenario, a bounded record for a server left running."""
+_ANSWERS_KEPT = 4096  # packed answers kept (all are forgotten past it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,13 @@ def _relayed_entry(entry: dict[str, Any], payload: bytes, note: str) -> QueryLog
                          answer=tuple(_rr_text(rr) for rr in answer.rr),
                          truncated=bool(answer.header.tc),
                          authoritative=bool(answer.header.aa), size=len(payload), note=note)
+
+
+class _Answer(NamedTuple):
+    """A packed answer less its ID, and the log entry of the query that made it."""
+
+    payload: bytes
+    logged: QueryLogEntry
 
 
 class Listening(NamedTuple):
@@ -185,10 +193,23 @@ class DnsServer:
         self.listening: list[Listening] = []
         self._delayed: set[IDelayedCall] = set()
         self._connections: set[_TcpProtocol] = set()
+        self._answers: dict[tuple[str, bytes], _Answer] = {}
+
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        """The zones served; setting them forgets every packed answer."""
+        return self._zones
+
+    @zones.setter
+    def zones(self, zones: tuple[Zone, ...]) -> None:
+        self._zones = zones
+        self._answers = {}
 
     def set_faults(self, faults: Iterable[Fault | Mapping[str, Any]]) -> None:
-        """Replace the faults in force (their ``times`` counts start again)."""
+        """Replace the faults in force (their ``times`` counts start again); the packed
+        answers are forgotten."""
         self.faults = FaultTable(list(faults))
+        self._answers = {}
 
     # -- sockets ------------------------------------------------------------------------
 
@@ -244,7 +265,11 @@ class DnsServer:
         server logs it and keeps serving."""
         now = self.clock.seconds()
         try:
-            self._handle(data, client, transport, send, now)
+            answer = self._answers.get((transport, bytes(data[2:])))
+            if answer is not None:
+                self._answer_again(answer, data, client, transport, send, now)
+            else:
+                self._handle(data, client, transport, send, now)
         except Exception as exc:  # the protocol boundary (STYLE.md): answer, log, go on
             self._record(QueryLogEntry(now, client, transport, "", "", "SERVFAIL",
                                        note=f"internal error: {exc!r}"))
@@ -303,11 +328,34 @@ class DnsServer:
             self._later(fault.seconds, send, payload)
         else:
             send(payload)
-        # Logged last: an on_query callback may drive the clock or the reactor.
-        self._record(QueryLogEntry(
+        logged = QueryLogEntry(
             **entry, rcode=reply.rcode_name, answer=tuple(_rr_text(rr) for rr in sent.rr),
-            truncated=truncated, authoritative=reply.authoritative, size=len(payload)))
+            truncated=truncated, authoritative=reply.authoritative, size=len(payload))
+        if fault is None:
+            self._keep(transport, data, payload, logged)
+        # Logged last: an on_query callback may drive the clock or the reactor.
+        self._record(logged)
         return None
+
+    def _keep(self, transport: str, query: bytes, payload: bytes, logged: QueryLogEntry) -> None:
+        """Keep the packed answer to a query no fault touched, by the query's bytes less
+        its ID (the question's name as spelt, type, class, flags and EDNS: everything
+        the answer depends on with the zones and faults in force). Faults only stop
+        matching as their ``times`` run out, so an answer no fault touched stays right
+        until :meth:`set_faults` or new zones forget them all."""
+        if len(self._answers) >= _ANSWERS_KEPT:
+            self._answers = {}
+        self._answers[(transport, bytes(query[2:]))] = _Answer(bytes(payload[2:]), logged)
+
+    def _answer_again(self, answer: _Answer, query: bytes, client: tuple[str, int],
+                      transport: str, send: Callable[[bytes], None], now: float) -> None:
+        """A kept answer with the query's ID patched in (RFC 1035 §4.1.1), logged as
+        the full path logs it."""
+        send(bytes(query[:2]) + answer.payload)
+        was = answer.logged
+        self._record(QueryLogEntry(now, client, transport, was.qname, was.qtype, was.rcode,
+                                   was.answer, None, was.truncated, was.authoritative,
+                                   int.from_bytes(query[:2], "big"), was.size))
 
     def _relay(self, data: bytes, request: DNSRecord, entry: dict[str, Any], transport: str,
                send: Callable[[bytes], None], delay: float) -> None:
@@ -368,19 +416,25 @@ class _UdpProtocol(DatagramProtocol):
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         client = (addr[0], addr[1])
-        assert self.transport is not None  # a datagram arrived: the port is open
-        local = hostport(self.transport.getHost())
+        transport = self.transport
+        assert transport is not None  # a datagram arrived: the port is open
         capture = self.server.capture
-        if capture is not None:
-            capture.datagram(client, local, datagram, sent=False)
+        if capture is None:
+            def send(payload: bytes) -> None:
+                if self.transport is not None:
+                    self.transport.write(payload, addr)
 
-        def send(payload: bytes) -> None:
+            self.server.handle(datagram, client, "udp", send)
+            return
+        local = hostport(transport.getHost())
+        capture.datagram(client, local, datagram, sent=False)
+
+        def send_captured(payload: bytes) -> None:
             if self.transport is not None:
                 self.transport.write(payload, addr)
-                if capture is not None:
-                    capture.datagram(local, client, payload, sent=True)
+                capture.datagram(local, client, payload, sent=True)
 
-        self.server.handle(datagram, client, "udp", send)
+        self.server.handle(datagram, client, "udp", send_captured)
 
 
 class _TcpProtocol(Protocol):

@@ -19,6 +19,7 @@ header says which): ``max_contacts`` per address-of-record and ``max_aors`` in a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from testbed.sip import Address, Request, SipUri
@@ -56,9 +57,18 @@ def aor_of(uri: SipUri | object) -> str:
     """Canonical address-of-record ``sip:user@host`` (RFC 3261 §10.3 step 5)."""
     if not isinstance(uri, SipUri):
         raise RegisterRejected(404, "Not Found (address-of-record must be a SIP URI)")
+    return _aor_of(uri)
+
+
+@functools.lru_cache(maxsize=8192)
+def _aor_of(uri: SipUri) -> str:
+    """:func:`aor_of` of a SIP URI, remembered (a user's URI comes back at every refresh)."""
     user = uri.user_unescaped or ""
     return f"sip:{user}@{uri.host.lower()}" if user else f"sip:{uri.host.lower()}"
 
+
+_CONTACT_TEXTS = 100_000
+"""Contact texts kept for the 200 OKs (the table empties itself past it)."""
 
 TOO_MANY_CONTACTS = "Too many registered contacts"
 """Kamailio's ``P-Registrar-Error`` when an address-of-record would exceed its contacts."""
@@ -98,6 +108,8 @@ class LocationTable:
     sweep_interval: float = SWEEP_INTERVAL
     _next_sweep: float = field(default=float("-inf"), repr=False)
     _swept_at: float = field(default=float("-inf"), repr=False)
+    # A contact's text with a placeholder for its expires (one per contact in use).
+    _contact_texts: dict[Address, str] = field(default_factory=dict, repr=False)
 
     def register(self, request: Request, now: float, *, flow: object = None,
                  source: tuple[str, int] | None = None) -> list[Binding]:
@@ -114,27 +126,35 @@ class LocationTable:
         Raises :class:`RegisterRejected` for 400 (bad wildcard, Contact URI too long),
         423 (too brief) and 503 (too many contacts or addresses-of-record).
         """
+        return self.prepare_fields(
+            aor_of(request.to.uri), request.call_id, request.cseq.seq, now,
+            contacts=request.contacts, star=request.contact_star, expires=request.expires,
+            contact_lines=request.headers.get_all("Contact"), flow=flow, source=source)
+
+    def prepare_fields(self, aor: str, call_id: str, cseq: int, now: float, *,
+                       contacts: list[Address], star: bool, expires: int | None,
+                       contact_lines: list[str], flow: object = None,
+                       source: tuple[str, int] | None = None) -> RegisterUpdate:
+        """:meth:`prepare` from a REGISTER's fields (its address-of-record, Call-ID,
+        CSeq number, Contacts, ``Contact: *``, Expires and Contact lines): the REGISTER
+        fast path reads those without building a :class:`Request`."""
         if now >= self._next_sweep:
             self.expire(now)
-        aor = aor_of(request.to.uri)
-        call_id = request.call_id
-        cseq = request.cseq.seq
         current = [b for b in self.bindings.get(aor, []) if b.expires_at > now]
-        if request.contact_star:
+        if star:
             # Step 6: "*" only with Expires: 0, and then removes every binding.
-            if request.expires != 0:
+            if expires != 0:
                 raise RegisterRejected(400, "Bad Request (Contact * needs Expires: 0)")
             for binding in current:
                 if binding.call_id == call_id and cseq <= binding.cseq:
                     return RegisterUpdate(aor, current)  # out of order: ignore (step 6)
             return RegisterUpdate(aor, [])
-        header_expires = request.expires
-        contacts = request.contacts
+        header_expires = expires
         if self.contact_max_size:
-            self._check_contact_sizes(request, contacts)
+            self._check_contact_sizes(contact_lines, contacts)
         for contact in contacts:
-            expires = contact.param("expires")
-            seconds = int(expires) if expires is not None else header_expires
+            param = contact.param("expires")
+            seconds = int(param) if param is not None else header_expires
             if seconds is None:
                 seconds = self.default_expires
             if 0 < seconds < self.min_expires:
@@ -167,11 +187,11 @@ class LocationTable:
         else:
             self.bindings.pop(update.aor, None)
 
-    def _check_contact_sizes(self, request: Request, contacts: list[Address]) -> None:
+    def _check_contact_sizes(self, lines: list[str], contacts: list[Address]) -> None:
         """400 for a Contact URI longer than ``contact_max_size`` (Kamailio's
         ``contact_max_size``, answered with its ``P-Registrar-Error``)."""
         limit = self.contact_max_size
-        if all(len(line) <= limit for line in request.headers.get_all("Contact")):
+        if all(len(line) <= limit for line in lines):
             return  # no URI is longer than the line it is on
         if any(len(str(contact.uri)) > limit for contact in contacts):
             raise RegisterRejected(
@@ -212,10 +232,19 @@ class LocationTable:
 
     def contact_headers(self, bindings: list[Binding], now: float) -> list[tuple[str, str]]:
         """Contact header fields for a 200 OK, each with its remaining ``expires``."""
-        return [("Contact", str(b.contact.with_param("expires", str(b.remaining(now)))))
-                for b in bindings]
+        texts = self._contact_texts
+        headers = []
+        for binding in bindings:
+            text = texts.get(binding.contact)
+            if text is None:
+                if len(texts) >= _CONTACT_TEXTS:
+                    texts.clear()
+                text = texts[binding.contact] = str(binding.contact.with_param("expires", "\x00"))
+            headers.append(("Contact", text.replace("\x00", str(binding.remaining(now)))))
+        return headers
 
 
+@functools.lru_cache(maxsize=8192)
 def _contact_key(contact: Address) -> str:
     """Contacts compare by URI (RFC 3261 §10.3 step 7, §19.1.4), ignoring header params."""
     uri = contact.uri

@@ -34,9 +34,9 @@ REGISTER whose answer would not gets 503 instead, and bindings are stored only o
 from __future__ import annotations
 
 import functools
-import itertools
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -50,17 +50,18 @@ from testbed.sip import (
     Address,
     Credentials,
     DigestServer,
+    RegisterView,
     RemoteProtocolError,
     Request,
     Response,
     SipUri,
     Timers,
     Transport,
+    Uri,
     VerifyStatus,
     Via,
     answer_for,
     build_offer,
-    make_response,
     message_size_limit,
     new_branch,
     parse_sdp,
@@ -74,7 +75,16 @@ from testbed.transport import (
     TransactionFailed,
 )
 
-from ._location import Binding, LocationTable, RegisterRejected, aor_of, too_many_contacts
+from ._answer import Answerable, FullAnswer, RegisterAnswer
+from ._fast import RegisterFastPath
+from ._location import (
+    Binding,
+    LocationTable,
+    RegisterRejected,
+    RegisterUpdate,
+    aor_of,
+    too_many_contacts,
+)
 from ._policy import REGISTRAR_POLICIES, authorise
 
 ALLOW = "REGISTER, INVITE, ACK, CANCEL, BYE, OPTIONS"
@@ -176,7 +186,8 @@ class Registrar:
 
     def __init__(self, reactor: IReactor, config: RegistrarConfig | None = None, *,
                  timers: Timers | None = None, trace: Trace | None = None,
-                 name: str = "registrar", received_limit: int | None = RECEIVED_LIMIT) -> None:
+                 name: str = "registrar", received_limit: int | None = RECEIVED_LIMIT,
+                 fast_path: bool = True) -> None:
         self.reactor = reactor
         self.config = config or RegistrarConfig()
         self.rng = random.Random(self.config.seed)
@@ -192,6 +203,10 @@ class Registrar:
         self.digest = DigestServer(self.config.realm, secret, algorithms=self.config.algorithms,
                                    nonce_lifetime=self.config.nonce_lifetime)
         self.received: deque[Received] = deque(maxlen=received_limit)
+        self.fast_path: RegisterFastPath | None = None
+        """The REGISTER fast path (:mod:`._fast`), on unless ``fast_path=False``."""
+        if fast_path:
+            self.fast_path = self.stack.fast_path = RegisterFastPath(self)
 
     # -- listening ----------------------------------------------------------------------
 
@@ -222,7 +237,7 @@ class Registrar:
     def request_received(self, context: ServerContext) -> None:
         request = context.request
         handler = {
-            "REGISTER": self._register,
+            "REGISTER": lambda c: self._register(FullAnswer(c)),
             "OPTIONS": self._options,
             "INVITE": self._invite,
             "BYE": self._simple_ok,
@@ -236,14 +251,21 @@ class Registrar:
             else:
                 status, note = handler(context)
         except RemoteProtocolError as exc:
-            status, note = exc.status_hint, exc.reason
-            context.respond(exc.status_hint, exc.reason, to_tag=self._tag())
-            self._log_refusal(context, status, note)
-        self.received.append(Received(self.reactor.seconds(), request.method,
-                                      context.flow.transport, context.flow.remote, status,
-                                      _user_of(request), note))
+            status, note = self.protocol_error(context, exc)
+        self.record(request.method, context.flow, status, _user_of(request), note)
 
-    def _authenticate(self, context: ServerContext,
+    def protocol_error(self, context: Answerable, exc: RemoteProtocolError) -> tuple[int, str]:
+        """Answer a request whose handling found it malformed (its status hint), log it."""
+        context.respond(exc.status_hint, exc.reason, to_tag=self._tag())
+        self._log_refusal(context, exc.status_hint, exc.reason)
+        return exc.status_hint, exc.reason
+
+    def record(self, method: str, flow: Flow, status: int, user: str, note: str) -> None:
+        """Keep what a request got (:attr:`received`)."""
+        self.received.append(Received(self.reactor.seconds(), method, flow.transport,
+                                      flow.remote, status, user, note))
+
+    def _authenticate(self, context: Answerable,
                       challenge: int) -> tuple[int | None, str, str | None]:
         """RFC 3261 §22: challenge with ``challenge`` until the credentials verify.
 
@@ -288,7 +310,7 @@ class Registrar:
         context.respond(challenge, headers=headers, to_tag=self._tag())
         return challenge, note, None
 
-    def _register(self, context: ServerContext) -> tuple[int, str]:
+    def _register(self, context: FullAnswer) -> tuple[int, str]:
         if self.config.register_status is not None:
             status = self.config.register_status
             context.respond(status, to_tag=self._tag())
@@ -297,30 +319,58 @@ class Registrar:
         if refused is not None:
             return refused, note
         request = context.request
+        return self.bind(context, username, note, request.to.uri,
+                         lambda now, flow: self.location.prepare(request, now, flow=flow,
+                                                                 source=flow.remote))
+
+    @property
+    def forced_status(self) -> int | None:
+        """``register_status``: what every REGISTER gets, if configured."""
+        return self.config.register_status
+
+    def register_fields(self, answer: RegisterAnswer, view: RegisterView) -> tuple[int, str]:
+        """The fast path's REGISTER (``view``, from :func:`scan_register`) under the
+        rules of the full one: authentication, then :meth:`bind`."""
+        refused, note, username = self._authenticate(answer, 401)  # a UAS (§10.3)
+        if refused is not None:
+            return refused, note
+        contacts = [] if view.contact is None else [view.contact]
+        lines = [] if view.contact_text is None else [view.contact_text]
+        to_uri = view.to_address.uri
+        return self.bind(answer, username, note, to_uri, lambda now, flow: (
+            self.location.prepare_fields(aor_of(to_uri), view.call_id, view.cseq, now,
+                                         contacts=contacts, star=False, expires=view.expires,
+                                         contact_lines=lines, flow=flow,
+                                         source=flow.remote)))
+
+    def bind(self, context: RegisterAnswer, username: str | None, note: str, to_uri: Uri,
+             prepare: Callable[[float, Flow], RegisterUpdate]) -> tuple[int, str]:
+        """RFC 3261 §10.3 steps 4 to 8 for an authenticated REGISTER (the full path and
+        the fast path alike): authorise, compute the bindings (``prepare``), send the
+        200 OK that lists them if it fits its transport, and store them once it went
+        out. Returns the status sent and a note."""
         now = self.reactor.seconds()
         flow = context.flow
         try:
-            authorise(self.config.registrar_policy, username, request.to.uri,
+            authorise(self.config.registrar_policy, username, to_uri,
                       accounts=self.config.users, domains=self._domains())
-            update = self.location.prepare(request, now, flow=flow, source=flow.remote)
+            update = prepare(now, flow)
         except RegisterRejected as rejected:
             return self._refuse_register(context, rejected)
         headers = self.location.contact_headers(update.bindings, now)
         headers.append(("Date", _http_date(now)))
-        response = make_response(request, 200, to_tag=self._tag(), headers=headers)
         limit = message_size_limit(flow.transport)
-        if not _fits(response, limit):
+        if not context.send_ok(headers, self._tag(), limit):
             status, _ = self._refuse_register(context, too_many_contacts(
                 f"the 200 OK would not fit in {limit} bytes"))
             return status, f"{len(update.bindings)} binding(s) not stored: the 200 OK " \
                            f"exceeds the {flow.transport} limit of {limit} bytes"
-        context.send(response)
         if flow.closed:  # nothing went out: keep the bindings as they were
             return 200, f"{note}; answer not sent (connection closed): nothing stored"
         self.location.commit(update)
         return 200, f"{note}; {len(update.bindings)} binding(s)"
 
-    def _refuse_register(self, context: ServerContext,
+    def _refuse_register(self, context: Answerable,
                          rejected: RegisterRejected) -> tuple[int, str]:
         """Answer a REGISTER the registrar refuses (Retry-After on a 5xx if configured,
         as Kamailio's ``retry_after`` does, RFC 3261 §20.33)."""
@@ -332,7 +382,7 @@ class Registrar:
             self._log_refusal(context, rejected.status, rejected.reason)
         return rejected.status, rejected.reason
 
-    def _log_refusal(self, context: ServerContext, status: int, reason: str) -> None:
+    def _log_refusal(self, context: Answerable, status: int, reason: str) -> None:
         """One rate-limited line for a request refused as malformed or not allowed."""
         self.stack.input_rejected(context.flow,
                                   f"{context.request.method} {status} {reason} (answered)")
@@ -500,15 +550,6 @@ def _user_of(request: Request) -> str:
         return aor_of(request.to.uri) if request.method == "REGISTER" else str(request.from_.uri)
     except (RemoteProtocolError, RegisterRejected):
         return ""
-
-
-def _fits(response: Response, limit: int) -> bool:
-    """Whether ``response`` serialises to at most ``limit`` bytes. Counted from its text
-    (UTF-8 spends at most 4 bytes on a character); serialised only near the limit."""
-    headers = response.headers
-    chars = len(response.start_line()) + len(response.body) + 32 + 4 * len(headers) \
-        + sum(map(len, itertools.chain.from_iterable(headers)))  # names and values
-    return 4 * chars <= limit or len(response.to_bytes()) <= limit
 
 
 def _transport_param(flow: Flow) -> tuple[tuple[str, str], ...]:

@@ -57,13 +57,15 @@ from testbed.load import (
     ServerProcess,
     ServerSpec,
     run_load,
+    sip_zone,
     tune_gc,
 )
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, parse_uri
 
-from . import _kamailio, _sipp
+from . import _kamailio, _nsd, _sipp
 from ._barrage import barrage
+from ._compare import Side, compare
 from ._dns import measure
 from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
@@ -84,6 +86,7 @@ DEFAULT_PHASES = PHASES[:7]
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
     "client_vs_sipp": {"UDP": 0.5, "TCP": 0.3, "TLS": 0.3, "WSS": 0.3},
+    "dns_vs_nsd": 0.1,
 }
 ANCHORS: dict[str, Any] = {
     # ANCHORS.md, measured on a machine like ours (2 shared cores): reference only.
@@ -97,6 +100,14 @@ WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
 BARRAGE_EVERY = 100
 """Bad messages between two liveness checks of the barrage."""
+CLIENT_WINDOWS = (20, 50, 200)
+"""Our client's windows tried before a comparison (the best is kept and reported)."""
+SIPP_WINDOWS = (100, 400)
+"""SIPp UAC's calls in flight (``-l``) tried before a comparison."""
+DNS_WINDOWS = (100, 500)
+"""dnsperf's queries outstanding (``-q``) tried against each DNS server."""
+KAMAILIO_CHILDREN = 4
+"""Kamailio's UDP and TCP worker processes (``children``, ``tcp_children``)."""
 
 
 def machine_info() -> dict[str, Any]:
@@ -142,6 +153,9 @@ def machine_info() -> dict[str, Any]:
         "os": platform.platform(),
         "sipp": sipp_version(),
         "kamailio": kamailio_version(),
+        "nsd": _nsd.nsd_version(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "shared": "other sessions load this machine: only same-run ratios mean anything",
     }
 
 
@@ -156,6 +170,7 @@ class Bench:
                            "settings": {"runs": args.runs, "seconds": args.seconds,
                                         "endpoints": ENDPOINTS, "window": WINDOW,
                                         "memory_endpoints": args.memory,
+                                        "memory_endpoints_tls": args.memory_tls,
                                         "soak_requests": args.soak_requests,
                                         "soak_t1_ms": args.soak_t1 * 1000,
                                         "soak_rate": args.soak_rate,
@@ -187,10 +202,10 @@ class Bench:
         return {"rate": median, "runs": runs}
 
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
-                         seconds: float | None = None,
+                         seconds: float | None = None, window: int = WINDOW,
                          password: str | None = None) -> dict[str, Any]:
         config = LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
-                            endpoints=ENDPOINTS, window=WINDOW, password=password,
+                            endpoints=ENDPOINTS, window=window, password=password,
                             duration=seconds or self.args.seconds, domain="example.com",
                             server_name="example.com", ca_pem=ca_pem, drain=10.0,
                             seed=int(time.monotonic_ns() % 1000))
@@ -211,7 +226,7 @@ class Bench:
     async def parse(self) -> dict[str, Any]:
         figures = parse_figures()
         for name, value in figures.items():
-            self.say(f"  parse_message {name:<38} {value:>10.1f} µs/message")
+            self.say(f"  {name:<52} {value:>10.1f} µs/message")
         return figures
 
     async def client(self) -> dict[str, Any]:
@@ -226,6 +241,7 @@ class Bench:
         return out
 
     async def sipp(self) -> dict[str, Any]:
+        """Our client and SIPp's UAC, each against SIPp's UAS, each at its best window."""
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
@@ -233,35 +249,42 @@ class Bench:
         _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out = {}
         for transport in ("UDP", "TCP"):
-            bound = self.args.runs * (self.args.seconds + 3) * 2 + 30
-            uas = _sipp.SippUas(folder, "127.0.0.1", transport, seconds=bound)
+            uas = _sipp.SippUas(folder, "127.0.0.1", transport, seconds=600)
             uas.start()
             try:
                 uri = f"sip:127.0.0.1:{uas.port}" + (
                     ";transport=tcp" if transport == "TCP" else "")
-                ours = await self.median_of(
-                    f"our client → SIPp UAS, {transport}",
-                    partial(self.our_client, uri, transport))
-                theirs = await self.median_of(
-                    f"SIPp UAC → SIPp UAS, {transport}",
-                    partial(self._sipp_uac, folder, ("127.0.0.1", uas.port), transport))
+                ours = Side("ours", f"our client → SIPp UAS, {transport}",
+                            partial(self._client_at, uri, transport), CLIENT_WINDOWS)
+                theirs = Side("sipp", f"SIPp UAC → SIPp UAS, {transport}",
+                              partial(self._sipp_uac, folder, ("127.0.0.1", uas.port),
+                                      transport), SIPP_WINDOWS)
+                out[transport] = await self.compare(
+                    ours, theirs, TARGETS["client_vs_sipp"][transport])
             finally:
                 uas.stop()
-            ratio = ours["rate"] / theirs["rate"] if theirs["rate"] else None
-            out[transport] = {"ours": ours, "sipp": theirs, "ratio": ratio,
-                              "target": TARGETS["client_vs_sipp"][transport]}
         return out
 
-    async def _sipp_uac(self, folder: Path, target: tuple[str, int],
-                        transport: str) -> dict[str, Any]:
+    async def _client_at(self, uri: str, transport: str, window: int,
+                         seconds: float) -> dict[str, Any]:
+        return await self.our_client(uri, transport, seconds=seconds, window=window)
+
+    async def compare(self, ours: Side, theirs: Side, target: float) -> dict[str, Any]:
+        return await compare(ours, theirs, runs=self.args.runs, seconds=self.args.seconds,
+                             probe_seconds=self.args.probe_seconds, target=target,
+                             say=self.say)
+
+    async def _sipp_uac(self, folder: Path, target: tuple[str, int], transport: str,
+                        window: int = WINDOW, seconds: float | None = None) -> dict[str, Any]:
         run = await self.blocking(_sipp.run_uac, folder, target, transport,
-                                  seconds=self.args.seconds, limit=WINDOW)
+                                  seconds=seconds or self.args.seconds, limit=window)
         if run.error:
             self.note(f"SIPp {transport}: {run.error}")
         return {"rate": run.rate, "successful": run.successful, "failed": run.failed,
                 "retransmissions": run.retransmissions, "seconds": round(run.seconds, 3)}
 
     async def registrar(self) -> dict[str, Any]:
+        """SIPp's UAC against our registrar and against Kamailio, alternately."""
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}
@@ -269,44 +292,77 @@ class Bench:
         _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out: dict[str, Any] = {}
         with ServerProcess(ServerSpec(transports=("udp", "tcp"))) as server:
-            for transport in ("UDP", "TCP"):
-                out[transport] = {"ours": await self.median_of(
-                    f"SIPp UAC → our registrar, {transport}",
-                    partial(self._sipp_uac, folder, server.address(transport), transport))}
-        if _kamailio.kamailio_binary() is None:
-            self.note("Kamailio not installed: registrar ratios use ANCHORS.md's figures "
-                      "(not the same run)")
-            for transport in ("UDP", "TCP"):
-                reference = ANCHORS["kamailio_registrar"][transport]
-                out[transport].update(kamailio=None, ratio_to_anchor=out[transport]["ours"]
-                                      ["rate"] / reference)
-            return out
-        kamailio = _kamailio.Kamailio(self.work / "kamailio", find_free_loopback([]))
-        try:
-            kamailio.start()
-        except RuntimeError as exc:
-            self.note(str(exc))
-            return out
-        try:
-            for transport in ("UDP", "TCP"):
-                theirs = await self.median_of(
-                    f"SIPp UAC → Kamailio, {transport}",
-                    partial(self._sipp_uac, folder, kamailio.address, transport))
-                ours = out[transport]["ours"]["rate"]
-                out[transport].update(kamailio=theirs, ratio=ours / theirs["rate"]
-                                      if theirs["rate"] else None,
-                                      target=TARGETS["registrar_vs_kamailio"])
-        finally:
-            kamailio.stop()
+            if _kamailio.kamailio_binary() is None:
+                self.note("Kamailio not installed (apt-get install -y -q kamailio): registrar "
+                          "ratios use ANCHORS.md's figures, not the same run")
+                for transport in ("UDP", "TCP"):
+                    alone = await self.median_of(
+                        f"SIPp UAC → our registrar, {transport}",
+                        partial(self._sipp_uac, folder, server.address(transport), transport))
+                    reference = ANCHORS["kamailio_registrar"][transport]
+                    out[transport] = {"ours": alone, "kamailio": None,
+                                      "ratio_to_anchor": alone["rate"] / reference}
+                return out
+            kamailio = _kamailio.Kamailio(self.work / "kamailio", find_free_loopback([]),
+                                          children=KAMAILIO_CHILDREN)
+            try:
+                kamailio.start()
+            except RuntimeError as exc:
+                self.note(str(exc))
+                return out
+            try:
+                for transport in ("UDP", "TCP"):
+                    ours = Side("ours", f"SIPp UAC → our registrar, {transport}",
+                                partial(self._sipp_uac, folder, server.address(transport),
+                                        transport), SIPP_WINDOWS)
+                    theirs = Side("kamailio", f"SIPp UAC → Kamailio, {transport}",
+                                  partial(self._sipp_uac, folder, kamailio.address, transport),
+                                  SIPP_WINDOWS)
+                    out[transport] = await self.compare(ours, theirs,
+                                                        TARGETS["registrar_vs_kamailio"])
+                    out[transport]["kamailio"]["children"] = KAMAILIO_CHILDREN
+                    out[transport]["ours"]["processes"] = 1
+            finally:
+                kamailio.stop()
         return out
 
     async def dns(self) -> dict[str, Any]:
+        """dnsperf against our DNS server and against NSD serving the same zone."""
         spec = ServerSpec(transports=("udp",), dns=True, domain="example.com")
         with ServerProcess(spec) as server:
             address = server.dns
             assert address is not None, "the registrar process was asked for DNS"
-            return await self.median_of("DNS queries/s, our server (UDP)",
-                                        lambda: self._dns_run(address))
+            missing = _nsd.dns_tools()
+            if missing is not None:
+                self.note(f"{missing} (DNS phase: our closed-loop client, no ratio)")
+                return await self.median_of("DNS queries/s, our server (UDP)",
+                                            lambda: self._dns_run(address))
+            zone = sip_zone(spec.domain, server.host,
+                            {t: server.address(t) for t in spec.transports})
+            wanted = _nsd.questions(zone)
+            nsd = _nsd.Nsd(self.work / "nsd", find_free_loopback([]), zone)
+            nsd.start()
+            try:
+                ours = Side("ours", "dnsperf → our DNS server (NAPTR, SRV, A)",
+                            partial(self._dnsperf, address, wanted), DNS_WINDOWS)
+                theirs = Side("nsd", "dnsperf → NSD, one server process",
+                              partial(self._dnsperf, nsd.address, wanted), DNS_WINDOWS)
+                out = await self.compare(ours, theirs, TARGETS["dns_vs_nsd"])
+            finally:
+                nsd.stop()
+        out["questions"] = wanted
+        out["nsd"]["version"] = _nsd.nsd_version()
+        out["rate"] = out["ours"]["rate"]
+        return out
+
+    async def _dnsperf(self, server: tuple[str, int], wanted: list[str], window: int,
+                       seconds: float) -> dict[str, Any]:
+        run = await self.blocking(_nsd.run_dnsperf, self.work / "dnsperf", server, wanted,
+                                  seconds=seconds, outstanding=window)
+        if run.error:
+            self.note(run.error)
+        return {"rate": run.qps, "sent": run.sent, "completed": run.completed,
+                "lost": run.lost}
 
     async def _dns_run(self, address: tuple[str, int]) -> dict[str, Any]:
         figures = await measure(self.reactor, address, "example.com",
@@ -318,7 +374,8 @@ class Bench:
         out: dict[str, Any] = {}
         for transport in ("TCP", "TLS"):
             out[transport] = {}
-            for count in self.args.memory:
+            counts = self.args.memory if transport == "TCP" else self.args.memory_tls
+            for count in counts:
                 figures = await self._memory_run(transport, count)
                 out[transport][str(count)] = figures
                 self.say(f"  memory per registered {transport} endpoint, {count:>6,} "
@@ -492,9 +549,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated phases among {', '.join(PHASES)} "
                              f"(default: {', '.join(DEFAULT_PHASES)})")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per run")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per run")
+    parser.add_argument("--probe-seconds", type=float, default=1.0,
+                        help="seconds per run when looking for a side's best window")
+    parser.add_argument("--memory-tls", default="1000",
+                        help="endpoint counts of the memory phase over TLS (handshakes are "
+                             "slow on a shared machine: 1,000 keeps make bench near 6 min)")
     parser.add_argument("--memory", default="1000,10000",
-                        help="endpoint counts of the memory phase")
+                        help="endpoint counts of the memory phase over TCP")
     parser.add_argument("--soak-requests", type=int, default=1_000_000,
                         help="requests of the soak phase")
     parser.add_argument("--soak-t1", type=float, default=0.02,
@@ -523,12 +585,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose among {', '.join(PHASES)}")
     args.memory = [int(n) for n in args.memory.split(",") if n.strip()]
+    args.memory_tls = [int(n) for n in args.memory_tls.split(",") if n.strip()]
     try:
         args.barrage_seeds = [int(n) for n in args.barrage_seeds.split(",") if n.strip()]
     except ValueError:
         parser.error("--barrage-seeds takes comma-separated integers")
     if args.quick:
-        args.runs, args.seconds, args.memory = 1, 2.0, [1000]
+        args.runs, args.seconds, args.probe_seconds = 1, 2.0, 0.5
+        args.memory = args.memory_tls = [1000]
         args.soak_requests, args.barrage, args.dns_barrage = 20_000, 2_000, 3_000
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")

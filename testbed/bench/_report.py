@@ -16,6 +16,12 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _window(side: Any) -> str:
+    """`` (w N)``: the window a side was measured at, when it was chosen."""
+    window = side.get("window") if isinstance(side, dict) else None
+    return f" (w {window})" if window else ""
+
+
 def _verdict(ratio: float | None, target: float | None) -> str:
     if ratio is None or target is None:
         return ""
@@ -31,6 +37,10 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     for name in ("REGISTER", "200 OK"):
         if name in parse:
             out.append((f"parse_message, {name} (µs/message)", _num(parse[name]), "", "", ""))
+    for name, scanner in (("REGISTER", "scan_register"), ("200 OK", "scan_response")):
+        if f"{name}, {scanner}" in parse:
+            out.append((f"{scanner}, {name} (µs/message)", _num(parse[f"{name}, {scanner}"]),
+                        "", "", ""))
     client = phases.get("client", {})
     for transport in ("UDP", "TCP", "TLS", "WSS"):
         if transport in client:
@@ -47,9 +57,9 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         entry = sipp.get(transport)
         if isinstance(entry, dict) and "ours" in entry:
             out.append((f"REGISTER/s our client -> SIPp UAS, {transport}",
-                        _num(entry["ours"]["rate"]),
-                        f"SIPp UAC {_num(entry['sipp']['rate'])}", _ratio(entry["ratio"]),
-                        _verdict(entry["ratio"], entry["target"])))
+                        _num(entry["ours"]["rate"]) + _window(entry["ours"]),
+                        f"SIPp UAC {_num(entry['sipp']['rate'])}{_window(entry['sipp'])}",
+                        _ratio(entry["ratio"]), _verdict(entry["ratio"], entry["target"])))
     registrar = phases.get("registrar", {})
     for transport in ("UDP", "TCP"):
         entry = registrar.get(transport)
@@ -57,8 +67,9 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             continue
         ours = entry["ours"]["rate"]
         if entry.get("kamailio"):
-            out.append((f"REGISTER/s SIPp UAC -> our registrar, {transport}", _num(ours),
-                        f"Kamailio {_num(entry['kamailio']['rate'])}",
+            out.append((f"REGISTER/s SIPp UAC -> our registrar, {transport}",
+                        _num(ours) + _window(entry["ours"]),
+                        f"Kamailio {_num(entry['kamailio']['rate'])}{_window(entry['kamailio'])}",
                         _ratio(entry.get("ratio")), _verdict(entry.get("ratio"),
                                                              entry.get("target"))))
         else:
@@ -67,7 +78,12 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                         f"Kamailio {anchor:,} (anchor)" if anchor else "",
                         _ratio(entry.get("ratio_to_anchor")), "(not same run)"))
     dns = phases.get("dns", {})
-    if "rate" in dns:
+    if isinstance(dns.get("nsd"), dict) and "ours" in dns:
+        out.append(("DNS queries/s under dnsperf, NAPTR/SRV/A", _num(dns["ours"]["rate"])
+                    + _window(dns["ours"]), f"NSD {_num(dns['nsd']['rate'])}"
+                    f"{_window(dns['nsd'])}", _ratio(dns.get("ratio")),
+                    _verdict(dns.get("ratio"), dns.get("target"))))
+    elif "rate" in dns:
         out.append(("DNS queries/s, our server (UDP)", _num(dns["rate"]), "", "", ""))
     memory = phases.get("memory", {})
     for transport in ("TCP", "TLS"):

@@ -7,7 +7,7 @@ error, 130/143 a run interrupted by SIGINT/SIGTERM. ``testbed --version`` prints
 installed package's version.
 """
 
-from ._load import config_from_args
+from ._load import authentication_refused, config_from_args
 from ._main import build_parser, main
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["authentication_refused", "build_parser", "config_from_args", "main"]

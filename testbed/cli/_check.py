@@ -2,6 +2,7 @@
 
     testbed check URI [--dns HOST:PORT] [--user U --password P] [--ca FILE | --insecure]
                       [--transports udp,tcp,tls,wss] [--json FILE] [--junit FILE]
+                      [--report-dir DIR]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 from testbed.check import DEFAULT_TRANSPORTS, CheckReport, ProbeSettings, run_check
 from testbed.dns.client import DnsClient
 from testbed.reactor import IReactor
-from testbed.report import check_text, write_check_json, write_check_junit
+from testbed.report import check_text, write_check_json, write_check_junit, write_check_page
 from testbed.sip import Timers
 
 from ._args import UsageError, add_connection_options, sip_uri, transport_list
@@ -36,6 +37,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        metavar="LIST", help="transports to check (default udp,tcp,tls,wss)")
     check.add_argument("--json", metavar="FILE", help="write the report as JSON")
     check.add_argument("--junit", metavar="FILE", help="write a JUnit file, a case per check")
+    check.add_argument("--report-dir", metavar="DIR",
+                       help="write an HTML page of the check: DIR/index.html")
     add_connection_options(check)
     check.set_defaults(handler=_check)
 
@@ -74,6 +77,8 @@ def _check(args: argparse.Namespace) -> int:
         write_check_json(args.json, report)
     if args.junit:
         write_check_junit(args.junit, report)
+    if args.report_dir:
+        write_check_page(args.report_dir, report)
     return 0 if report.ok else 1
 
 

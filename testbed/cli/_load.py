@@ -2,11 +2,19 @@
 
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
-                     [--workers K] [--json FILE] [--server-process] ...
+                     [--user NAME | --users A,B,.. | --user-prefix P] [--password PW]
+                     [--workers K] [--json FILE] [--stats-csv FILE] [--report-dir DIR]
+                     [--stats-interval D] [--server-process] ...
 
-Prints a live progress line, then the counts by outcome, the rate achieved and the
-latency percentiles per transport. Exit code 0 when every operation succeeded, 1
-otherwise, 2 for a usage mistake (one line, no traceback).
+Prints live statistics (the last period and the total side by side), then the counts by
+outcome, the rate achieved, retransmissions and the latency percentiles and histogram
+per transport. ``--stats-csv`` writes one row per interval (periodic and cumulative
+columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. Exit code 0
+when every operation succeeded, 1 otherwise, 2 for a usage mistake (one line, no
+traceback). When every operation failed on authentication (a 401/407 to the
+credentials, or a 403), one line says which user names were used and what to pass
+instead: a served world (``testbed serve``) has its own accounts (``--user alice
+--password secret``), not ``alice0..``.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from testbed.load import (
     CONNECTION_MODES,
@@ -31,8 +39,10 @@ from testbed.load import (
     run_load,
     run_workers,
     tune_gc,
+    write_stats_csv,
 )
 from testbed.reactor import IReactor
+from testbed.report import write_load_page
 from testbed.sip import AUTO, MODES, Timers, Transport, fmt_hostport
 
 from ._args import (
@@ -49,7 +59,8 @@ from ._react import react
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     load = commands.add_parser(
         "load", help="many endpoints registering or calling at a rate; rates and latencies",
-        description="Drive N endpoints (users PREFIX0..PREFIXN-1) against a registrar at a "
+        description="Drive N endpoints (users PREFIX0..PREFIXN-1, or the accounts named by "
+                    "--user/--users) against a registrar at a "
                     "rate, for a duration or a count, and print success/failure counts by "
                     "error kind, the rate achieved and latency percentiles per transport. "
                     "Exit 0 only if every operation succeeded.")
@@ -68,12 +79,28 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="REGISTER (with digest) or a call (INVITE, ACK, BYE)")
     load.add_argument("--workers", type=positive_int, default=1, metavar="K",
                       help="split the endpoints over K processes (one core each)")
-    load.add_argument("--json", metavar="FILE", help="write the configuration and result")
+    load.add_argument("--json", metavar="FILE",
+                      help="write the configuration and result (with the intervals)")
+    load.add_argument("--report-dir", metavar="DIR",
+                      help="an HTML page of the run (DIR/index.html): rates, latency "
+                           "percentiles per transport and errors over time, the histogram")
+    load.add_argument("--stats-csv", metavar="FILE",
+                      help="write one CSV row per interval, periodic and cumulative columns "
+                           "(like SIPp's -trace_stat)")
+    load.add_argument("--stats-interval", type=duration, default=1.0, metavar="D",
+                      help="length of the statistics intervals (default 1s, at least 100ms)")
     load.add_argument("--window", type=positive_int, metavar="W",
                       help="operations in flight at most (default: one per endpoint)")
     load.add_argument("--connections", default="shared", choices=CONNECTION_MODES,
                       help="one socket/connection for all endpoints, or one each")
-    load.add_argument("--user-prefix", default="alice", help="usernames PREFIX0.. (alice)")
+    who = load.add_mutually_exclusive_group()
+    who.add_argument("--user-prefix", metavar="PREFIX",
+                     help="usernames PREFIX0..PREFIXN-1 (default alice)")
+    who.add_argument("--user", metavar="NAME",
+                     help="one account for every endpoint (each its own contact), e.g. the "
+                          "account `testbed serve` prints")
+    who.add_argument("--users", type=_names, metavar="A,B,...",
+                     help="these accounts, in turn over the endpoints")
     load.add_argument("--domain", help="domain of the addresses-of-record (default: URI host)")
     load.add_argument("--password", help="digest password (the same for every user)")
     load.add_argument("--expires", type=int, default=3600, help="requested expiry, seconds")
@@ -96,17 +123,35 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
     return LoadConfig(
         registrar=args.uri, transport=args.transport, endpoints=args.endpoints,
         rate=args.rate, duration=args.duration, count=args.count, operation=args.operation,
-        user_prefix=args.user_prefix, domain=args.domain, password=args.password,
+        user_prefix=args.user_prefix or "alice",
+        users=[args.user] if args.user else list(args.users or []),
+        domain=args.domain, password=args.password,
         expires=args.expires, window=args.window, connections=args.connections,
         timers=Timers.scaled(args.t1), time_limit=args.time_limit,
         ca_file=args.ca, insecure=args.insecure, server_name=args.server_name,
         ws_path=args.ws_path, dns=list(args.dns), hosts=dict(args.host),
-        local_host=args.local)
+        local_host=args.local, stats_interval=args.stats_interval)
 
 
 def _load(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    try:  # opened now: a mistake in the path must not cost a whole run
+        stats = open(args.stats_csv, "w", newline="", encoding="utf-8") \
+            if args.stats_csv else None
+    except OSError as exc:
+        raise ValueError(f"--stats-csv {args.stats_csv}: {exc.strerror or exc}") from None
+    try:
+        return _load_run(args, config, stats)
+    finally:
+        if stats is not None:
+            stats.close()
+
+
+def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | None) -> int:
     server = None
+    if args.server_process and config.users:
+        raise ValueError("--server-process creates the accounts PREFIX0..N-1: use "
+                         "--user-prefix, not --user/--users")
     if args.server_process:
         transports = tuple(m for m in MODES if m != AUTO) if args.transport == AUTO else (
             args.transport,)
@@ -137,10 +182,50 @@ def _load(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     print(result.summary())
+    if (refused := authentication_refused(config, result)) is not None:
+        print(f"testbed load: {refused}", file=sys.stderr)
     if args.json:
         data = {"config": _public(config.to_json()), "result": result.to_json()}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if args.report_dir:
+        page = write_load_page(args.report_dir, result, target=str(config.registrar))
+        print(f"  report: {page}")
+    if stats is not None:
+        rows = write_stats_csv(result, stats)
+        print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "
+              f"{args.stats_csv}")
     return 0 if result.failed == 0 and result.unfinished == 0 and result.attempted else 1
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give user names separated by commas")
+    return names
+
+
+_AUTH_STATUSES = {401, 403, 407}
+
+
+def authentication_refused(config: LoadConfig, result: LoadResult) -> str | None:
+    """One line when every operation that ended failed on authentication (a challenge
+    to the credentials, or 403), saying which users were tried and what to pass."""
+    if result.succeeded or not result.failed or not result.errors:
+        return None
+    if not set(result.errors) <= {"auth", "rejected"}:
+        return None
+    if not set(result.statuses) <= _AUTH_STATUSES:
+        return None
+    names = config.user_names()
+    what = "REGISTER" if config.operation == "register" else "call"
+    if config.password is None:
+        return (f"every {what} was challenged for credentials and no "
+                f"--password was given (users {names}): pass the account's --password")
+    return (f"the server rejected the credentials of every {what} "
+            f"(users {names}, {' / '.join(str(s) for s in sorted(result.statuses))}): it "
+            "does not have these accounts or this password; pass its accounts with --user "
+            "NAME (or --users A,B,.. or --user-prefix P) and --password (`testbed serve` "
+            "prints a served world's)")
 
 
 def _run(config: LoadConfig, workers: int, display: ProgressDisplay | None) -> LoadResult:

@@ -35,6 +35,11 @@ FINDING_IDS: dict[str, str] = {
     "retransmissions": "requests over UDP were retransmitted before their answer",
     "stale-nonce": "the server answered stale=true and the client re-authenticated",
     "insecure-trust": "a certificate was accepted only because trust was insecure",
+    # Seen only from the servers' side, when a real client program is under test:
+    "accepted-bad-certificate": "the client accepted a certificate it should have refused "
+                                "(a request arrived over TLS from a listener with a bad one)",
+    "no-srv-failover": "the client never tried the next SRV target after the first failed",
+    "nat-no-keepalive": "no keep-alives seen before the NAT binding expired",
 }
 """Every finding id, with what it means."""
 

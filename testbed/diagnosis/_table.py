@@ -213,9 +213,11 @@ def _classify_failure(outcome: Outcome, outcomes: list[Outcome],
     if error == "auth":
         return _make("auth-failure", evidence + ([last.detail] if last and last.detail else []))
     if error == "timeout":
-        if outcome.operation == "inbound":
+        if outcome.operation == "inbound" and not (
+                outcome.call is not None and last is not None and last.transport == "UDP"
+                and outcome.call.invite_size > large_limit):
             return _make("nat-timeout", [outcome.summary] + _last_outbound(outcomes, outcome))
-        if outcome.operation in ("call", "options") and last is not None \
+        if outcome.operation in ("call", "options", "inbound") and last is not None \
                 and last.transport == "UDP":
             answered = [o for o in outcomes if o.ok and o.transport == "UDP"
                         and o.operation in ("register", "options")]

@@ -5,6 +5,9 @@
     result = await run_load(reactor, config)                   # one process, one reactor
     result = run_workers(config, workers=2)                    # K processes, merged
     print(result.summary()); result.to_json()
+    result.intervals                  # LoadInterval per config.stats_interval seconds
+    merged = merge_results([a, b])    # exact: counts, statuses, histograms, intervals
+    write_stats_csv(result, "stats.csv")   # one row per interval, like SIPp's -trace_stat
 
 ``load_step`` is the scenario step (the runner is handed it: ``steps={"load":
 load_step}``); ``ServerProcess`` runs our registrar (and a DNS server for AUTO) in a
@@ -13,18 +16,37 @@ process of its own, for ``testbed load --server-process`` and the benchmarks. Th
 """
 
 from ._engine import LoadRunner, run_load
-from ._load_config import CONNECTION_MODES, DEFAULT_TIME_LIMIT, OPERATIONS, LoadConfig
+from ._histogram import BUCKETS_PER_DECADE, LatencyHistogram
+from ._load_config import (
+    CONNECTION_MODES,
+    DEFAULT_TIME_LIMIT,
+    MIN_STATS_INTERVAL,
+    OPERATIONS,
+    LoadConfig,
+)
 from ._processes import ProcessError, rss_kib, stop_process, tune_gc
 from ._progress import ProgressDisplay
 from ._quiet_trace import QuietTrace
-from ._server_process import ServerProcess, ServerSpec
-from ._stats import PERCENTILES, LatencySummary, LoadResult, Progress, percentile
+from ._server_process import ServerProcess, ServerSpec, sip_zone
+from ._stats import (
+    PERCENTILES,
+    LatencySummary,
+    LoadInterval,
+    LoadResult,
+    Progress,
+    merge_results,
+    percentile,
+)
+from ._stats_csv import stats_csv_columns, stats_csv_rows, write_stats_csv
 from ._step import load_step
 from ._workers import run_workers
 
 __all__ = [
-    "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "OPERATIONS", "PERCENTILES", "LatencySummary",
-    "LoadConfig", "LoadResult", "LoadRunner", "ProcessError", "Progress", "ProgressDisplay",
-    "QuietTrace", "ServerProcess", "ServerSpec", "load_step", "percentile", "rss_kib",
-    "run_load", "run_workers", "stop_process", "tune_gc",
+    "BUCKETS_PER_DECADE", "CONNECTION_MODES", "DEFAULT_TIME_LIMIT", "MIN_STATS_INTERVAL",
+    "OPERATIONS", "PERCENTILES", "LatencyHistogram", "LatencySummary", "LoadConfig",
+    "LoadInterval", "LoadResult", "LoadRunner", "ProcessError", "Progress",
+    "ProgressDisplay", "QuietTrace", "ServerProcess", "ServerSpec", "load_step",
+    "merge_results", "percentile", "rss_kib", "run_load", "run_workers", "sip_zone",
+    "stats_csv_columns",
+    "stats_csv_rows", "stop_process", "tune_gc", "write_stats_csv",
 ]

@@ -13,6 +13,8 @@ resolution steps are reported. Operations are started at ``rate`` per second (or
 fast as the window allows), one at a time per endpoint, until the count or the
 duration is reached, never past ``time_limit``; operations still in flight after the
 drain time are counted as unfinished. Nothing here sleeps: timers and Deferreds only.
+Figures are counted per interval (:class:`IntervalClock`, ``stats_interval`` seconds);
+attempted, succeeded and failed also live on the result, for the pacing and progress.
 """
 
 from __future__ import annotations
@@ -35,15 +37,14 @@ from testbed.client import (
     Send,
     SendRequest,
     Verdict,
-    contact_address,
     drive,
+    drive_now,
     should_fail_over,
     targets_in_order,
 )
 from testbed.dns import Target
 from testbed.reactor import IReactor
 from testbed.sip import (
-    DigestClient,
     Request,
     Response,
     SipUri,
@@ -60,6 +61,9 @@ from testbed.transport import (
     client_tls_options,
 )
 
+from ._endpoint import _Endpoint
+from ._fast_client import FastRegister
+from ._intervals import IntervalClock
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
 from ._stats import LoadResult, Progress
@@ -74,36 +78,6 @@ class _Result:
     status: int | None = None
     transport: str | None = None
     latency: float | None = None
-
-
-class _Endpoint:
-    """One user: its identity, registration sequence and digest state, its contact per
-    flow, and where it last succeeded."""
-
-    __slots__ = ("index", "user", "aor", "to", "sequence", "digest", "stack", "flow",
-                 "target", "busy", "_contact")
-
-    def __init__(self, index: int, user: str, domain: str, password: str | None,
-                 call_id: str) -> None:
-        self.index = index
-        self.user = user
-        self.aor = SipUri(host=domain, user=user)
-        self.to = f"<{self.aor}>"
-        self.sequence = RequestSequence(call_id)
-        self.digest = DigestClient(user, password) if password is not None else None
-        self.stack: SipStack | None = None
-        self.flow: Flow | None = None
-        self.target: Target | None = None
-        self.busy = False
-        self._contact: tuple[tuple[str, str, int], str] | None = None
-
-    def contact(self, flow: Flow, secure: bool) -> str:
-        """The Contact header value for ``flow`` (made once per flow)."""
-        key = (flow.transport, *flow.local)
-        if self._contact is None or self._contact[0] != key:
-            value = str(contact_address(flow.transport, flow.local, self.user, secure=secure))
-            self._contact = (key, value)
-        return self._contact[1]
 
 
 OperationRunner = Callable[[_Endpoint, Flow], Awaitable[_Result]]
@@ -136,7 +110,9 @@ class LoadRunner:
                                     f"{prefix}-{config.first_user + i}@load")
                           for i in range(config.endpoints)]
         self.result = LoadResult(config.operation, config.transport, config.endpoints,
-                                 rate_requested=config.rate)
+                                 rate_requested=config.rate, interval=config.stats_interval)
+        self.intervals = IntervalClock(reactor, self.result, config.stats_interval,
+                                       lambda: self._in_flight)
         self.targets: list[Target] = []
         self._idle: deque[_Endpoint] = deque(self.endpoints)
         self._in_flight = 0
@@ -155,6 +131,10 @@ class LoadRunner:
                                list[defer.Deferred[Flow | ConnectFailed]]] = {}
         self._tls: ClientTlsCreator | None = None
         self._stacks: list[SipStack] = [self.stack]
+        # REGISTERs over shared UDP and TCP flows take the fast path (._fast_client).
+        self._fast = FastRegister(reactor, self.stack, self.trace) \
+            if config.fast_path and config.operation == "register" else None
+        self._register_request = Request("REGISTER", self.registrar_uri)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -175,6 +155,7 @@ class LoadRunner:
         self._done = defer.Deferred()
         self._started = self.reactor.seconds()
         self._issuing = True
+        self.intervals.start()
         limit = min(config.duration or math.inf, config.time_limit)
         self._timers.append(self.reactor.callLater(limit, self._stop_issuing))
         if self.progress is not None:
@@ -182,7 +163,9 @@ class LoadRunner:
         if not self.targets:  # every operation would fail the same way: once per endpoint
             self.result.notes.append(f"no target: {located.error}")
             self.result.attempted = self.result.failed = len(self.endpoints)
-            self.result.errors["dns"] = len(self.endpoints)
+            current = self.intervals.current
+            current.attempted = current.failed = len(self.endpoints)
+            current.errors["dns"] = len(self.endpoints)
             self._stop_issuing()
             return self.result
         self._pump()
@@ -194,6 +177,9 @@ class LoadRunner:
         for call in self._timers + [self._tick]:
             if call is not None and call.active():
                 call.cancel()
+        if self._fast is not None:
+            self._fast.stop()
+        self.intervals.stop()
         self.locator.close()
         for stack in self._stacks:
             await stack.stop()
@@ -202,8 +188,9 @@ class LoadRunner:
         r = self.result
         end = self._last_end if not self._issuing and not self._in_flight else \
             self.reactor.seconds()
+        retransmissions, latency = self.intervals.totals()
         return Progress(end - self._started, r.attempted, r.succeeded, r.failed,
-                        self._in_flight, done=self._finished)
+                        self._in_flight, self._finished, retransmissions, latency)
 
     def _report(self) -> None:
         if self._done is not None and not self._done.called:
@@ -293,7 +280,7 @@ class LoadRunner:
 
     def _give_up(self) -> None:
         """The drain time is over: what is still in flight is unfinished."""
-        self.result.unfinished += self._in_flight
+        self.intervals.current.unfinished += self._in_flight
         self._in_flight = 0
         self._finish()
 
@@ -317,6 +304,7 @@ class LoadRunner:
         for call in self._timers:
             if call.active():
                 call.cancel()
+        self.intervals.close()
         if self.progress is not None:
             self.progress(self.snapshot())
         self._done.callback(result)
@@ -327,6 +315,9 @@ class LoadRunner:
         endpoint.busy = True
         self._in_flight += 1
         self.result.attempted += 1
+        self.intervals.current.attempted += 1
+        if self._fast_launch(endpoint):
+            return
         operation = self._register if self.config.operation == "register" else self._call
         d = defer.ensureDeferred(self._with_failover(endpoint, operation))
         d.addCallback(self._ended, endpoint)
@@ -338,17 +329,18 @@ class LoadRunner:
             return  # counted as unfinished already
         self._in_flight -= 1
         self._last_end = self.reactor.seconds()
-        result = self.result
+        interval = self.intervals.current
         if outcome.status is not None:
-            result.statuses[outcome.status] += 1
+            interval.statuses[outcome.status] += 1
         if outcome.ok:
-            result.succeeded += 1
-            result.latencies.setdefault(outcome.transport or "?", []).append(
-                outcome.latency or 0.0)
+            self.result.succeeded += 1
+            interval.succeeded += 1
+            interval.add_latency(outcome.transport or "?", outcome.latency or 0.0)
         else:
-            result.failed += 1
+            self.result.failed += 1
+            interval.failed += 1
             kind = outcome.error if outcome.error in ERROR_KINDS else "error"
-            result.errors[kind] += 1
+            interval.errors[kind] += 1
         self._idle.append(endpoint)
         self._pump()
 
@@ -389,6 +381,38 @@ class LoadRunner:
 
         verdict = await drive(registration, self._sender(endpoint, flow, build), self.reactor)
         return self._result(verdict, flow, started)
+
+    def _fast_launch(self, endpoint: _Endpoint) -> bool:
+        """A REGISTER on callbacks (:func:`drive_now`) and the fast path when there is one
+        target (no failover to do) and its shared UDP or TCP flow is open; else False."""
+        fast = self._fast
+        if fast is None or len(self.targets) != 1 or self.config.connections != "shared":
+            return False
+        target = self.targets[0]
+        address = target.address or target.host
+        if target.transport == "UDP":
+            flow: Flow | None = self.stack.udp_flow(address, target.port)
+        else:
+            flow = self._shared.get((target.transport, address, target.port))
+        if flow is None or not fast.takes(flow):
+            return False
+        contact = endpoint.contact(flow, self.config.registrar.secure)
+        registration = Registration(endpoint.sequence, expires=self.config.expires,
+                                    contact=None, digest=endpoint.digest, cnonce=self._cnonce)
+        started = self.reactor.seconds()
+
+        def done(verdict: Verdict) -> None:
+            if verdict.ok:
+                endpoint.target = target
+            self._ended(self._result(verdict, flow, started), endpoint)
+
+        send = fast.sender(self._register_request, flow, lambda: (new_branch(self.rng),
+                                                                  self._tag()),
+                           endpoint.to, endpoint.sequence.call_id, contact, USER_AGENT,
+                           self._transmitted)
+        drive_now(registration, send, self.reactor, done,
+                  lambda failure: self._crashed(failure, endpoint))
+        return True
 
     async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
         """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""
@@ -436,10 +460,15 @@ class LoadRunner:
 
         async def send(action: SendRequest) -> tuple[Request, Response]:
             request = build(action)
-            response: Response = await stack.send_request(request, flow)
+            response: Response = await stack.send_request(request, flow,
+                                                          on_transmit=self._transmitted)
             return request, response
 
         return send
+
+    def _transmitted(self, retransmission: bool) -> None:
+        if retransmission:
+            self.intervals.current.retransmissions += 1
 
     def _result(self, verdict: Verdict, flow: Flow, started: float) -> _Result:
         if verdict.ok:
@@ -553,7 +582,8 @@ class LoadRunner:
         self.trace.count("stray")
 
     def flow_closed(self, flow: Flow, reason: str) -> None:
-        pass
+        if self._fast is not None:
+            self._fast.flow_closed(flow, reason)
 
 
 async def run_load(reactor: IReactor, config: LoadConfig, *,

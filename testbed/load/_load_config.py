@@ -20,11 +20,15 @@ OPERATIONS = ("register", "call")
 CONNECTION_MODES = ("shared", "per-endpoint")
 DEFAULT_TIME_LIMIT = 300.0
 """Hard bound on the issuing phase of any run (seconds), whatever count and rate say."""
+MIN_STATS_INTERVAL = 0.1
+"""The shortest statistics interval (seconds): a run keeps one record per interval."""
 
 
 @dataclass
 class LoadConfig:
-    """A load run: ``endpoints`` users ``{user_prefix}{first_user + i}`` on one domain.
+    """A load run: ``endpoints`` users ``{user_prefix}{first_user + i}`` on one domain,
+    or, when ``users`` names the accounts, those in turn (``["alice"]``: every endpoint
+    is alice, with a contact of its own: the accounts of a served world).
 
     ``operation`` is ``register`` (REGISTER, digest answered, refreshes on the same
     Call-ID) or ``call`` (INVITE, ACK, BYE). ``rate`` is operations started per second
@@ -34,7 +38,11 @@ class LoadConfig:
     it waits at most ``drain`` seconds (default: 2 x Timer F + connect timeout) for the
     operations in flight. ``connections``: ``shared`` puts every endpoint on one UDP
     socket and one TCP/TLS/WSS connection per target; ``per-endpoint`` gives each
-    endpoint its own socket or connection, as real phones have.
+    endpoint its own socket or connection, as real phones have. ``stats_interval`` is
+    the length of the result's intervals (its periodic statistics), 0.1 s at least.
+    ``fast_path`` sends REGISTERs over shared UDP and TCP flows from templates and reads
+    their answers with the lazy scanner (:mod:`._fast_client`); False carries them as
+    the user agent does.
     """
 
     registrar: SipUri
@@ -45,6 +53,7 @@ class LoadConfig:
     count: int | None = None
     operation: str = "register"
     user_prefix: str = "alice"
+    users: list[str] = field(default_factory=list)
     first_user: int = 0
     domain: str | None = None
     password: str | None = None
@@ -65,6 +74,8 @@ class LoadConfig:
     local_host: str = "127.0.0.1"
     connect_timeout: float = 5.0
     seed: int = 0
+    fast_path: bool = True
+    stats_interval: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.registrar, str):
@@ -80,6 +91,8 @@ class LoadConfig:
             raise ValueError(f"connections must be one of {', '.join(CONNECTION_MODES)}")
         if not isinstance(self.endpoints, int) or self.endpoints < 1:
             raise ValueError(f"endpoints must be a positive integer, not {self.endpoints!r}")
+        if any(not user or any(c.isspace() for c in user) for user in self.users):
+            raise ValueError(f"user names must be non-empty, without spaces: {self.users!r}")
         if self.first_user < 0:
             raise ValueError("first_user must not be negative")
         if self.duration is None and self.count is None:
@@ -97,6 +110,9 @@ class LoadConfig:
             raise ValueError("time_limit must be a positive number of seconds")
         if self.drain is not None and self.drain < 0:
             raise ValueError("drain must not be negative")
+        if not (self.stats_interval >= MIN_STATS_INTERVAL and math.isfinite(self.stats_interval)):
+            raise ValueError(f"stats_interval must be at least {MIN_STATS_INTERVAL:g} s, "
+                             f"not {self.stats_interval!r}")
         if self.expires < 0:
             raise ValueError("expires must not be negative")
 
@@ -120,7 +136,19 @@ class LoadConfig:
 
     def user(self, index: int) -> str:
         """The username of endpoint ``index`` of this slice."""
+        if self.users:
+            return self.users[(self.first_user + index) % len(self.users)]
         return f"{self.user_prefix}{self.first_user + index}"
+
+    def user_names(self) -> str:
+        """The user names the run uses, for a message: ``alice0..alice9``, ``alice``."""
+        if self.users:
+            names = list(dict.fromkeys(self.users[:self.endpoints]))
+            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                           else "")
+        if self.endpoints == 1:
+            return self.user(0)
+        return f"{self.user(0)}..{self.user(self.endpoints - 1)}"
 
     def client_config(self, index: int = 0) -> ClientConfig:
         """The client configuration endpoint ``index`` would have as a lone user agent.
@@ -178,4 +206,5 @@ class LoadConfig:
         if data.get("ca_pem") is not None:
             data["ca_pem"] = data["ca_pem"].encode("ascii")
         data["dns"] = [(host, int(port)) for host, port in data.get("dns", [])]
+        data["users"] = list(data.get("users", []))
         return cls(**data)

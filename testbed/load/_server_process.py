@@ -82,7 +82,9 @@ class ServerSpec:
             raise ValueError("users must not be negative")
 
 
-def _zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict[str, Any]:
+def sip_zone(domain: str, host: str, bound: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """The zone of a registrar on ``bound`` listeners: NAPTR (TLS, TCP, WSS, UDP), their SRV
+    records and the A record of the registrar, as zone data (``DnsServer`` takes it)."""
     order = [("tls", "SIPS+D2T", "_sips._tcp"), ("tcp", "SIP+D2T", "_sip._tcp"),
              ("wss", "SIPS+D2W", "_sips._ws"), ("udp", "SIP+D2U", "_sip._udp")]
     target = f"pbx.{domain}"
@@ -137,8 +139,8 @@ class _Server:
             self.bound[transport] = self.registrar.listen(transport, self.host, port,
                                                           tls_options=options)
         if self.spec.dns:
-            self.dns = DnsServer([_zone(self.spec.domain, self.host, self.bound)], self.reactor,
-                                 log_limit=1000)
+            self.dns = DnsServer([sip_zone(self.spec.domain, self.host, self.bound)],
+                                 self.reactor, log_limit=1000)
             listening = self.dns.listen(self.host, 0)
             self.dns_address = (listening.host, listening.port)
         return {"event": "ready", "pid": os.getpid(), "host": self.host,

@@ -3,9 +3,9 @@
 :func:`run_workers` splits the endpoints (and the rate and count) into ``workers``
 slices (:meth:`LoadConfig.slice`: users stay distinct), starts one process per slice
 (``python -m testbed.load._workers``), waits until every one is ready, starts them
-together, shows their summed progress and merges their results exactly (samples
-pooled). The parent is plain blocking Python (no reactor), so the CLI can use it
-directly and a reactor can run it in a thread.
+together, shows their summed progress and merges their results exactly
+(:func:`merge_results`: counts, histograms and intervals). The parent is plain blocking
+Python (no reactor), so the CLI can use it directly and a reactor can run it in a thread.
 
 The protocol on the worker's stdin/stdout is one JSON line at a time:
 
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import IO, Any, cast
 
 from twisted.internet import defer, task
@@ -37,7 +36,7 @@ from testbed.reactor import IReactor
 from ._engine import run_load
 from ._load_config import LoadConfig
 from ._processes import LineChannel, ProcessError, stop_process, tune_gc
-from ._stats import LoadResult, Progress
+from ._stats import LoadResult, Progress, merge_results
 
 START_TIMEOUT = 60.0
 """How long a worker may take to import everything and say it is ready."""
@@ -83,7 +82,7 @@ def run_workers(config: LoadConfig, workers: int, *,
                 process.stdout.close()
         for error_log in errors:
             error_log.close()
-    merged = LoadResult.merge(results)
+    merged = merge_results(results)
     merged.workers = workers
     return merged
 
@@ -125,7 +124,7 @@ def _handle(index: int, message: dict[str, Any], latest: dict[int, Progress],
             progress: Callable[[Progress], None] | None) -> None:
     event = message.get("event")
     if event == "progress":
-        latest[index] = Progress(**message["progress"])
+        latest[index] = Progress.from_json(message["progress"])
         if progress is not None:
             progress(Progress.total(list(latest.values())))
     elif event == "result":
@@ -182,7 +181,7 @@ def worker_main() -> int:
     async def run(reactor: IReactor) -> None:
         result = await run_load(reactor, config,
                                 progress=lambda p: emit({"event": "progress",
-                                                         "progress": asdict(p)}),
+                                                         "progress": p.to_json()}),
                                 progress_interval=interval)
         outcome.append(result)
 
@@ -192,7 +191,7 @@ def worker_main() -> int:
         if exit_.code not in (0, None) or not outcome:
             emit({"event": "error", "message": f"worker run failed (exit {exit_.code})"})
             return 1
-    emit({"event": "result", "result": outcome[0].to_json(samples=True)})
+    emit({"event": "result", "result": outcome[0].to_json()})
     return 0
 
 

@@ -28,9 +28,19 @@ from twisted.internet.task import LoopingCall
 from testbed.reactor import IReactorTime
 from testbed.scenario import ScenarioResult
 
-from ._ladder import WIDTH as LADDER_WIDTH
+from ._ladder_text import WIDTH as LADDER_WIDTH
 from ._report_dir import LADDER_FILE, scenario_ladder
-from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, identity, status, totals_line
+from ._status import (
+    FAILED,
+    NOT_RUN,
+    PASSED,
+    SKIPPED,
+    Entry,
+    NotRun,
+    identity,
+    status,
+    totals_line,
+)
 from ._summary import (
     diagnosis_text,
     failure_details,
@@ -49,7 +59,7 @@ REFRESH = 0.1
 """Seconds between two redraws of the live line."""
 
 _LABELS = {PASSED: ("PASS", "bold green"), FAILED: ("FAIL", "bold red"),
-           NOT_RUN: ("NOT RUN", "bold yellow")}
+           NOT_RUN: ("NOT RUN", "bold yellow"), SKIPPED: ("SKIP", "bold yellow")}
 
 
 class _Console(Console):
@@ -101,6 +111,8 @@ def progress_text(index: int, total: int, entry: Entry) -> Text:
     text.append(f"({format_duration(ident.duration)}) ", "dim")
     if isinstance(entry, NotRun):
         text.append(entry.reason, "yellow")
+    elif entry.skipped:
+        text.append(entry.skipped, "yellow")
     elif entry.diagnosis is not None:
         text.append(entry.diagnosis.symptom)
     else:
@@ -117,6 +129,8 @@ def _diagnosis_cell(entry: Entry) -> Text:
     if isinstance(entry, NotRun):
         return Text(entry.reason, "yellow")
     diagnosis = entry.diagnosis
+    if entry.skipped:
+        return Text(entry.skipped, "yellow")
     if diagnosis is None:
         return Text(entry.error or "", "red")
     cell = Text(diagnosis.symptom, "bold")

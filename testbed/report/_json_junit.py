@@ -1,7 +1,10 @@
 """Machine-readable results: ``--json FILE`` and ``--junit FILE``.
 
 Both list every requested scenario: passed, failed, or not run (interrupted, or a file
-that could not be loaded), so a run that stopped early never reads as a pass.
+that could not be loaded), so a run that stopped early never reads as a pass. Given the
+run's ``report_dir``, each scenario names its HTML page (``DIR/<scenario>/index.html``):
+``report`` in the JSON; in JUnit a ``report`` property of the test case and an
+``[[ATTACHMENT|path]]`` line in its ``system-out`` (what Jenkins and GitLab attach).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 from testbed.client import Outcome
 from testbed.scenario import ScenarioResult
 
-from ._status import FAILED, NOT_RUN, PASSED, Entry, NotRun, counts, identity, status
+from ._html import PAGE_FILE
+from ._html_run import page_path
+from ._status import FAILED, NOT_RUN, PASSED, SKIPPED, Entry, NotRun, counts, identity, status
 from ._summary import diagnosis_text, finding_ids_text
 
 
@@ -50,7 +55,7 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
         "status": status(result),
         "passed": result.passed,
         "duration": round(result.duration, 6),
-        "error": result.error,
+        "error": result.error or result.skipped,
         "failures": list(result.failures),
         "diagnosis": None if diagnosis is None else {
             "row": diagnosis.row, "symptom": diagnosis.symptom, "cause": diagnosis.cause,
@@ -66,43 +71,62 @@ def result_json(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def entry_json(entry: Entry) -> dict[str, Any]:
+def entry_json(entry: Entry, report_dir: str | Path | None = None) -> dict[str, Any]:
     """One requested scenario as JSON: its result, or why it did not run.
 
     A scenario that did not run has the keys of one that ran, with ``status``
-    ``not-run``, ``passed`` false, the reason as ``error`` and nothing judged.
+    ``not-run``, ``passed`` false, the reason as ``error`` and nothing judged. ``report``
+    is the path of its HTML page under ``report_dir`` (None without one).
     """
     if isinstance(entry, ScenarioResult):
-        return result_json(entry)
+        return {**result_json(entry), "report": report_page(report_dir, entry)}
     return {"name": entry.name, "file": entry.path, "troubleshooting": entry.row or None,
             "mode": entry.mode or None, "status": NOT_RUN, "passed": False,
             "duration": round(entry.duration, 6), "error": entry.reason, "failures": [],
-            "diagnosis": None, "findings": [], "steps": [], "endpoints": []}
+            "diagnosis": None, "findings": [], "steps": [], "endpoints": [],
+            "report": None}
+
+
+def report_page(report_dir: str | Path | None, entry: Entry) -> str | None:
+    """The path of ``entry``'s HTML page under ``report_dir``, if it was written there
+    (a scenario that did not run has none)."""
+    if report_dir is None or not isinstance(entry, ScenarioResult):
+        return None
+    page = page_path(report_dir, entry.scenario.name)
+    return str(page) if page.exists() else None
 
 
 def write_json(path: str | Path, entries: Sequence[Entry], *,
-               interrupted: str | None = None) -> None:
+               interrupted: str | None = None, report_dir: str | Path | None = None) -> None:
     """Every requested scenario as JSON: the counts by status, then each scenario.
 
-    ``interrupted`` names the signal that stopped the run (``SIGINT``), if one did.
+    ``interrupted`` names the signal that stopped the run (``SIGINT``), if one did;
+    ``report`` the run's HTML index under ``report_dir``, if any.
     """
     found = counts(entries)
+    index = Path(report_dir) / PAGE_FILE if report_dir is not None else None
     data = {"requested": len(entries), "passed": found[PASSED], "failed": found[FAILED],
-            "not_run": found[NOT_RUN], "interrupted": interrupted,
-            "scenarios": [entry_json(e) for e in entries]}
+            "not_run": found[NOT_RUN], "skipped": found[SKIPPED], "interrupted": interrupted,
+            "report": str(index) if index is not None and index.exists() else None,
+            "scenarios": [entry_json(e, report_dir) for e in entries]}
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
+def write_junit(path: str | Path, entries: Sequence[Entry], *,
+                report_dir: str | Path | None = None) -> None:
     """JUnit XML: one testcase per requested scenario.
 
     A failed scenario is a ``<failure>`` whose message names the failed expectations
     and the findings; one that did not run is an ``<error type="not-run">`` (never a
-    pass, never a skip). ``system-out`` holds the diagnosis and every finding.
+    pass, never a skip); a scenario skipped for a missing client program is a
+    ``<skipped>`` with the install command. ``system-out`` holds the diagnosis and every
+    finding, and the scenario's HTML page under ``report_dir`` (a ``report`` property
+    and an ``[[ATTACHMENT|path]]`` line).
     """
     found = counts(entries)
     suite = ET.Element("testsuite", name="sip-transport-testbed", tests=str(len(entries)),
-                       failures=str(found[FAILED]), errors=str(found[NOT_RUN]), skipped="0",
+                       failures=str(found[FAILED]), errors=str(found[NOT_RUN]),
+                       skipped=str(found[SKIPPED]),
                        time=f"{sum(identity(e).duration for e in entries):.3f}")
     for entry in entries:
         ident = identity(entry)
@@ -113,7 +137,14 @@ def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
                                   message=f"not run: {entry.reason}"[:_MESSAGE])
             error.text = f"{ident.path}: not run: {entry.reason}"
             continue
+        if entry.skipped:
+            ET.SubElement(case, "skipped", message=_cut(entry.skipped))
+            continue
         diagnosis = entry.diagnosis
+        page = report_page(report_dir, entry)
+        if page is not None:
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="report", value=page)
         if not entry.passed:
             message = "; ".join(entry.failures or ["failed"])
             ids = finding_ids_text(diagnosis)
@@ -121,8 +152,10 @@ def write_junit(path: str | Path, entries: Sequence[Entry]) -> None:
             failure = ET.SubElement(case, "failure", message=_cut(message))
             failure.text = "\n".join(entry.failures + (
                 ["", diagnosis_text(diagnosis)] if diagnosis is not None else []))
-        if diagnosis is not None:
-            ET.SubElement(case, "system-out").text = diagnosis_text(diagnosis)
+        out = [diagnosis_text(diagnosis)] if diagnosis is not None else []
+        out += [f"[[ATTACHMENT|{page}]]"] if page is not None else []
+        if out:
+            ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 

@@ -9,23 +9,26 @@ its traced destination never received is marked ``(not received)``.
 Participants are named by ``names`` (``{(host, port): name}`` or ``{host: name}``), else
 by the owner of the trace that used the address locally, else by the address itself.
 Output is deterministic for a given input and readable in 100 columns.
+
+One model, several renderings: :func:`ladder_model` pairs the events into
+:class:`LadderRow` s between :class:`Party` s (what each row is: a message, a
+retransmission, a drop by a fault, a refused connection, a TLS handshake failure, a DNS
+query...); :func:`ladder` draws it as text, :func:`message_log` lists it in full, and
+the HTML report draws it as SVG (``_ladder_svg``).
 """
 
 from __future__ import annotations
 
-import textwrap
+from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from servers.dns import QueryLogEntry
-from testbed.sip import fmt_hostport
+from servers.faults import FaultRecord
+from testbed.sip import Transport, fmt_hostport
 from testbed.transport import HostPort, TraceEvent
 
-WIDTH = 100
-TIME_WIDTH = 9  # "  12.345 "
-MIN_LABEL = 52  # "REGISTER sip:sip.example.com (CSeq 1 REGISTER)" fits on one line
-LANE_MIN, LANE_MAX = 9, 18
 DNS = "DNS"
 
 _SENT = ("sent", "keepalive-sent")
@@ -40,11 +43,20 @@ Names = Mapping[str | HostPort, str]
 
 
 @dataclass
-class _Item:
-    """One row-to-be: a message (paired sent/received), a connection event, a note."""
+class LadderRow:
+    """One row of a ladder: a message (its sending and receipt paired), a connection
+    event, a failure, a note, or a DNS query.
+
+    ``kind`` is ``message``, ``connection``, ``failure``, ``note`` or ``dns``;
+    :attr:`style` says how to draw it. ``sent``/``received`` are the trace events of a
+    message (either may be missing), ``event`` the one event of any other row, ``query``
+    the DNS server's log entry of a query. ``retransmission`` counts the identical
+    packets sent before this one; ``fault`` names the fault that ``fault_action``
+    (``dropped`` or ``delayed``) this message, with ``fault_detail``.
+    """
 
     time: float
-    kind: str  # "message", "connection", "failure", "note", "dns"
+    kind: str
     transport: str
     src: HostPort | None
     dst: HostPort | None
@@ -54,6 +66,81 @@ class _Item:
     sent: TraceEvent | None = None
     received: TraceEvent | None = None
     lost: bool = False
+    retransmission: int = 0
+    event: TraceEvent | None = None
+    query: QueryLogEntry | None = None
+    fault: str = ""
+    fault_action: str = ""
+    fault_detail: str = ""
+    delay: float = 0.0
+
+    @property
+    def data(self) -> bytes:
+        """The message's bytes (empty for rows that are not messages)."""
+        event = self.sent or self.received
+        return event.data if event is not None else b""
+
+    @property
+    def style(self) -> str:
+        """What the row shows, for a drawing: ``message``, ``retransmission``,
+        ``dropped`` (by a fault), ``delayed`` (by a fault), ``lost`` (sent, never
+        received), ``keepalive``, ``connection``, ``refused``, ``tls-failed``,
+        ``unanswered`` (a connection attempt timed out), ``failure``, ``timeout``,
+        ``malformed``, ``note`` or ``dns``."""
+        if self.kind == "message":
+            event = self.sent or self.received
+            if self.fault_action == "dropped":
+                return "dropped"
+            if self.lost:
+                return "lost"
+            if self.fault_action == "delayed":
+                return "delayed"
+            if event is not None and event.kind.startswith("keepalive"):
+                return "keepalive"
+            return "retransmission" if self.retransmission else "message"
+        if self.kind == "failure" and self.event is not None:
+            kind = self.event.kind
+            if kind == "tls-failed":
+                return "tls-failed"
+            if kind == "connect-failed":
+                refused = "refused" in (self.event.summary + self.event.detail).lower()
+                return "refused" if refused else "unanswered"
+            return {"timeout": "timeout", "bad-message": "malformed"}.get(kind, "failure")
+        return self.kind
+
+
+
+
+@dataclass(frozen=True)
+class Party:
+    """A column of the ladder: a participant's name and the addresses it used."""
+
+    name: str
+    addresses: tuple[str, ...]
+    dns: bool = False
+
+    @property
+    def where(self) -> str:
+        """The addresses as one line (``the DNS server (its query log)`` for a DNS
+        server seen only through its log)."""
+        if self.dns and not self.addresses:
+            return "the DNS server (its query log)"
+        return ", ".join(self.addresses) or "-"
+
+
+@dataclass(frozen=True)
+class LadderModel:
+    """The rows of a ladder in time order and its parties (named ones first, in the
+    order of ``names``, then by first appearance, the DNS server last). ``t0`` is the
+    first row's time: every rendering counts from it."""
+
+    parties: tuple[Party, ...]
+    rows: tuple[LadderRow, ...]
+    dns_name: str = DNS
+
+    @property
+    def t0(self) -> float:
+        return self.rows[0].time if self.rows else 0.0
 
 
 class _Namer:
@@ -116,23 +203,24 @@ def _ka_key(event: TraceEvent) -> str:
     return "pong" if "pong" in summary else "ping"
 
 
-def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
+def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[LadderRow]:
     """Pair each sent message with its receipt; keep the other events worth a row."""
     ordered = sorted(events, key=lambda e: e.time)
-    by_summary: dict[_Key, deque[_Item]] = defaultdict(deque)
-    by_data: dict[_Key, deque[_Item]] = defaultdict(deque)
-    items: list[_Item] = []
+    by_summary: dict[_Key, deque[LadderRow]] = defaultdict(deque)
+    by_data: dict[_Key, deque[LadderRow]] = defaultdict(deque)
+    items: list[LadderRow] = []
     seen_connections: set[_Key] = set()
     sent_data: dict[_Key, int] = defaultdict(int)
 
-    def message(event: TraceEvent, src: HostPort, dst: HostPort, received: bool) -> _Item:
-        item = _Item(event.time, "message", event.transport, src, dst, event.summary,
+    def message(event: TraceEvent, src: HostPort, dst: HostPort, received: bool) -> LadderRow:
+        item = LadderRow(event.time, "message", event.transport, src, dst, event.summary,
                      sent=None if received else event, received=event if received else None)
         if event.data and event.kind in ("sent", "received"):
             copies = sent_data[(event.transport, src, dst, event.data)]
             sent_data[(event.transport, src, dst, event.data)] += 1
             if copies:
                 item.label += f" [retransmission {copies}]"
+                item.retransmission = copies
         return item
 
     for event in ordered:
@@ -170,19 +258,21 @@ def _items(events: Iterable[TraceEvent], namer: _Namer) -> list[_Item]:
             seen_connections.add(key)
             items.append(_connection(event))
         elif event.kind in _FAILURES:
-            items.append(_Item(event.time, "failure", event.transport, _hp(event.local),
+            items.append(LadderRow(event.time, "failure", event.transport, _hp(event.local),
                                _hp(event.remote), _failure_label(event),
-                               src_name=namer(event.local, event.owner)))
+                               src_name=namer(event.local, event.owner), event=event))
         elif event.kind == "bad-message":
-            items.append(_Item(event.time, "failure", event.transport, _hp(event.remote),
+            items.append(LadderRow(event.time, "failure", event.transport, _hp(event.remote),
                                _hp(event.local), f"✗ malformed: {_with_detail(event)}",
-                               dst_name=namer(event.local, event.owner)))
+                               dst_name=namer(event.local, event.owner), event=event))
         elif event.kind == "timeout":
-            items.append(_Item(event.time, "failure", event.transport, _hp(event.local), None,
-                               f"✗ {event.summary}", src_name=namer(event.local, event.owner)))
+            items.append(LadderRow(event.time, "failure", event.transport, _hp(event.local), None,
+                               f"✗ {event.summary}", src_name=namer(event.local, event.owner),
+                               event=event))
         elif event.kind == "note":
-            items.append(_Item(event.time, "note", event.transport, _hp(event.local), None,
-                               f"· {event.summary}", src_name=namer(event.local, event.owner)))
+            items.append(LadderRow(event.time, "note", event.transport, _hp(event.local), None,
+                               f"· {event.summary}", src_name=namer(event.local, event.owner),
+                               event=event))
     for item in items:
         if item.kind == "message" and item.sent is not None and item.received is None:
             item.lost = namer(item.dst) in namer.owners and item.sent.kind == "sent"
@@ -198,7 +288,7 @@ def _hp(address: HostPort | None) -> HostPort | None:
     return None if address is None else _address(address)
 
 
-def _take(table: dict[_Key, deque[_Item]], keys: list[_Key]) -> _Item | None:
+def _take(table: dict[_Key, deque[LadderRow]], keys: list[_Key]) -> LadderRow | None:
     for key in keys:
         queue = table.get(key)
         if queue:
@@ -206,8 +296,8 @@ def _take(table: dict[_Key, deque[_Item]], keys: list[_Key]) -> _Item | None:
     return None
 
 
-def _discard(by_summary: dict[_Key, deque[_Item]], by_data: dict[_Key, deque[_Item]],
-             item: _Item) -> None:
+def _discard(by_summary: dict[_Key, deque[LadderRow]], by_data: dict[_Key, deque[LadderRow]],
+             item: LadderRow) -> None:
     for table in (by_summary, by_data):
         for queue in table.values():
             if item in queue:
@@ -225,17 +315,17 @@ def _failure_label(event: TraceEvent) -> str:
     return f"✗ {event.summary}"
 
 
-def _connection(event: TraceEvent) -> _Item:
+def _connection(event: TraceEvent) -> LadderRow:
     local, remote = _hp(event.local), _hp(event.remote)
     if event.kind == "closed":
-        return _Item(event.time, "connection", event.transport, local, remote,
+        return LadderRow(event.time, "connection", event.transport, local, remote,
                      f"{event.transport} connection closed"
-                     + (f": {event.detail}" if event.detail else ""))
+                     + (f": {event.detail}" if event.detail else ""), event=event)
     server_side = "(server)" in event.summary
     src, dst = (remote, local) if server_side else (local, remote)
     extra = event.summary.split(",", 1)[1].strip() if "," in event.summary else ""
-    return _Item(event.time, "connection", event.transport, src, dst,
-                 f"{event.transport} connected" + (f", {extra}" if extra else ""))
+    return LadderRow(event.time, "connection", event.transport, src, dst,
+                 f"{event.transport} connected" + (f", {extra}" if extra else ""), event=event)
 
 
 def _dns_outcome(entry: QueryLogEntry) -> str:
@@ -258,30 +348,98 @@ def _dns_outcome(entry: QueryLogEntry) -> str:
 
 
 def _dns_items(dns_log: Iterable[QueryLogEntry], namer: _Namer, dns_name: str,
-               dns_client: str) -> list[_Item]:
+               dns_client: str) -> list[LadderRow]:
     items = []
     for entry in dns_log:
         client = (entry.client[0], entry.client[1])
         qname, qtype = entry.qname, entry.qtype
         question = f"{qtype} {qname}?" if qname else "(no question)"
-        items.append(_Item(entry.time, "dns", entry.transport.upper(),
+        items.append(LadderRow(entry.time, "dns", entry.transport.upper(),
                            client, None, f"{question} → {_dns_outcome(entry)}",
                            src_name=namer.dns_source(client, dns_client),
-                           dst_name=dns_name))
+                           dst_name=dns_name, query=entry))
     return items
 
 
-def _rows(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry], names: Names | None,
-          dns_name: str, dns_client: str) -> tuple[_Namer, list[_Item]]:
+def ladder_model(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] = (),
+                 names: Names | None = None, *, dns_name: str = DNS,
+                 dns_client: str = "client",
+                 fault_log: Iterable[FaultRecord] = ()) -> LadderModel:
+    """The rows and parties of a ladder (see :func:`ladder` for the arguments).
+
+    ``fault_log`` (the faults' records) marks the messages a fault dropped or delayed.
+    """
     events = list(events)
     namer = _Namer(names, events)
     items = _items(events, namer) + _dns_items(dns_log, namer, dns_name, dns_client)
     items.sort(key=lambda i: i.time)  # stable: equal times keep the traces' order
     _name_items(items, namer)
-    return namer, items
+    items = _mark_faults(items, fault_log)
+    parties = tuple(Party(name, _addresses(items, name), name == dns_name)
+                    for name in _participants(items, namer, dns_name)) if items else ()
+    return LadderModel(parties, tuple(items), dns_name)
 
 
-def _name_items(items: list[_Item], namer: _Namer) -> None:
+def _mark_faults(items: list[LadderRow], fault_log: Iterable[FaultRecord]) -> list[LadderRow]:
+    """Mark the message each ``dropped``/``delayed`` record speaks of: the earliest one
+    sent before it from the record's source, on its carrier, of its size (else of any
+    size), that no earlier record judged (the proxy judges a source's packets in order,
+    each one ``forwarded``, ``delayed`` or ``dropped``).
+
+    The note a fault left in the trace for a record that now marks a message is left out
+    (the message says it); the others stay.
+    """
+    taken: set[int] = set()
+    sent: dict[tuple[HostPort, str], tuple[list[float], list[int]]] = {}
+    for index, item in enumerate(items):
+        if item.kind == "message" and item.sent is not None and item.src is not None:
+            times, indices = sent.setdefault((item.src, _carrier(item.transport)), ([], []))
+            times.append(item.time)
+            indices.append(index)
+    notes: dict[str, list[float]] = defaultdict(list)  # the notes marks replace
+    for record in fault_log:
+        if record.action not in ("forwarded", "dropped", "delayed") or record.source is None:
+            continue
+        times, indices = sent.get((_address(record.source), _carrier(record.transport)),
+                                  ([], []))
+        window = indices[bisect_left(times, record.time - _FAULT_WINDOW):
+                         bisect_right(times, record.time + _FAULT_SLACK)]
+        candidates = [index for index in window if index not in taken]
+        sized = [index for index in candidates if len(items[index].data) == record.size]
+        chosen = (sized or candidates)[:1] if record.size else candidates[:1]
+        for index in chosen:
+            taken.add(index)
+            if record.action == "forwarded":
+                continue
+            item = items[index]
+            item.fault, item.fault_action = record.fault, record.action
+            item.fault_detail, item.delay = record.detail, record.delay
+            notes[_note_summary(record)].append(record.time)
+    return [item for item in items if not (
+        item.kind == "note" and item.event is not None
+        and any(abs(item.time - t) <= _FAULT_SLACK for t in notes.get(item.event.summary, ())))]
+
+
+def _note_summary(record: FaultRecord) -> str:
+    """The summary of the trace note a fault leaves for ``record``."""
+    summary = f"fault {record.fault}: {record.action}"
+    if record.size:
+        summary += f" {record.size} bytes {record.direction}"
+    return summary
+
+
+_FAULT_SLACK = 0.001  # a record is stamped when the proxy reads the packet: after it left
+_FAULT_WINDOW = 1.0
+
+
+def _carrier(transport: str) -> str:
+    try:
+        return Transport.parse(transport).carrier.value
+    except ValueError:
+        return transport
+
+
+def _name_items(items: list[LadderRow], namer: _Namer) -> None:
     for item in items:
         if not item.src_name:
             item.src_name = namer(item.src)
@@ -289,56 +447,7 @@ def _name_items(items: list[_Item], namer: _Namer) -> None:
             item.dst_name = namer(item.dst)
 
 
-# -- the ladder -------------------------------------------------------------------------
-
-
-def ladder(events: Iterable[TraceEvent], dns_log: Iterable[QueryLogEntry] = (),
-           names: Names | None = None, *, dns_name: str = DNS, dns_client: str = "client",
-           width: int = WIDTH) -> str:
-    """A plain-text sequence diagram of the SIP and DNS exchanges, one row per message.
-
-    ``dns_log`` is the DNS server's query log (``QueryLogEntry``); each query is drawn
-    from ``dns_client`` (the traced element that resolves) to a ``dns_name`` column,
-    unless ``names`` names the query's source address or host.
-    """
-    namer, items = _rows(events, dns_log, names, dns_name, dns_client)
-    if not items:
-        return "(no messages)\n"
-    participants = _participants(items, namer, dns_name)
-    lanes = len(participants)
-    lane = max(LANE_MIN, min(LANE_MAX, (width - TIME_WIDTH - MIN_LABEL) // lanes))
-    centers = {name: TIME_WIDTH + i * lane + lane // 2 for i, name in enumerate(participants)}
-    area = TIME_WIDTH + lanes * lane
-    t0 = items[0].time
-
-    lines = ["Participants:"]
-    column = max(len(name) for name in participants) + 2
-    for name in participants:
-        where = _addresses(items, name, dns_name)
-        lines.extend(textwrap.wrap(where, width, initial_indent=f"  {name:<{column}}",
-                                   subsequent_indent=" " * (column + 2)) or [f"  {name}"])
-    lines.append("Times in seconds from the first row; ✗ failed, [retransmission N] "
-                 "repeats an identical packet.")
-    lines.append("")
-    lines.extend(_header(participants, centers, width))
-    lines.append(" time(s)".ljust(TIME_WIDTH) + _lanes(centers, area)[TIME_WIDTH:])
-    for item in items:
-        row = list(_lanes(centers, area))
-        _draw(row, item, centers)
-        prefix = f"{item.time - t0:8.3f} " + "".join(row)[TIME_WIDTH:]
-        label = item.label
-        if item.kind == "message" and item.lost:
-            label += " (not received)"
-        room = max(20, width - area - 2)
-        chunks = textwrap.wrap(label, room, break_long_words=True,
-                               break_on_hyphens=False) or [""]
-        lines.append(prefix + "  " + chunks[0])
-        bars = _lanes(centers, area)
-        lines.extend(bars + "  " + chunk for chunk in chunks[1:])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
-def _participants(items: list[_Item], namer: _Namer, dns_name: str) -> list[str]:
+def _participants(items: list[LadderRow], namer: _Namer, dns_name: str) -> list[str]:
     """Named ones in the order of ``names``, then by first appearance; the DNS last."""
     seen = [name for item in items for name in (item.src_name, item.dst_name) if name]
     appearing = dict.fromkeys(seen)
@@ -348,27 +457,7 @@ def _participants(items: list[_Item], namer: _Namer, dns_name: str) -> list[str]
     return ordered + ([dns_name] if dns_name in appearing else [])
 
 
-def _header(participants: list[str], centers: dict[str, int], width: int) -> list[str]:
-    """Names centred over their lanes.
-
-    A name that would touch the one before it goes on the next line (staggered), so long
-    names are never cut.
-    """
-    lines: list[list[str]] = []
-    for name in participants:
-        start = max(0, centers[name] - len(name) // 2)
-        lo, hi = max(0, start - 1), start + len(name) + 1  # a space on each side
-        for line in lines:
-            if all(cell == " " for cell in line[lo:hi]):
-                break
-        else:
-            line = [" "] * width
-            lines.append(line)
-        line[start:start + len(name)] = list(name)
-    return ["".join(line).rstrip() for line in lines]
-
-
-def _addresses(items: list[_Item], name: str, dns_name: str) -> str:
+def _addresses(items: list[LadderRow], name: str) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for item in items:
         for address, who in ((item.src, item.src_name), (item.dst, item.dst_name)):
@@ -377,77 +466,4 @@ def _addresses(items: list[_Item], name: str, dns_name: str) -> str:
                     found[f"{address[0]} (DNS queries)"] = None
                 else:
                     found[f"{fmt_hostport(address)}/{item.transport}"] = None
-    if name == dns_name and not found:
-        return "the DNS server (its query log)"
-    return ", ".join(found) or "-"
-
-
-def _lanes(centers: dict[str, int], area: int) -> str:
-    row = [" "] * area
-    for x in centers.values():
-        row[x] = "│"
-    return "".join(row)
-
-
-def _draw(row: list[str], item: _Item, centers: dict[str, int]) -> None:
-    a = centers[item.src_name]
-    if not item.dst_name or item.dst_name == item.src_name:
-        row[a] = "✗" if item.kind == "failure" else "●"
-        return
-    b = centers[item.dst_name]
-    body = "┄" if item.kind == "connection" else "─"
-    step = 1 if b > a else -1
-    for x in range(a + step, b, step):
-        row[x] = body
-    failed = item.kind == "failure" or (item.kind == "message" and item.lost)
-    row[b - step] = "✗" if failed else ("▶" if step > 0 else "◀")
-    tag = item.transport
-    lo, hi = min(a, b) + 1, max(a, b) - 1  # the body, head included
-    span = hi - lo + 1
-    if span >= len(tag) + 4:
-        start = lo + (span - len(tag)) // 2
-        row[start:start + len(tag)] = list(tag)
-
-
-# -- the message log --------------------------------------------------------------------
-
-
-def message_log(events: Iterable[TraceEvent], names: Names | None = None, *,
-                dns_log: Iterable[QueryLogEntry] = (), dns_name: str = DNS,
-                dns_client: str = "client") -> str:
-    """Every message in full, once, with a header line.
-
-    The header says the time (from the same origin as the ladder's), who to whom,
-    transport, addresses and size; connection events, failures and DNS queries are
-    single lines between the messages.
-    """
-    _, items = _rows(events, dns_log, names, dns_name, dns_client)
-    if not items:
-        return "(no messages)\n"
-    t0 = items[0].time
-    out: list[str] = []
-    for item in items:
-        when = f"{item.time - t0:+.3f}"
-        route = f"{fmt_hostport(item.src)} → {fmt_hostport(item.dst)}" if item.dst else \
-            fmt_hostport(item.src)
-        who = f"{item.src_name} → {item.dst_name}" if item.dst_name else item.src_name
-        event = item.sent or item.received
-        if item.kind != "message" or event is None or event.kind.startswith("keepalive"):
-            out.append(f"--- {when}  {who}  {item.transport}  {route}  {item.label}")
-            continue
-        seen = []
-        if item.sent is not None:
-            seen.append(f"sent by {item.sent.owner or item.src_name}")
-        if item.received is not None:
-            seen.append(f"received by {item.received.owner or item.dst_name} at "
-                        f"{item.received.time - t0:+.3f}")
-        elif item.lost:
-            seen.append("not received")
-        out.append(f"=== {when}  {who}  {item.transport}  {route}  "
-                   f"({len(event.data)} bytes; {', '.join(seen)})")
-        out.append(f"    {item.label}")
-        text = event.data.decode("utf-8", errors="backslashreplace")
-        text = text.replace("\r\n", "\n")
-        out.append(text.rstrip("\n") if text.strip() else repr(event.data))
-        out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
+    return tuple(found)

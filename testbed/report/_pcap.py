@@ -6,7 +6,8 @@ Layout (pcapng, draft-ietf-opsawg-pcapng; all blocks little-endian):
   stamps in microseconds);
 - a Decryption Secrets Block (type ``TLSK``) with the TLS key log when there is one, so
   Wireshark (3.0+) decrypts TLS and WSS with no other file;
-- one Enhanced Packet Block per packet: Ethernet (locally administered MAC addresses
+- one Enhanced Packet Block per packet, with a comment (``opt_comment``) saying what a
+  fault did to it when one did (``_pcap_faults``): Ethernet (locally administered MAC addresses
   derived from the IP address), IPv4 or IPv6, UDP or TCP, with correct lengths and
   checksums.
 
@@ -34,7 +35,7 @@ import hashlib
 import ipaddress
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -50,6 +51,7 @@ BLOCK_SHB = 0x0A0D0D0A
 BLOCK_IDB = 0x00000001
 BLOCK_EPB = 0x00000006
 BLOCK_DSB = 0x0000000A
+OPT_COMMENT = 1  # opt_comment: UTF-8 text, on any block (Wireshark's packet comment)
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 SNAPLEN = 262144
 TCP_MAX_PAYLOAD = 65000  # well under IPv4's 65535-byte packets
@@ -65,14 +67,18 @@ _log = Logger()
 
 
 def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
-               keylog_text: str | None = None, *, comment: str = "") -> Path:
+               keylog_text: str | None = None, *, comment: str = "",
+               comments: Mapping[int, Sequence[str]] | None = None) -> Path:
     """Write ``segments`` (in their order) as a pcapng file at ``path``; return the path.
 
     With ``keylog_text`` (SSLKEYLOGFILE lines, possibly empty) the file carries it in a
     Decryption Secrets Block when it is not empty, and it is also written next to the
     file as ``keys.log`` (for tools that want a separate file:
     ``tshark -o tls.keylog_file:keys.log``). ``comment`` goes into the section header
-    (Wireshark shows it in Statistics > Capture File Properties).
+    (Wireshark shows it in Statistics > Capture File Properties). ``comments`` (by index
+    of the segment) go into the packet's ``opt_comment`` options: on the packet that
+    carries the segment's bytes, or the first one a TCP event made (the SYN of a refused
+    connection).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +86,8 @@ def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
         writer = PcapngWriter(file, comment=comment)
         if keylog_text:
             writer.secrets(keylog_text.encode("utf-8"))
-        for segment in segments:
-            writer.segment(segment)
+        for index, segment in enumerate(segments):
+            writer.segment(segment, (comments or {}).get(index, ()))
     if keylog_text is not None:
         (path.parent / KEYS_FILE).write_text(keylog_text, encoding="utf-8")
     return path
@@ -101,10 +107,14 @@ class PcapngWriter:
         """A Decryption Secrets Block with SSLKEYLOGFILE lines."""
         self.file.write(_decryption_secrets(keylog))
 
-    def segment(self, segment: CapturedSegment) -> None:
-        """The packets of one captured segment (a TCP open or close is several)."""
-        for time, frame in self._synthesizer.frames(segment):
-            self.file.write(_enhanced_packet(time, frame))
+    def segment(self, segment: CapturedSegment, comments: Sequence[str] = ()) -> None:
+        """The packets of one captured segment (a TCP open or close is several);
+        ``comments`` go on the packet that carries its bytes, or on the first one of a
+        TCP event (the SYN of a refused connection)."""
+        frames = self._synthesizer.frames(segment)
+        at = len(frames) - 1 if segment.flags == "" else 0
+        for number, (time, frame) in enumerate(frames):
+            self.file.write(_enhanced_packet(time, frame, comments if number == at else ()))
             self.packets += 1
 
 
@@ -287,10 +297,12 @@ def _decryption_secrets(secrets: bytes) -> bytes:
                   + _pad4(secrets))
 
 
-def _enhanced_packet(time: float, frame: bytes) -> bytes:
+def _enhanced_packet(time: float, frame: bytes, comments: Sequence[str] = ()) -> bytes:
     stamp = max(0, round(time * 1_000_000))
     header = struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), len(frame))
-    return _block(BLOCK_EPB, header + _pad4(frame))
+    options = b"".join(_option(OPT_COMMENT, text.encode("utf-8")[:65000]) for text in comments)
+    return _block(BLOCK_EPB, header + _pad4(frame)
+                  + (options + _END_OF_OPTIONS if options else b""))
 
 
 # -- packets -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 (``python -m testbed.scenario README.md`` rewrites that section).
 """
 
+from ._addresses import DNS_FALLBACK_PORT, AddressError, AddressPlan, check_local_address
 from ._durations import DURATION_PATTERN, Duration
 from ._expect import check_outcome
 from ._external import external_systems, relayed_ports
@@ -40,12 +41,12 @@ from ._world import (
 from ._yaml import LocatedData, ScenarioError, load_with_lines
 
 __all__ = [
-    "CA_FILE", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS", "SCENARIO_SUFFIXES",
-    "SCHEMA", "SERVE_CAPTURE_LIMIT", "SERVE_TRACE_LIMIT", "WHAT_A_SCENARIO_IS", "Duration",
-    "Endpoint", "LocatedData", "Scenario",
-    "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World", "WorldError",
-    "check", "check_outcome", "connection_policy", "discover", "external_systems",
-    "is_scenario_file", "load", "load_with_lines", "parse", "reference_in",
-    "reference_markdown", "relayed_ports", "run", "scenario_timers", "substitute",
-    "with_reference", "world_ports",
+    "CA_FILE", "DNS_FALLBACK_PORT", "DURATION_PATHS", "DURATION_PATTERN", "SCENARIO_ONLY_KEYS",
+    "SCENARIO_SUFFIXES", "SCHEMA", "SERVE_CAPTURE_LIMIT", "SERVE_TRACE_LIMIT",
+    "WHAT_A_SCENARIO_IS", "AddressError", "AddressPlan", "Duration", "Endpoint", "LocatedData",
+    "Scenario", "ScenarioError", "ScenarioResult", "StepHandler", "StepResult", "World",
+    "WorldError", "check", "check_local_address", "check_outcome", "connection_policy",
+    "discover", "external_systems", "is_scenario_file", "load", "load_with_lines", "parse",
+    "reference_in", "reference_markdown", "relayed_ports", "run", "scenario_timers",
+    "substitute", "with_reference", "world_ports",
 ]

@@ -13,10 +13,15 @@ A run can be cancelled (``testbed run`` does so at SIGINT/SIGTERM): cancelling t
 Deferred of ``ensureDeferred(run(...))`` cancels the step in flight, stops the world
 (every socket and timer it opened) and then fails with ``CancelledError``; there is
 no result, since the scenario did not run to its end.
+
+A real client program under test that is not installed makes a ``skipped`` result
+with the install command, or a failed one when ``CI`` is set; one that exits at once
+or during a step ends the scenario: one line and the program's output tail.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +40,13 @@ from testbed.transport import Capture, TraceEvent, TransactionFailed
 
 from ._expect import check_diagnosis, check_outcome
 from ._loader import Scenario
+from ._program_client import ClientGone, ProgramClient
 from ._validation import substitute
-from ._world import Endpoint, World, WorldError
+from ._world import ClientMissing, Endpoint, World, WorldError
+
+CI_VARIABLE = "CI"
+"""Set in the environment (as CI sets it), a missing client program fails the scenario
+instead of skipping it."""
 
 StepHandler = Callable[[World, Any], Awaitable[Outcome | None]]
 """Runs one kind of step on a world: ``await handler(world, body)``; the outcome, if any."""
@@ -63,6 +73,7 @@ class ScenarioResult:
     failures: list[str]
     duration: float
     error: str | None = None
+    skipped: str | None = None  # why it did not run (a client program not installed)
     trace_events: list[TraceEvent] = field(default_factory=list)
     capture: Capture | None = None
     names: dict[str | tuple[str, int], str] = field(default_factory=dict)
@@ -98,24 +109,42 @@ async def run(scenario: Scenario, reactor: IReactor, *, keylog_path: str | None 
         world.start()
     except WorldError as exc:
         await _stop_world(world)
-        return ScenarioResult(scenario, False, [], None, [f"world: {exc}"],
-                              reactor.seconds() - started, error=str(exc),
-                              endpoints=world.endpoints)
+        took = reactor.seconds() - started
+        if isinstance(exc, ClientMissing) and not os.environ.get(CI_VARIABLE):
+            return ScenarioResult(scenario, False, [], None, [], took,
+                                  skipped=f"{exc} (skipped)", endpoints=world.endpoints)
+        lines = [str(exc)] + ([f"  | {line}" for line in exc.tail.splitlines()]
+                              if exc.tail else [])
+        if isinstance(exc, ClientMissing):
+            lines[0] += " (CI is set: a missing client program fails)"
+        return ScenarioResult(scenario, False, [], None, [f"world: {lines[0]}", *lines[1:]],
+                              took, error=lines[0], endpoints=world.endpoints)
+    gone: ClientGone | None = None
     try:
         for index, step in enumerate(scenario.data["steps"]):
-            results.append(await _run_step(world, handlers, index, step))
+            try:
+                results.append(await _run_step(world, handlers, index, step))
+            except ClientGone as exc:
+                gone = exc
+                break
     finally:
         await _stop_world(world)
+    if gone is None and world.program is not None and world.program.exited_by_itself:
+        gone = ClientGone(world.program.exited_by_itself, world.program.tail())
     outcomes = [s.outcome for s in results if s.outcome is not None]
     agent_config = world.agent.config if world.agent else None
     limit = (agent_config.path_mtu - 200) if agent_config and agent_config.path_mtu else 1300
-    diagnosis = diagnose(outcomes, mode=scenario.mode, large_limit=limit)
+    diagnosis = None if gone is not None else diagnose(outcomes, mode=scenario.mode,
+                                                        large_limit=limit)
     failures = [f for s in results for f in s.failures]
     expected = scenario.data.get("expect", {}).get("diagnosis")
-    if expected:
+    if gone is not None:
+        failures = [*gone.lines(), *failures]
+    elif expected and diagnosis is not None:
         failures += check_diagnosis(expected, diagnosis)
     return ScenarioResult(scenario, not failures, results, diagnosis, failures,
                           reactor.seconds() - started, trace_events=list(world.trace.events),
+                          error=gone.reason if gone is not None else None,
                           dns_log=world.dns_log, fault_log=world.fault_log,
                           endpoints=world.endpoints, capture=world.capture, names=world.names)
 
@@ -249,6 +278,21 @@ async def _inbound(world: World, body: dict[str, Any]) -> Outcome:
                    started=started, ended=ended, received=received)
 
 
+def _program(world: World) -> ProgramClient:
+    assert world.program is not None, "validation allows these steps only with a program"
+    return world.program
+
+
+async def _await_register(world: World, body: dict[str, Any]) -> Outcome:
+    """Wait for the client program to register, judged from what our side saw."""
+    return await _program(world).await_register(body or {})
+
+
+async def _call_client(world: World, body: dict[str, Any]) -> Outcome:
+    """Our registrar INVITEs the client program's binding over its registered flow."""
+    return await _program(world).call_client(body or {})
+
+
 async def _settle(world: World) -> None:
     """Let in-flight datagrams land before judging what the client received."""
     await task.deferLater(world.reactor, 0, lambda: None)
@@ -258,5 +302,6 @@ async def _settle(world: World) -> None:
 BUILT_IN_STEPS: Mapping[str, StepHandler] = {
     "register": _register, "unregister": _unregister, "options": _options,
     "keepalive": _keepalive, "wait": _wait, "call": _call, "inbound": _inbound,
+    "await_register": _await_register, "call_client": _call_client,
 }
 """The step kinds the runner knows by itself: the client's operations and waiting."""

@@ -23,7 +23,7 @@ from servers.dns import RECORD_TYPES
 from servers.faults import FAULT_KINDS as SERVER_FAULT_KINDS
 from servers.faults import FAULT_SCHEMA
 from servers.registrar import INVITE_CHALLENGES, REGISTRAR_POLICIES, UNKNOWN_USER_ANSWERS
-from testbed.client import ERROR_KINDS, LARGE_MESSAGE_POLICIES
+from testbed.client import ERROR_KINDS, LARGE_MESSAGE_POLICIES, PLACEHOLDERS, PROGRAM_KINDS
 from testbed.diagnosis import FINDING_IDS, ROWS, TLS_CAUSES
 from testbed.sip import AUTO, MODES, Transport
 from testbed.transport import BEHAVIOURS, TLS_FAILURE_KINDS
@@ -178,6 +178,20 @@ STEPS: dict[str, Schema] = {
                                          default="OPTIONS"),
                          "from": _string("the registrar that sends it (default: the "
                                          "first)")}),
+    "await_register": _step(
+        "client programs: wait until one of our registrars accepts the program's "
+        "REGISTER; the outcome is what our side saw (targets and transports tried, DNS "
+        "queries, TLS handshakes it refused)", {
+            "within": duration_schema("how long to wait (default 10 s)")}),
+    "call_client": _step(
+        "client programs: the registrar holding the program's binding sends it an INVITE "
+        "over the registered flow (RFC 5626 §5.3); the program answers by itself", {
+            "within": duration_schema("how long to wait for the final answer (default "
+                                      "10 s)"),
+            "sdp_size": _integer("pad the SDP to this many bytes (a large INVITE over "
+                                 "UDP)", 1),
+            "from": _string("the registrar that sends it (default: the one holding the "
+                            "binding)")}),
 }
 BARE_STEPS = ["register", "unregister", "options", "keepalive"]
 """Steps that may be written as a bare word (``- register``)."""
@@ -455,6 +469,17 @@ CLIENT = _object("the SIP client under test", {
                          "above path_mtu - 200 bytes (default 1500, i.e. 1300 bytes, RFC "
                          "3261 §18.1.1)", 576),
     "answer": _integer("the client's answer to an inbound INVITE", 200, 699, default=200),
+    "kind": _enum(list(PROGRAM_KINDS), "a real client program under test, configured from "
+                  "the template the project ships for it (testbed/client/programs/KIND/)", {
+                      "baresip": "baresip (apt-get install baresip): asks our DNS server, "
+                                 "does not verify certificates",
+                      "linphonec": "linphonec (apt-get install linphone-cli): verifies "
+                                   "certificates, reaches the registrar by address",
+                      "sipp": "SIPp (apt-get install sip-tester): registers once"}),
+    "command": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                "description": "a real client program under test: its argument list, with "
+                               "placeholders " + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+                               + " filled in by the world"},
 }, required=("transport", "registrar"))
 
 # -- expectations of the whole run ------------------------------------------------------

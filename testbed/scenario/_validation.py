@@ -11,11 +11,13 @@ what validates is what runs.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from servers.dns import DnsConfigError, Zone, parse_faults
 from servers.faults import FaultConfigError, validate_fault
+from testbed.client import PLACEHOLDERS, PROGRAM_KINDS
 from testbed.sip import RemoteProtocolError, SipUri, parse_uri
 from testbed.transport import TlsConfigError, TrustConfig
 
@@ -146,9 +148,71 @@ def _reference_errors(located: LocatedData) -> list[ScenarioError]:
     if "server" in dns and "zones" in dns:
         errors.append(located.error(("dns", "server"), "give zones (a mock DNS server) or "
                                     "server (a real one), not both"))
-    if data["client"]["transport"] == "auto" and not dns:
+    program = "kind" in data["client"] or "command" in data["client"]
+    if data["client"]["transport"] == "auto" and not dns and not program:
         errors.append(located.error(("client", "transport"),
                                     "auto needs a dns section (RFC 3263 resolves through DNS)"))
+    return errors + _program_errors(located, names, external)
+
+
+BUILT_IN_ONLY_KEYS = ("aor", "trust", "server_name", "ws_path", "keepalive",
+                      "udp_large_message", "path_mtu", "answer")
+"""Client settings of the built-in user agent; a program is configured by its own files."""
+PROGRAM_STEPS = ("await_register", "call_client")
+BOTH_STEPS = ("wait",)
+
+
+def _program_errors(located: LocatedData, names: list[str], external: set[str]
+                    ) -> list[ScenarioError]:
+    """A client program (``kind`` or ``command``) takes its own keys and steps only."""
+    data = located.data
+    assert isinstance(data, dict)
+    client = data["client"]
+    program = "kind" in client or "command" in client
+    errors = []
+    if "kind" in client and "command" in client:
+        errors.append(located.error(("client", "command"), "give kind (a shipped template) "
+                                    "or command (any program), not both"))
+    if program:
+        errors += [located.error(("client", key), f"{key} configures the built-in client; a "
+                                 "client program is configured by its own files: remove it")
+                   for key in BUILT_IN_ONLY_KEYS if key in client]
+    kind = client.get("kind")
+    if kind in PROGRAM_KINDS and client["transport"] not in PROGRAM_KINDS[kind].transports:
+        errors.append(located.error(("client", "transport"), f"the {kind} template supports "
+                                    f"{', '.join(PROGRAM_KINDS[kind].transports)}"))
+    for i, part in enumerate(client.get("command", [])):
+        try:
+            used = [name for _, name, _, _ in string.Formatter().parse(part) if name]
+        except ValueError as exc:
+            errors.append(located.error(("client", "command", i), f"{exc} (write {{{{ and "
+                                        "}} for literal braces)"))
+            continue
+        for name in used:
+            if name not in PLACEHOLDERS:
+                guess = suggest(name, list(PLACEHOLDERS))
+                hint = f"did you mean {{{guess}}}? " if guess else ""
+                errors.append(located.error(("client", "command", i), f"unknown placeholder "
+                                            f"{{{name}}}; {hint}available: "
+                                            + ", ".join("{" + p + "}" for p in PLACEHOLDERS)))
+    for i, step in enumerate(data["steps"]):
+        kind_of = step if isinstance(step, str) else next(iter(step))
+        if program and kind_of not in PROGRAM_STEPS + BOTH_STEPS:
+            errors.append(located.error(("steps", i), f"{kind_of} drives the built-in "
+                                        "client; a client program is judged with "
+                                        + ", ".join(PROGRAM_STEPS + BOTH_STEPS)))
+        elif not program and kind_of in PROGRAM_STEPS:
+            errors.append(located.error(("steps", i), f"{kind_of} judges a client program; "
+                                        "give client.kind or client.command"))
+        elif kind_of == "call_client" and isinstance(step, dict):
+            given = (step[kind_of] or {}).get("from")
+            if given is not None and given not in names:
+                errors.append(located.error(("steps", i, kind_of, "from"),
+                                            _no_registrar(given, names)))
+            elif given in external:
+                errors.append(located.error(("steps", i, kind_of, "from"),
+                                            _needs_mock(kind_of, given, [
+                                                n for n in names if n not in external])))
     return errors
 
 

@@ -11,6 +11,11 @@ their own, on the same port numbers as the server's, relaying to it; ``${name}``
 relays' address, else the server's own. A real DNS server (``dns: {server:}``) is
 reached through our DNS server in forwarding mode, so its queries are logged and
 captured and DNS faults still apply.
+
+A real client program under test (``client: {command|kind}``) replaces the built-in
+user agent: see :mod:`._program_client`. Every TLS listener records its handshakes
+(:class:`HandshakeLog`), since a program that refused our certificate is known only
+from them.
 """
 
 from __future__ import annotations
@@ -25,19 +30,12 @@ from servers.dns import DnsServer, QueryLogEntry
 from servers.faults import Fault, FaultRecord, build_fault, parse_fault
 from servers.loopback import PortUnavailable, find_free_loopback
 from servers.registrar import Registrar, RegistrarConfig
-from testbed.client import ClientConfig, UserAgent
+from testbed.client import ClientConfig, ProgramError, ProgramMissing, UserAgent
 from testbed.reactor import IReactor
 from testbed.sip import SipUri, Timers, Transport, fmt_hostport, parse_duration, parse_uri
-from testbed.transport import (
-    CAPTURE_LIMIT,
-    TRACE_LIMIT,
-    Capture,
-    ConnectionPolicy,
-    KeyLog,
-    Trace,
-    server_tls_options,
-)
+from testbed.transport import CAPTURE_LIMIT, TRACE_LIMIT, Capture, ConnectionPolicy, KeyLog, Trace
 
+from ._addresses import DNS_FALLBACK_PORT, AddressPlan
 from ._external import (
     DNS_PORT,
     ExternalAddress,
@@ -49,6 +47,7 @@ from ._external import (
     relayed_ports,
 )
 from ._loader import Scenario
+from ._program_client import HandshakeLog, ProgramClient, is_program
 from ._validation import fault_spec, substitute
 
 DEFAULT_DOMAIN = "example.com"
@@ -95,7 +94,20 @@ def connection_policy(spec: str | dict[str, Any] | None) -> ConnectionPolicy:
 
 
 class WorldError(Exception):
-    """The world could not be built (e.g. a port cannot be bound); one clear line."""
+    """The world could not be built (e.g. a port cannot be bound); one clear line, and
+    the client program's output tail when it is the cause."""
+
+    def __init__(self, message: str, tail: str = "") -> None:
+        super().__init__(message)
+        self.tail = tail
+
+
+class ClientMissing(WorldError):
+    """The client program under test is not installed: ``install`` says how."""
+
+    def __init__(self, message: str, install: str) -> None:
+        super().__init__(message)
+        self.install = install
 
 
 def scenario_timers(data: dict[str, Any]) -> Timers:
@@ -143,6 +155,9 @@ class World:
     The world writes files only into ``workdir``, when given one (its owner creates and
     removes it): the CA certificate a softphone outside the process must trust
     (:attr:`ca_file`). TLS keys go to ``keylog_path`` when given.
+    ``address_plan`` says where its parts listen (:class:`AddressPlan`: the same
+    addresses at every start, or one pinned address); without one each part takes any
+    free 127.0.0.N.
 
     Its :attr:`trace` keeps the last ``trace_limit`` events and its :attr:`capture` the
     last ``capture_limit`` segments: all of a scenario's by default, the last moments of
@@ -155,6 +170,7 @@ class World:
     workdir: Path | None = None
     trace_limit: int | None = TRACE_LIMIT
     capture_limit: int | None = CAPTURE_LIMIT
+    address_plan: AddressPlan | None = None
     trace: Trace = field(init=False)
     timers: Timers = field(init=False)
     rng: random.Random = field(init=False)
@@ -167,6 +183,8 @@ class World:
     dns_address: tuple[str, int] | None = None
     faults: list[Fault] = field(default_factory=list)
     agent: UserAgent | None = None
+    program: ProgramClient | None = None
+    handshakes: HandshakeLog = field(default_factory=HandshakeLog)
     ca: CertificateAuthority = field(init=False)
     ca_file: Path | None = None
 
@@ -188,6 +206,8 @@ class World:
             self.ca_file = self.ca.write(self.workdir, CA_FILE)
         keylog = KeyLog(self.keylog_path) if self.keylog_path else None
         used: set[str] = set()
+        default = data["registrars"][0]["name"]
+        self._fronted = {spec.get("registrar", default) for spec in data.get("faults", [])}
         try:
             for spec in data["registrars"]:
                 self._start_registrar(spec, used, keylog)
@@ -196,7 +216,20 @@ class World:
                 self._start_dns(data["dns"], used)
         except (PortUnavailable, ValueError) as exc:  # a FaultConfigError is a ValueError
             raise WorldError(str(exc)) from None
-        self._start_client(data["client"])
+        if is_program(data["client"]):
+            self._start_program(data["client"], used)
+        else:
+            self._start_client(data["client"])
+
+    def _start_program(self, spec: dict[str, Any], used: set[str]) -> None:
+        self.program = ProgramClient(self, spec)
+        try:
+            self.program.start(used)
+        except ProgramMissing as exc:
+            raise ClientMissing(f"client program {exc}", f"apt-get install {exc.package}"
+                                ) from None
+        except (ProgramError, PortUnavailable, OSError) as exc:
+            raise WorldError(f"client program {self.program.name}: {exc}") from None
 
     def _start_registrar(self, spec: dict[str, Any], used: set[str],
                          keylog: KeyLog | None) -> None:
@@ -205,8 +238,7 @@ class World:
         name = spec["name"]
         domain = spec.get("domain", DEFAULT_DOMAIN)
         needs: list[tuple[str, int]] = [(t, port) for t, port, _ in _listeners(spec)]
-        host = find_free_loopback(needs, exclude=used)
-        used.add(host)
+        host = self._free(needs, used, public=name not in self._fronted)
         config = RegistrarConfig(
             realm=spec.get("realm", domain), users=dict(spec.get("users", {})),
             invite=spec.get("invite", 200), register_status=spec.get("register_status"),
@@ -234,8 +266,10 @@ class World:
                 kind = listener.get("certificate", "valid")
                 cert = issue_server_certificate(kind, [domain, host], self.ca, self._untrusted)
                 versions = listener.get("tls_versions", {})
-                options = server_tls_options(cert, min_version=versions.get("min", "TLSv1.2"),
-                                             max_version=versions.get("max"), keylog=keylog)
+                options = self.handshakes.server_tls(
+                    (transport.value, host, port), self.reactor.seconds, cert,
+                    min_version=versions.get("min", "TLSv1.2"),
+                    max_version=versions.get("max"), keylog=keylog)
                 note = f"certificate: {kind}"
                 if versions:
                     note += f", TLS {versions.get('min', 'TLSv1.2')}..{versions.get('max', '')}"
@@ -283,9 +317,7 @@ class World:
             placed.setdefault(spec.get("registrar", default), []).append((index, spec))
         for name, specs in placed.items():
             listeners = [e for e in self.endpoints if e.role == f"registrar {name}"]
-            front = find_free_loopback([(e.transport, e.port) for e in listeners],
-                                       exclude=used)
-            used.add(front)
+            front = self._free([(e.transport, e.port) for e in listeners], used)
             for port in sorted({e.port for e in listeners}):
                 on_port = [e for e in listeners if e.port == port]
                 upstream = [(e.transport, e.host, e.port) for e in on_port]
@@ -318,17 +350,35 @@ class World:
         self.dns = DnsServer(zones, self.reactor, faults=faults, capture=self.capture,
                              forward=server)
         try:
-            host = find_free_loopback([("UDP", DNS_PORT), ("TCP", DNS_PORT)], exclude=used)
+            host = self._free([("UDP", DNS_PORT), ("TCP", DNS_PORT)], used)
             port = DNS_PORT
         except PortUnavailable:
-            host, port = find_free_loopback([], exclude=used), 0
-        used.add(host)
+            # No root for port 53: a fixed port when the addresses are planned (a phone's
+            # DNS setting survives restarts), else any.
+            port = DNS_FALLBACK_PORT if self.address_plan is not None else 0
+            host = self._free([("UDP", port), ("TCP", port)], used)
         listening = self.dns.listen(host, port)
         self.dns_address = (listening.host, listening.port)
         what = (f"relays to the DNS server {fmt_hostport(server)}" if server is not None
                 else ", ".join(z["origin"] for z in zones))
         self.endpoints.append(Endpoint("dns", "UDP+TCP", listening.host, listening.port,
                                        what))
+
+    def _free(self, needs: list[tuple[str, int]], used: set[str], *,
+              public: bool = True) -> str:
+        """An address for one part of the world where ``needs`` can be bound, noted as
+        used: per the address plan when there is one; a pinned address is shared by every
+        public part (ports that collide there fail with the ports named)."""
+        plan = self.address_plan
+        if plan is None:
+            host = find_free_loopback(needs, exclude=used)
+        elif public and plan.pinned is not None:
+            host = find_free_loopback(needs, candidates=plan.public)
+        else:
+            host = find_free_loopback(needs, exclude=used,
+                                      candidates=plan.public if public else plan.private)
+        used.add(host)
+        return host
 
     def _start_client(self, spec: dict[str, Any]) -> None:
         registrar = parse_uri(substitute(str(spec["registrar"]), self.public))
@@ -380,10 +430,20 @@ class World:
                 return value
         return None
 
+    @property
+    def scenario_data(self) -> dict[str, Any]:
+        return self.scenario.data
+
+    def add_endpoint(self, role: str, transport: str, host: str, port: int,
+                     note: str = "") -> None:
+        self.endpoints.append(Endpoint(role, transport, host, port, note))
+
     # -- teardown -----------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Close every socket and timer the world opened."""
+        """Close every socket and timer the world opened; stop the client program."""
+        if self.program is not None:
+            await self.program.stop()
         if self.agent is not None:
             await self.agent.stop()
         for fault in self.faults:

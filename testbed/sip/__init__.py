@@ -30,6 +30,7 @@ from ._framer import (
     StreamEvent,
     StreamFramer,
     message_size_limit,
+    parse_frame,
 )
 from ._grammar import get_param, quote, split_list, unquote_param
 from ._headers import (
@@ -42,6 +43,7 @@ from ._headers import (
     Via,
     canonical_name,
 )
+from ._lazy import RegisterView, ResponseView, scan_register, scan_response
 from ._matching import ClientKey, ServerKey, client_key, new_branch, server_key
 from ._memo import clear_parse_caches
 from ._message import (
@@ -104,13 +106,15 @@ __all__ = [
     "LocalProtocolError", "ProtocolError", "RemoteProtocolError",
     # stream framing
     "DEFAULT_MAX_MESSAGE_SIZE", "MAX_UDP_MESSAGE_SIZE", "BadMessage", "KeepAlivePing",
-    "KeepAlivePong", "StreamEvent", "StreamFramer", "message_size_limit",
+    "KeepAlivePong", "StreamEvent", "StreamFramer", "message_size_limit", "parse_frame",
     # grammar, headers, messages, URIs
     "BRANCH_MAGIC_COOKIE", "COMPACT_FORMS", "LIST_HEADERS", "REASON_PHRASES", "SIP_VERSION",
     "AbsoluteUri", "Address", "CSeq", "Headers", "Message", "Request", "Response", "SipUri",
     "Uri", "Via", "canonical_name", "clear_parse_caches", "error_response_for", "get_param",
     "make_response", "parse_message", "parse_uri", "quote", "split_list", "unquote_param",
     "uris_equal",
+    # lazy parsing for the hot paths
+    "RegisterView", "ResponseView", "scan_register", "scan_response",
     # SDP and offer/answer
     "DEFAULT_CODECS", "DIRECTIONS", "Codec", "ConnectionInfo", "MediaDescription",
     "SessionDescription", "Timing", "answer_for", "build_offer", "negotiated_codecs",

@@ -62,6 +62,14 @@ class BadMessage:
 StreamEvent = Request | Response | BadMessage | KeepAlivePing | KeepAlivePong
 
 
+def parse_frame(frame: bytes) -> Request | Response | BadMessage:
+    """A framed message parsed, or the :class:`BadMessage` its content is."""
+    try:
+        return parse_message(frame)
+    except RemoteProtocolError as exc:
+        return BadMessage(frame, exc)
+
+
 class StreamFramer:
     """Split a SIP byte stream into messages and keep-alives.
 
@@ -96,6 +104,18 @@ class StreamFramer:
             self._error = exc
             raise
 
+    def next_frame(self) -> bytes | KeepAlivePing | KeepAlivePong | None:
+        """Like :meth:`next_event`, but a message comes out as its framed bytes, not yet
+        parsed (for a fast path that reads some messages itself; :func:`parse_frame`
+        turns the others into what :meth:`next_event` returns)."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_frame()
+        except RemoteProtocolError as exc:
+            self._error = exc
+            raise
+
     def events(self, data: bytes = b"") -> list[StreamEvent]:
         """Feed ``data`` and return every complete event."""
         self.feed(data)
@@ -105,6 +125,10 @@ class StreamFramer:
         return out
 
     def _next_event(self) -> StreamEvent | None:
+        frame = self._next_frame()
+        return parse_frame(frame) if isinstance(frame, bytes) else frame
+
+    def _next_frame(self) -> bytes | KeepAlivePing | KeepAlivePong | None:
         buf = self._buffer
         while True:
             keepalive = self._keepalive(buf)
@@ -139,10 +163,7 @@ class StreamFramer:
             return None
         frame = bytes(buf[:total])
         del buf[:total]
-        try:
-            return parse_message(frame)
-        except RemoteProtocolError as exc:
-            return BadMessage(frame, exc)
+        return frame
 
     def _keepalive(self, buf: bytearray) -> KeepAlivePing | KeepAlivePong | None:
         if self.role == "client" and buf[:2] == b"\r\n":

@@ -23,9 +23,11 @@ from testbed.sip import (
     KeepAlivePong,
     Message,
     RemoteProtocolError,
+    StreamEvent,
     StreamFramer,
     Transport,
     error_response_for,
+    parse_frame,
     parse_message,
 )
 
@@ -53,6 +55,11 @@ class FlowSink(TypingProtocol):
     def flow_unreachable(self, flow: Flow, kind: str, reason: str) -> None: ...
 
     def input_rejected(self, flow: Flow, what: str) -> None: ...
+
+    def fast_path_taken(self, data: bytes, flow: Flow) -> bool:
+        """Whether a fast path (:attr:`SipStack.fast_path`) handled a framed message
+        whole; False sends it through the parser and the transaction layer."""
+        ...
 
 
 class Flow:
@@ -193,6 +200,8 @@ class UdpEndpoint(protocol.DatagramProtocol):
             self.trace.record("keepalive-received", Transport.UDP, local=self.local,
                               remote=flow.remote, summary="CRLF keep-alive", data=data)
             return
+        if self.sink.fast_path_taken(data, flow):
+            return
         try:
             message = parse_message(data)
         except RemoteProtocolError as exc:
@@ -228,11 +237,15 @@ class StreamFlow(Flow):
         self.proto = proto
 
     def write(self, data: bytes) -> None:
-        transport = self.proto.transport
+        proto = self.proto
+        transport = proto.transport
         if transport is None:
             raise ConnectionError(f"{self.transport} flow to {self.remote} is closed")
         transport.write(data)
-        flush_now(transport)
+        if proto.reading:
+            proto.unflushed = True  # sent with the others at the end of the read
+        else:
+            flush_now(transport)
 
     def close(self) -> None:
         if not self.closed and self.proto.transport is not None:
@@ -285,6 +298,10 @@ class StreamProtocol(protocol.Protocol):
     """
 
     guard: ConnectionGuard | None = None
+    reading = False
+    """True while the messages of one read are handled: what they answer is written
+    out once at the end of the read (one system call for a batch, not one each)."""
+    unflushed = False
 
     def __init__(self, sink: FlowSink, trace: Trace, transport: Transport, role: str,
                  max_message_size: int = 65535) -> None:
@@ -322,23 +339,42 @@ class StreamProtocol(protocol.Protocol):
             callback(self, None)
 
     def dataReceived(self, data: bytes) -> None:
+        self.reading = True
+        try:
+            self._handle(data)
+        finally:
+            self.reading = False
+            if self.unflushed:
+                self.unflushed = False
+                flush_now(self.transport)
+
+    def _handle(self, data: bytes) -> None:
         flow = self.flow
         assert flow is not None
         guard = self.guard
         framer = self.framer
+        sink = self.sink
         framer.feed(data)
         while not flow.closed:
             try:
-                event = framer.next_event()
+                frame = framer.next_frame()
             except RemoteProtocolError as exc:
                 # The stream cannot be split any more: answer if we can, then close.
                 reject_bad_input(self.sink, flow, exc.raw or b"", exc)
                 flow.close()
                 return
-            if event is None:
+            if frame is None:
                 if guard is not None and framer.buffered:
                     guard.pending()
                 return
+            if isinstance(frame, bytes):
+                if sink.fast_path_taken(frame, flow):
+                    if guard is not None:
+                        guard.message()
+                    continue
+                event: StreamEvent = parse_frame(frame)
+            else:
+                event = frame
             if guard is not None:
                 if isinstance(event, Message):
                     guard.message()
@@ -357,7 +393,7 @@ class StreamProtocol(protocol.Protocol):
             else:
                 self.trace.record("received", flow.transport, local=flow.local,
                                   remote=flow.remote, summary=describe(event),
-                                  data=event.to_bytes())
+                                  data=frame if isinstance(frame, bytes) else event.to_bytes())
                 self.sink.message_received(event, flow)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:

@@ -150,8 +150,13 @@ class SipStack(FlowSink):
         self._transactions: dict[Transaction, _TransactionRecord] = {}
         self._timer = DeadlineTimer(reactor, self._on_timer)
         self.on_pong: list[Callable[[Flow], None]] = []
+        # Told (flow, kind, reason) of an ICMP error: a fast path's transactions fail too.
+        self.on_unreachable: list[Callable[[Flow, str, str], None]] = []
         self.rejections = RejectionLog(reactor.seconds)
         self.gate = ConnectionGate(reactor, self.trace, policy or ConnectionPolicy())
+        # A TU's fast path: offered each framed UDP/TCP/TLS message before parsing, True
+        # when it handled it whole (answer, trace, retransmissions), else the full path.
+        self.fast_path: Callable[[bytes, Flow], bool] | None = None
 
     # -- connection policy --------------------------------------------------------------
 
@@ -342,6 +347,8 @@ class SipStack(FlowSink):
             record.failure_kind = kind
             routed = self.table.transport_error(transaction, now, reason)
             self._run(transaction, routed.actions)
+        for callback in list(self.on_unreachable):
+            callback(flow, kind, reason)
         self._rearm()
 
     # -- requests and responses ---------------------------------------------------------
@@ -386,6 +393,17 @@ class SipStack(FlowSink):
                 self._registered(transaction, response, now)
             self._run(transaction, routed.actions)
         self._rearm()
+
+    def fast_path_taken(self, data: bytes, flow: Flow) -> bool:
+        """Offer ``data`` to ``fast_path``; an error there is logged and the full path runs."""
+        if self.fast_path is None:
+            return False
+        try:
+            return self.fast_path(data, flow)
+        except Exception as exc:  # the protocol boundary (STYLE.md): log, fall back
+            self.rejections.rejected(flow.transport, flow.remote,
+                                     f"fast path failed ({exc!r}): the full path answers")
+            return False
 
     def input_rejected(self, flow: Flow, what: str) -> None:
         """A layer refused what ``flow``'s peer sent: one rate-limited log line."""

@@ -155,6 +155,7 @@ async def test_lost_tcp_connection_fails_the_transaction_at_once(servers, agents
     # wait for Timer F (RFC 3261 §17.1.4: a transport error fails the transaction).
     registrar, bound = servers.registrar({"TCP": 0})
     host, port = bound["TCP"]
+    registrar.stack.fast_path = None  # every REGISTER through the patched handler below
     registrar.request_received = lambda context: context.flow.close()
     agent = agents.agent(f"sip:{host}:{port}", "tcp", password=None)
     started = reactor.seconds()

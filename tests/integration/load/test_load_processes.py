@@ -1,6 +1,7 @@
 """Load across processes: our registrar in a process of its own, worker processes,
 and the ``testbed load`` command line. Tiny loads; counts must add up."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def test_two_workers_split_the_endpoints_and_merge_exactly(registrar_process):
     assert result.workers == 2 and result.endpoints == 8
     assert result.check() == [] and result.attempted == 40 and result.succeeded == 40
     assert result.latency("UDP").count == 40
+    assert result.intervals and sum(i.succeeded for i in result.intervals) == 40
     assert registrar_process.command("stats")["bindings"] == 8  # alice0..alice7, once each
     assert seen and seen[-1].done and seen[-1].succeeded == 40
 
@@ -47,21 +49,43 @@ def test_a_worker_that_cannot_start_is_one_clear_error(registrar_process):
 
 
 def test_command_line_with_its_own_server_process(tmp_path):
-    out = tmp_path / "load.json"
+    out, stats = tmp_path / "load.json", tmp_path / "stats.csv"
     completed = subprocess.run(
         [sys.executable, "-m", "testbed.cli", "load", "sip:example.com", "--transport", "tcp",
          "--endpoints", "20", "--count", "60", "--password", "pw", "--server-process",
-         "--json", str(out), "--t1", "100ms"],
+         "--json", str(out), "--t1", "100ms", "--stats-csv", str(stats),
+         "--stats-interval", "200ms"],
         capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr + completed.stdout
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("registrar process ") and "DNS" in lines[0]
-    assert any(line.startswith("load ") and line.endswith("done") for line in lines)
+    assert any(line.startswith("load ") and line.endswith("p99 ms") for line in lines)
+    assert any(line.startswith("total ") and line.endswith("done") for line in lines)
     assert "60 attempted, 60 succeeded, 0 failed" in completed.stdout
     data = json.loads(out.read_text())
     assert data["result"]["succeeded"] == 60 and data["result"]["errors"] == {}
     assert data["result"]["latency"]["TCP"]["count"] == 60
     assert data["config"]["password"] == "(given)"
+    intervals = data["result"]["intervals"]
+    assert data["result"]["interval_s"] == 0.2 and intervals[-1]["cumulative"]["succeeded"] == 60
+    rows = list(csv.DictReader(stats.open()))
+    assert len(rows) == len(intervals)
+    assert sum(int(r["succeeded"]) for r in rows) == int(rows[-1]["cum_succeeded"]) == 60
+    assert int(rows[-1]["cum_status_200"]) == 60 and rows[-1]["cum_failed_timeout"] == "0"
+    assert [float(r["start_s"]) for r in rows] == sorted(float(r["start_s"]) for r in rows)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--stats-interval", "10ms"], "stats_interval must be at least 0.1 s, not 0.01"),
+    (["--stats-csv", "/nonexistent/dir/stats.csv"],
+     "--stats-csv /nonexistent/dir/stats.csv: No such file or directory"),
+])
+def test_command_line_statistics_mistakes_are_one_line(options, message):
+    completed = subprocess.run(
+        [sys.executable, "-m", "testbed.cli", "load", "sip:127.0.0.1:9", "--count", "1",
+         *options], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == f"testbed load: {message}"
 
 
 def test_command_line_usage_mistake_is_one_line():

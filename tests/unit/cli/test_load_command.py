@@ -32,3 +32,60 @@ def test_command_line_rejects_bad_numbers(capsys):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["load", "sip:example.com", *argv])
     assert "positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "users", "names"), [
+    ([], [], "alice0..alice2"),
+    (["--user-prefix", "bob"], [], "bob0..bob2"),
+    (["--user", "alice"], ["alice"], "alice"),
+    (["--users", "alice, bob"], ["alice", "bob"], "alice, bob"),
+])
+def test_the_accounts_a_load_uses(argv, users, names):
+    args = build_parser().parse_args(["load", "sip:example.com", "--endpoints", "3",
+                                      "--count", "3", *argv])
+    config = config_from_args(args)
+    assert config.users == users
+    assert config.user_names() == names
+    assert [config.user(i) for i in range(3)] == {
+        "alice0..alice2": ["alice0", "alice1", "alice2"], "bob0..bob2": ["bob0", "bob1", "bob2"],
+        "alice": ["alice"] * 3, "alice, bob": ["alice", "bob", "alice"]}[names]
+
+
+def test_user_flags_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["load", "sip:example.com", "--user", "a", "--users", "b"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def _result(errors, statuses, succeeded=0):
+    from collections import Counter
+
+    from testbed.load import LoadResult
+
+    result = LoadResult("register", "udp", 2)
+    result.errors, result.statuses = Counter(errors), Counter(statuses)
+    result.failed = sum(errors.values())
+    result.succeeded = succeeded
+    result.attempted = result.failed + succeeded
+    return result
+
+
+@pytest.mark.parametrize(("errors", "statuses", "succeeded", "says"), [
+    ({"auth": 4}, {401: 4}, 0, "rejected the credentials of every REGISTER (users alice0..alice1, 401)"),
+    ({"rejected": 4}, {403: 4}, 0, "(users alice0..alice1, 403)"),
+    ({"auth": 2, "rejected": 2}, {407: 2, 403: 2}, 0, "403 / 407"),
+    ({"auth": 2}, {401: 2}, 2, None),  # some succeeded: not every attempt
+    ({"auth": 2, "timeout": 2}, {401: 2}, 0, None),  # not all on authentication
+    ({"rejected": 4}, {486: 4}, 0, None),  # rejected, but not for the credentials
+])
+def test_authentication_refused_only_when_every_attempt_failed_on_it(errors, statuses,
+                                                                     succeeded, says):
+    from testbed.cli import authentication_refused
+
+    args = build_parser().parse_args(["load", "sip:example.com", "--endpoints", "2",
+                                      "--count", "4", "--password", "x"])
+    line = authentication_refused(config_from_args(args), _result(errors, statuses, succeeded))
+    if says is None:
+        assert line is None
+    else:
+        assert line is not None and says in line and "\n" not in line

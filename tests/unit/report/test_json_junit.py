@@ -75,3 +75,27 @@ def test_the_report_dirs_diagnosis_lists_the_findings_with_evidence(tmp_path):
            f"      {REFUSED.evidence[0]}\n  [failover]" in text
     data = json.loads((folder / "result.json").read_text())
     assert [f["id"] for f in data["findings"]] == ["connection-refused", "failover"]
+
+
+def test_json_and_junit_name_each_scenarios_page_in_the_report_dir(tmp_path):
+    report_dir = tmp_path / "report"
+    page = write_scenario_report(report_dir, FAILED, None) / "index.html"
+    (report_dir / "index.html").write_text("")
+    write_json(tmp_path / "r.json", ENTRIES, report_dir=report_dir)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["report"] == str(report_dir / "index.html")
+    pages = {s["name"]: s["report"] for s in data["scenarios"]}
+    assert pages == {"healthy-udp": None, "tls-cn-only": str(page), "interrupted": None,
+                     "never": None, "typo": None}  # only the page that was written
+    write_junit(tmp_path / "j.xml", ENTRIES, report_dir=report_dir)
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
+    assert cases["tls-cn-only"].find("properties/property[@name='report']").get(
+        "value") == str(page)
+    assert cases["tls-cn-only"].find("system-out").text.endswith(f"[[ATTACHMENT|{page}]]")
+    assert cases["healthy-udp"].find("properties") is None
+
+
+def test_without_a_report_dir_nothing_names_a_page(tmp_path):
+    write_json(tmp_path / "r.json", ENTRIES)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["report"] is None and {s["report"] for s in data["scenarios"]} == {None}

@@ -112,7 +112,7 @@ def test_the_duration_pattern_and_parse_duration_agree(text):
     (("  transport: udp\n", "  transport: udp\n  colour: red\n"),
      "f.yaml:8: client.colour: unknown field; expected one of transport, registrar, user, "
      "password, aor, trust, server_name, ws_path, expires, keepalive, udp_large_message, "
-     "path_mtu, answer"),
+     "path_mtu, answer, kind, command"),
     (("steps: [register]", "steps: [register, {wait: 2 seconds}]"),
      "f.yaml:9: steps[1].wait: expected a duration such as 500ms, 2s, 5min or 1.5 "
      "(seconds), got '2 seconds'"),
@@ -123,7 +123,7 @@ def test_the_duration_pattern_and_parse_duration_agree(text):
     (("steps: [register]", "steps: [{register: {}, wait: 1}]"),
      "f.yaml:9: steps[0]: a step is a mapping with one key, e.g. {call: {sdp_size: 1600}}"),
     (("steps: [register]", "steps: [register]\nexpect: {diagnosis: {findings: [failovr]}}"),
-     "f.yaml:10: expect.diagnosis.findings[0]: 'failovr' is not one of the 18 known values; "
+     "f.yaml:10: expect.diagnosis.findings[0]: 'failovr' is not one of the 21 known values; "
      "did you mean failover?"),
     (("steps: [register]", "steps: [register]\nexpect: {diagnosis: {row: helthy}}"),
      "f.yaml:10: expect.diagnosis.row: 'helthy' is not one of the 14 known values; "

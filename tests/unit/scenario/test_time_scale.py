@@ -35,6 +35,7 @@ def test_every_duration_field_of_the_schema_is_found():
         ("timers", "t1"), ("timers", "t2"), ("timers", "t4"), ("client", "keepalive"),
         ("steps", "*", "wait"), ("steps", "*", "keepalive", "interval"),
         ("steps", "*", "load", "duration"), ("faults", "*", "delay"),
+        ("steps", "*", "await_register", "within"), ("steps", "*", "call_client", "within"),
         ("faults", "*", "jitter"), ("faults", "*", "timeout"),
         ("dns", "faults", "*", "seconds"),
         *(("registrars", "*", "connections", name) for name in (

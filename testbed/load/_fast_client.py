@@ -1,0 +1,256 @@
+"""The load engine's REGISTER fast path: prepared requests, scanned answers (SIPp's way).
+
+Profiling the load client against SIPp's UAS found the time spread over building a
+:class:`Request` (header objects, then serialising them), the client transaction
+(created, timed and matched in the table), parsing every answer in full and the
+Deferred chain between them. For REGISTERs over UDP and TCP, :class:`FastRegister`
+instead
+
+* writes each request from a per-flow template (start line and Via prefix made once
+  per flow; the endpoint's From, To, Call-ID, Contact and the operation's CSeq,
+  Expires and Authorization substituted): the bytes are those ``Request.to_bytes()``
+  gives for the same fields (the unit tests compare them);
+* keeps a light client transaction per branch (RFC 3261 §17.1.2): over UDP the request
+  is retransmitted at T1, doubling to T2 (at T2 once a provisional answer came,
+  §17.1.2.2), Timer F ends it after 64*T1 as a timeout, a final answer's retransmissions
+  are absorbed for T4 (Timer K); a connection lost or an ICMP error fails it at once,
+  as the stack's transactions fail;
+* reads answers with :func:`scan_response` (status, Call-ID, CSeq, branch, challenge)
+  before the parser, and hands the operation rules (:class:`Registration`: digest,
+  423, verdict) the :class:`Response` the parser would have made. An answer it cannot
+  scan, or that is not for one of its requests, goes the full way.
+
+The operation rules are the user agent's: only the carrying of requests is different.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from twisted.internet import defer, error
+from twisted.internet.interfaces import IDelayedCall
+
+from testbed.client import SendNow, SendRequest
+from testbed.reactor import IReactor
+from testbed.sip import (
+    RemoteProtocolError,
+    Request,
+    Response,
+    Timers,
+    Transport,
+    parse_message,
+    scan_response,
+)
+from testbed.transport import Flow, SipStack, Trace, TransactionFailed
+
+from ._quiet_trace import QuietTrace
+
+FAST_TRANSPORTS = (Transport.UDP, Transport.TCP)
+
+
+def register_bytes(uri: str, flow: Flow, branch: str, from_: str, to: str, call_id: str,
+                   cseq: int, user_agent: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """A REGISTER as ``Request(...).to_bytes()`` writes it for the load engine's fields."""
+    host, port = flow.local
+    host = f"[{host}]" if ":" in host else host
+    lines = [f"REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/{flow.transport} {host}:{port};branch=",
+             branch, ";rport\r\nMax-Forwards: 70\r\nFrom: ", from_, "\r\nTo: ", to,
+             "\r\nCall-ID: ", call_id, "\r\nCSeq: ", str(cseq), " REGISTER\r\nUser-Agent: ",
+             user_agent, "\r\n"]
+    for name, value in headers:
+        if name != "Content-Length":
+            lines.append(f"{name}: {value}\r\n")
+    lines.append("Content-Length: 0\r\n\r\n")
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """One request in flight: a light non-INVITE client transaction (§17.1.2)."""
+
+    flow: Flow
+    data: bytes
+    result: defer.Deferred[Response]
+    on_transmit: Callable[[bool], None] | None
+    deadline: float
+    interval: float
+    timer: IDelayedCall | None = None
+    proceeding: bool = False
+
+
+class FastRegister:
+    """Prepared REGISTERs and scanned answers on one stack (see the module)."""
+
+    def __init__(self, reactor: IReactor, stack: SipStack, trace: Trace) -> None:
+        self.reactor = reactor
+        self.timers: Timers = stack.timers
+        self.trace = trace
+        self.requests = 0
+        """Requests this path sent (first transmissions)."""
+        self._pending: dict[str, _Pending] = {}
+        self._completed: dict[str, float] = {}
+        self._expiries: deque[tuple[float, str]] = deque()
+        stack.fast_path = self.answer
+        stack.on_unreachable.append(self.unreachable)
+
+    @staticmethod
+    def takes(flow: Flow) -> bool:
+        return flow.transport in FAST_TRANSPORTS and not flow.closed
+
+    def sender(self, request: Request, flow: Flow, draw: Callable[[], tuple[str, str]],
+               to: str, call_id: str, contact: str, user_agent: str,
+               on_transmit: Callable[[bool], None] | None = None) -> SendNow:
+        """How an endpoint's REGISTERs go out on ``flow``: the load engine's fields
+        (``draw`` gives a new branch and From tag, drawn as the engine's ``_request``
+        draws them), written by :func:`register_bytes`. ``request`` (method and URI) is
+        what the operation rules read of the request for digest; ``on_transmit`` hears of
+        each transmission (True for a retransmission), as :meth:`SipStack.send_request`
+        tells it."""
+        uri = str(request.uri)
+
+        def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
+            branch, tag = draw()
+            data = register_bytes(uri, flow, branch, f"{to};tag={tag}", to, call_id,
+                                  action.cseq, user_agent, [("Contact", contact),
+                                                            *action.headers])
+            return self.send(flow, data, branch, on_transmit).addCallback(
+                lambda response: (request, response))
+
+        return send
+
+    def send(self, flow: Flow, data: bytes, branch: str,
+             on_transmit: Callable[[bool], None] | None = None) -> defer.Deferred[Response]:
+        """Send ``data`` (a REGISTER whose top Via has ``branch``) and run its client
+        transaction: the Deferred fires with the final response, or fails with
+        :class:`TransactionFailed`."""
+        result: defer.Deferred[Response] = defer.Deferred()
+        now = self.reactor.seconds()
+        timers = self.timers
+        pending = _Pending(flow, data, result, on_transmit, now + timers.timer_f, timers.t1)
+        if not self._write(pending, retransmission=False):
+            return result
+        key = branch.lower()
+        self._pending[key] = pending
+        self.requests += 1
+        if flow.transport is Transport.UDP:  # Timer E (§17.1.2.2)
+            pending.timer = self.reactor.callLater(timers.t1, self._retransmit, key)
+        else:
+            pending.timer = self.reactor.callLater(timers.timer_f, self._expire_f, key)
+        return result
+
+    def _write(self, pending: _Pending, *, retransmission: bool) -> bool:
+        flow = pending.flow
+        try:
+            if flow.closed:
+                raise ConnectionError(f"{flow.transport} flow to {flow.remote} is closed")
+            flow.write(pending.data)
+        except (ConnectionError, OSError, error.MessageLengthError) as exc:
+            self._count("send-failed")
+            pending.result.errback(TransactionFailed("transport", str(exc)))
+            return False
+        self._count("sent")
+        if pending.on_transmit is not None:
+            pending.on_transmit(retransmission)
+        return True
+
+    def _retransmit(self, key: str) -> None:
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        now = self.reactor.seconds()
+        if now >= pending.deadline - 1e-9:
+            self._expire_f(key)
+            return
+        if not self._write(pending, retransmission=True):
+            del self._pending[key]
+            return
+        t2 = self.timers.t2
+        pending.interval = t2 if pending.proceeding else min(2 * pending.interval, t2)
+        pending.timer = self.reactor.callLater(min(pending.interval, pending.deadline - now),
+                                               self._retransmit, key)
+
+    def _expire_f(self, key: str) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            self._count("timeout")
+            pending.result.errback(TransactionFailed("timeout", "Timer F expired", "F"))
+
+    def answer(self, data: bytes, flow: Flow) -> bool:
+        """The stack's fast path: True when ``data`` answered one of our requests.
+
+        An answer the scanner leaves (several Vias, a body...) is parsed in full when
+        requests of ours are in flight, and still ends the one it answers."""
+        view = scan_response(data)
+        if view is not None:
+            if view.method != "REGISTER":
+                return False
+            return self._answered(view.branch.lower(), view.status, view.response, flow)
+        if not self._pending and not self._completed:
+            return False
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError:
+            return False  # the stack logs and drops it (RFC 3261 §18.1.2)
+        if not isinstance(message, Response) or message.cseq.method != "REGISTER":
+            return False
+        branch = message.top_via.branch
+        return branch is not None and self._answered(branch.lower(), message.status,
+                                                     lambda: message, flow)
+
+    def _answered(self, key: str, status: int, response: Callable[[], Response],
+                  flow: Flow) -> bool:
+        pending = self._pending.get(key)
+        now = self.reactor.seconds()
+        if pending is None:
+            self._forget(now)
+            if key in self._completed:  # Timer K: a retransmitted answer (§17.1.2.2)
+                self._count("received")
+                return True
+            return False
+        self._count("received")
+        if status < 200:
+            pending.proceeding = True
+            return True
+        del self._pending[key]
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        if flow.transport is Transport.UDP:
+            self._completed[key] = now + self.timers.timer_k
+            self._expiries.append((now + self.timers.timer_k, key))
+        pending.result.callback(response())
+        return True
+
+    def _forget(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            self._completed.pop(expiries.popleft()[1], None)
+
+    def flow_closed(self, flow: Flow, reason: str) -> None:
+        """A connection was lost: its transactions fail with a transport error."""
+        self._fail(flow, "transport", f"connection lost: {reason}")
+
+    def unreachable(self, flow: Flow, kind: str, reason: str) -> None:
+        """ICMP said ``flow``'s destination is unreachable (RFC 3261 §18.4)."""
+        self._fail(flow, kind, reason)
+
+    def _fail(self, flow: Flow, kind: str, reason: str) -> None:
+        for key, pending in list(self._pending.items()):
+            if pending.flow.key == flow.key:
+                del self._pending[key]
+                if pending.timer is not None and pending.timer.active():
+                    pending.timer.cancel()
+                pending.result.errback(TransactionFailed(kind, reason))
+
+    def stop(self) -> None:
+        for pending in self._pending.values():
+            if pending.timer is not None and pending.timer.active():
+                pending.timer.cancel()
+        self._pending.clear()
+
+    def _count(self, kind: str) -> None:
+        trace = self.trace
+        if isinstance(trace, QuietTrace):
+            trace.count(kind)
+

@@ -1,0 +1,304 @@
+"""Lazy parsing for the hot paths: a REGISTER's start line and the headers it needs, and
+the few fields of a response a load client reads.
+
+:func:`scan_register` reads a plain REGISTER (RFC 3261 §10.2) without building a
+:class:`Request`: the start line, one Via, From, To, Call-ID, CSeq, Expires, one
+Contact and the credentials. :func:`scan_response` reads a response's status, Call-ID,
+CSeq, top Via branch and challenge. Both return None for anything out of the ordinary
+(folded lines, several Vias or Contacts, a body, a header the full parser checks and
+the scanner does not, non-ASCII text...): the caller then uses :func:`parse_message`,
+which answers what is wrong. What a scanner accepts, :func:`parse_message` accepts,
+with the same values; the unit tests compare the two on the RFC 4475 corpus and on the
+messages the scenario catalogue exchanges.
+
+The values that repeat from one message to the next (a user's To and Contact, a
+client's Via less its branch, the Request-URI) are validated by the full parsers once
+and memoised; what changes every time (branch, tags, Call-ID, CSeq number) is checked
+against the grammar with one regular expression each.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._errors import RemoteProtocolError
+from ._grammar import TOKEN_RE
+from ._headers import Address, Headers, Via, canonical_name
+from ._memo import Memo, memo_table
+from ._message import _CALL_ID_RE, _DATE_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX, Response
+from ._uri import SipUri, parse_uri
+
+_COOKIE = "z9hg4bk"  # RFC 3261 §8.1.1.7 magic cookie, compared lower-cased (§17.2.3)
+_BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
+_TAG_RE = re.compile(r">[ \t]*;[ \t]*tag[ \t]*=[ \t]*([^;, \t]+)$", re.I)
+_CSEQ_RE = re.compile(r"([0-9]{1,9})[ \t]+([A-Za-z]+)")
+_STATUS_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ([^\r\n]*)")
+# Headers the full parser validates beyond their name (_message._CHECKS) that the REGISTER
+# scanner does not read: their presence sends the message to the full parser.
+_UNREAD_CHECKED = frozenset(("route", "record-route", "date", "min-expires"))
+_PLACEHOLDER = "\x00"
+_COPIED = frozenset(("via", "from", "to", "call-id", "cseq"))  # into every response
+# One header line "name: value" (the full parser's _HEADER_LINE_RE).
+_LINE_RE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
+_NAME_KEYS: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    """The look-up key of a header name (as :class:`Headers` keys it), remembered for
+    the names that recur."""
+    key = canonical_name(name).lower()
+    if len(_NAME_KEYS) < 1024:
+        _NAME_KEYS[name] = key
+    return key
+
+_VIA_TEMPLATES: Memo[str, Via] = memo_table()
+_FROM_TEMPLATES: Memo[str, bool] = memo_table()
+
+
+@dataclass(slots=True)
+class RegisterView:
+    """The fields of a plain REGISTER that a registrar needs (see :func:`scan_register`).
+
+    ``order`` lists the keys of Via, From, To, Call-ID and CSeq in the order the request
+    carries them (a response copies them in that order, RFC 3261 §8.2.6.2).
+    """
+
+    uri: SipUri
+    via: Via
+    via_text: str
+    branch: str
+    from_: str
+    to: str
+    to_address: Address
+    call_id: str
+    cseq: int
+    cseq_text: str
+    contact: Address | None
+    contact_text: str | None
+    expires: int | None
+    authorization: list[str]
+    order: list[str]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The server transaction key (RFC 3261 §17.2.3), as :func:`server_key` gives it."""
+        return (self.branch.lower(), self.via.sent_by.lower(), "REGISTER")
+
+
+def _via_of(value: str) -> tuple[Via, str] | None:
+    """The Via of one element with its branch (memoised by its text less the branch)."""
+    match = _BRANCH_RE.search(value)
+    if match is None:
+        return None
+    branch = match[1]
+    if not TOKEN_RE.fullmatch(branch) or not branch.lower().startswith(_COOKIE):
+        return None  # an RFC 2543 request: the full path matches it
+    template = value[:match.start(1)] + _PLACEHOLDER + value[match.end(1):]
+    via = _VIA_TEMPLATES.get(template)
+    if via is None:
+        via = _VIA_TEMPLATES.put(template, Via.parse(value).with_param("branch", _PLACEHOLDER))
+    return via, branch
+
+
+def _tagged_address_ok(value: str, header: str) -> bool:
+    """Whether From (or a To with a tag) parses: memoised by the text before the tag."""
+    match = _TAG_RE.search(value)
+    if match is not None:
+        if not TOKEN_RE.fullmatch(match[1]):
+            return False
+        value = value[:match.start() + 1]
+    known = _FROM_TEMPLATES.get(value)
+    if known is None:
+        Address.parse(value, header)  # raises when malformed
+        known = _FROM_TEMPLATES.put(value, True)
+    return known
+
+
+def scan_register(data: bytes) -> RegisterView | None:
+    """The fields of ``data`` if it is a plain REGISTER without body, else None.
+
+    Never raises: input the scanner cannot vouch for is left to :func:`parse_message`.
+    """
+    try:
+        split = _split(data, b"REGISTER ")
+        return None if split is None else _scan_register(*split)
+    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+_Split = tuple[str, list[tuple[str, str]], list[str], dict[str, str]]
+
+
+def _split(data: bytes, prefix: bytes) -> _Split | None:
+    """A body-less message starting with ``prefix``: its start line, its ``(name,
+    value)`` fields, their keys and a dict of them by key (the last of each); None for
+    a body, a bare CR or LF, a folded, empty or malformed line."""
+    if not data.startswith(prefix):
+        return None
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end + 4 != len(data):
+        return None
+    start, _, head = data[:end].decode("ascii").partition("\r\n")
+    head = head.replace("\r\n", "\n")
+    if "\r" in head:
+        return None  # a bare CR: the full parser's line rules apply
+    fields = _LINE_RE.findall(head)
+    if len(fields) != head.count("\n") + 1:
+        return None
+    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
+    return start, fields, keys, dict(zip(keys, [value for _, value in fields], strict=True))
+
+
+def _scan_register(start: str, fields: list[tuple[str, str]], keys: list[str],
+                   values: dict[str, str]) -> RegisterView | None:
+    parts = start.split(" ")
+    if len(parts) != 3 or parts[2] != "SIP/2.0":
+        return None
+    uri = parse_uri(parts[1])
+    if not isinstance(uri, SipUri) or uri.headers:
+        return None
+    if len(values) != len(keys) or not _UNREAD_CHECKED.isdisjoint(values):
+        return None  # a second Via, Contact or single header; a header left unchecked
+    order = [key for key in keys if key in _COPIED]
+    authorization = values.get("authorization")
+    if len(order) != 5:
+        return None
+    via_value = values["via"]
+    if "," in via_value:
+        return None
+    found = _via_of(via_value)
+    cseq = _CSEQ_RE.fullmatch(values["cseq"])
+    call_id = values["call-id"]
+    if found is None or cseq is None or cseq[2] != "REGISTER" \
+            or not _CALL_ID_RE.fullmatch(call_id):
+        return None
+    from_ = values["from"]
+    to = values["to"]
+    if not _common_ok(values, ("max-forwards", "expires", "content-length")):
+        return None
+    expires = values.get("expires")
+    contact_text = values.get("contact")
+    contact = None
+    if contact_text is not None:
+        if "," in contact_text or contact_text == "*" or '"' in contact_text:
+            return None
+        contact = Address.parse(contact_text, "Contact")
+        param = contact.param("expires")
+        if param is not None and not (param.isascii() and param.isdigit()
+                                      and int(param) <= DELTA_SECONDS_MAX):
+            return None
+    via, branch = found
+    return RegisterView(uri, via, via_value, branch, from_, to, Address.parse(to, "To"),
+                        call_id, int(cseq[1]), values["cseq"], contact, contact_text,
+                        None if expires is None else int(expires),
+                        [] if authorization is None else [authorization], order)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseView:
+    """What a load client reads of a response (see :func:`scan_response`)."""
+
+    status: int
+    reason: str
+    call_id: str
+    cseq: int
+    method: str
+    branch: str
+    challenge: str | None
+    fields: list[tuple[str, str]]
+
+    def response(self) -> Response:
+        """The :class:`Response` :func:`parse_message` would give (headers as received)."""
+        return Response(self.status, self.reason, Headers._from_parsed(self.fields))
+
+
+def scan_response(data: bytes) -> ResponseView | None:
+    """Status, Call-ID, CSeq, top Via branch and the first WWW-Authenticate or
+    Proxy-Authenticate of a plain body-less response with one Via, else None.
+
+    Never raises. Every header the full parser checks is checked here too (a repeated
+    value once, then memoised), or the response is left to the full parser: what this
+    accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
+    """
+    try:
+        split = _split(data, b"SIP/2.0 ")
+        return None if split is None else _scan_response(*split)
+    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _scan_response(start: str, fields: list[tuple[str, str]], keys: list[str],
+                   values: dict[str, str]) -> ResponseView | None:
+    status = _STATUS_RE.fullmatch(start)
+    if status is None:
+        return None
+    if len(values) != len(keys) and not _repeats_allowed(keys):
+        return None
+    if "route" in values or "record-route" in values:
+        return None  # not an answer to a REGISTER: the full parser reads it
+    via = values.get("via")
+    cseq = _CSEQ_RE.fullmatch(values.get("cseq", ""))
+    call_id = values.get("call-id")
+    if via is None or cseq is None or call_id is None or "," in via \
+            or not _CALL_ID_RE.fullmatch(call_id) or "from" not in values or "to" not in values:
+        return None
+    found = _via_of(via)  # our own Via, stamped the same way each time: memoised
+    if found is None:
+        return None
+    if not _common_ok(values, ("expires", "min-expires", "content-length", "max-forwards")):
+        return None
+    date = values.get("date")
+    if date is not None and not _DATE_RE.fullmatch(date):
+        return None
+    if "contact" in values and not all(_contact_ok(value) for key, (_, value)
+                                       in zip(keys, fields, strict=True) if key == "contact"):
+        return None
+    challenge = values.get("www-authenticate") or values.get("proxy-authenticate")
+    return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2], found[1],
+                        challenge, fields)
+
+
+def _common_ok(values: dict[str, str], numbers: tuple[str, ...]) -> bool:
+    """From and To parse; the ``numbers`` headers present are small decimal numbers
+    (delta-seconds, RFC 3261 §25.1); no body (Content-Length 0); Max-Forwards ≤ 255."""
+    if not _tagged_address_ok(values["from"], "From") \
+            or not _tagged_address_ok(values["to"], "To"):
+        return False
+    for key in numbers:
+        value = values.get(key)
+        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 10):
+            return False
+    return int(values.get("content-length", "0")) == 0 \
+        and int(values.get("max-forwards", "0")) <= MAX_FORWARDS_MAX
+
+
+def _repeats_allowed(keys: list[str]) -> bool:
+    """Whether the only repeated headers are challenges (several may come, §22.3) and
+    Contacts (a registrar's 200 lists every binding, §10.3 step 8)."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen and key not in ("www-authenticate", "proxy-authenticate", "contact"):
+            return False
+        seen.add(key)
+    return True
+
+
+_EXPIRES_PARAM_RE = re.compile(r";[ \t]*expires[ \t]*=[ \t]*([0-9]{1,9})$", re.I)
+
+
+def _contact_ok(value: str) -> bool:
+    """Whether a Contact (one, maybe with a final ``expires``) parses; memoised by the text
+    before that parameter, which changes as a binding ages."""
+    if "," in value or value == "*":
+        return False
+    match = _EXPIRES_PARAM_RE.search(value)
+    if match is not None:
+        value = value[:match.start()]
+    if not value.endswith(">"):
+        return False
+    known = _FROM_TEMPLATES.get(value)
+    if known is None:
+        Address.parse(value, "Contact")
+        known = _FROM_TEMPLATES.put(value, True)
+    return known
