@@ -257,11 +257,13 @@ async def run_barrage(reactor: IReactor, world: ServedWorld, target: Target, *, 
         "checks": checks, "answered": answered, "unanswered_after": late[:20],
         "responses": answers.responses, "seconds": round(elapsed, 1),
         "rate": round(sent / elapsed) if elapsed > 0 else 0, "alive": world.alive(),
-        "rss_before_kib": rss_before, "rss_after_kib": world.rss_kib() if world.alive() else 0}
+        "rss_before_kib": rss_before, "rss_after_kib": world.rss_kib() if world.alive() else 0,
+        "tracebacks": world.tracebacks()}
     say(f"  {target.label} {target.transport} seed {seed}: {sent:,} {target.unit} in "
         f"{elapsed:.0f} s ({figures['rate']:,}/s), liveness {answered:,}/{checks:,} answered, "
         f"{answers.responses:,} responses, server {'up' if figures['alive'] else 'DOWN'}, "
-        f"RSS {rss_before / 1024:.0f} -> {figures['rss_after_kib'] / 1024:.0f} MiB")
+        f"RSS {rss_before / 1024:.0f} -> {figures['rss_after_kib'] / 1024:.0f} MiB, "
+        f"{figures['tracebacks']} tracebacks in its log")
     return figures
 
 

@@ -9,9 +9,11 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
     registrar   SIPp's UAC against our registrar, and against Kamailio if installed
     dns         DNS queries/s against our DNS server
     memory      RSS per registered TCP and TLS endpoint at 1,000 and 10,000 endpoints
-    hardening   REGISTER/s against our registrar, UDP and TCP, its authorisation, limits
-                and connection policy on and off (runs interleaved, both servers up at
-                once): our client with digest, and SIPp's UAC if installed
+    hardening   what the registrar's authorisation, limits and connection policy cost:
+                its CPU per registration in process, on and off (alternating rounds);
+                REGISTER/s and server CPU per request over UDP and TCP, on and off (runs
+                interleaved, both servers up at once): our client with digest, and
+                SIPp's UAC if installed
     soak        1,000,000 requests against ``testbed serve``: its RSS and rate over time
     barrage     200,000 malformed messages per transport (UDP, TCP) and seed at a served
                 registrar, an OPTIONS every 100 that must be answered; then 300,000
@@ -71,6 +73,7 @@ from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
 from ._ray import ray_phase
+from ._registrar_cost import registrar_cost
 from ._report import table
 from ._served import ServedWorld
 from ._sipp import sipp_version
@@ -176,7 +179,8 @@ class Bench:
                                         "soak_rate": args.soak_rate,
                                         "barrage_messages": args.barrage,
                                         "barrage_seeds": args.barrage_seeds,
-                                        "dns_barrage_queries": args.dns_barrage},
+                                        "dns_barrage_queries": args.dns_barrage,
+                                        "registrar_cost": args.registrar_cost},
                            "anchors": ANCHORS, "targets": TARGETS, "phases": {},
                            "notes": []}
 
@@ -420,7 +424,16 @@ class Bench:
         loads the machine weighs on both alike. Our client registers with digest (so
         the authorisation runs); SIPp's UAC, when installed, without (the registrar
         phase's load, where the server's work is all there is to measure)."""
-        out: dict[str, Any] = {}
+        # Many short rounds: the least disturbed ones give the minimum.
+        per_round = min(50, self.args.registrar_cost)
+        cost = registrar_cost(rounds=max(1, self.args.registrar_cost // per_round),
+                              per_round=per_round)
+        self.say(f"  registrar CPU per digest registration (in process, "
+                 f"{cost['registrations']:,} each): hardening on {cost['on']['min_us']:.1f} µs, "
+                 f"off {cost['off']['min_us']:.1f} µs (minimum of the rounds), on/off "
+                 f"{cost['ratio_min']:.3f}; medians {cost['on']['median_us']:.1f} and "
+                 f"{cost['off']['median_us']:.1f} µs, {cost['ratio_median']:.3f}")
+        out: dict[str, Any] = {"registrar_cpu": cost}
         loads: list[tuple[str, int, Callable[[ServerProcess, str], Awaitable[dict[str, Any]]]]]
         loads = [("our client, digest", ENDPOINTS, lambda server, transport: self.our_client(
             server.uri(transport), transport, password="secret"))]
@@ -563,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--barrage-seeds", default="1,2", help="seeds of the barrage")
     parser.add_argument("--dns-barrage", type=int, default=300_000,
                         help="malformed DNS queries of the barrage (half UDP, half TCP)")
+    parser.add_argument("--registrar-cost", type=int, default=15_000,
+                        help="digest registrations per mode of the hardening phase's "
+                             "in-process measurement (rounds of 50)")
     parser.add_argument("--json", default="reports/bench.json", help="where to write results")
     parser.add_argument("--quick", action="store_true",
                         help="one 2 s run per figure, memory at 1,000 only, a soak of "
@@ -587,10 +603,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be at least 1 and --seconds positive")
     if args.soak_requests < 1 or args.barrage < 1 or args.dns_barrage < 2 \
+            or args.registrar_cost < 1 \
             or args.soak_t1 <= 0 or (args.soak_rate is not None and args.soak_rate <= 0) \
             or not args.barrage_seeds:
-        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage "
-                     "and --barrage-seeds must be positive")
+        parser.error("--soak-requests, --soak-t1, --soak-rate, --barrage, --dns-barrage, "
+                     "--registrar-cost and --barrage-seeds must be positive")
 
     from twisted.internet import defer, task
 

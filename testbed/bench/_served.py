@@ -53,8 +53,9 @@ def scenario_text(t1: float, accounts: int = ACCOUNTS) -> str:
 class ServedWorld:
     """``testbed serve`` of :func:`scenario_text` in ``folder``; a context manager.
 
-    What serve prints goes to ``folder/serve.log`` (read for the addresses), so that
-    nothing it might print later can block it on a pipe nobody reads.
+    What serve prints (its addresses and any error; ``-q``: no live line per message)
+    goes to ``folder/serve.log`` (read for the addresses), so that nothing it might print
+    later can block it on a pipe nobody reads.
     """
 
     def __init__(self, folder: Path, *, t1: float = 0.5, seconds: float = 3600.0) -> None:
@@ -74,8 +75,8 @@ class ServedWorld:
         log = self.folder / "serve.log"
         with log.open("wb") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "testbed.cli", "serve", str(path), "--for",
-                 f"{self.seconds:g}s"], stdin=subprocess.DEVNULL, stdout=output,
+                [sys.executable, "-m", "testbed.cli", "serve", str(path), "-q",
+                 "--for", f"{self.seconds:g}s"], stdin=subprocess.DEVNULL, stdout=output,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         text = ""
@@ -105,6 +106,14 @@ class ServedWorld:
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
+
+    def tracebacks(self) -> int:
+        """Tracebacks serve printed so far (peer input must never cause one)."""
+        try:
+            text = (self.folder / "serve.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return 0
+        return text.count("Traceback (most recent call last)")
 
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it; killed if it does not stop in time."""

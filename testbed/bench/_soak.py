@@ -106,7 +106,7 @@ async def _drive(reactor: IReactor, world: ServedWorld, requests: int, registrat
         "t1_ms": t1 * 1000, "rate_asked": rate, "requests": sent, "registrations": result.succeeded,
         "failed": result.failed, "errors": dict(result.errors), "seconds": round(elapsed, 1),
         "rate": round(sent / elapsed) if elapsed > 0 else 0, "rss_start_kib": before,
-        "samples": samples, "alive": world.alive()}
+        "samples": samples, "alive": world.alive(), "tracebacks": world.tracebacks()}
     first = next((s for s in samples if s["requests"] >= 10_000), None)
     if first is not None and first is not samples[-1]:
         figures["rss_growth_from_10k_kib"] = samples[-1]["rss_kib"] - first["rss_kib"]

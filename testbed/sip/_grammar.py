@@ -208,7 +208,9 @@ def unquote_param(value: str | None) -> str | None:
 
 def parse_uint(text: str, what: str, maximum: int) -> int:
     """Parse ``1*DIGIT`` in ``0..maximum``; anything else is a 400 naming ``what``."""
-    text = text.strip()
+    # Only SIP's linear white space (RFC 3261 §25.1): str.strip() would also drop
+    # control characters such as \x1c-\x1f, which int() then refuses.
+    text = text.strip(" \t")
     if not text.isascii() or not text.isdigit():
         raise RemoteProtocolError(f"Invalid {what}: {text[:40]!r}")
     number = int(text)

@@ -8,6 +8,7 @@ from twisted.internet.defer import Deferred
 
 from testbed.bench import _dns_barrage, rows
 from testbed.bench._barrage import KINDS, _Answers, _TcpSide, bad_messages, probe, templates
+from testbed.bench._registrar_cost import registrar_cost
 from testbed.bench._served import ACCOUNTS, scenario_text
 from testbed.bench._soak import checkpoints
 from testbed.scenario import parse
@@ -74,7 +75,9 @@ def test_soak_and_barrage_figures_in_the_table():
                               "checks": 2000, "messages": 200_000, "alive": True}],
                     "dns": [{"transport": "TCP", "seed": 1, "answered": 1500,
                              "checks": 1500, "messages": 150_000, "alive": True}]},
-        "hardening": {"our client, digest": {"UDP": {
+        "hardening": {"registrar_cpu": {"on": {"min_us": 152.2}, "off": {"min_us": 140.0},
+                                        "ratio_min": 1.087},
+                      "our client, digest": {"UDP": {
             "on": {"rate": 2900, "cpu_us_per_request": 103.0},
             "off": {"rate": 3000, "cpu_us_per_request": 100.0},
             "ratio": 2900 / 3000, "cpu_ratio": 1.03}}}}}
@@ -92,6 +95,8 @@ def test_soak_and_barrage_figures_in_the_table():
         "2,900", "off 3,000", "0.967x")
     assert table["server CPU µs/request, our client, digest, UDP, hardening on"][1:4] == (
         "103", "off 100", "1.030x")
+    assert table["registrar CPU µs per digest registration, hardening on (in process)"][1:4] \
+        == ("152", "off 140", "1.087x")
 
 
 def test_bad_dns_queries_are_seeded_bad_and_of_every_kind():
@@ -131,3 +136,10 @@ def test_a_dns_liveness_answer_is_recognised_by_its_name_and_tcp_frames():
     rng = random.Random(3)
     lengths = {int.from_bytes(_dns_barrage.frame(rng, query)[:2], "big") for _ in range(400)}
     assert len(query) in lengths and len(lengths) > 1  # some lengths lie, as meant
+
+
+def test_the_registrar_cost_counts_digest_registrations_on_and_off():
+    cost = registrar_cost(rounds=2, per_round=20)
+    assert cost["registrations"] == 40
+    assert cost["on"]["min_us"] > 0 and cost["off"]["min_us"] > 0
+    assert cost["ratio_min"] == cost["on"]["min_us"] / cost["off"]["min_us"]
