@@ -266,13 +266,6 @@ def disable_nagle(transport: object) -> None:
         no_delay(True)
 
 
-import os
-FLUSH_EVERY = int(os.environ.get('TB_FLUSH_EVERY', '16'))  # XXX experiment
-"""Messages of one read handled before what they answered is written out: one system
-call per batch, yet the peer gets its first answers (and sends more) while the rest of
-a large read is being handled, instead of both ends taking turns (see :func:`flush_now`)."""
-
-
 def flush_now(transport: object) -> None:
     """Send what was just written now, not at the next reactor iteration.
 
@@ -362,13 +355,7 @@ class StreamProtocol(protocol.Protocol):
         framer = self.framer
         sink = self.sink
         framer.feed(data)
-        handled = 0
         while not flow.closed:
-            handled += 1
-            if handled > FLUSH_EVERY and self.unflushed:
-                handled = 1
-                self.unflushed = False
-                flush_now(self.transport)
             try:
                 frame = framer.next_frame()
             except RemoteProtocolError as exc:
