@@ -161,7 +161,13 @@ class FastRegister:
         """Set ``pending``'s next timer to ``due``; arm the reactor's if it is the earliest."""
         pending.due = due
         self._order += 1
-        heapq.heappush(self._timers, (due, self._order, key))
+        heap = self._timers
+        if len(heap) > 2 * len(self._pending) + 1024:  # mostly stale (Timer F is 64*T1)
+            live = self._pending
+            heap[:] = [entry for entry in heap
+                       if (found := live.get(entry[2])) is not None and found.due == entry[0]]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (due, self._order, key))
         armed = self._armed
         if armed is None or due < self._armed_at:
             if armed is not None:

@@ -165,3 +165,21 @@ def test_timer_f_alone_over_tcp_on_the_shared_timer():
     assert not failures and len(wire.sent) == 1
     clock.advance(0.001)
     assert [f.timer for f in failures] == ["F"]
+
+
+def test_answered_transactions_leave_no_pile_of_timer_entries():
+    """Timer F (64*T1) entries of answered TCP requests are dropped well before they
+    come due, and the live one still fires on time."""
+    timers = Timers.scaled(0.5)
+    clock, stack, fast, flow, _, _ = setup(timers)
+    flow.transport = Transport.TCP
+    failures: list[TransactionFailed] = []
+    fast.send(flow, request("z9hG4bKlive"), "z9hG4bKlive").addErrback(
+        lambda f: failures.append(f.value))
+    for n in range(5000):
+        data = request(f"z9hG4bK{n}")
+        fast.send(flow, data, f"z9hG4bK{n}")
+        assert stack.fast_path_taken(answer(data, 200), flow)
+    assert len(fast._timers) <= 2 * len(fast._pending) + 1025
+    clock.advance(timers.timer_f)
+    assert [f.timer for f in failures] == ["F"]
