@@ -106,6 +106,7 @@ class FastRegister:
         self._pending: dict[str, _Pending] = {}
         self._completed: dict[str, float] = {}
         self._expiries: deque[tuple[float, str]] = deque()
+        self._uri_of: tuple[Request, str] | None = None
         self._timers: list[tuple[float, int, str]] = []  # (due, order, branch key)
         self._order = 0
         self._armed: IDelayedCall | None = None
@@ -126,7 +127,9 @@ class FastRegister:
         what the operation rules read of the request for digest; ``on_transmit`` hears of
         each transmission (True for a retransmission), as :meth:`SipStack.send_request`
         tells it."""
-        uri = str(request.uri)
+        if self._uri_of is None or self._uri_of[0] is not request:  # the engine keeps one
+            self._uri_of = (request, str(request.uri))
+        uri = self._uri_of[1]
 
         def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
             branch, tag = draw()
