@@ -288,7 +288,7 @@ class RegisterFastPath:
             if binding.contact.uri is not uri:  # the scanner's memo gives the same object
                 if asked is None:
                     asked = str(uri)
-                if str(binding.contact.uri) != asked:
+                if binding.uri_text != asked:
                     continue
             seconds = max(seconds, float(binding.remaining(now)))
         held = self._held.get(view.to)
