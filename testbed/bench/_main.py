@@ -17,9 +17,11 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
                 registrar, an OPTIONS every 100 that must be answered; then 300,000
                 malformed DNS queries (half UDP, half TCP) at its DNS server, a query
                 every 100 that must be answered
+    ray         our client on 1 and 2 local Ray workers; Ray's start-up time (:mod:`._ray`)
 
-``make bench`` runs the first seven; ``make soak`` the last two (``--only soak,barrage``),
-which take longer (an hour or so: a million requests, a million bad messages).
+``make bench`` runs all but the soak and the barrage; ``make soak`` those two
+(``--only soak,barrage``), which take longer (an hour or so: a million requests, a
+million bad messages).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
 process, on its reactor. Ratios compare figures taken in the same run (the machines
@@ -68,6 +70,7 @@ from ._dns import measure
 from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
 from ._parse import parse_figures
+from ._ray import ray_phase
 from ._report import table
 from ._served import ServedWorld
 from ._sipp import sipp_version
@@ -76,9 +79,9 @@ from ._soak import soak
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "hardening", "soak",
-          "barrage")
-DEFAULT_PHASES = PHASES[:7]
+PHASES = ("parse", "client", "sipp", "registrar", "dns", "memory", "hardening", "ray",
+          "soak", "barrage")
+DEFAULT_PHASES = PHASES[:8]
 """What ``make bench`` runs; the soak and the barrage are ``make soak``."""
 TARGETS: dict[str, Any] = {
     "registrar_vs_kamailio": 0.5,
@@ -365,6 +368,9 @@ class Bench:
                                 seconds=self.args.seconds)
         figures["rate"] = figures.pop("qps")
         return figures
+
+    async def ray(self) -> dict[str, Any]:
+        return await ray_phase(self, ENDPOINTS, WINDOW)
 
     async def memory(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._ray import ray_rows
+
 
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
@@ -127,6 +129,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((f"DNS barrage {run['transport']} seed {run['seed']}: liveness answered",
                     f"{run['answered']:,}/{run['checks']:,}",
                     f"{run['messages']:,} queries", "", "up" if run["alive"] else "DOWN"))
+    out.extend(ray_rows(phases.get("ray", {})))
     return out
 
 

@@ -3,18 +3,22 @@
     testbed load URI --transport udp|tcp|tls|wss|auto --endpoints N [--rate R]
                      (--duration D | --count C) [--operation register|call]
                      [--user NAME | --users A,B,.. | --user-prefix P] [--password PW]
-                     [--workers K] [--json FILE] [--stats-csv FILE] [--report-dir DIR]
+                     [--workers K | --cluster ADDRESS [--workers-per-node N]]
+                     [--prometheus [HOST:]PORT] [--json FILE] [--stats-csv FILE]
+                     [--report-dir DIR]
                      [--stats-interval D] [--server-process] ...
 
 Prints live statistics (the last period and the total side by side), then the counts by
 outcome, the rate achieved, retransmissions and the latency percentiles and histogram
 per transport. ``--stats-csv`` writes one row per interval (periodic and cumulative
-columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. Exit code 0
-when every operation succeeded, 1 otherwise, 2 for a usage mistake (one line, no
-traceback). When every operation failed on authentication (a 401/407 to the
-credentials, or a 403), one line says which user names were used and what to pass
-instead: a served world (``testbed serve``) has its own accounts (``--user alice
---password secret``), not ``alice0..``.
+columns, like SIPp's -trace_stat); ``--json`` carries the same intervals. ``--workers K``
+(K > 1) runs K workers on a local Ray runtime, ``--cluster`` on an existing Ray cluster
+(one worker per node by default); a single worker runs in this process and never
+imports Ray. Exit code 0 when every operation succeeded (and no worker was lost), 1
+otherwise, 2 for a usage mistake (one line, no traceback). When every operation failed
+on authentication (a 401/407 to the credentials, or a 403), one line says which user
+names were used and what to pass instead: a served world (``testbed serve``) has its
+own accounts (``--user alice --password secret``), not ``alice0..``.
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ from testbed.load import (
     CONNECTION_MODES,
     DEFAULT_TIME_LIMIT,
     OPERATIONS,
+    LiveTracker,
     LoadConfig,
     LoadResult,
+    LoadRunner,
     ProcessError,
     ProgressDisplay,
     ServerProcess,
     ServerSpec,
-    run_load,
+    WorkerInfo,
+    WorkerPlan,
+    WorkersRun,
+    cluster_endpoint,
     run_workers,
     tune_gc,
     write_stats_csv,
@@ -77,8 +86,20 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     stop.add_argument("--count", type=positive_int, metavar="C", help="operations to start")
     load.add_argument("--operation", default="register", choices=OPERATIONS,
                       help="REGISTER (with digest) or a call (INVITE, ACK, BYE)")
-    load.add_argument("--workers", type=positive_int, default=1, metavar="K",
-                      help="split the endpoints over K processes (one core each)")
+    ray = load.add_argument_group("workers on Ray (one reactor per process, results merged)")
+    ray.add_argument("--workers", type=positive_int, default=1, metavar="K",
+                     help="split the endpoints over K workers on a local Ray runtime "
+                          "(one core each; 1, the default, runs in this process)")
+    ray.add_argument("--cluster", type=_cluster_address, metavar="ADDRESS",
+                     help="run the workers on a Ray cluster: auto, HOST:PORT (the head's "
+                          "GCS) or ray://HOST:10001 (Ray Client)")
+    ray.add_argument("--workers-per-node", type=positive_int, metavar="N",
+                     help="with --cluster: workers on each node with CPUs (default 1)")
+    ray.add_argument("--dashboard", action="store_true",
+                     help="with a local runtime: start Ray's dashboard too")
+    load.add_argument("--prometheus", type=_listen_address, metavar="[HOST:]PORT",
+                      help="serve live load metrics for Prometheus at /metrics on this "
+                           "port (all interfaces unless HOST is given)")
     load.add_argument("--json", metavar="FILE",
                       help="write the configuration and result (with the intervals)")
     load.add_argument("--report-dir", metavar="DIR",
@@ -120,6 +141,13 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         raise ValueError("give --duration or --count (or both): a load run must end")
     if args.workers > args.endpoints:
         raise ValueError(f"--workers {args.workers} exceeds --endpoints {args.endpoints}")
+    if args.cluster is not None and args.workers > 1:
+        raise ValueError("--workers is for a local runtime; with --cluster give "
+                         "--workers-per-node")
+    if args.workers_per_node is not None and args.cluster is None:
+        raise ValueError("--workers-per-node needs --cluster")
+    if args.dashboard and args.workers == 1:
+        raise ValueError("--dashboard is Ray's: give --workers K (K > 1)")
     return LoadConfig(
         registrar=args.uri, transport=args.transport, endpoints=args.endpoints,
         rate=args.rate, duration=args.duration, count=args.count, operation=args.operation,
@@ -173,19 +201,52 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
         config = dataclasses.replace(config, dns=[server.dns], ca_pem=server.ca_pem,
                                      ca_file=None)
     display = None if args.no_progress else ProgressDisplay(sys.stdout)
+    metrics = None
+    if args.prometheus is not None:
+        from testbed.load import LoadMetrics  # prometheus-client only when asked for
+
+        metrics = LoadMetrics(config.operation)
+        host, port = args.prometheus
+        try:
+            port = metrics.serve(port, host)
+        except OSError as exc:
+            print(f"testbed load: --prometheus {fmt_hostport((host, port))}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"prometheus metrics on http://{fmt_hostport((host, port))}/metrics",
+              flush=True)
+    run = None
     try:
-        result = _run(config, args.workers, display)
+        if args.workers > 1 or args.cluster is not None:
+            plan = WorkerPlan(workers=args.workers, cluster=args.cluster,
+                              workers_per_node=args.workers_per_node or 1,
+                              dashboard=args.dashboard)
+            run = _run_on_ray(config, plan, display, metrics)
+            result = run.result
+        else:
+            result = _run(config, display, metrics)
     except ProcessError as exc:
         print(f"testbed load: {exc}", file=sys.stderr)
         return 1
     finally:
         if server is not None:
             server.stop()
+        if metrics is not None:
+            metrics.close()
     print(result.summary())
+    if run is not None:
+        print(f"  ray: {run.runtime}; {len(run.workers)} workers ready in {run.ready:.2f} s")
+        for lost in run.lost:
+            print(f"  lost: worker {lost.index} after {lost.after:.1f} s: {lost.reason}")
     if (refused := authentication_refused(config, result)) is not None:
         print(f"testbed load: {refused}", file=sys.stderr)
     if args.json:
-        data = {"config": _public(config.to_json()), "result": result.to_json()}
+        data: dict[str, Any] = {"config": _public(config.to_json()), "result": result.to_json()}
+        if run is not None:
+            data["ray"] = {"runtime": run.runtime, "startup_s": round(run.startup, 3),
+                           "ready_s": round(run.ready, 3),
+                           "workers": [dataclasses.asdict(w) for w in run.workers],
+                           "lost": [dataclasses.asdict(w) for w in run.lost]}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if args.report_dir:
         page = write_load_page(args.report_dir, result, target=str(config.registrar))
@@ -194,7 +255,8 @@ def _load_run(args: argparse.Namespace, config: LoadConfig, stats: IO[str] | Non
         rows = write_stats_csv(result, stats)
         print(f"  statistics: {rows} intervals of {config.stats_interval:g} s in "
               f"{args.stats_csv}")
-    return 0 if result.failed == 0 and result.unfinished == 0 and result.attempted else 1
+    ok = result.failed == 0 and result.unfinished == 0 and result.attempted
+    return 0 if ok and (run is None or run.ok) else 1
 
 
 def _names(text: str) -> list[str]:
@@ -228,21 +290,62 @@ def authentication_refused(config: LoadConfig, result: LoadResult) -> str | None
             "prints a served world's)")
 
 
-def _run(config: LoadConfig, workers: int, display: ProgressDisplay | None) -> LoadResult:
+def _run_on_ray(config: LoadConfig, plan: WorkerPlan, display: ProgressDisplay | None,
+                metrics: Any) -> WorkersRun:
+    def started(workers: list[WorkerInfo]) -> None:
+        for worker in workers:
+            print(f"  {worker.describe()}", flush=True)
+
+    def announce(line: str) -> None:
+        print(f"ray: {line}", flush=True)
+
+    return run_workers(config, plan, progress=display,
+                       progress_interval=display.refresh if display is not None else 1.0,
+                       live=metrics.update if metrics is not None else None,
+                       started=started, announce=announce)
+
+
+def _run(config: LoadConfig, display: ProgressDisplay | None, metrics: Any) -> LoadResult:
+    """One worker, in this process, on the global reactor."""
     refresh = display.refresh if display is not None else 1.0
-    if workers > 1:
-        return run_workers(config, workers, progress=display, progress_interval=refresh)
     tune_gc()
     results: list[LoadResult] = []
 
     async def go(reactor: IReactor) -> None:
-        results.append(await run_load(reactor, config, progress=display,
-                                      progress_interval=refresh))
+        runner = LoadRunner(reactor, config, progress=display, progress_interval=refresh)
+        if metrics is not None:
+            tracker = LiveTracker(runner)
+
+            def report(progress: Any) -> None:
+                if display is not None:
+                    display(progress)
+                metrics.update(tracker.snapshot())
+
+            runner.progress = report
+        try:
+            results.append(await runner.run())
+        finally:
+            await runner.stop()
 
     code = react(go)
     if code or not results:
         raise RuntimeError(f"the load run failed (exit {code})")
     return results[0]
+
+
+def _cluster_address(text: str) -> str:
+    try:
+        cluster_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:

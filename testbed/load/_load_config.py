@@ -2,8 +2,8 @@
 
 A :class:`LoadConfig` is plain data, validated in ``__post_init__`` so that a mistake in a
 flag or a scenario step is one clear ``ValueError`` line. It serialises to JSON
-(:meth:`to_json` / :meth:`from_json`) because worker processes get their slice of the
-load that way (:meth:`slice`).
+(:meth:`to_json` / :meth:`from_json`) for ``--json`` reports; Ray workers get their
+slice of the load (:meth:`slice`) as the object itself.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class LoadConfig:
             rate=None if self.rate is None else self.rate * share, window=window,
             seed=self.seed * 1000 + index)
 
-    # -- JSON (worker processes) --------------------------------------------------------
+    # -- JSON (reports) -----------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

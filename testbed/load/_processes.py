@@ -1,9 +1,9 @@
 """Child processes of a load run: JSON lines with a deadline, stopping, memory, the GC.
 
-The registrar process (:mod:`._server_process`) and the load workers (:mod:`._workers`)
-talk to their parent the same way: one JSON object per line on stdout, read here with a
-deadline (:class:`LineChannel`); closing a child's stdin is its cue to stop
-(:func:`stop_process`).
+The registrar process (:mod:`._server_process`) talks to its parent with one JSON
+object per line on stdout, read here with a deadline (:class:`LineChannel`); closing
+its stdin is its cue to stop (:func:`stop_process`). Load workers are Ray actors
+(:mod:`._ray_actors`); they share :func:`tune_gc`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ OUTCOME_TRANSPORTS = [Transport.parse(mode).value for mode in TRANSPORTS]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 FAULT_KINDS = [kind for kind in SERVER_FAULT_KINDS if kind != "relay"]
 DNS_QUERY_TYPES = [*RECORD_TYPES, "ANY"]
+CLUSTER_ADDRESS = (r"^(auto|ray://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?"
+                   r"|([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})$")
+"""A Ray address: ``auto``, ``ray://HOST[:PORT]`` (Ray Client) or ``HOST:PORT`` (GCS)."""
 PLACEHOLDER = r"\$\{([^}]*)\}"
 """``${name}``: the address of registrar ``name`` (see :mod:`._validation`)."""
 
@@ -169,6 +172,12 @@ STEPS: dict[str, Schema] = {
                                    **{"x-expected": "a user name"}),
             "registrar": _string("the registrar that gets the endpoints' accounts "
                                  "(default: the first)"),
+            "workers": _integer("run the load on this many Ray workers (a local Ray "
+                                "runtime; with cluster: this many on each node)", 1, 64),
+            "cluster": _string("run the load on a Ray cluster: auto, HOST:PORT (the head's "
+                               "GCS) or ray://HOST:10001 (Ray Client)",
+                               pattern=CLUSTER_ADDRESS,
+                               **{"x-expected": "auto, HOST:PORT or ray://HOST[:PORT]"}),
             "expect": OUTCOME_EXPECT},
         required=("endpoints",),
         anyOf=[{"required": ["duration"]}, {"required": ["count"]}]),

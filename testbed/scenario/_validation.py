@@ -130,6 +130,11 @@ def _reference_errors(located: LocatedData) -> list[ScenarioError]:
     for i, step in enumerate(data["steps"]):
         if not isinstance(step, dict):
             continue
+        load = step.get("load") or {}
+        if load.get("workers", 1) > load.get("endpoints", 1) and "cluster" not in load:
+            errors.append(located.error(("steps", i, "load", "workers"),
+                                        f"{load['workers']} workers for {load['endpoints']} "
+                                        "endpoints: give each worker at least one endpoint"))
         for kind, key in (("load", "registrar"), ("inbound", "from")):
             if kind not in step:
                 continue

@@ -1,5 +1,5 @@
-"""Load across processes: our registrar in a process of its own, worker processes,
-and the ``testbed load`` command line. Tiny loads; counts must add up."""
+"""Load across processes: our registrar in a process of its own and the ``testbed load``
+command line (workers on Ray: test_load_ray*.py). Tiny loads; counts must add up."""
 
 import csv
 import json
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec, run_workers
+from testbed.load import ServerProcess, ServerSpec
 
 
 @pytest.fixture
@@ -26,26 +26,6 @@ def test_server_process_reports_its_addresses_and_state(registrar_process):
     stats = registrar_process.command("gc")
     assert stats["bindings"] == 0 and stats["rss_kib"] > 0
     assert registrar_process.uri("tcp").endswith(";transport=tcp")
-
-
-def test_two_workers_split_the_endpoints_and_merge_exactly(registrar_process):
-    config = LoadConfig(registrar=registrar_process.uri("udp"), transport="udp", endpoints=8,
-                        count=40, password="pw", domain="example.com", time_limit=60)
-    seen = []
-    result = run_workers(config, 2, progress=seen.append, progress_interval=0.2)
-    assert result.workers == 2 and result.endpoints == 8
-    assert result.check() == [] and result.attempted == 40 and result.succeeded == 40
-    assert result.latency("UDP").count == 40
-    assert result.intervals and sum(i.succeeded for i in result.intervals) == 40
-    assert registrar_process.command("stats")["bindings"] == 8  # alice0..alice7, once each
-    assert seen and seen[-1].done and seen[-1].succeeded == 40
-
-
-def test_a_worker_that_cannot_start_is_one_clear_error(registrar_process):
-    config = LoadConfig(registrar=registrar_process.uri("udp"), transport="udp", endpoints=2,
-                        count=2, domain="example.com")
-    with pytest.raises(ProcessError, match="did not start"):
-        run_workers(config, 2, python="/bin/false")
 
 
 def test_command_line_with_its_own_server_process(tmp_path):

@@ -20,6 +20,10 @@ def test_command_line_to_config():
 @pytest.mark.parametrize(("argv", "message"), [
     (["--endpoints", "2"], "duration or --count"),
     (["--endpoints", "2", "--count", "5", "--workers", "3"], "exceeds"),
+    (["--endpoints", "4", "--count", "5", "--workers", "2", "--cluster", "auto"],
+     "with --cluster give --workers-per-node"),
+    (["--endpoints", "4", "--count", "5", "--workers-per-node", "2"], "needs --cluster"),
+    (["--endpoints", "4", "--count", "5", "--dashboard"], "give --workers K"),
 ])
 def test_command_line_mistakes(argv, message):
     args = build_parser().parse_args(["load", "sip:example.com", *argv])
@@ -89,3 +93,23 @@ def test_authentication_refused_only_when_every_attempt_failed_on_it(errors, sta
         assert line is None
     else:
         assert line is not None and says in line and "\n" not in line
+
+
+def test_ray_and_prometheus_flags():
+    args = build_parser().parse_args(
+        ["load", "sip:example.com", "--count", "5", "--endpoints", "4", "--cluster",
+         "ray://head", "--workers-per-node", "2", "--prometheus", "9108"])
+    config_from_args(args)
+    assert (args.cluster, args.workers_per_node, args.prometheus) == (
+        "ray://head", 2, ("0.0.0.0", 9108))
+    args = build_parser().parse_args(["load", "sip:example.com", "--prometheus",
+                                      "127.0.0.1:0"])
+    assert args.prometheus == ("127.0.0.1", 0)
+
+
+def test_bad_cluster_or_metrics_address_is_a_usage_error(capsys):
+    for argv in (["--cluster", "head"], ["--prometheus", "x"], ["--prometheus", "a:70000"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["load", "sip:example.com", *argv])
+    err = capsys.readouterr().err
+    assert "cluster address must be auto" in err and "expected [HOST:]PORT" in err
