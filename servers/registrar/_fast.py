@@ -183,6 +183,7 @@ class RegisterFastPath:
         self._vias: dict[tuple[Via, HostPort], tuple[str | None, HostPort]] = {}
         self._tos: dict[str, str] = {}
         self._summaries: dict[SipUri, str] = {}
+        self._held: dict[str, str] = {}  # To text -> its URI as text (the hold's key)
 
     def __call__(self, data: bytes, flow: Flow) -> bool:
         view = scan_register(data)
@@ -281,9 +282,18 @@ class RegisterFastPath:
         guard = flow.guard
         assert guard is not None and view.contact is not None
         uri = view.contact.uri
-        asked = str(uri)
+        asked: str | None = None
         seconds = 0.0
         for binding in self.registrar.location.bindings.get(aor_of(view.to_address.uri), []):
-            if binding.contact.uri is uri or str(binding.contact.uri) == asked:
-                seconds = max(seconds, float(binding.remaining(now)))
-        guard.hold(str(view.to_address.uri), now + seconds, now)
+            if binding.contact.uri is not uri:  # the scanner's memo gives the same object
+                if asked is None:
+                    asked = str(uri)
+                if binding.uri_text != asked:
+                    continue
+            seconds = max(seconds, float(binding.remaining(now)))
+        held = self._held.get(view.to)
+        if held is None:
+            if len(self._held) >= _CACHED:
+                self._held.clear()
+            held = self._held[view.to] = str(view.to_address.uri)
+        guard.hold(held, now + seconds, now)

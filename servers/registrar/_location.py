@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from testbed.sip import Address, Request, SipUri
 
@@ -38,9 +39,24 @@ class Binding:
     cseq: int
     flow: object = None  # the transport flow the REGISTER arrived on
     source: tuple[str, int] | None = None
+    template: str | None = field(default=None, repr=False, compare=False)
+    """Its Contact header value with the ``expires`` left as a placeholder (200 OKs)."""
 
     def remaining(self, now: float) -> int:
         return max(0, int(round(self.expires_at - now)))
+
+    # Each REGISTER compares its contact with every binding of its address-of-record and
+    # lists them all in its 200 OK: what that needs of a binding is made once, when first
+    # asked (hashing an Address for a table costs more than using the text).
+    @cached_property
+    def key(self) -> str:
+        """What contacts compare by (:func:`_contact_key`)."""
+        return _contact_key(self.contact)
+
+    @cached_property
+    def uri_text(self) -> str:
+        """The contact's URI as text."""
+        return str(self.contact.uri)
 
 
 class RegisterRejected(Exception):
@@ -163,7 +179,7 @@ class LocationTable:
                                        (("Min-Expires", str(self.min_expires)),))
             seconds = min(seconds, self.max_expires)
             key = _contact_key(contact)
-            existing = next((b for b in current if _contact_key(b.contact) == key), None)
+            existing = next((b for b in current if b.key == key), None)
             if existing is not None:
                 if existing.call_id == call_id and cseq <= existing.cseq:
                     continue  # a stale or replayed request (step 7)
@@ -235,11 +251,15 @@ class LocationTable:
         texts = self._contact_texts
         headers = []
         for binding in bindings:
-            text = texts.get(binding.contact)
+            text = binding.template
             if text is None:
-                if len(texts) >= _CONTACT_TEXTS:
-                    texts.clear()
-                text = texts[binding.contact] = str(binding.contact.with_param("expires", "\x00"))
+                text = texts.get(binding.contact)
+                if text is None:
+                    if len(texts) >= _CONTACT_TEXTS:
+                        texts.clear()
+                    text = texts[binding.contact] = str(
+                        binding.contact.with_param("expires", "\x00"))
+                binding.template = text
             headers.append(("Contact", text.replace("\x00", str(binding.remaining(now)))))
         return headers
 

@@ -62,7 +62,7 @@ from testbed.transport import (
 )
 
 from ._endpoint import _Endpoint
-from ._fast_client import FastRegister
+from ._fast_client import FastRegister, fast_branch
 from ._intervals import IntervalClock
 from ._load_config import LoadConfig
 from ._quiet_trace import QuietTrace
@@ -406,7 +406,7 @@ class LoadRunner:
                 endpoint.target = target
             self._ended(self._result(verdict, flow, started), endpoint)
 
-        send = fast.sender(self._register_request, flow, lambda: (new_branch(self.rng),
+        send = fast.sender(self._register_request, flow, lambda: (fast_branch(self.rng),
                                                                   self._tag()),
                            endpoint.to, endpoint.sequence.call_id, contact, USER_AGENT,
                            self._transmitted)

@@ -14,7 +14,9 @@ instead
   is retransmitted at T1, doubling to T2 (at T2 once a provisional answer came,
   §17.1.2.2), Timer F ends it after 64*T1 as a timeout, a final answer's retransmissions
   are absorbed for T4 (Timer K); a connection lost or an ICMP error fails it at once,
-  as the stack's transactions fail;
+  as the stack's transactions fail. Their timers are deadlines in one heap under one
+  reactor timer (armed at the earliest live deadline), not a ``callLater`` each: an
+  answered transaction leaves its deadline behind, skipped when it comes up;
 * reads answers with :func:`scan_response` (status, Call-ID, CSeq, branch, challenge)
   before the parser, and hands the operation rules (:class:`Registration`: digest,
   423, verdict) the :class:`Response` the parser would have made. An answer it cannot
@@ -25,6 +27,8 @@ The operation rules are the user agent's: only the carrying of requests is diffe
 
 from __future__ import annotations
 
+import heapq
+import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ from twisted.internet.interfaces import IDelayedCall
 from testbed.client import SendNow, SendRequest
 from testbed.reactor import IReactor
 from testbed.sip import (
+    BRANCH_MAGIC_COOKIE,
     RemoteProtocolError,
     Request,
     Response,
@@ -48,6 +53,13 @@ from testbed.transport import Flow, SipStack, Trace, TransactionFailed
 from ._quiet_trace import QuietTrace
 
 FAST_TRANSPORTS = (Transport.UDP, Transport.TCP)
+
+
+def fast_branch(rng: random.Random) -> str:
+    """A fresh branch (RFC 3261 §8.1.1.7): the magic cookie and 80 random bits in hex,
+    drawn in one call (``new_branch`` draws a character at a time: several times the
+    cost, per request)."""
+    return f"{BRANCH_MAGIC_COOKIE}{rng.getrandbits(80):020x}"
 
 
 def register_bytes(uri: str, flow: Flow, branch: str, from_: str, to: str, call_id: str,
@@ -76,7 +88,9 @@ class _Pending:
     on_transmit: Callable[[bool], None] | None
     deadline: float
     interval: float
-    timer: IDelayedCall | None = None
+    due: float = 0.0
+    """When its next timer (E over UDP, F over TCP) fires; heap entries for another
+    time, or for a transaction no longer pending, are stale."""
     proceeding: bool = False
 
 
@@ -92,6 +106,11 @@ class FastRegister:
         self._pending: dict[str, _Pending] = {}
         self._completed: dict[str, float] = {}
         self._expiries: deque[tuple[float, str]] = deque()
+        self._uri_of: tuple[Request, str] | None = None
+        self._timers: list[tuple[float, int, str]] = []  # (due, order, branch key)
+        self._order = 0
+        self._armed: IDelayedCall | None = None
+        self._armed_at = 0.0
         stack.fast_path = self.answer
         stack.on_unreachable.append(self.unreachable)
 
@@ -108,7 +127,9 @@ class FastRegister:
         what the operation rules read of the request for digest; ``on_transmit`` hears of
         each transmission (True for a retransmission), as :meth:`SipStack.send_request`
         tells it."""
-        uri = str(request.uri)
+        if self._uri_of is None or self._uri_of[0] is not request:  # the engine keeps one
+            self._uri_of = (request, str(request.uri))
+        uri = self._uri_of[1]
 
         def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
             branch, tag = draw()
@@ -134,11 +155,53 @@ class FastRegister:
         key = branch.lower()
         self._pending[key] = pending
         self.requests += 1
-        if flow.transport is Transport.UDP:  # Timer E (§17.1.2.2)
-            pending.timer = self.reactor.callLater(timers.t1, self._retransmit, key)
-        else:
-            pending.timer = self.reactor.callLater(timers.timer_f, self._expire_f, key)
+        # Timer E over UDP (§17.1.2.2), else Timer F alone
+        self._at(pending, key, now + (timers.t1 if flow.transport is Transport.UDP
+                                      else timers.timer_f), now)
         return result
+
+    def _at(self, pending: _Pending, key: str, due: float, now: float) -> None:
+        """Set ``pending``'s next timer to ``due``; arm the reactor's if it is the earliest."""
+        pending.due = due
+        self._order += 1
+        heap = self._timers
+        if len(heap) > 2 * len(self._pending) + 1024:  # mostly stale (Timer F is 64*T1)
+            live = self._pending
+            heap[:] = [entry for entry in heap
+                       if (found := live.get(entry[2])) is not None and found.due == entry[0]]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (due, self._order, key))
+        armed = self._armed
+        if armed is None or due < self._armed_at:
+            if armed is not None:
+                armed.cancel()
+            self._armed_at = due
+            self._armed = self.reactor.callLater(max(0.0, due - now), self._fire)
+
+    def _fire(self) -> None:
+        """Run every timer now due, then arm for the earliest live one left."""
+        self._armed = None
+        now = self.reactor.seconds()
+        heap = self._timers
+        pending_of = self._pending
+        while heap:
+            due, _, key = heap[0]
+            pending = pending_of.get(key)
+            if pending is None or pending.due != due:
+                heapq.heappop(heap)  # answered, failed, or moved: stale
+                continue
+            if due > now + 1e-9:
+                break
+            heapq.heappop(heap)
+            if pending.flow.transport is Transport.UDP:
+                self._retransmit(key)
+            else:
+                self._expire_f(key)
+        if heap and (self._armed is None or heap[0][0] < self._armed_at):
+            if self._armed is not None:  # a retransmission above armed it for later
+                self._armed.cancel()
+            self._armed_at = heap[0][0]
+            self._armed = self.reactor.callLater(max(0.0, heap[0][0] - now), self._fire)
 
     def _write(self, pending: _Pending, *, retransmission: bool) -> bool:
         flow = pending.flow
@@ -168,8 +231,7 @@ class FastRegister:
             return
         t2 = self.timers.t2
         pending.interval = t2 if pending.proceeding else min(2 * pending.interval, t2)
-        pending.timer = self.reactor.callLater(min(pending.interval, pending.deadline - now),
-                                               self._retransmit, key)
+        self._at(pending, key, now + min(pending.interval, pending.deadline - now), now)
 
     def _expire_f(self, key: str) -> None:
         pending = self._pending.pop(key, None)
@@ -213,9 +275,7 @@ class FastRegister:
         if status < 200:
             pending.proceeding = True
             return True
-        del self._pending[key]
-        if pending.timer is not None and pending.timer.active():
-            pending.timer.cancel()
+        del self._pending[key]  # its timer entry is stale now
         if flow.transport is Transport.UDP:
             self._completed[key] = now + self.timers.timer_k
             self._expiries.append((now + self.timers.timer_k, key))
@@ -239,14 +299,13 @@ class FastRegister:
         for key, pending in list(self._pending.items()):
             if pending.flow.key == flow.key:
                 del self._pending[key]
-                if pending.timer is not None and pending.timer.active():
-                    pending.timer.cancel()
                 pending.result.errback(TransactionFailed(kind, reason))
 
     def stop(self) -> None:
-        for pending in self._pending.values():
-            if pending.timer is not None and pending.timer.active():
-                pending.timer.cancel()
+        if self._armed is not None and self._armed.active():
+            self._armed.cancel()
+        self._armed = None
+        self._timers.clear()
         self._pending.clear()
 
     def _count(self, kind: str) -> None:

@@ -127,3 +127,59 @@ def test_a_lost_flow_or_an_icmp_error_fails_it_at_once():
     stack.flow_unreachable(flow, "refused", "ICMP port unreachable")
     fast.flow_closed(flow, "reset")
     assert [(f.kind, f.reason) for f in failures] == [("refused", "ICMP port unreachable")] * 2
+
+
+def test_transactions_share_one_timer_yet_each_keeps_its_own_times():
+    """Three requests sent at different times, one answered: the other two retransmit
+    at their own T1, 2T1, ... (one reactor timer serves them all), the answered one
+    never does, and nothing is left armed once every one has ended."""
+    timers = Timers.scaled(0.5)
+    clock, stack, fast, flow, wire, _ = setup(timers)
+    sent_at: dict[bytes, list[float]] = {}
+    failures: list[TransactionFailed] = []
+    datas = [request(f"z9hG4bK{n}") for n in "abc"]
+    for n, data in enumerate(datas):
+        fast.send(flow, data, f"z9hG4bK{'abc'[n]}").addErrback(
+            lambda f: failures.append(f.value))
+        clock.advance(0.125)
+    assert stack.fast_path_taken(answer(datas[1], 200), flow)
+    while len(failures) < 2 and clock.seconds() < 100:
+        before = len(wire.sent)
+        clock.advance(0.125)
+        for data in wire.sent[before:]:
+            sent_at.setdefault(data, []).append(clock.seconds())
+    assert sent_at[datas[0]][:3] == [0.5, 1.5, 3.5]
+    assert sent_at[datas[2]][:3] == [0.75, 1.75, 3.75]
+    assert datas[1] not in sent_at
+    assert [f.timer for f in failures] == ["F", "F"]
+    assert clock.getDelayedCalls() == [] or all(not c.active() for c in clock.getDelayedCalls())
+
+
+def test_timer_f_alone_over_tcp_on_the_shared_timer():
+    timers = Timers.scaled(0.5)
+    clock, _, fast, flow, wire, _ = setup(timers)
+    flow.transport = Transport.TCP  # reliable: no retransmission, Timer F only (§17.1.2.2)
+    failures: list[TransactionFailed] = []
+    fast.send(flow, request(), "z9hG4bKabc").addErrback(lambda f: failures.append(f.value))
+    clock.advance(timers.timer_f - 0.001)
+    assert not failures and len(wire.sent) == 1
+    clock.advance(0.001)
+    assert [f.timer for f in failures] == ["F"]
+
+
+def test_answered_transactions_leave_no_pile_of_timer_entries():
+    """Timer F (64*T1) entries of answered TCP requests are dropped well before they
+    come due, and the live one still fires on time."""
+    timers = Timers.scaled(0.5)
+    clock, stack, fast, flow, _, _ = setup(timers)
+    flow.transport = Transport.TCP
+    failures: list[TransactionFailed] = []
+    fast.send(flow, request("z9hG4bKlive"), "z9hG4bKlive").addErrback(
+        lambda f: failures.append(f.value))
+    for n in range(5000):
+        data = request(f"z9hG4bK{n}")
+        fast.send(flow, data, f"z9hG4bK{n}")
+        assert stack.fast_path_taken(answer(data, 200), flow)
+    assert len(fast._timers) <= 2 * len(fast._pending) + 1025
+    clock.advance(timers.timer_f)
+    assert [f.timer for f in failures] == ["F"]
