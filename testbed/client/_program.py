@@ -238,9 +238,15 @@ class ClientProgram(protocol.ProcessProtocol):
         env = {"PATH": _search_path(), **self.spec.env}
         # setsid(1) execs the program as the leader of a session (and process group) of
         # its own, with the same process id: stop() signals the whole group, so nothing
-        # it started outlives it.
+        # it started outlives it. setpriv(1) --pdeathsig has the kernel kill it if this
+        # process dies without a stop() (kill -9, a crash).
         setsid = shutil.which("setsid", path=_search_path())
-        argv = [setsid, *self.spec.argv] if setsid else list(self.spec.argv)
+        setpriv = shutil.which("setpriv", path=_search_path())
+        argv = list(self.spec.argv)
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "KILL", *argv]
+        if setsid:
+            argv = [setsid, *argv]
         self._group = setsid is not None
         self.reactor.spawnProcess(self, argv[0], argv, env=env,
                                   path=str(workdir), usePTY=False,

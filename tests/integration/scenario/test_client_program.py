@@ -3,6 +3,9 @@ scenario with one line and the program's output, nothing outlives the run, a pro
 that is not installed is skipped (failed under CI) with the install command."""
 
 import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,34 @@ async def test_placeholders_are_filled_from_the_world(tmp_path):
     assert (registrar, host, domain) == ("sip:sip.example.com", pbx.host, "sip.example.com")
     assert (user, password, transport) == ("alice", "secret", "udp")
     assert ca.endswith("ca.crt")
+
+
+_PARENT = """
+import sys
+from pathlib import Path
+from twisted.internet import reactor
+from testbed.client import ClientProgram, ProgramSpec
+
+spec = ProgramSpec(name="client", argv=("sleep", "600"), workdir=Path(sys.argv[1]))
+program = ClientProgram(reactor, spec).start()
+reactor.callWhenRunning(lambda: print(program.pid, flush=True))
+reactor.run()
+"""
+
+
+def test_a_program_dies_with_a_testbed_killed_without_a_stop(tmp_path):
+    """kill -9 of the testbed process gives its client program no stop(): the kernel
+    kills the program (parent-death signal), so no phone outlives a crashed run."""
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        watch = os.pidfd_open(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    try:
+        ready, _, _ = select.select([watch], [], [], 10)  # readable once the program ended
+    finally:
+        os.close(watch)
+    assert ready, f"the client program {pid} outlived its killed parent"
