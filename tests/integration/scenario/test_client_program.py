@@ -134,9 +134,20 @@ from pathlib import Path
 from twisted.internet import reactor
 from testbed.client import ClientProgram, ProgramSpec
 
-spec = ProgramSpec(name="client", argv=("sleep", "600"), workdir=Path(sys.argv[1]))
-program = ClientProgram(reactor, spec).start()
-reactor.callWhenRunning(lambda: print(program.pid, flush=True))
+spec = ProgramSpec(name="client", argv=("sh", "-c", "echo ready; exec sleep 600"),
+                   workdir=Path(sys.argv[1]))
+program = ClientProgram(reactor, spec)
+heard = program.outReceived
+
+
+def out(data):
+    heard(data)
+    if b"ready" in data:  # past setpriv: the program runs, its parent-death signal set
+        print(program.pid, flush=True)
+
+
+program.outReceived = out
+reactor.callWhenRunning(program.start)
 reactor.run()
 """
 
