@@ -16,23 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
-
-from twisted.internet.interfaces import IDelayedCall
-from twisted.logger import Logger
 
 from servers.dns import QueryLogEntry
 from testbed.reactor import IReactorTime
 from testbed.sip import fmt_hostport
 from testbed.transport import HostPort, TraceEvent
 
-FLUSH_INTERVAL = 1.0
-"""Seconds a line of the streamed message log may wait in the write buffer."""
+from ._streamed import StreamedFile
 
 _MESSAGES = ("sent", "received")
 _HIDDEN = ("listening", "connecting")  # a server's own set-up, and the relay's dialling
 _SENT_KINDS = ("sent", "keepalive-sent", "connect-failed", "send-failed")
-_log = Logger()
 
 
 def clock_time(seconds: float) -> str:
@@ -109,15 +103,19 @@ class LiveLog:
         self.names = names
         self.echo = echo
         self.dns_server = dns_server
-        self.clock = clock
         self.path = messages
-        self.error: str | None = None
         self.lines = 0
-        self._flush_call: IDelayedCall | None = None
-        self._file: TextIO | None = None
+        self._out: StreamedFile | None = None
         if messages is not None:
             messages.parent.mkdir(parents=True, exist_ok=True)
-            self._file = messages.open("w", encoding="utf-8")
+            self._out = StreamedFile(messages.open("w", encoding="utf-8"),
+                                     label=f"message log {messages}",
+                                     stopped="writing stopped", clock=clock)
+
+    @property
+    def error(self) -> str | None:
+        """Why the message log stopped, if it did."""
+        return self._out.error if self._out is not None else None
 
     def event(self, event: TraceEvent) -> None:
         """A trace listener: every event of a shown owner."""
@@ -139,45 +137,21 @@ class LiveLog:
         self.lines += 1
         if self.echo is not None:
             self.echo(line)
-        if self._file is None:
+        out = self._out
+        if out is None or out.file is None:
             return
         try:
-            self._file.write(f"=== {line}\n{body}\n\n" if body is not None else f"--- {line}\n")
+            out.file.write(f"=== {line}\n{body}\n\n" if body is not None else f"--- {line}\n")
         except OSError as exc:
-            self._fail(exc)
+            out.fail(exc)
             return
-        if self.clock is None:
-            self.flush()
-        elif self._flush_call is None:
-            self._flush_call = self.clock.callLater(FLUSH_INTERVAL, self.flush)
+        out.flush_soon()
 
     def flush(self) -> None:
-        self._flush_call = None
-        if self._file is None:
-            return
-        try:
-            self._file.flush()
-        except OSError as exc:
-            self._fail(exc)
+        if self._out is not None:
+            self._out.flush()
 
     def close(self) -> None:
         """Flush and close the file; lines that come later go to ``echo`` only."""
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
-        file, self._file = self._file, None
-        if file is not None:
-            try:
-                file.close()
-            except OSError as exc:
-                self.error = self.error or f"message log {self.path}: {exc.strerror}"
-
-    def _fail(self, exc: OSError) -> None:
-        self.error = f"message log {self.path}: {exc.strerror}; writing stopped"
-        _log.error("{error}", error=self.error)
-        file, self._file = self._file, None
-        if file is not None:
-            try:
-                file.close()
-            except OSError:
-                pass
+        if self._out is not None:
+            self._out.close()

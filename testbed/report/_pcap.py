@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 
 from testbed.transport import Capture, CapturedSegment, HostPort
+
+from ._streamed import StreamedFile
 
 LINKTYPE_ETHERNET = 1
 SECRETS_TLS_KEY_LOG = 0x544C534B  # "TLSK": an NSS key log (SSLKEYLOGFILE)
@@ -58,12 +59,8 @@ TCP_MAX_PAYLOAD = 65000  # well under IPv4's 65535-byte packets
 TCP_WINDOW = 65535
 KEYS_FILE = "keys.log"
 STREAM_FILE = "capture.pcapng"  # the name a scenario's report gives its pcap
-FLUSH_INTERVAL = 1.0
-"""Seconds a streamed capture's packets may wait in the write buffer."""
-
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _APPLICATION = "sip-transport-testbed"
-_log = Logger()
 
 
 def write_pcap(path: str | Path, segments: Iterable[CapturedSegment],
@@ -139,16 +136,21 @@ class PcapStream:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.keylog_path = Path(keylog_path) if keylog_path is not None else None
         self.clock = clock
-        self.error: str | None = None
         self.segments = 0
         self._keys_read = 0
         self._pending: list[CapturedSegment] = []
         self._drain_call: IDelayedCall | None = None
-        self._flush_call: IDelayedCall | None = None
         self._capture: Capture | None = None
-        self._file: BinaryIO | None = self.path.open("wb")
-        self._writer = PcapngWriter(self._file)
-        self._file.flush()  # a reader sees a valid (empty) capture at once
+        file = self.path.open("wb")
+        self._out = StreamedFile(file, label=f"capture {self.path}",
+                                 stopped="streaming stopped", clock=clock)
+        self._writer = PcapngWriter(file)
+        file.flush()  # a reader sees a valid (empty) capture at once
+
+    @property
+    def error(self) -> str | None:
+        """Why streaming stopped, if it did."""
+        return self._out.error
 
     @classmethod
     def in_report_dir(cls, report_dir: str | Path, name: str,
@@ -171,7 +173,7 @@ class PcapStream:
         capture.subscribe(self)
 
     def __call__(self, segment: CapturedSegment) -> None:
-        if self._file is None:
+        if self._out.file is None:
             return
         if self.clock is None:
             self._write([segment])
@@ -184,11 +186,10 @@ class PcapStream:
         self._drain_call = None
         pending, self._pending = self._pending, []
         self._write(pending)
-        if self.clock is not None and self._flush_call is None and self._file is not None:
-            self._flush_call = self.clock.callLater(FLUSH_INTERVAL, self.flush)
+        self._out.flush_soon()
 
     def _write(self, segments: list[CapturedSegment]) -> None:
-        if self._file is None:
+        if self._out.file is None:
             return
         try:
             if self.keylog_path is not None and any(s.transport == "TCP" for s in segments):
@@ -196,7 +197,7 @@ class PcapStream:
             for segment in segments:
                 self._writer.segment(segment)
         except OSError as exc:
-            self._fail(exc)
+            self._out.fail(exc)
             return
         self.segments += len(segments)
 
@@ -218,44 +219,19 @@ class PcapStream:
             self._keys_read += len(complete)
 
     def flush(self) -> None:
-        self._flush_call = None
-        if self._file is None:
-            return
-        try:
-            self._file.flush()
-        except OSError as exc:
-            self._fail(exc)
+        self._out.flush()
 
     def close(self) -> None:
         """Write what is pending and the last keys, flush and close; stop following."""
         if self._capture is not None:
             self._capture.unsubscribe(self)
             self._capture = None
-        for call in (self._drain_call, self._flush_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._drain_call = self._flush_call = None
+        if self._drain_call is not None and self._drain_call.active():
+            self._drain_call.cancel()
+        self._drain_call = None
         pending, self._pending = self._pending, []
         self._write(pending)
-        if self._file is None:
-            return
-        file, self._file = self._file, None
-        try:
-            if self.keylog_path is not None:
-                self._new_keys()
-            file.close()
-        except OSError as exc:
-            self.error = self.error or f"capture {self.path}: {exc.strerror}"
-
-    def _fail(self, exc: OSError) -> None:
-        self.error = f"capture {self.path}: {exc.strerror}; streaming stopped"
-        _log.error("{error}", error=self.error)
-        file, self._file = self._file, None
-        if file is not None:
-            try:
-                file.close()
-            except OSError:
-                pass
+        self._out.close(self._new_keys if self.keylog_path is not None else None)
 
 
 # -- pcapng blocks -------------------------------------------------------------------------

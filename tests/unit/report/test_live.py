@@ -74,6 +74,27 @@ def test_the_log_shows_only_the_servers_and_writes_every_message_in_full(tmp_pat
     assert len(shown) == 2  # the terminal goes on; the file is closed
 
 
+def test_a_write_error_stops_the_file_and_the_lines_go_on(tmp_path: Path):
+    import errno
+
+    class FullDisk:
+        def write(self, data=""):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        flush = close = write
+
+    shown: list[str] = []
+    path = tmp_path / "m.log"
+    log = LiveLog({"pbx"}, {}, echo=shown.append, messages=path, clock=Clock())
+    log._out.file.close()
+    log._out.file = FullDisk()  # the disk fills up
+    for _ in range(2):
+        log.event(event("received", local=PBX, remote=PHONE, summary="REGISTER", data=REGISTER))
+    assert log.error == f"message log {path}: No space left on device; writing stopped"
+    assert len(shown) == 2 and log.lines == 2  # the terminal goes on
+    log.close()
+
+
 def test_quiet_writes_the_file_only(tmp_path: Path):
     log = LiveLog({"pbx"}, {}, echo=None, messages=tmp_path / "m.log")
     log.event(event("received", local=PBX, remote=PHONE, summary="REGISTER", data=REGISTER))

@@ -10,7 +10,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from testbed.report import PcapStream, write_pcap
-from testbed.report._pcap import FLUSH_INTERVAL
+from testbed.report._streamed import FLUSH_INTERVAL
 from testbed.transport import Capture, CapturedSegment
 
 C4, S4 = ("127.0.0.1", 40000), ("127.0.0.7", 5060)
@@ -287,8 +287,8 @@ class FullDisk:
 
 def test_a_write_error_stops_the_stream_and_serving_goes_on(tmp_path):
     stream = PcapStream(tmp_path / "live.pcapng")
-    stream._file.close()
-    stream._file = stream._writer.file = FullDisk()  # the disk fills up
+    stream._out.file.close()
+    stream._out.file = stream._writer.file = FullDisk()  # the disk fills up
     stream(seg(1.0, C4, S4, b"OPTIONS", transport="UDP"))  # no exception
     assert stream.error == (f"capture {stream.path}: No space left on device; "
                             "streaming stopped")
