@@ -64,14 +64,14 @@ def write_artefacts(report_dir: str | Path, name: str, trace_events: Iterable[Tr
 
 def write_served_ladder(folder: Path, events: Iterable[TraceEvent],
                         dns_log: Iterable[QueryLogEntry] = (), names: Names | None = None,
-                        *, owners: Container[str], dropped: int = 0) -> Path:
+                        *, owners: Container[str] | None = None, dropped: int = 0) -> Path:
     """``folder/ladder.txt`` of a served world: the events it still holds, of ``owners``
-    (its servers and relays; the phones it serves are addresses, untraced).
+    when given (its servers and relays; the phones it serves are addresses, untraced).
 
     A world left running keeps its last events (a ring); ``dropped`` of them left it,
     and the ladder says so: the message log and the capture, streamed, have them all.
     """
-    kept = [event for event in events if event.owner in owners]
+    kept = [event for event in events if owners is None or event.owner in owners]
     text = ladder(kept, dns_log, names)
     if dropped:
         text = (f"(the last {len(kept)} events; the {dropped} before them left the world's "
@@ -118,8 +118,7 @@ def write_world_page(report_dir: str | Path, world: World, *, duration: float = 
     events = [event for event in world.trace.events if owners is None or event.owner in owners]
     dns_log = world.dns_log
     names: dict[str | HostPort, str] = dict(world.names)
-    write_served_ladder(folder, events, dns_log, names or None,
-                        owners={event.owner for event in events}, dropped=world.trace.dropped)
+    write_served_ladder(folder, events, dns_log, names or None, dropped=world.trace.dropped)
     if not (folder / MESSAGES_FILE).exists():
         (folder / MESSAGES_FILE).write_text(message_log(events, names or None, dns_log=dns_log),
                                             encoding="utf-8")
