@@ -34,6 +34,7 @@ machine they were taken on; a table is printed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -44,21 +45,25 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 
 from servers.loopback import find_free_loopback
 from testbed.load import (
     LoadConfig,
+    LoadResult,
     LoadRunner,
     ProcessError,
     ServerProcess,
     ServerSpec,
+    WorkerPlan,
+    WorkersRun,
     run_load,
+    run_workers,
     sip_zone,
     tune_gc,
 )
@@ -67,7 +72,7 @@ from testbed.sip import SipUri, parse_uri
 
 from . import _kamailio, _nsd, _sipp
 from ._barrage import barrage
-from ._compare import Side, compare
+from ._compare import Setting, Side, compare
 from ._dns import measure
 from ._dns_barrage import dns_barrage
 from ._kamailio import kamailio_version
@@ -103,10 +108,15 @@ WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
 BARRAGE_EVERY = 100
 """Bad messages between two liveness checks of the barrage."""
-CLIENT_WINDOWS = (20, 50, 200)
-"""Our client's windows tried before a comparison (the best is kept and reported)."""
-SIPP_WINDOWS = (100, 400)
-"""SIPp UAC's calls in flight (``-l``) tried before a comparison."""
+CLIENT_SETTINGS = (Setting(20), Setting(50), Setting(200), Setting(50, 2), Setting(100, 2),
+                   Setting(400, 2))
+"""Our client's settings tried before a comparison (the best is kept and reported): a
+window in this process, or split over two Ray workers (a process each, both cores)."""
+SIPP_SETTINGS = (Setting(100), Setting(400), Setting(400, 2))
+"""SIPp UAC's calls in flight (``-l``) tried before a comparison, in one SIPp or split
+over two at once (their rates summed)."""
+SIPP_WINDOWS = (Setting(100), Setting(400))
+"""SIPp UAC's windows against a registrar (one SIPp: the server is what is compared)."""
 DNS_WINDOWS = (100, 500)
 """dnsperf's queries outstanding (``-q``) tried against each DNS server."""
 KAMAILIO_CHILDREN = 4
@@ -204,15 +214,24 @@ class Bench:
                  + ", ".join(f"{r:,.0f}" for r in rates))
         return {"rate": median, "runs": runs}
 
+    def _load_config(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
+                     seconds: float | None = None, window: int = WINDOW,
+                     password: str | None = None) -> LoadConfig:
+        return LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
+                          endpoints=ENDPOINTS, window=window, password=password,
+                          duration=seconds or self.args.seconds, domain="example.com",
+                          server_name="example.com", ca_pem=ca_pem, drain=10.0,
+                          seed=int(time.monotonic_ns() % 1000))
+
     async def our_client(self, uri: str, transport: str, *, ca_pem: bytes | None = None,
                          seconds: float | None = None, window: int = WINDOW,
                          password: str | None = None) -> dict[str, Any]:
-        config = LoadConfig(registrar=_sip_uri(uri), transport=transport.lower(),
-                            endpoints=ENDPOINTS, window=window, password=password,
-                            duration=seconds or self.args.seconds, domain="example.com",
-                            server_name="example.com", ca_pem=ca_pem, drain=10.0,
-                            seed=int(time.monotonic_ns() % 1000))
-        result = await run_load(self.reactor, config)
+        config = self._load_config(uri, transport, ca_pem=ca_pem, seconds=seconds,
+                                   window=window, password=password)
+        return self._client_figures(await run_load(self.reactor, config))
+
+    @staticmethod
+    def _client_figures(result: LoadResult) -> dict[str, Any]:
         latency = result.latency()
         return {"rate": result.rate_achieved, "succeeded": result.succeeded,
                 "failed": result.failed, "unfinished": result.unfinished,
@@ -250,27 +269,57 @@ class Bench:
             return {"skipped": "sipp not installed"}
         folder = self.work / "sipp"
         _sipp.write_sipp_scenarios(folder, ENDPOINTS)
-        out = {}
-        for transport in ("UDP", "TCP"):
-            uas = _sipp.SippUas(folder, "127.0.0.1", transport, seconds=600)
-            uas.start()
-            try:
-                uri = f"sip:127.0.0.1:{uas.port}" + (
-                    ";transport=tcp" if transport == "TCP" else "")
-                ours = Side("ours", f"our client → SIPp UAS, {transport}",
-                            partial(self._client_at, uri, transport), CLIENT_WINDOWS)
-                theirs = Side("sipp", f"SIPp UAC → SIPp UAS, {transport}",
-                              partial(self._sipp_uac, folder, ("127.0.0.1", uas.port),
-                                      transport), SIPP_WINDOWS)
-                out[transport] = await self.compare(
-                    ours, theirs, TARGETS["client_vs_sipp"][transport])
-            finally:
-                uas.stop()
+        out: dict[str, Any] = {}
+        async with self._ray_workers() as workers:
+            client_settings = tuple(s for s in CLIENT_SETTINGS if s.processes <= workers)
+            for transport in ("UDP", "TCP"):
+                out[transport] = await self._client_vs_sipp(folder, transport,
+                                                            client_settings)
         return out
 
-    async def _client_at(self, uri: str, transport: str, window: int,
+    async def _client_vs_sipp(self, folder: Path, transport: str,
+                              client_settings: tuple[Setting, ...]) -> dict[str, Any]:
+        uas = _sipp.SippUas(folder, "127.0.0.1", transport, seconds=600)
+        uas.start()
+        try:
+            uri = f"sip:127.0.0.1:{uas.port}" + (";transport=tcp" if transport == "TCP" else "")
+            ours = Side("ours", f"our client → SIPp UAS, {transport}",
+                        partial(self._client_at, uri, transport), client_settings)
+            theirs = Side("sipp", f"SIPp UAC → SIPp UAS, {transport}",
+                          partial(self._sipp_uac, folder, ("127.0.0.1", uas.port), transport),
+                          SIPP_SETTINGS)
+            return await self.compare(ours, theirs, TARGETS["client_vs_sipp"][transport])
+        finally:
+            uas.stop()
+
+    @contextlib.asynccontextmanager
+    async def _ray_workers(self) -> AsyncIterator[int]:
+        """A local Ray runtime for our client's runs on two workers: yields how many
+        workers a run may use (1 when Ray cannot start here: the run goes on without)."""
+        from testbed.load import RayRuntime  # imports Ray: only here
+
+        try:
+            runtime = RayRuntime(WorkerPlan(workers=2))
+            await self.blocking(runtime.__enter__)
+        except Exception as exc:  # Ray missing or refusing: one note, one process
+            self.note(f"Ray did not start ({type(exc).__name__}: {exc}): our client is "
+                      "measured in this process only")
+            yield 1
+            return
+        try:
+            yield 2
+        finally:
+            await self.blocking(runtime.__exit__, None, None, None)
+
+    async def _client_at(self, uri: str, transport: str, setting: Setting,
                          seconds: float) -> dict[str, Any]:
-        return await self.our_client(uri, transport, seconds=seconds, window=window)
+        if setting.processes == 1:
+            return await self.our_client(uri, transport, seconds=seconds,
+                                         window=setting.window)
+        config = self._load_config(uri, transport, seconds=seconds, window=setting.window)
+        run: WorkersRun = await self.blocking(run_workers, config, setting.processes)
+        return self._client_figures(run.result) | {"workers": setting.processes,
+                                                   "ready_s": round(run.ready, 3)}
 
     async def compare(self, ours: Side, theirs: Side, target: float) -> dict[str, Any]:
         return await compare(ours, theirs, runs=self.args.runs, seconds=self.args.seconds,
@@ -278,13 +327,24 @@ class Bench:
                              say=self.say)
 
     async def _sipp_uac(self, folder: Path, target: tuple[str, int], transport: str,
-                        window: int = WINDOW, seconds: float | None = None) -> dict[str, Any]:
-        run = await self.blocking(_sipp.run_uac, folder, target, transport,
-                                  seconds=seconds or self.args.seconds, limit=window)
-        if run.error:
-            self.note(f"SIPp {transport}: {run.error}")
-        return {"rate": run.rate, "successful": run.successful, "failed": run.failed,
-                "retransmissions": run.retransmissions, "seconds": round(run.seconds, 3)}
+                        setting: Setting | None = None,
+                        seconds: float | None = None) -> dict[str, Any]:
+        """SIPp's UAC at ``setting``: its window split over that many SIPp processes run
+        at once, their rates and counts summed."""
+        chosen = setting or Setting(WINDOW)
+        share = max(1, chosen.window // chosen.processes)
+        runs = await defer.gatherResults([
+            threads.deferToThread(_sipp.run_uac, folder, target, transport,
+                                  seconds=seconds or self.args.seconds, limit=share)
+            for _ in range(chosen.processes)])
+        for run in runs:
+            if run.error:
+                self.note(f"SIPp {transport}: {run.error}")
+        return {"rate": sum(run.rate for run in runs),
+                "successful": sum(run.successful for run in runs),
+                "failed": sum(run.failed for run in runs),
+                "retransmissions": sum(run.retransmissions for run in runs),
+                "seconds": round(max(run.seconds for run in runs), 3)}
 
     async def registrar(self) -> dict[str, Any]:
         """SIPp's UAC against our registrar and against Kamailio, alternately."""
@@ -358,10 +418,10 @@ class Bench:
         out["rate"] = out["ours"]["rate"]
         return out
 
-    async def _dnsperf(self, server: tuple[str, int], wanted: list[str], window: int,
+    async def _dnsperf(self, server: tuple[str, int], wanted: list[str], setting: Setting,
                        seconds: float) -> dict[str, Any]:
         run = await self.blocking(_nsd.run_dnsperf, self.work / "dnsperf", server, wanted,
-                                  seconds=seconds, outstanding=window)
+                                  seconds=seconds, outstanding=setting.window)
         if run.error:
             self.note(run.error)
         return {"rate": run.qps, "sent": run.sent, "completed": run.completed,

@@ -19,9 +19,12 @@ def _ratio(value: float | None) -> str:
 
 
 def _window(side: Any) -> str:
-    """`` (w N)``: the window a side was measured at, when it was chosen."""
-    window = side.get("window") if isinstance(side, dict) else None
-    return f" (w {window})" if window else ""
+    """`` (w N)``: the window a side was measured at, when it was chosen; `` (w Nx2)``
+    when it was split over two processes."""
+    if not isinstance(side, dict) or not side.get("window"):
+        return ""
+    processes = side.get("processes", 1)
+    return f" (w {side['window']}{f'x{processes}' if processes > 1 else ''})"
 
 
 def _verdict(ratio: float | None, target: float | None) -> str:

@@ -8,7 +8,7 @@ RFC 3261 §18.1.1) that the user agent and the load engine both drive with
 
 from ._agent import RegistrationState, UserAgent
 from ._config import LARGE_MESSAGE_POLICIES, ClientConfig
-from ._drive import Send, SendNow, drive, drive_now
+from ._drive import DriveNow, Send, SendNow, drive
 from ._inbound import ALLOW, InboundAnswerer, InboundRequest
 from ._locate import Located, Locator, StaticLocator
 from ._operations import (
@@ -42,9 +42,9 @@ __all__ = [
     "ProgramSpec", "program_spec",
     "ALLOW", "ERROR_KINDS", "FAILOVER_ERRORS", "LARGE_MESSAGE_POLICIES", "MAX_AUTH_ROUNDS",
     "CallDetails", "ClientConfig", "Dialog", "Exchange", "InboundAnswerer", "InboundRequest",
-    "Located", "Locator", "Note", "Operation", "Outcome", "Registration", "RegistrationState",
-    "RequestSequence", "Send", "SendNow", "SendRequest", "StaticLocator", "UserAgent",
-    "Verdict", "drive_now",
+    "DriveNow", "Located", "Locator", "Note", "Operation", "Outcome", "Registration",
+    "RegistrationState", "RequestSequence", "Send", "SendNow", "SendRequest", "StaticLocator",
+    "UserAgent", "Verdict",
     "contact_address", "contact_uri", "drive", "should_fail_over", "targets_in_order",
     "udp_size_decision",
 ]

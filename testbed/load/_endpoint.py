@@ -7,13 +7,15 @@ from testbed.dns import Target
 from testbed.sip import DigestClient, SipUri
 from testbed.transport import Flow, SipStack
 
+from ._fast_client import RegisterSender
+
 
 class _Endpoint:
     """One user: its identity, registration sequence and digest state, its contact per
     flow, and where it last succeeded."""
 
     __slots__ = ("index", "user", "aor", "to", "sequence", "digest", "stack", "flow",
-                 "target", "busy", "_contact")
+                 "target", "busy", "sender", "_contact")
 
     def __init__(self, index: int, user: str, domain: str, password: str | None,
                  call_id: str) -> None:
@@ -27,6 +29,8 @@ class _Endpoint:
         self.flow: Flow | None = None
         self.target: Target | None = None
         self.busy = False
+        self.sender: RegisterSender | None = None
+        """How its REGISTERs go out on the fast path (made for one flow)."""
         self._contact: tuple[tuple[str, str, int], str] | None = None
 
     def contact(self, flow: Flow, secure: bool) -> str:

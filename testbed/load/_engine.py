@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
 
 from testbed.client import (
     ERROR_KINDS,
+    DriveNow,
     Locator,
     Operation,
     Registration,
@@ -38,7 +40,6 @@ from testbed.client import (
     SendRequest,
     Verdict,
     drive,
-    drive_now,
     should_fail_over,
     targets_in_order,
 )
@@ -81,6 +82,29 @@ class _Result:
 
 
 OperationRunner = Callable[[_Endpoint, Flow], Awaitable[_Result]]
+
+
+class _FastRegistration:
+    """One fast-path registration of the engine: where its verdict goes (no closures)."""
+
+    __slots__ = ("engine", "endpoint", "target", "flow", "started")
+
+    def __init__(self, engine: LoadRunner, endpoint: _Endpoint, target: Target,
+                 flow: Flow) -> None:
+        self.engine = engine
+        self.endpoint = endpoint
+        self.target = target
+        self.flow = flow
+        self.started = engine.reactor.seconds()
+
+    def done(self, verdict: Verdict) -> None:
+        if verdict.ok:
+            self.endpoint.target = self.target
+        engine = self.engine
+        engine._ended(engine._result(verdict, self.flow, self.started), self.endpoint)
+
+    def crashed(self, failure: Failure) -> None:
+        self.engine._crashed(failure, self.endpoint)
 
 
 class LoadRunner:
@@ -383,7 +407,7 @@ class LoadRunner:
         return self._result(verdict, flow, started)
 
     def _fast_launch(self, endpoint: _Endpoint) -> bool:
-        """A REGISTER on callbacks (:func:`drive_now`) and the fast path when there is one
+        """A REGISTER on callbacks (:class:`DriveNow`) and the fast path when there is one
         target (no failover to do) and its shared UDP or TCP flow is open; else False."""
         fast = self._fast
         if fast is None or len(self.targets) != 1 or self.config.connections != "shared":
@@ -396,23 +420,21 @@ class LoadRunner:
             flow = self._shared.get((target.transport, address, target.port))
         if flow is None or not fast.takes(flow):
             return False
-        contact = endpoint.contact(flow, self.config.registrar.secure)
+        send = endpoint.sender
+        if send is None or send.flow is not flow:
+            send = endpoint.sender = fast.sender(
+                self._register_request, flow, self._draw, endpoint.to,
+                endpoint.sequence.call_id, endpoint.contact(flow, self.config.registrar.secure),
+                USER_AGENT, self._transmitted)
         registration = Registration(endpoint.sequence, expires=self.config.expires,
                                     contact=None, digest=endpoint.digest, cnonce=self._cnonce)
-        started = self.reactor.seconds()
-
-        def done(verdict: Verdict) -> None:
-            if verdict.ok:
-                endpoint.target = target
-            self._ended(self._result(verdict, flow, started), endpoint)
-
-        send = fast.sender(self._register_request, flow, lambda: (fast_branch(self.rng),
-                                                                  self._tag()),
-                           endpoint.to, endpoint.sequence.call_id, contact, USER_AGENT,
-                           self._transmitted)
-        drive_now(registration, send, self.reactor, done,
-                  lambda failure: self._crashed(failure, endpoint))
+        run = _FastRegistration(self, endpoint, target, flow)
+        DriveNow(registration, send, self.reactor, run.done, run.crashed).start()
         return True
+
+    def _draw(self) -> tuple[str, str]:
+        """A new branch and From tag for a fast-path REGISTER."""
+        return fast_branch(self.rng), self._tag()
 
     async def _call(self, endpoint: _Endpoint, flow: Flow) -> _Result:
         """INVITE with an SDP offer, ACK the 2xx, BYE: the latency is the INVITE's."""

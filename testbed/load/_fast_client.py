@@ -16,7 +16,9 @@ instead
   are absorbed for T4 (Timer K); a connection lost or an ICMP error fails it at once,
   as the stack's transactions fail. Their timers are deadlines in one heap under one
   reactor timer (armed at the earliest live deadline), not a ``callLater`` each: an
-  answered transaction leaves its deadline behind, skipped when it comes up;
+  answered transaction leaves its deadline behind, skipped when it comes up; its end
+  is told to a :class:`Waiter` (the operation's :class:`DriveNow`), not through a
+  Deferred;
 * reads answers with :func:`scan_response` (status, Call-ID, CSeq, branch, challenge)
   before the parser, and hands the operation rules (:class:`Registration`: digest,
   423, verdict) the :class:`Response` the parser would have made. An answer it cannot
@@ -32,11 +34,12 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from twisted.internet import defer, error
+from twisted.internet import error
 from twisted.internet.interfaces import IDelayedCall
 
-from testbed.client import SendNow, SendRequest
+from testbed.client import DriveNow, SendRequest
 from testbed.reactor import IReactor
 from testbed.sip import (
     BRANCH_MAGIC_COOKIE,
@@ -78,13 +81,23 @@ def register_bytes(uri: str, flow: Flow, branch: str, from_: str, to: str, call_
     return "".join(lines).encode("utf-8", "surrogateescape")
 
 
+class Waiter(Protocol):
+    """Who hears how a request of :class:`FastRegister` ended (:class:`DriveNow` does)."""
+
+    def answered(self, response: Response) -> None:
+        """Its final response."""
+
+    def failed(self, failure: TransactionFailed) -> None:
+        """No final response: a timeout, a transport error, a lost connection."""
+
+
 @dataclass(slots=True, eq=False)
 class _Pending:
     """One request in flight: a light non-INVITE client transaction (§17.1.2)."""
 
     flow: Flow
     data: bytes
-    result: defer.Deferred[Response]
+    waiter: Waiter
     on_transmit: Callable[[bool], None] | None
     deadline: float
     interval: float
@@ -120,45 +133,29 @@ class FastRegister:
 
     def sender(self, request: Request, flow: Flow, draw: Callable[[], tuple[str, str]],
                to: str, call_id: str, contact: str, user_agent: str,
-               on_transmit: Callable[[bool], None] | None = None) -> SendNow:
-        """How an endpoint's REGISTERs go out on ``flow``: the load engine's fields
-        (``draw`` gives a new branch and From tag, drawn as the engine's ``_request``
-        draws them), written by :func:`register_bytes`. ``request`` (method and URI) is
-        what the operation rules read of the request for digest; ``on_transmit`` hears of
-        each transmission (True for a retransmission), as :meth:`SipStack.send_request`
-        tells it."""
+               on_transmit: Callable[[bool], None] | None = None) -> RegisterSender:
+        """How an endpoint's REGISTERs go out on ``flow`` (see :class:`RegisterSender`)."""
         if self._uri_of is None or self._uri_of[0] is not request:  # the engine keeps one
             self._uri_of = (request, str(request.uri))
-        uri = self._uri_of[1]
+        return RegisterSender(self, request, self._uri_of[1], flow, draw, to, call_id,
+                              contact, user_agent, on_transmit)
 
-        def send(action: SendRequest) -> defer.Deferred[tuple[Request, Response]]:
-            branch, tag = draw()
-            data = register_bytes(uri, flow, branch, f"{to};tag={tag}", to, call_id,
-                                  action.cseq, user_agent, [("Contact", contact),
-                                                            *action.headers])
-            return self.send(flow, data, branch, on_transmit).addCallback(
-                lambda response: (request, response))
-
-        return send
-
-    def send(self, flow: Flow, data: bytes, branch: str,
-             on_transmit: Callable[[bool], None] | None = None) -> defer.Deferred[Response]:
+    def send(self, flow: Flow, data: bytes, branch: str, waiter: Waiter,
+             on_transmit: Callable[[bool], None] | None = None) -> None:
         """Send ``data`` (a REGISTER whose top Via has ``branch``) and run its client
-        transaction: the Deferred fires with the final response, or fails with
-        :class:`TransactionFailed`."""
-        result: defer.Deferred[Response] = defer.Deferred()
+        transaction: ``waiter`` hears of its final response or of its failure
+        (:class:`TransactionFailed`), maybe before this returns (a write error)."""
         now = self.reactor.seconds()
         timers = self.timers
-        pending = _Pending(flow, data, result, on_transmit, now + timers.timer_f, timers.t1)
+        pending = _Pending(flow, data, waiter, on_transmit, now + timers.timer_f, timers.t1)
         if not self._write(pending, retransmission=False):
-            return result
+            return
         key = branch.lower()
         self._pending[key] = pending
         self.requests += 1
         # Timer E over UDP (§17.1.2.2), else Timer F alone
         self._at(pending, key, now + (timers.t1 if flow.transport is Transport.UDP
                                       else timers.timer_f), now)
-        return result
 
     def _at(self, pending: _Pending, key: str, due: float, now: float) -> None:
         """Set ``pending``'s next timer to ``due``; arm the reactor's if it is the earliest."""
@@ -211,7 +208,7 @@ class FastRegister:
             flow.write(pending.data)
         except (ConnectionError, OSError, error.MessageLengthError) as exc:
             self._count("send-failed")
-            pending.result.errback(TransactionFailed("transport", str(exc)))
+            pending.waiter.failed(TransactionFailed("transport", str(exc)))
             return False
         self._count("sent")
         if pending.on_transmit is not None:
@@ -237,7 +234,7 @@ class FastRegister:
         pending = self._pending.pop(key, None)
         if pending is not None:
             self._count("timeout")
-            pending.result.errback(TransactionFailed("timeout", "Timer F expired", "F"))
+            pending.waiter.failed(TransactionFailed("timeout", "Timer F expired", "F"))
 
     def answer(self, data: bytes, flow: Flow) -> bool:
         """The stack's fast path: True when ``data`` answered one of our requests.
@@ -279,7 +276,7 @@ class FastRegister:
         if flow.transport is Transport.UDP:
             self._completed[key] = now + self.timers.timer_k
             self._expiries.append((now + self.timers.timer_k, key))
-        pending.result.callback(response())
+        pending.waiter.answered(response())
         return True
 
     def _forget(self, now: float) -> None:
@@ -299,7 +296,7 @@ class FastRegister:
         for key, pending in list(self._pending.items()):
             if pending.flow.key == flow.key:
                 del self._pending[key]
-                pending.result.errback(TransactionFailed(kind, reason))
+                pending.waiter.failed(TransactionFailed(kind, reason))
 
     def stop(self) -> None:
         if self._armed is not None and self._armed.active():
@@ -313,3 +310,38 @@ class FastRegister:
         if isinstance(trace, QuietTrace):
             trace.count(kind)
 
+
+
+class RegisterSender:
+    """One endpoint's REGISTERs on one flow, as :class:`DriveNow` sends them: the load
+    engine's fields (``draw`` gives a new branch and From tag, drawn as the engine's
+    ``_request`` draws them), written by :func:`register_bytes`. ``request`` (method and
+    URI) is what the operation rules read of the request for digest; ``on_transmit``
+    hears of each transmission (True for a retransmission), as
+    :meth:`SipStack.send_request` tells it. Made once per endpoint and flow."""
+
+    __slots__ = ("fast", "request", "uri", "flow", "draw", "from_", "to", "call_id",
+                 "contact", "user_agent", "on_transmit")
+
+    def __init__(self, fast: FastRegister, request: Request, uri: str, flow: Flow,
+                 draw: Callable[[], tuple[str, str]], to: str, call_id: str, contact: str,
+                 user_agent: str, on_transmit: Callable[[bool], None] | None) -> None:
+        self.fast = fast
+        self.request = request
+        self.uri = uri
+        self.flow = flow
+        self.draw = draw
+        self.to = to
+        self.from_ = f"{to};tag="
+        self.call_id = call_id
+        self.contact = contact
+        self.user_agent = user_agent
+        self.on_transmit = on_transmit
+
+    def __call__(self, action: SendRequest, run: DriveNow) -> Request:
+        branch, tag = self.draw()
+        data = register_bytes(self.uri, self.flow, branch, self.from_ + tag, self.to,
+                              self.call_id, action.cseq, self.user_agent,
+                              [("Contact", self.contact), *action.headers])
+        self.fast.send(self.flow, data, branch, run, self.on_transmit)
+        return self.request

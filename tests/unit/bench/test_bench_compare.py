@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest_twisted
 
 from testbed.bench import rows
-from testbed.bench._compare import Side, compare
+from testbed.bench._compare import Setting, Side, compare
 from testbed.bench._nsd import NSD_CONFIG, questions, zone_file
 from testbed.load import sip_zone
 
 
 def fixed(rates: dict[int, float], calls: list[tuple[str, int, float]], key: str):
-    async def measure(window: int, seconds: float) -> dict[str, float]:
-        calls.append((key, window, seconds))
-        return {"rate": rates[window]}
+    async def measure(setting: Setting, seconds: float) -> dict[str, float]:
+        calls.append((key, setting.window, seconds))
+        return {"rate": rates[setting.window] * setting.processes ** 0.5}
 
     return measure
 
@@ -34,6 +34,22 @@ async def test_each_side_at_its_best_window_alternately():
     assert out["ours"]["window"] == 100 and out["ref"]["window"] == 10
     assert out["ratio"] == 0.2 and out["target"] == 0.5
     assert "not met" in said[-1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_setting_over_two_processes_is_probed_and_reported():
+    calls: list[tuple[str, int, float]] = []
+    ours = Side("ours", "ours", fixed({50: 100.0, 100: 90.0}, calls, "ours"),
+                (Setting(50), Setting(100, 2)))
+    theirs = Side("ref", "ref", fixed({400: 200.0}, calls, "ref"), (400,))
+    out = await compare(ours, theirs, runs=1, seconds=2.0, probe_seconds=0.5, target=0.5,
+                        say=lambda _: None)
+    assert (out["ours"]["window"], out["ours"]["processes"]) == (100, 2)
+    assert out["ours"]["probes"] == {"50": 100, "100x2": 127}
+    assert (out["ref"]["window"], out["ref"]["processes"], out["ref"]["probes"]) == (400, 1, {})
+    data = {"phases": {"sipp": {"UDP": out | {"sipp": out["ref"]}}}}
+    row = {r[0]: r[1:] for r in rows(data)}["REGISTER/s our client -> SIPp UAS, UDP"]
+    assert row[0] == "127 (w 100x2)"
 
 
 def test_the_table_shows_windows_and_the_dns_ratio():

@@ -9,6 +9,7 @@ import pytest
 
 from testbed.client import (
     MAX_AUTH_ROUNDS,
+    DriveNow,
     Operation,
     Registration,
     RequestSequence,
@@ -286,3 +287,62 @@ def test_udp_size_decision(size, mtu, policy, switch, limit, why):
 
 def test_challenge_text_used_here_is_valid():
     assert Challenge.parse(CHALLENGE).qop == ("auth",)
+
+
+# -- DriveNow: the same loop on callbacks (the load engine's fast path) -------------------
+
+
+class _Clock:
+    def seconds(self) -> float:
+        return 0.0
+
+
+class _Wire:
+    """A ``send`` for DriveNow that keeps each action and the request it made."""
+
+    def __init__(self) -> None:
+        self.actions: list[SendRequest] = []
+        self.requests: list[Request] = []
+
+    def __call__(self, action: SendRequest, run: DriveNow) -> Request:
+        self.actions.append(action)
+        self.requests.append(request_for(action))
+        return self.requests[-1]
+
+
+def _drive_now(operation: Operation):
+    wire, verdicts, crashes = _Wire(), [], []
+    run = DriveNow(operation, wire, _Clock(), verdicts.append, crashes.append)
+    run.start()
+    return run, wire, verdicts, crashes
+
+
+def test_drive_now_answers_a_challenge_then_gives_the_verdict():
+    registration = Registration(RequestSequence("c1"), expires=60, contact=None,
+                                digest=DigestClient("alice", "secret"), cnonce=lambda: "c")
+    run, wire, verdicts, crashes = _drive_now(registration)
+    run.answered(answer(wire.requests[0], 401, ("WWW-Authenticate", CHALLENGE)))
+    assert len(wire.actions) == 2 and "Authorization" in headers_of(wire.actions[1])
+    run.answered(answer(wire.requests[1], 200, ("Expires", "60")))
+    assert [(v.ok, v.status, v.expires) for v in verdicts] == [(True, 200, 60)]
+    assert not crashes
+
+
+def test_drive_now_turns_a_transport_failure_into_a_verdict():
+    from testbed.transport import TransactionFailed
+
+    run, _, verdicts, _ = _drive_now(Registration(RequestSequence("c1"), expires=60,
+                                                  contact=None))
+    run.failed(TransactionFailed("timeout", "Timer F expired", "F"))
+    assert [(v.ok, v.error) for v in verdicts] == [(False, "timeout")]
+
+
+def test_drive_now_reports_a_broken_rule_as_a_crash_not_a_verdict():
+    class Broken(Operation):
+        def final(self, request, response, now):
+            raise RuntimeError("bug")
+
+    run, wire, verdicts, crashes = _drive_now(Broken("OPTIONS", RequestSequence("c1")))
+    run.answered(answer(wire.requests[0], 200))
+    assert not verdicts and len(crashes) == 1
+    assert "bug" in crashes[0].getErrorMessage()

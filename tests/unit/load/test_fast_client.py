@@ -29,6 +29,20 @@ class Wire:
         self.sent.append(data)
 
 
+class Waiter:
+    """Records how each request ended (what the load engine's DriveNow hears)."""
+
+    def __init__(self) -> None:
+        self.got: list[Response] = []
+        self.failures: list[TransactionFailed] = []
+
+    def answered(self, response: Response) -> None:
+        self.got.append(response)
+
+    def failed(self, failure: TransactionFailed) -> None:
+        self.failures.append(failure)
+
+
 def setup(timers: Timers | None = None):
     clock = Clock()
     trace = QuietTrace(clock.seconds, "load")
@@ -77,8 +91,9 @@ def answer(data: bytes, status: int, *, vias: int = 1) -> bytes:
 def test_udp_retransmits_at_t1_doubling_to_t2_then_timer_f_fails_it():
     timers = Timers.scaled(0.5)
     clock, _, fast, flow, wire, trace = setup(timers)
-    failures: list[TransactionFailed] = []
-    fast.send(flow, request(), "z9hG4bKabc").addErrback(lambda f: failures.append(f.value))
+    waiter = Waiter()
+    failures = waiter.failures
+    fast.send(flow, request(), "z9hG4bKabc", waiter)
     times = []
     while not failures and clock.seconds() < 100:
         before = len(wire.sent)
@@ -95,9 +110,10 @@ def test_udp_retransmits_at_t1_doubling_to_t2_then_timer_f_fails_it():
 @pytest.mark.parametrize("vias", [1, 2])
 def test_a_final_answer_ends_it_and_its_retransmissions_are_absorbed(vias):
     clock, stack, fast, flow, wire, trace = setup()
-    got: list[Response] = []
+    waiter = Waiter()
+    got = waiter.got
     data = request()
-    fast.send(flow, data, "z9hG4bKabc").addCallback(got.append)
+    fast.send(flow, data, "z9hG4bKabc", waiter)
     assert stack.fast_path_taken(answer(data, 100), flow)  # proceeding: still waiting
     assert not got
     final = answer(data, 200, vias=vias)
@@ -113,17 +129,17 @@ def test_a_final_answer_ends_it_and_its_retransmissions_are_absorbed(vias):
 
 def test_answers_to_others_are_left_to_the_stack():
     _, stack, fast, flow, _, _ = setup()
-    fast.send(flow, request(), "z9hG4bKabc")
+    fast.send(flow, request(), "z9hG4bKabc", Waiter())
     assert not stack.fast_path_taken(answer(request("z9hG4bKzzz"), 200), flow)
     assert not stack.fast_path_taken(b"SIP/2.0 200 OK\r\n\r\n", flow)
 
 
 def test_a_lost_flow_or_an_icmp_error_fails_it_at_once():
     _, stack, fast, flow, _, _ = setup()
-    failures: list[TransactionFailed] = []
-    fast.send(flow, request(), "z9hG4bKabc").addErrback(lambda f: failures.append(f.value))
-    fast.send(flow, request("z9hG4bKdef"), "z9hG4bKdef").addErrback(
-        lambda f: failures.append(f.value))
+    waiter = Waiter()
+    failures = waiter.failures
+    fast.send(flow, request(), "z9hG4bKabc", waiter)
+    fast.send(flow, request("z9hG4bKdef"), "z9hG4bKdef", waiter)
     stack.flow_unreachable(flow, "refused", "ICMP port unreachable")
     fast.flow_closed(flow, "reset")
     assert [(f.kind, f.reason) for f in failures] == [("refused", "ICMP port unreachable")] * 2
@@ -136,11 +152,11 @@ def test_transactions_share_one_timer_yet_each_keeps_its_own_times():
     timers = Timers.scaled(0.5)
     clock, stack, fast, flow, wire, _ = setup(timers)
     sent_at: dict[bytes, list[float]] = {}
-    failures: list[TransactionFailed] = []
+    waiter = Waiter()
+    failures = waiter.failures
     datas = [request(f"z9hG4bK{n}") for n in "abc"]
     for n, data in enumerate(datas):
-        fast.send(flow, data, f"z9hG4bK{'abc'[n]}").addErrback(
-            lambda f: failures.append(f.value))
+        fast.send(flow, data, f"z9hG4bK{'abc'[n]}", waiter)
         clock.advance(0.125)
     assert stack.fast_path_taken(answer(datas[1], 200), flow)
     while len(failures) < 2 and clock.seconds() < 100:
@@ -159,8 +175,9 @@ def test_timer_f_alone_over_tcp_on_the_shared_timer():
     timers = Timers.scaled(0.5)
     clock, _, fast, flow, wire, _ = setup(timers)
     flow.transport = Transport.TCP  # reliable: no retransmission, Timer F only (§17.1.2.2)
-    failures: list[TransactionFailed] = []
-    fast.send(flow, request(), "z9hG4bKabc").addErrback(lambda f: failures.append(f.value))
+    waiter = Waiter()
+    failures = waiter.failures
+    fast.send(flow, request(), "z9hG4bKabc", waiter)
     clock.advance(timers.timer_f - 0.001)
     assert not failures and len(wire.sent) == 1
     clock.advance(0.001)
@@ -173,12 +190,12 @@ def test_answered_transactions_leave_no_pile_of_timer_entries():
     timers = Timers.scaled(0.5)
     clock, stack, fast, flow, _, _ = setup(timers)
     flow.transport = Transport.TCP
-    failures: list[TransactionFailed] = []
-    fast.send(flow, request("z9hG4bKlive"), "z9hG4bKlive").addErrback(
-        lambda f: failures.append(f.value))
+    waiter = Waiter()
+    failures = waiter.failures
+    fast.send(flow, request("z9hG4bKlive"), "z9hG4bKlive", waiter)
     for n in range(5000):
         data = request(f"z9hG4bK{n}")
-        fast.send(flow, data, f"z9hG4bK{n}")
+        fast.send(flow, data, f"z9hG4bK{n}", Waiter())
         assert stack.fast_path_taken(answer(data, 200), flow)
     assert len(fast._timers) <= 2 * len(fast._pending) + 1025
     clock.advance(timers.timer_f)
