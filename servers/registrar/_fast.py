@@ -63,7 +63,8 @@ class RegisterRules(Protocol):
         """The status every REGISTER gets, when configured (the full path answers it)."""
         ...
 
-    def register_fields(self, answer: RegisterAnswer, view: RegisterView) -> tuple[int, str]: ...
+    def register_fields(self, answer: RegisterAnswer, view: RegisterView,
+                        aor: str | None = None) -> tuple[int, str]: ...
 
     def protocol_error(self, answer: Answerable, exc: RemoteProtocolError) -> tuple[int, str]: ...
 
@@ -184,6 +185,7 @@ class RegisterFastPath:
         self._tos: dict[str, str] = {}
         self._summaries: dict[SipUri, str] = {}
         self._held: dict[str, str] = {}  # To text -> its URI as text (the hold's key)
+        self._aors: dict[str, str] = {}  # To text -> its address-of-record
 
     def __call__(self, data: bytes, flow: Flow) -> bool:
         view = scan_register(data)
@@ -204,29 +206,39 @@ class RegisterFastPath:
             self.absorbed += 1
             return True
         if registrar.forced_status is not None \
-                or stack.table.get(ServerKey(*key)) is not None:
+                or (stack.table and stack.table.get(ServerKey(*key)) is not None):
             return False
         via, destination = self._stamped(view, flow.remote)
         answer = FastAnswer(self, view, flow, via.replace(_PLACEHOLDER, view.branch)
                             if via is not None else view.via_text, destination)
         self._received(view, flow, data)
+        aor = self._aor(view)
         try:
-            status, note = registrar.register_fields(answer, view)
+            status, note = registrar.register_fields(answer, view, aor)
         except RemoteProtocolError as exc:
             status, note = registrar.protocol_error(answer, exc)
-        if status == 200 and flow.guard is not None and view.contact is not None:
-            self._hold(view, flow, now)
+        if status == 200 and aor and flow.guard is not None and view.contact is not None:
+            self._hold(view, aor, flow, now)
         if flow.transport is Transport.UDP and answer.sent is not None:
             self._answered[key] = (answer.sent, destination, answer.summary)
             self._expiries.append((now + stack.timers.timer_j, key))
         self.taken += 1
-        user = ""
-        try:
-            user = aor_of(view.to_address.uri)
-        except RegisterRejected:
-            pass
-        registrar.record("REGISTER", flow, status, user, note)
+        registrar.record("REGISTER", flow, status, aor, note)
         return True
+
+    def _aor(self, view: RegisterView) -> str:
+        """The address-of-record of ``view``'s To (§10.3 step 5), "" when it is not a
+        SIP URI (the registrar answers that); remembered by the To's text."""
+        aor = self._aors.get(view.to)
+        if aor is None:
+            try:
+                aor = aor_of(view.to_address.uri)
+            except RegisterRejected:
+                aor = ""
+            if len(self._aors) >= _CACHED:
+                self._aors.clear()
+            self._aors[view.to] = aor
+        return aor
 
     def _received(self, view: RegisterView, flow: Flow, data: bytes) -> None:
         summary = self._summaries.get(view.uri)
@@ -276,7 +288,7 @@ class RegisterFastPath:
             tagged = self._tos[view.to] = str(view.to_address.with_param("tag", _PLACEHOLDER))
         return tagged
 
-    def _hold(self, view: RegisterView, flow: Flow, now: float) -> None:
+    def _hold(self, view: RegisterView, aor: str, flow: Flow, now: float) -> None:
         """Hold an accepted connection for the bindings this REGISTER left on it, as the
         stack does after a full-path 200 (``registration_hold``)."""
         guard = flow.guard
@@ -284,7 +296,7 @@ class RegisterFastPath:
         uri = view.contact.uri
         asked: str | None = None
         seconds = 0.0
-        for binding in self.registrar.location.bindings.get(aor_of(view.to_address.uri), []):
+        for binding in self.registrar.location.bindings.get(aor, []):
             if binding.contact.uri is not uri:  # the scanner's memo gives the same object
                 if asked is None:
                     asked = str(uri)

@@ -328,9 +328,11 @@ class Registrar:
         """``register_status``: what every REGISTER gets, if configured."""
         return self.config.register_status
 
-    def register_fields(self, answer: RegisterAnswer, view: RegisterView) -> tuple[int, str]:
+    def register_fields(self, answer: RegisterAnswer, view: RegisterView,
+                        aor: str | None = None) -> tuple[int, str]:
         """The fast path's REGISTER (``view``, from :func:`scan_register`) under the
-        rules of the full one: authentication, then :meth:`bind`."""
+        rules of the full one: authentication, then :meth:`bind`. ``aor`` is its
+        address-of-record when the caller knows it already (:func:`aor_of` of its To)."""
         refused, note, username = self._authenticate(answer, 401)  # a UAS (§10.3)
         if refused is not None:
             return refused, note
@@ -338,7 +340,7 @@ class Registrar:
         lines = [] if view.contact_text is None else [view.contact_text]
         to_uri = view.to_address.uri
         return self.bind(answer, username, note, to_uri, lambda now, flow: (
-            self.location.prepare_fields(aor_of(to_uri), view.call_id, view.cseq, now,
+            self.location.prepare_fields(aor or aor_of(to_uri), view.call_id, view.cseq, now,
                                          contacts=contacts, star=False, expires=view.expires,
                                          contact_lines=lines, flow=flow,
                                          source=flow.remote)))

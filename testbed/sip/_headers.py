@@ -110,11 +110,13 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def _from_parsed(cls, fields: list[tuple[str, str]]) -> Headers:
-        """Headers from the parser's ``(name as received, value)`` pairs (values are str)."""
+    def _from_parsed(cls, fields: list[tuple[str, str]],
+                     keys: list[str] | None = None) -> Headers:
+        """Headers from the parser's ``(name as received, value)`` pairs (values are str)
+        and, when a scanner has them already, their look-up keys."""
         headers = cls.__new__(cls)
         headers._fields = [(_CANONICAL.get(name.lower(), name), value) for name, value in fields]
-        headers._keys = [_key(name) for name, _ in fields]
+        headers._keys = [_key(name) for name, _ in fields] if keys is None else keys
         return headers
 
     def add(self, name: str, value: object) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ._errors import RemoteProtocolError
 from ._grammar import TOKEN_RE
-from ._headers import Address, Headers, Via, canonical_name
+from ._headers import _KEYS, Address, Headers, Via, _key
 from ._memo import Memo, memo_table
 from ._message import _CALL_ID_RE, _DATE_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX, Response
 from ._uri import SipUri, parse_uri
@@ -41,16 +41,6 @@ _PLACEHOLDER = "\x00"
 _COPIED = frozenset(("via", "from", "to", "call-id", "cseq"))  # into every response
 # One header line "name: value" (the full parser's _HEADER_LINE_RE).
 _LINE_RE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
-_NAME_KEYS: dict[str, str] = {}
-
-
-def _key(name: str) -> str:
-    """The look-up key of a header name (as :class:`Headers` keys it), remembered for
-    the names that recur."""
-    key = canonical_name(name).lower()
-    if len(_NAME_KEYS) < 1024:
-        _NAME_KEYS[name] = key
-    return key
 
 _VIA_TEMPLATES: Memo[str, Via] = memo_table()
 _FROM_TEMPLATES: Memo[str, bool] = memo_table()
@@ -119,12 +109,141 @@ def scan_register(data: bytes) -> RegisterView | None:
     """The fields of ``data`` if it is a plain REGISTER without body, else None.
 
     Never raises: input the scanner cannot vouch for is left to :func:`parse_message`.
+
+    A phone's REGISTERs differ from one to the next in a few values only: the branch,
+    the From tag, the Call-ID, the CSeq and the credentials. The text around them (its
+    *shape*) is looked up first; a shape seen before gives the view at once, with those
+    values checked and put in (:class:`_Shape`). Any other REGISTER is scanned header
+    by header, and its shape remembered.
     """
     try:
+        if not data.startswith(b"REGISTER "):
+            return None
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data):
+            return None
+        text = data[:end].decode("ascii")
+        parts = _varying(text)
+        key = "\x00".join(parts[::2]) if parts is not None else None
+        shape = None if key is None else _SHAPES.get(key)
+        if shape is not None:
+            return shape.view(parts)  # type: ignore[arg-type]
         split = _split(data, b"REGISTER ")
-        return None if split is None else _scan_register(*split)
+        view = None if split is None else _scan_register(*split)
+        if view is not None and key is not None:
+            _remember_shape(key, parts, view)  # type: ignore[arg-type]
+        return view
     except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+
+
+# The values that change between a phone's REGISTERs, each after the text that names it
+# (as phones and SIPp write them; other spellings leave the message without a shape).
+_KINDS = ((";branch=", "branch"), (";tag=", "tag"), ("\r\nCall-ID: ", "call-id"),
+          ("\r\nCSeq: ", "cseq"), ("\r\nAuthorization: ", "authorization"))
+_CREDENTIALS = _KINDS[-1][0]  # the one that may be missing
+_PARAM_END_RE = re.compile(r"[^;,\s>]*")
+
+
+def _varying(text: str) -> list[str] | None:
+    """``text`` cut around its varying values: ``[text, value, text, value, ..., text]``
+    in the order they come, each value right after the prefix of :data:`_KINDS` that
+    names it; None when a prefix comes twice or a required one (all but the
+    credentials) is missing."""
+    find = text.find
+    spans = []
+    for prefix, _ in _KINDS:
+        at = find(prefix)
+        if at < 0:
+            if prefix is _CREDENTIALS:
+                continue
+            return None
+        begin = at + len(prefix)
+        if find(prefix, begin) >= 0:
+            return None
+        if prefix[0] == ";":
+            finish = _PARAM_END_RE.match(text, begin).end()  # type: ignore[union-attr]
+        else:
+            finish = find("\r\n", begin)
+            if finish < 0:
+                finish = len(text)
+        spans.append((begin, finish))
+    spans.sort()
+    parts: list[str] = []
+    last = 0
+    for begin, finish in spans:
+        if begin < last:
+            return None  # a prefix inside another's value
+        parts += (text[last:begin], text[begin:finish])
+        last = finish
+    parts.append(text[last:])
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A REGISTER's text less its varying values, and the view it was scanned to.
+
+    Two REGISTERs of one shape differ only in those values, each in the one place the
+    shape says (the Via's branch, the From's tag, the whole Call-ID, CSeq and
+    Authorization): the view of the second is the first's with the new values, once
+    each passed the check the scanner makes of it.
+    """
+
+    template: RegisterView
+    where: tuple[int, int, int, int, int]
+    """Index in the split text of the branch, tag, Call-ID, CSeq, Authorization (-1: none)."""
+    via: tuple[str, str]
+    """The Via value around its branch."""
+    from_: tuple[str, str]
+    """The From value around its tag."""
+
+    def view(self, parts: list[str]) -> RegisterView | None:
+        branch_at, tag_at, call_id_at, cseq_at, authorization_at = self.where
+        branch, tag, call_id, cseq_text = parts[branch_at], parts[tag_at], \
+            parts[call_id_at], parts[cseq_at]
+        cseq = _CSEQ_RE.fullmatch(cseq_text)
+        if not TOKEN_RE.fullmatch(branch) or not branch.lower().startswith(_COOKIE) \
+                or not TOKEN_RE.fullmatch(tag) or not _CALL_ID_RE.fullmatch(call_id) \
+                or cseq is None or cseq[2] != "REGISTER":
+            return None
+        authorization = []
+        if authorization_at >= 0:
+            value = parts[authorization_at].strip(" \t")
+            if not value:
+                return None
+            authorization.append(value)
+        t = self.template
+        return RegisterView(t.uri, t.via, branch.join(self.via), branch, tag.join(self.from_),
+                            t.to, t.to_address, call_id, int(cseq[1]), cseq_text, t.contact,
+                            t.contact_text, t.expires, authorization, t.order)
+
+
+_SHAPES: Memo[str, _Shape] = memo_table()
+
+
+def _remember_shape(key: str, parts: list[str], view: RegisterView) -> None:
+    """Keep the shape of a REGISTER just scanned, if each varying value is where a
+    :class:`_Shape` puts it back (once each, the branch in the Via, the tag in the From)."""
+    where = {}
+    for index in range(1, len(parts), 2):
+        before = parts[index - 1]
+        kind = next((kind for prefix, kind in _KINDS if before.endswith(prefix)), None)
+        if kind is None or kind in where:
+            return
+        where[kind] = index
+    if len(where) < 4 or ("authorization" in where) != bool(view.authorization):
+        return
+    branch, tag = parts[where["branch"]], parts[where["tag"]]
+    if (parts[where["call-id"]], parts[where["cseq"]]) != (view.call_id, view.cseq_text) \
+            or branch != view.branch or view.via_text.count(branch) != 1 \
+            or view.from_.count(f";tag={tag}") != 1 or view.from_.count(tag) != 1 \
+            or (view.authorization and parts[where["authorization"]] != view.authorization[0]):
+        return
+    _SHAPES.put(key, _Shape(view, (where["branch"], where["tag"], where["call-id"],
+                                   where["cseq"], where.get("authorization", -1)),
+                            tuple(view.via_text.split(branch)),  # type: ignore[arg-type]
+                            tuple(view.from_.split(tag))))  # type: ignore[arg-type]
 
 
 _Split = tuple[str, list[tuple[str, str]], list[str], dict[str, str]]
@@ -146,7 +265,7 @@ def _split(data: bytes, prefix: bytes) -> _Split | None:
     fields = _LINE_RE.findall(head)
     if len(fields) != head.count("\n") + 1:
         return None
-    keys = [_NAME_KEYS.get(name) or _key(name) for name, _ in fields]
+    keys = [_KEYS.get(name) or _key(name) for name, _ in fields]
     return start, fields, keys, dict(zip(keys, [value for _, value in fields], strict=True))
 
 
@@ -207,10 +326,11 @@ class ResponseView:
     branch: str
     challenge: str | None
     fields: list[tuple[str, str]]
+    keys: list[str]
 
     def response(self) -> Response:
         """The :class:`Response` :func:`parse_message` would give (headers as received)."""
-        return Response(self.status, self.reason, Headers._from_parsed(self.fields))
+        return Response(self.status, self.reason, Headers._from_parsed(self.fields, self.keys))
 
 
 def scan_response(data: bytes) -> ResponseView | None:
@@ -256,7 +376,7 @@ def _scan_response(start: str, fields: list[tuple[str, str]], keys: list[str],
         return None
     challenge = values.get("www-authenticate") or values.get("proxy-authenticate")
     return ResponseView(int(status[1]), status[2], call_id, int(cseq[1]), cseq[2], found[1],
-                        challenge, fields)
+                        challenge, fields, keys)
 
 
 def _common_ok(values: dict[str, str], numbers: tuple[str, ...]) -> bool:
