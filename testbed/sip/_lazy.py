@@ -28,6 +28,7 @@ from ._headers import _KEYS, Address, Headers, Via, _key
 from ._memo import Memo, memo_table
 from ._message import _CALL_ID_RE, _DATE_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX, Response
 from ._uri import SipUri, parse_uri
+from ._varying import cut, kinds_of
 
 _COOKIE = "z9hg4bk"  # RFC 3261 §8.1.1.7 magic cookie, compared lower-cased (§17.2.3)
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
@@ -123,7 +124,7 @@ def scan_register(data: bytes) -> RegisterView | None:
         if end < 0 or end + 4 != len(data):
             return None
         text = data[:end].decode("ascii")
-        parts = _varying(text)
+        parts = cut(text, _REGISTER_VARYING, _REGISTER_OPTIONAL)
         key = "\x00".join(parts[::2]) if parts is not None else None
         shape = None if key is None else _SHAPES.get(key)
         if shape is not None:
@@ -139,45 +140,9 @@ def scan_register(data: bytes) -> RegisterView | None:
 
 # The values that change between a phone's REGISTERs, each after the text that names it
 # (as phones and SIPp write them; other spellings leave the message without a shape).
-_KINDS = ((";branch=", "branch"), (";tag=", "tag"), ("\r\nCall-ID: ", "call-id"),
-          ("\r\nCSeq: ", "cseq"), ("\r\nAuthorization: ", "authorization"))
-_CREDENTIALS = _KINDS[-1][0]  # the one that may be missing
-_PARAM_END_RE = re.compile(r"[^;,\s>]*")
-
-
-def _varying(text: str) -> list[str] | None:
-    """``text`` cut around its varying values: ``[text, value, text, value, ..., text]``
-    in the order they come, each value right after the prefix of :data:`_KINDS` that
-    names it; None when a prefix comes twice or a required one (all but the
-    credentials) is missing."""
-    find = text.find
-    spans = []
-    for prefix, _ in _KINDS:
-        at = find(prefix)
-        if at < 0:
-            if prefix is _CREDENTIALS:
-                continue
-            return None
-        begin = at + len(prefix)
-        if find(prefix, begin) >= 0:
-            return None
-        if prefix[0] == ";":
-            finish = _PARAM_END_RE.match(text, begin).end()  # type: ignore[union-attr]
-        else:
-            finish = find("\r\n", begin)
-            if finish < 0:
-                finish = len(text)
-        spans.append((begin, finish))
-    spans.sort()
-    parts: list[str] = []
-    last = 0
-    for begin, finish in spans:
-        if begin < last:
-            return None  # a prefix inside another's value
-        parts += (text[last:begin], text[begin:finish])
-        last = finish
-    parts.append(text[last:])
-    return parts
+_BRANCH, _TAG, _CALL_ID, _CSEQ, _AUTHORIZATION = _REGISTER_VARYING = (
+    ";branch=", ";tag=", "\r\nCall-ID: ", "\r\nCSeq: ", "\r\nAuthorization: ")
+_REGISTER_OPTIONAL = frozenset((_AUTHORIZATION,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,25 +190,24 @@ _SHAPES: Memo[str, _Shape] = memo_table()
 def _remember_shape(key: str, parts: list[str], view: RegisterView) -> None:
     """Keep the shape of a REGISTER just scanned, if each varying value is where a
     :class:`_Shape` puts it back (once each, the branch in the Via, the tag in the From)."""
-    where = {}
-    for index in range(1, len(parts), 2):
-        before = parts[index - 1]
-        kind = next((kind for prefix, kind in _KINDS if before.endswith(prefix)), None)
-        if kind is None or kind in where:
-            return
-        where[kind] = index
-    if len(where) < 4 or ("authorization" in where) != bool(view.authorization):
+    where = kinds_of(parts, _REGISTER_VARYING)
+    if where is None or len(where) < 4 or (_AUTHORIZATION in where) != bool(view.authorization):
         return
-    branch, tag = parts[where["branch"]], parts[where["tag"]]
-    if (parts[where["call-id"]], parts[where["cseq"]]) != (view.call_id, view.cseq_text) \
+    branch, tag = parts[where[_BRANCH]], parts[where[_TAG]]
+    if (parts[where[_CALL_ID]], parts[where[_CSEQ]]) != (view.call_id, view.cseq_text) \
             or branch != view.branch or view.via_text.count(branch) != 1 \
             or view.from_.count(f";tag={tag}") != 1 or view.from_.count(tag) != 1 \
-            or (view.authorization and parts[where["authorization"]] != view.authorization[0]):
+            or (view.authorization and parts[where[_AUTHORIZATION]] != view.authorization[0]):
         return
-    _SHAPES.put(key, _Shape(view, (where["branch"], where["tag"], where["call-id"],
-                                   where["cseq"], where.get("authorization", -1)),
-                            tuple(view.via_text.split(branch)),  # type: ignore[arg-type]
-                            tuple(view.from_.split(tag))))  # type: ignore[arg-type]
+    _SHAPES.put(key, _Shape(view, (where[_BRANCH], where[_TAG], where[_CALL_ID], where[_CSEQ],
+                                   where.get(_AUTHORIZATION, -1)),
+                            _around(view.via_text, branch), _around(view.from_, tag)))
+
+
+def _around(text: str, value: str) -> tuple[str, str]:
+    """The text before and after the one ``value`` in ``text``."""
+    before, _, after = text.partition(value)
+    return before, after
 
 
 _Split = tuple[str, list[tuple[str, str]], list[str], dict[str, str]]
@@ -342,10 +306,113 @@ def scan_response(data: bytes) -> ResponseView | None:
     accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
     """
     try:
+        if not data.startswith(b"SIP/2.0 "):
+            return None
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data):
+            return None
+        text = data[:end].decode("ascii")
+        parts = cut(text, _RESPONSE_VARYING, _RESPONSE_OPTIONAL)
+        key = "\x00".join(parts[::2]) if parts is not None else None
+        shape = None if key is None else _RESPONSE_SHAPES.get(key)
+        if shape is not None:
+            return shape.view(parts)  # type: ignore[arg-type]
         split = _split(data, b"SIP/2.0 ")
-        return None if split is None else _scan_response(*split)
+        view = None if split is None else _scan_response(*split)
+        if view is not None and key is not None:
+            _remember_response_shape(key, parts, view)  # type: ignore[arg-type]
+        return view
     except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+
+
+# What changes between a registrar's answers to one phone: our branch and From tag, its
+# To tag, the Call-ID and CSeq, the Date, the binding's remaining expires, the nonce.
+_FROM, _TO, _DATE, _EXPIRES, _CHALLENGE = ("\r\nFrom: ", "\r\nTo: ", "\r\nDate: ",
+                                           ";expires=", "\r\nWWW-Authenticate: ")
+_RESPONSE_VARYING = (_BRANCH, _FROM, _TO, _CALL_ID, _CSEQ, _DATE, _EXPIRES, _CHALLENGE)
+_RESPONSE_OPTIONAL = frozenset((_DATE, _EXPIRES, _CHALLENGE))
+_FIELD_OF = {_FROM: "from", _TO: "to", _CALL_ID: "call-id", _CSEQ: "cseq", _DATE: "date",
+             _CHALLENGE: "www-authenticate", _BRANCH: "via", _EXPIRES: "contact"}
+
+
+@dataclass(frozen=True, slots=True)
+class _ResponseShape:
+    """An answer's text less its varying values, and the view it was scanned to: the
+    view of another answer of the same shape is this one's with the new values, each
+    once it passed the scanner's check (as :class:`_Shape` does for REGISTERs)."""
+
+    template: ResponseView
+    where: tuple[tuple[str, int, int, str, str], ...]
+    """Per varying value: its prefix, index in the split text, index of its header field,
+    and the field's text before and after it."""
+
+    def view(self, parts: list[str]) -> ResponseView | None:
+        t = self.template
+        fields = list(t.fields)
+        branch, call_id, cseq, challenge = "", t.call_id, None, None
+        for prefix, at, field, before, after in self.where:
+            value = parts[at]
+            if prefix is _BRANCH:
+                if not TOKEN_RE.fullmatch(value) or not value.lower().startswith(_COOKIE):
+                    return None
+                branch = value
+            elif prefix is _EXPIRES:
+                if not (value.isdigit() and len(value) < 10):
+                    return None
+            elif value != value.strip(" \t") or not value:
+                return None
+            elif prefix is _CALL_ID:
+                if not _CALL_ID_RE.fullmatch(value):
+                    return None
+                call_id = value
+            elif prefix is _CSEQ:
+                cseq = _CSEQ_RE.fullmatch(value)
+                if cseq is None:
+                    return None
+            elif prefix is _DATE:
+                if not _DATE_RE.fullmatch(value):
+                    return None
+            elif prefix is _CHALLENGE:
+                challenge = value
+            elif not _tagged_address_ok(value, "From" if prefix is _FROM else "To"):
+                return None
+            fields[field] = (fields[field][0], f"{before}{value}{after}")
+        assert cseq is not None  # the shape has a CSeq
+        return ResponseView(t.status, t.reason, call_id, int(cseq[1]), cseq[2], branch,
+                            challenge, fields, t.keys)
+
+
+_RESPONSE_SHAPES: Memo[str, _ResponseShape] = memo_table()
+
+
+def _remember_response_shape(key: str, parts: list[str], view: ResponseView) -> None:
+    """Keep the shape of an answer just scanned, if each varying value is in one header
+    field of its own (the branch in the one Via, the expires at the end of the one
+    Contact) where :class:`_ResponseShape` puts it back."""
+    where = kinds_of(parts, _RESPONSE_VARYING)
+    if where is None or view.challenge is not None and _CHALLENGE not in where:
+        return
+    places = []
+    for prefix, at in where.items():
+        value = parts[at]
+        name = _FIELD_OF[prefix]
+        found = [i for i, key in enumerate(view.keys) if key == name]
+        if len(found) != 1:
+            return
+        text = view.fields[found[0]][1]
+        if prefix in (_BRANCH, _EXPIRES):
+            marked = f"{prefix}{value}"
+            if text.count(marked) != 1 or text.count(value) != 1 \
+                    or (prefix is _EXPIRES and not text.endswith(marked)):
+                return
+            before, after = _around(text, value)
+        elif text != value:
+            return
+        else:
+            before = after = ""
+        places.append((prefix, at, found[0], before, after))
+    _RESPONSE_SHAPES.put(key, _ResponseShape(view, tuple(places)))
 
 
 def _scan_response(start: str, fields: list[tuple[str, str]], keys: list[str],
