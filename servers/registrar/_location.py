@@ -41,17 +41,18 @@ class Binding:
     source: tuple[str, int] | None = None
     template: str | None = field(default=None, repr=False, compare=False)
     """Its Contact header value with the ``expires`` left as a placeholder (200 OKs)."""
+    key: str = field(default="", repr=False, compare=False)
+    """What contacts compare by (:func:`_contact_key`): given when known, else made."""
+
+    def __post_init__(self) -> None:
+        # Each REGISTER compares its contact with every binding of its address-of-record
+        # (by this key) and lists them all in its 200 OK (from ``template``): both are
+        # made once, or handed on from the binding a refresh replaces.
+        if not self.key:
+            self.key = _contact_key(self.contact)
 
     def remaining(self, now: float) -> int:
         return max(0, int(round(self.expires_at - now)))
-
-    # Each REGISTER compares its contact with every binding of its address-of-record and
-    # lists them all in its 200 OK: what that needs of a binding is made once, when first
-    # asked (hashing an Address for a table costs more than using the text).
-    @cached_property
-    def key(self) -> str:
-        """What contacts compare by (:func:`_contact_key`)."""
-        return _contact_key(self.contact)
 
     @cached_property
     def uri_text(self) -> str:
@@ -180,12 +181,16 @@ class LocationTable:
             seconds = min(seconds, self.max_expires)
             key = _contact_key(contact)
             existing = next((b for b in current if b.key == key), None)
+            template = None
             if existing is not None:
                 if existing.call_id == call_id and cseq <= existing.cseq:
                     continue  # a stale or replayed request (step 7)
                 current.remove(existing)
+                if existing.contact is contact:  # the same text, parsed once (memoised)
+                    template = existing.template
             if seconds > 0:
-                current.append(Binding(contact, now + seconds, call_id, cseq, flow, source))
+                current.append(Binding(contact, now + seconds, call_id, cseq, flow, source,
+                                       template, key))
         if self.max_contacts and len(current) > self.max_contacts:
             raise too_many_contacts()
         if current and aor not in self.bindings and self.max_aors \
