@@ -26,7 +26,9 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
 million bad messages).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
-process, on its reactor. Ratios compare figures taken in the same run (the machines
+process, on its reactor, and in the ``sipp`` phase also on two local Ray workers (each
+side of a comparison is probed at a few windows and process counts, and measured at its
+best: :mod:`._compare`). Ratios compare figures taken in the same run (the machines
 we run on vary by ±15% from run to run). Results go to ``reports/bench.json`` with the
 machine they were taken on; a table is printed at the end.
 """
@@ -263,7 +265,8 @@ class Bench:
         return out
 
     async def sipp(self) -> dict[str, Any]:
-        """Our client and SIPp's UAC, each against SIPp's UAS, each at its best window."""
+        """Our client and SIPp's UAC, each against SIPp's UAS, each at its best setting
+        (window, and one or two processes)."""
         if _sipp.sipp_binary() is None:
             self.note("SIPp not found: apt-get install -y -q sip-tester (phase skipped)")
             return {"skipped": "sipp not installed"}

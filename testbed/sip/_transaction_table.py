@@ -74,6 +74,11 @@ class TransactionTable:
         yield from list(self._clients.values())
         yield from list(self._servers.values())
 
+    def server(self, key: ServerKey) -> Transaction | None:
+        """:meth:`get` for a server transaction, at no cost when there is none at all
+        (the registrar's fast path asks for every REGISTER it takes)."""
+        return self.get(key) if self._servers else None
+
     def get(self, key: ClientKey | ServerKey) -> Transaction | None:
         """The client transaction with this :class:`ClientKey` or the server transaction
         with this :class:`ServerKey` (the key's type says which table to look in).
