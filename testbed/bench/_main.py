@@ -26,17 +26,17 @@ Phases (``--only`` picks some; each is bounded in time, every figure is the medi
 million bad messages).
 
 Servers (ours, SIPp, Kamailio) run in processes of their own; our client runs in this
-process, on its reactor, and in the ``sipp`` phase also on two local Ray workers (each
-side of a comparison is probed at a few windows and process counts, and measured at its
-best: :mod:`._compare`). Ratios compare figures taken in the same run (the machines
-we run on vary by ±15% from run to run). Results go to ``reports/bench.json`` with the
-machine they were taken on; a table is printed at the end.
+process, on its reactor, except in the ``sipp`` phase: there it runs in one or two
+processes of its own, as SIPp does (each side of a comparison is probed at a few
+windows and process counts, and measured at its best: :mod:`._compare`). Ratios compare
+figures taken in the same run (the machines we run on vary by ±15% from run to run).
+Results go to ``reports/bench.json`` with the machine they were taken on; a table is
+printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -47,7 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -62,10 +62,8 @@ from testbed.load import (
     ProcessError,
     ServerProcess,
     ServerSpec,
-    WorkerPlan,
-    WorkersRun,
     run_load,
-    run_workers,
+    run_processes,
     sip_zone,
     tune_gc,
 )
@@ -110,10 +108,9 @@ WINDOW = 100
 """Operations in flight in our client's throughput runs (SIPp's ``-l`` is the same)."""
 BARRAGE_EVERY = 100
 """Bad messages between two liveness checks of the barrage."""
-CLIENT_SETTINGS = (Setting(20), Setting(50), Setting(200), Setting(50, 2), Setting(100, 2),
-                   Setting(400, 2))
+CLIENT_SETTINGS = (Setting(50), Setting(200), Setting(100, 2), Setting(400, 2))
 """Our client's settings tried before a comparison (the best is kept and reported): a
-window in this process, or split over two Ray workers (a process each, both cores)."""
+window in one process, or split over two (both cores), as SIPp's are."""
 SIPP_SETTINGS = (Setting(100), Setting(400), Setting(400, 2))
 """SIPp UAC's calls in flight (``-l``) tried before a comparison, in one SIPp or split
 over two at once (their rates summed)."""
@@ -273,11 +270,8 @@ class Bench:
         folder = self.work / "sipp"
         _sipp.write_sipp_scenarios(folder, ENDPOINTS)
         out: dict[str, Any] = {}
-        async with self._ray_workers() as workers:
-            client_settings = tuple(s for s in CLIENT_SETTINGS if s.processes <= workers)
-            for transport in ("UDP", "TCP"):
-                out[transport] = await self._client_vs_sipp(folder, transport,
-                                                            client_settings)
+        for transport in ("UDP", "TCP"):
+            out[transport] = await self._client_vs_sipp(folder, transport, CLIENT_SETTINGS)
         return out
 
     async def _client_vs_sipp(self, folder: Path, transport: str,
@@ -295,34 +289,13 @@ class Bench:
         finally:
             uas.stop()
 
-    @contextlib.asynccontextmanager
-    async def _ray_workers(self) -> AsyncIterator[int]:
-        """A local Ray runtime for our client's runs on two workers: yields how many
-        workers a run may use (1 when Ray cannot start here: the run goes on without)."""
-        from testbed.load import RayRuntime  # imports Ray: only here
-
-        try:
-            runtime = RayRuntime(WorkerPlan(workers=2))
-            await self.blocking(runtime.__enter__)
-        except Exception as exc:  # Ray missing or refusing: one note, one process
-            self.note(f"Ray did not start ({type(exc).__name__}: {exc}): our client is "
-                      "measured in this process only")
-            yield 1
-            return
-        try:
-            yield 2
-        finally:
-            await self.blocking(runtime.__exit__, None, None, None)
-
     async def _client_at(self, uri: str, transport: str, setting: Setting,
                          seconds: float) -> dict[str, Any]:
-        if setting.processes == 1:
-            return await self.our_client(uri, transport, seconds=seconds,
-                                         window=setting.window)
+        """Our client at ``setting``, in processes of its own as SIPp is (started
+        together, their results merged; this process only waits)."""
         config = self._load_config(uri, transport, seconds=seconds, window=setting.window)
-        run: WorkersRun = await self.blocking(run_workers, config, setting.processes)
-        return self._client_figures(run.result) | {"workers": setting.processes,
-                                                   "ready_s": round(run.ready, 3)}
+        result = await self.blocking(run_processes, config, setting.processes)
+        return self._client_figures(result) | {"processes": setting.processes}
 
     async def compare(self, ours: Side, theirs: Side, target: float) -> dict[str, Any]:
         return await compare(ours, theirs, runs=self.args.runs, seconds=self.args.seconds,

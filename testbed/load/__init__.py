@@ -5,6 +5,7 @@
     result = await run_load(reactor, config)                   # one process, one reactor
     run = run_workers(config, WorkerPlan(workers=2))           # K Ray workers, merged
     run = run_workers(config, WorkerPlan(cluster="ray://head:10001"))   # a Ray cluster
+    result = run_processes(config, 2)        # 2 plain local processes, merged (the bench)
     run.result, run.lost, run.startup
     print(result.summary()); result.to_json()
     result.intervals                  # LoadInterval per config.stats_interval seconds
@@ -31,6 +32,7 @@ from ._load_config import (
     OPERATIONS,
     LoadConfig,
 )
+from ._load_process import run_processes
 from ._plan import ClusterError, LostWorker, WorkerInfo, WorkerPlan, WorkersRun, cluster_endpoint
 from ._processes import ProcessError, rss_kib, stop_process, tune_gc
 from ._progress import ProgressDisplay
@@ -56,8 +58,8 @@ __all__ = [
     "MIN_STATS_INTERVAL", "OPERATIONS", "PERCENTILES", "ProcessError", "Progress",
     "ProgressDisplay", "QuietTrace", "RayRuntime", "ServerProcess", "ServerSpec", "WorkerInfo",
     "WorkerPlan", "WorkersRun", "cluster_endpoint", "cumulative", "load_step", "merge_results",
-    "percentile", "rss_kib", "run_load", "run_workers", "sip_zone", "stats_csv_columns",
-    "stats_csv_rows", "stop_process", "tune_gc", "write_stats_csv",
+    "percentile", "rss_kib", "run_load", "run_processes", "run_workers", "sip_zone",
+    "stats_csv_columns", "stats_csv_rows", "stop_process", "tune_gc", "write_stats_csv",
 ]
 
 if TYPE_CHECKING:

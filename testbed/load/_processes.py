@@ -3,7 +3,8 @@
 The registrar process (:mod:`._server_process`) talks to its parent with one JSON
 object per line on stdout, read here with a deadline (:class:`LineChannel`); closing
 its stdin is its cue to stop (:func:`stop_process`). Load workers are Ray actors
-(:mod:`._ray_actors`); they share :func:`tune_gc`.
+(:mod:`._ray_actors`) or plain processes (:mod:`._load_process`); all share
+:func:`tune_gc`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Load across processes: our registrar in a process of its own and the ``testbed load``
-command line (workers on Ray: test_load_ray*.py). Tiny loads; counts must add up."""
+"""Load across processes: our registrar in a process of its own, a load over plain
+processes (``run_processes``) and the ``testbed load`` command line (workers on Ray:
+test_load_ray*.py). Tiny loads; counts must add up."""
 
 import csv
 import json
@@ -8,7 +9,8 @@ import sys
 
 import pytest
 
-from testbed.load import ServerProcess, ServerSpec
+from testbed.load import LoadConfig, ProcessError, ServerProcess, ServerSpec, run_processes
+from testbed.sip import Timers, parse_uri
 
 
 @pytest.fixture
@@ -75,3 +77,21 @@ def test_command_line_usage_mistake_is_one_line():
     assert completed.returncode == 2
     assert completed.stderr.strip() == ("testbed load: give --duration or --count (or both): "
                                         "a load run must end")
+
+
+def test_a_load_over_two_plain_processes_adds_up(registrar_process):
+    """``run_processes``: two slices at once, each its own users, their counts merged
+    exactly; the registrar saw every user of both (8 bindings, each user once)."""
+    config = LoadConfig(registrar=parse_uri(registrar_process.uri("tcp")), transport="tcp",
+                        endpoints=8, count=40, password="pw", domain="example.com",
+                        timers=Timers.scaled(0.1))
+    result = run_processes(config, 2)
+    assert (result.attempted, result.succeeded, result.failed) == (40, 40, 0)
+    assert result.statuses[200] == 40 and result.latency().count == 40
+    assert registrar_process.command("stats")["bindings"] == 8
+
+
+def test_a_load_process_that_cannot_start_is_one_error():
+    config = LoadConfig(registrar=parse_uri("sip:127.0.0.1:5"), endpoints=2, count=2)
+    with pytest.raises(ProcessError, match="load process .*no ready line"):
+        run_processes(config, 1, python="/bin/false", timeout=10)
