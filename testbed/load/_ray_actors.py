@@ -60,6 +60,11 @@ only pass progress and results, and containers often have a small ``/dev/shm``."
 POLL_TIMEOUT = 10.0
 """The driver looks at the time at least this often while no worker answers."""
 
+CLIENT_ATTEMPTS = 2
+"""Connections tried through Ray Client (``ray://``): its server forks a server per
+client, and that fork can fail at once ("SpecificServer startup failed" in Ray's log,
+"Initialization failure from server" here); the next connection gets a new one."""
+
 
 class RayRuntime:
     """A Ray runtime for one run: started here (and stopped after), or already there."""
@@ -88,7 +93,7 @@ class RayRuntime:
                 self.address = "local Ray runtime"
             else:
                 address = probe(self.plan.cluster)
-                ray.init(address=address, **quiet)
+                _connect(address, quiet)
                 self.address = f"Ray cluster {address}"
         except ClusterError:
             raise
@@ -109,6 +114,20 @@ class RayRuntime:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         started = f", started in {self.startup:.2f} s" if self.owned else ""
         return f"{self.address}: {len(nodes)} node{'s' * (len(nodes) != 1)}{started}"
+
+
+def _connect(address: str, options: dict[str, Any]) -> None:
+    """``ray.init`` to a cluster; through Ray Client, once more if its server failed to
+    start ours (:data:`CLIENT_ATTEMPTS`)."""
+    attempts = CLIENT_ATTEMPTS if address.startswith("ray://") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except ConnectionAbortedError:
+            if attempt == attempts:
+                raise
+            ray.shutdown()  # whatever the failed connection left behind
 
 
 def _check_dashboard() -> None:
