@@ -125,9 +125,13 @@ def program_spec(*, command: Sequence[str] | None = None, kind: str | None = Non
                  values: Mapping[str, str], workdir: Path, name: str = "client") -> ProgramSpec:
     """The program of a scenario's client, its placeholders filled from ``values``.
 
+    ``workdir`` is made absolute: the program runs in it, so a relative ``{workdir}``
+    (``--report-dir reports``) would name a folder inside itself.
+
     Raises :class:`ProgramMissing` when the binary is not installed and
     :class:`ProgramError` for an unknown kind or placeholder.
     """
+    workdir = workdir.absolute()
     filled = dict(values, workdir=str(workdir), name=name)
     if command is not None:
         argv = tuple(_fill(part, filled, "command") for part in command)

@@ -238,7 +238,8 @@ class ProgramClient:
         return {"dns": dns, "registrar": str(uri), "registrar_host": self._address(uri.host),
                 "registrar_port": str(port), "domain": self._domain(uri.host),
                 "user": str(self.spec.get("user", "alice")),
-                "password": str(self.spec.get("password", "")), "ca": str(self._ca_file()),
+                "password": str(self.spec.get("password", "")),
+                "ca": str(self._ca_file().absolute()),
                 "transport": transport, "local": local,
                 "expires": str(self.spec.get("expires", 3600))}
 

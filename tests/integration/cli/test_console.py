@@ -156,3 +156,20 @@ def test_verbose_findings_everywhere(tmp_path):
     assert "[connection-refused]" in system_out and "[failover]" in system_out
     diagnosis = (reports / "auto-srv-failover" / "diagnosis.txt").read_text()
     assert "Findings:\n  [connection-refused]" in diagnosis
+
+
+@pytest.mark.parametrize("kind", ["baresip", "linphonec"])
+def test_a_real_client_with_a_relative_report_dir(tmp_path, kind):
+    """``make run`` passes ``--report-dir reports``: the phone, which runs in its own
+    folder under it, must still find its configuration (it once looked for
+    ``reports/<scenario>/client`` inside itself)."""
+    import shutil
+
+    if shutil.which(kind) is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{kind} not installed")
+    scenario = ROOT / "scenarios" / "real-clients" / f"{kind}-srv-failover.yaml"
+    completed = subprocess.run([*COMMAND, "run", str(scenario), "--report-dir", "reports"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "1 passed, 0 failed" in completed.stdout
+    assert (tmp_path / "reports" / f"{kind}-srv-failover" / "client").is_dir()

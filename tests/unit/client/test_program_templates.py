@@ -51,3 +51,13 @@ def test_baresip_asks_our_dns_server_and_answers_calls(tmp_path):
     assert "dns_server\t\t127.0.0.9:53" in filled.files["config"]
     assert filled.files["accounts"].startswith("<sip:alice@sip.example.com;transport=tls>")
     assert "answermode=auto" in filled.files["accounts"]
+
+
+def test_a_relative_workdir_is_made_absolute(tmp_path, monkeypatch):
+    """The program runs in its workdir: ``--report-dir reports`` must not make it look for
+    ``reports/<scenario>/client`` inside ``reports/<scenario>/client``."""
+    monkeypatch.chdir(tmp_path)
+    filled = program_spec(command=["true", "-f", "{workdir}/config"], values=VALUES,
+                          workdir=Path("reports/x/client"))
+    assert filled.workdir == tmp_path / "reports/x/client"
+    assert filled.argv[2] == f"{tmp_path}/reports/x/client/config"
