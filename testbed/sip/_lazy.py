@@ -20,7 +20,9 @@ against the grammar with one regular expression each.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from ._errors import RemoteProtocolError
 from ._grammar import TOKEN_RE
@@ -117,22 +119,43 @@ def scan_register(data: bytes) -> RegisterView | None:
     values checked and put in (:class:`_Shape`). Any other REGISTER is scanned header
     by header, and its shape remembered.
     """
+    return _scan(data, b"REGISTER ", _REGISTER_VARYING, _REGISTER_OPTIONAL, _SHAPES,
+                 _scan_register, _remember_shape)
+
+
+_V = TypeVar("_V")
+_V_co = TypeVar("_V_co", covariant=True)
+
+
+class _ShapeOf(Protocol[_V_co]):
+    """A remembered shape (:class:`_Shape`, :class:`_ResponseShape`)."""
+
+    def view(self, parts: list[str]) -> _V_co | None: ...
+
+
+def _scan(data: bytes, prefix: bytes, varying: tuple[str, ...], optional: frozenset[str],
+          shapes: Memo[str, Any], scan: Callable[..., _V | None],
+          remember: Callable[[str, list[str], _V], None]) -> _V | None:
+    """What both scanners do: a body-less message starting with ``prefix`` is read from
+    its shape when one was remembered, else scanned header by header (``scan``) and its
+    shape remembered. Never raises."""
     try:
-        if not data.startswith(b"REGISTER "):
+        if not data.startswith(prefix):
             return None
         end = data.find(b"\r\n\r\n")
         if end < 0 or end + 4 != len(data):
             return None
         text = data[:end].decode("ascii")
-        parts = cut(text, _REGISTER_VARYING, _REGISTER_OPTIONAL)
-        key = "\x00".join(parts[::2]) if parts is not None else None
-        shape = None if key is None else _SHAPES.get(key)
-        if shape is not None:
-            return shape.view(parts)  # type: ignore[arg-type]
-        split = _split(data, b"REGISTER ")
-        view = None if split is None else _scan_register(*split)
+        parts = cut(text, varying, optional)
+        key = None if parts is None else "\x00".join(parts[::2])
+        if key is not None:
+            shape: _ShapeOf[_V] | None = shapes.get(key)
+            if shape is not None:
+                return shape.view(parts)  # type: ignore[arg-type]
+        split = _split(text)
+        view = None if split is None else scan(*split)
         if view is not None and key is not None:
-            _remember_shape(key, parts, view)  # type: ignore[arg-type]
+            remember(key, parts, view)  # type: ignore[arg-type]
         return view
     except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
@@ -213,16 +236,12 @@ def _around(text: str, value: str) -> tuple[str, str]:
 _Split = tuple[str, list[tuple[str, str]], list[str], dict[str, str]]
 
 
-def _split(data: bytes, prefix: bytes) -> _Split | None:
-    """A body-less message starting with ``prefix``: its start line, its ``(name,
-    value)`` fields, their keys and a dict of them by key (the last of each); None for
-    a body, a bare CR or LF, a folded, empty or malformed line."""
-    if not data.startswith(prefix):
-        return None
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 != len(data):
-        return None
-    start, _, head = data[:end].decode("ascii").partition("\r\n")
+def _split(text: str) -> _Split | None:
+    """The text of a message's start line and headers (what :func:`_scan` checked is
+    all there is: no body): its start line, its ``(name, value)`` fields, their keys
+    and a dict of them by key (the last of each); None for a bare CR or LF, a folded,
+    empty or malformed line."""
+    start, _, head = text.partition("\r\n")
     head = head.replace("\r\n", "\n")
     if "\r" in head:
         return None  # a bare CR: the full parser's line rules apply
@@ -305,25 +324,8 @@ def scan_response(data: bytes) -> ResponseView | None:
     value once, then memoised), or the response is left to the full parser: what this
     accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
     """
-    try:
-        if not data.startswith(b"SIP/2.0 "):
-            return None
-        end = data.find(b"\r\n\r\n")
-        if end < 0 or end + 4 != len(data):
-            return None
-        text = data[:end].decode("ascii")
-        parts = cut(text, _RESPONSE_VARYING, _RESPONSE_OPTIONAL)
-        key = "\x00".join(parts[::2]) if parts is not None else None
-        shape = None if key is None else _RESPONSE_SHAPES.get(key)
-        if shape is not None:
-            return shape.view(parts)  # type: ignore[arg-type]
-        split = _split(data, b"SIP/2.0 ")
-        view = None if split is None else _scan_response(*split)
-        if view is not None and key is not None:
-            _remember_response_shape(key, parts, view)  # type: ignore[arg-type]
-        return view
-    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
-        return None
+    return _scan(data, b"SIP/2.0 ", _RESPONSE_VARYING, _RESPONSE_OPTIONAL, _RESPONSE_SHAPES,
+                 _scan_response, _remember_response_shape)
 
 
 # What changes between a registrar's answers to one phone: our branch and From tag, its
