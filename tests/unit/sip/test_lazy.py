@@ -52,23 +52,30 @@ _VARIANTS = [
 def test_registers_of_a_known_shape_agree_with_the_full_parser(sip_corpus):
     """Messages the scanner took, each with one varying value changed: read from the
     shape remembered, they give what the full parser gives, or are left to it."""
+    tried, hits = _variants_agree(sip_corpus, scan_register, _VARIANTS, _agrees)
+    assert tried > 200 and hits > 50
+
+
+def _variants_agree(corpus, scan, variants, agrees) -> tuple[int, int]:
+    """Each message ``scan`` takes, with each varying value of ``variants`` replaced:
+    ``agrees`` with every view ``scan`` gives; how many were tried and taken."""
     import re
 
     tried = hits = 0
-    for data in sip_corpus.values():
-        if scan_register(data) is None:
+    for data in corpus.values():
+        if scan(data) is None:
             continue
-        for pattern, values in _VARIANTS:
+        for pattern, values in variants:
             if len(re.findall(pattern, data)) != 1:
                 continue
             for value in values:
                 variant = re.sub(pattern, lambda m, v=value: m[1] + v, data)
                 tried += 1
-                view = scan_register(variant)
+                view = scan(variant)
                 if view is not None:
                     hits += 1
-                    _agrees(variant, view)
-    assert tried > 200 and hits > 50
+                    agrees(variant, view)
+    return tried, hits
 
 
 def _agrees(data: bytes, view) -> None:
@@ -122,22 +129,8 @@ _RESPONSE_VARIANTS = [
 def test_responses_of_a_known_shape_agree_with_the_full_parser(sip_corpus):
     """Responses the scanner took, each with one varying value changed: read from the
     shape remembered, they give what the full parser gives, or are left to it."""
-    import re
-
-    tried = hits = 0
-    for data in sip_corpus.values():
-        if scan_response(data) is None:
-            continue
-        for pattern, values in _RESPONSE_VARIANTS:
-            if len(re.findall(pattern, data)) != 1:
-                continue
-            for value in values:
-                variant = re.sub(pattern, lambda m, v=value: m[1] + v, data)
-                tried += 1
-                view = scan_response(variant)
-                if view is not None:
-                    hits += 1
-                    _response_agrees(variant, view)
+    tried, hits = _variants_agree(sip_corpus, scan_response, _RESPONSE_VARIANTS,
+                                  _response_agrees)
     assert tried > 100 and hits > 30
 
 
