@@ -206,7 +206,7 @@ class RegisterFastPath:
             self.absorbed += 1
             return True
         if registrar.forced_status is not None \
-                or stack.table.server(ServerKey(*key)) is not None:
+                or stack.table.get(ServerKey(*key)) is not None:
             return False
         via, destination = self._stamped(view, flow.remote)
         answer = FastAnswer(self, view, flow, via.replace(_PLACEHOLDER, view.branch)

@@ -74,22 +74,24 @@ class TransactionTable:
         yield from list(self._clients.values())
         yield from list(self._servers.values())
 
-    def server(self, key: ServerKey) -> Transaction | None:
-        """:meth:`get` for a server transaction, at no cost when there is none at all
-        (the registrar's fast path asks for every REGISTER it takes)."""
-        return self.get(key) if self._servers else None
-
     def get(self, key: ClientKey | ServerKey) -> Transaction | None:
         """The client transaction with this :class:`ClientKey` or the server transaction
         with this :class:`ServerKey` (the key's type says which table to look in).
 
         For the INVITE a CANCEL cancels: ``get(server_key(cancel)._replace(method="INVITE"))``
         (§9.2). Raises :class:`TypeError` for any other key, a plain tuple included.
+        An empty table is answered at once (the registrar's fast path asks for every
+        REGISTER it takes, and usually holds no transaction at all).
         """
-        self._collect()
         if isinstance(key, ClientKey):
+            if not self._clients:
+                return None
+            self._collect()
             return self._clients.get(key)
         if isinstance(key, ServerKey):
+            if not self._servers:
+                return None
+            self._collect()
             return self._servers.get(key)
         raise TypeError(f"get() takes a ClientKey or a ServerKey, not {type(key).__name__}")
 

@@ -714,16 +714,16 @@ def test_table_looks_a_key_up_by_its_type(role: str, key_of: Callable) -> None:
         table.get(tuple(key_of(invite)))  # a plain tuple is refused
 
 
-def test_table_server_finds_only_live_server_transactions() -> None:
+def test_table_get_finds_only_live_transactions_of_the_keys_role() -> None:
     table = TransactionTable()
     options = request("OPTIONS")
-    assert table.server(server_key(options)) is None  # nothing at all: nothing looked at
+    assert table.get(server_key(options)) is None  # nothing at all: nothing looked at
     table.start_client(options, 0.0, reliable=False)
-    assert table.server(server_key(options)) is None  # a client's is not a server's
+    assert table.get(server_key(options)) is None  # a client's is not a server's
     transaction = table.receive(options, 0.0, reliable=True).transaction
-    assert table.server(server_key(options)) is transaction
+    assert table.get(server_key(options)) is transaction
     transaction.transport_error(0.1, "reset")  # terminated outside the table
-    assert table.server(server_key(options)) is None
+    assert table.get(server_key(options)) is None
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
