@@ -27,6 +27,7 @@ accepted connection for its bindings as the connection policy asks.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
@@ -45,7 +46,7 @@ from testbed.sip import (
     Via,
     scan_register,
 )
-from testbed.transport import Flow, HostPort, SipStack
+from testbed.transport import ConnectionGuard, Flow, HostPort, SipStack
 
 from ._answer import Answerable, RegisterAnswer
 from ._location import LocationTable, RegisterRejected, aor_of
@@ -71,7 +72,17 @@ class RegisterRules(Protocol):
     def record(self, method: str, flow: Flow, status: int, user: str, note: str) -> None: ...
 
 _PLACEHOLDER = "\x00"
+_UDP = Transport.UDP  # an Enum member is a slow attribute: looked up once
 _CACHED = 4096  # stamped Via and tagged To templates kept (clients and users in flight)
+_COPIED_LINES = {"via": "Via: {0}\r\n", "from": "From: {1}\r\n", "to": "To: {2}\r\n",
+                 "call-id": "Call-ID: {3}\r\n", "cseq": "CSeq: {4}\r\n"}
+
+
+@functools.lru_cache(maxsize=128)
+def _copied_format(order: tuple[str, ...]) -> str:
+    """The lines a response copies from its request (RFC 3261 §8.2.6.2), in the
+    request's ``order``, as a format of Via, From, To, Call-ID and CSeq."""
+    return "".join(_COPIED_LINES[key] for key in order)
 
 
 class _Lookup:
@@ -102,12 +113,16 @@ class FastAnswer:
                  via: str, destination: HostPort) -> None:
         self.path = path
         self.view = view
-        self.request = _Fields(view)
         self.flow = flow
         self.via = via
         self.destination = destination
         self.sent: bytes | None = None
         self.summary = ""
+
+    @property
+    def request(self) -> _Fields:
+        """The REGISTER as authentication reads it (made only when asked)."""
+        return _Fields(self.view)
 
     def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
                 headers: Iterable[tuple[str, object]] = (), body: bytes = b"") -> bytes:
@@ -128,29 +143,19 @@ class FastAnswer:
         view = self.view
         if reason is None:
             reason = REASON_PHRASES.get(status, "")
-        lines = [f"SIP/2.0 {status} {reason}"]
-        for key in view.order:
-            if key == "via":
-                lines.append(f"Via: {self.via}")
-            elif key == "from":
-                lines.append(f"From: {view.from_}")
-            elif key == "to":
-                to = view.to
-                if to_tag and status != 100 and view.to_address.tag is None:
-                    to = self.path.tagged_to(view).replace(_PLACEHOLDER, to_tag)
-                lines.append(f"To: {to}")
-            elif key == "call-id":
-                lines.append(f"Call-ID: {view.call_id}")
-            else:
-                lines.append(f"CSeq: {view.cseq_text}")
-        lines.extend(f"{name}: {value}" for name, value in headers if name != "Content-Length")
-        lines.append(f"Content-Length: {len(body)}")
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+        to = view.to
+        if to_tag and status != 100 and view.to_address.tag is None:
+            to = self.path.tagged_to(view).replace(_PLACEHOLDER, to_tag)
+        copied = _copied_format(view.order).format(
+            self.via, view.from_, to, view.call_id, view.cseq_text)
+        added = "".join([f"{name}: {value}\r\n" for name, value in headers
+                         if name != "Content-Length"])
+        text = f"SIP/2.0 {status} {reason}\r\n{copied}{added}Content-Length: {len(body)}\r\n\r\n"
+        return text.encode("utf-8", "surrogateescape") + body
 
     def _send(self, data: bytes, status: int, reason: str | None) -> None:
         flow = self.flow
-        if flow.transport is Transport.UDP:
+        if flow.transport is _UDP:
             flow = self.path.registrar.stack.udp_flow(*self.destination)
         summary = f"{status} {REASON_PHRASES.get(status, '') if reason is None else reason} " \
                   f"(CSeq {self.view.cseq_text})"
@@ -217,9 +222,11 @@ class RegisterFastPath:
             status, note = registrar.register_fields(answer, view, aor)
         except RemoteProtocolError as exc:
             status, note = registrar.protocol_error(answer, exc)
-        if status == 200 and aor and flow.guard is not None and view.contact is not None:
-            self._hold(view, aor, flow, now)
-        if flow.transport is Transport.UDP and answer.sent is not None:
+        if status == 200 and aor and view.contact is not None:
+            guard = flow.guard
+            if guard is not None:
+                self._hold(view, aor, guard, now)
+        if flow.transport is _UDP and answer.sent is not None:
             self._answered[key] = (answer.sent, destination, answer.summary)
             self._expiries.append((now + stack.timers.timer_j, key))
         self.taken += 1
@@ -288,24 +295,25 @@ class RegisterFastPath:
             tagged = self._tos[view.to] = str(view.to_address.with_param("tag", _PLACEHOLDER))
         return tagged
 
-    def _hold(self, view: RegisterView, aor: str, flow: Flow, now: float) -> None:
+    def _hold(self, view: RegisterView, aor: str, guard: ConnectionGuard, now: float) -> None:
         """Hold an accepted connection for the bindings this REGISTER left on it, as the
         stack does after a full-path 200 (``registration_hold``)."""
-        guard = flow.guard
-        assert guard is not None and view.contact is not None
-        uri = view.contact.uri
+        assert view.contact is not None
+        contact = view.contact
         asked: str | None = None
-        seconds = 0.0
-        for binding in self.registrar.location.bindings.get(aor, []):
-            if binding.contact.uri is not uri:  # the scanner's memo gives the same object
+        until = now
+        for binding in self.registrar.location.bindings.get(aor, ()):
+            if binding.contact is not contact:  # the scanner's memo gives the same object
                 if asked is None:
-                    asked = str(uri)
+                    asked = str(contact.uri)
                 if binding.uri_text != asked:
                     continue
-            seconds = max(seconds, float(binding.remaining(now)))
+            expiry = now + binding.remaining(now)
+            if expiry > until:
+                until = expiry
         held = self._held.get(view.to)
         if held is None:
             if len(self._held) >= _CACHED:
                 self._held.clear()
             held = self._held[view.to] = str(view.to_address.uri)
-        guard.hold(held, now + seconds, now)
+        guard.hold(held, until, now)

@@ -157,7 +157,8 @@ class LocationTable:
         fast path reads those without building a :class:`Request`."""
         if now >= self._next_sweep:
             self.expire(now)
-        current = [b for b in self.bindings.get(aor, []) if b.expires_at > now]
+        known = self.bindings.get(aor)
+        current = [b for b in known if b.expires_at > now] if known else []
         if star:
             # Step 6: "*" only with Expires: 0, and then removes every binding.
             if expires != 0:
@@ -170,7 +171,7 @@ class LocationTable:
         if self.contact_max_size:
             self._check_contact_sizes(contact_lines, contacts)
         for contact in contacts:
-            param = contact.param("expires")
+            param = contact.param("expires") if contact.params else None
             seconds = int(param) if param is not None else header_expires
             if seconds is None:
                 seconds = self.default_expires
@@ -178,9 +179,16 @@ class LocationTable:
                 # Step 7: too brief → 423 with Min-Expires (§10.3, §20.23).
                 raise RegisterRejected(423, "Interval Too Brief",
                                        (("Min-Expires", str(self.min_expires)),))
-            seconds = min(seconds, self.max_expires)
-            key = _contact_key(contact)
-            existing = next((b for b in current if b.key == key), None)
+            if seconds > self.max_expires:
+                seconds = self.max_expires
+            # A refresh names its contact with the text it registered, parsed once (the
+            # scanners' memo): the same object, so its key is the binding's.
+            existing = next((b for b in current if b.contact is contact), None)
+            if existing is not None:
+                key = existing.key
+            else:
+                key = _contact_key(contact)
+                existing = next((b for b in current if b.key == key), None)
             template = None
             if existing is not None:
                 if existing.call_id == call_id and cseq <= existing.cseq:
@@ -212,7 +220,8 @@ class LocationTable:
         """400 for a Contact URI longer than ``contact_max_size`` (Kamailio's
         ``contact_max_size``, answered with its ``P-Registrar-Error``)."""
         limit = self.contact_max_size
-        if all(len(line) <= limit for line in lines):
+        if len(lines) == 1 and len(lines[0]) <= limit \
+                or all(len(line) <= limit for line in lines):
             return  # no URI is longer than the line it is on
         if any(len(str(contact.uri)) > limit for contact in contacts):
             raise RegisterRejected(

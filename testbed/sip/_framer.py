@@ -34,9 +34,26 @@ UDP's 8 (RFC 768, RFC 791). A larger message cannot be sent in one datagram at a
 def message_size_limit(transport: Transport) -> int:
     """The largest message that ``transport`` carries here: one UDP datagram, or the
     limit every stream and WebSocket flow of this project enforces on what it receives."""
-    return MAX_UDP_MESSAGE_SIZE if transport is Transport.UDP else DEFAULT_MAX_MESSAGE_SIZE
+    return MAX_UDP_MESSAGE_SIZE if transport is _UDP else DEFAULT_MAX_MESSAGE_SIZE
 
-_CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I | re.M)
+
+_UDP = Transport.UDP  # an Enum member is a slow attribute (message_size_limit is hot)
+
+# A Content-Length line (or its compact form "l", RFC 3261 §7.3.3), its value captured.
+# Sought after each line end: a pattern that starts with "\n" is searched for from one
+# "\n" to the next, where "^" in multi-line mode is tried at every character (5 times
+# the cost on a REGISTER's head). The first line is matched on its own.
+_CONTENT_LENGTH = rb"(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)"
+_CONTENT_LENGTH_FIRST_RE = re.compile(_CONTENT_LENGTH, re.I)
+_CONTENT_LENGTH_RE = re.compile(rb"\n" + _CONTENT_LENGTH, re.I)
+
+
+def _content_lengths(buffer: bytes | bytearray, end: int) -> list[bytes]:
+    """The value of every Content-Length line of the message head ``buffer[:end]``, in
+    order (read in place: the head is not copied)."""
+    first = _CONTENT_LENGTH_FIRST_RE.match(buffer, 0, end)
+    later = _CONTENT_LENGTH_RE.findall(buffer, 0, end)
+    return later if first is None else [first[1], *later]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +147,7 @@ class StreamFramer:
 
     def _next_frame(self) -> bytes | KeepAlivePing | KeepAlivePong | None:
         buf = self._buffer
-        while True:
+        while not buf or buf[0] in b"\r\n":  # else a message starts here
             keepalive = self._keepalive(buf)
             if keepalive is not None or not buf:
                 return keepalive
@@ -146,19 +163,20 @@ class StreamFramer:
             if len(buf) > self.max_message_size:
                 raise RemoteProtocolError("Message headers too large", 513, raw=bytes(buf[:2000]))
             return None
-        head = bytes(buf[: end + 4])
-        matches = _CONTENT_LENGTH_RE.findall(head)
+        matches = _content_lengths(buf, end + 4)
         if not matches:
             # RFC 3261 §18.3: Content-Length MUST be used with stream transports.
-            raise RemoteProtocolError("Missing Content-Length on stream transport", raw=head)
+            raise RemoteProtocolError("Missing Content-Length on stream transport",
+                                      raw=bytes(buf[: end + 4]))
         if len(matches) > 1 or not matches[0].strip().isdigit():
-            raise RemoteProtocolError("Invalid Content-Length on stream transport", raw=head)
+            raise RemoteProtocolError("Invalid Content-Length on stream transport",
+                                      raw=bytes(buf[: end + 4]))
         size = int(matches[0].strip())
         total = end + 4 + size
         if total > self.max_message_size:
             raise RemoteProtocolError(
-                f"Message of {total} bytes exceeds limit {self.max_message_size}", 513, raw=head
-            )
+                f"Message of {total} bytes exceeds limit {self.max_message_size}", 513,
+                raw=bytes(buf[: end + 4]))
         if len(buf) < total:
             return None
         frame = bytes(buf[:total])

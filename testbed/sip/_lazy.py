@@ -30,7 +30,7 @@ from ._headers import _KEYS, Address, Headers, Via, _key
 from ._memo import Memo, memo_table
 from ._message import _CALL_ID_RE, _DATE_RE, DELTA_SECONDS_MAX, MAX_FORWARDS_MAX, Response
 from ._uri import SipUri, parse_uri
-from ._varying import cut, kinds_of
+from ._varying import Cutter
 
 _COOKIE = "z9hg4bk"  # RFC 3261 §8.1.1.7 magic cookie, compared lower-cased (§17.2.3)
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
@@ -71,7 +71,7 @@ class RegisterView:
     contact_text: str | None
     expires: int | None
     authorization: list[str]
-    order: list[str]
+    order: tuple[str, ...]
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -119,8 +119,8 @@ def scan_register(data: bytes) -> RegisterView | None:
     values checked and put in (:class:`_Shape`). Any other REGISTER is scanned header
     by header, and its shape remembered.
     """
-    return _scan(data, b"REGISTER ", _REGISTER_VARYING, _REGISTER_OPTIONAL, _SHAPES,
-                 _scan_register, _remember_shape)
+    return _scan(data, b"REGISTER ", _REGISTER_CUTTER, _SHAPES, _scan_register,
+                 _remember_shape)
 
 
 _V = TypeVar("_V")
@@ -130,12 +130,12 @@ _V_co = TypeVar("_V_co", covariant=True)
 class _ShapeOf(Protocol[_V_co]):
     """A remembered shape (:class:`_Shape`, :class:`_ResponseShape`)."""
 
-    def view(self, parts: list[str]) -> _V_co | None: ...
+    def view(self, parts: list[str | None]) -> _V_co | None: ...
 
 
-def _scan(data: bytes, prefix: bytes, varying: tuple[str, ...], optional: frozenset[str],
-          shapes: Memo[str, Any], scan: Callable[..., _V | None],
-          remember: Callable[[str, list[str], _V], None]) -> _V | None:
+def _scan(data: bytes, prefix: bytes, cutter: Cutter, shapes: Memo[str, Any],
+          scan: Callable[..., _V | None],
+          remember: Callable[[str, list[str | None], _V], None]) -> _V | None:
     """What both scanners do: a body-less message starting with ``prefix`` is read from
     its shape when one was remembered, else scanned header by header (``scan``) and its
     shape remembered. Never raises."""
@@ -146,16 +146,17 @@ def _scan(data: bytes, prefix: bytes, varying: tuple[str, ...], optional: frozen
         if end < 0 or end + 4 != len(data):
             return None
         text = data[:end].decode("ascii")
-        parts = cut(text, varying, optional)
-        key = None if parts is None else "\x00".join(parts[::2])
-        if key is not None:
-            shape: _ShapeOf[_V] | None = shapes.get(key)
-            if shape is not None:
-                return shape.view(parts)  # type: ignore[arg-type]
+        if "\x00" in text:
+            return None  # a NUL would make two cuts of one shape (the full parser answers)
+        parts = cutter.cut(text)
+        key = cutter.shape(parts)
+        shape: _ShapeOf[_V] | None = shapes.get(key)
+        if shape is not None:
+            return shape.view(parts)
         split = _split(text)
         view = None if split is None else scan(*split)
-        if view is not None and key is not None:
-            remember(key, parts, view)  # type: ignore[arg-type]
+        if view is not None:
+            remember(key, parts, view)
         return view
     except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
@@ -165,7 +166,7 @@ def _scan(data: bytes, prefix: bytes, varying: tuple[str, ...], optional: frozen
 # (as phones and SIPp write them; other spellings leave the message without a shape).
 _BRANCH, _TAG, _CALL_ID, _CSEQ, _AUTHORIZATION = _REGISTER_VARYING = (
     ";branch=", ";tag=", "\r\nCall-ID: ", "\r\nCSeq: ", "\r\nAuthorization: ")
-_REGISTER_OPTIONAL = frozenset((_AUTHORIZATION,))
+_REGISTER_CUTTER = Cutter(_REGISTER_VARYING, frozenset((_AUTHORIZATION,)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +187,12 @@ class _Shape:
     from_: tuple[str, str]
     """The From value around its tag."""
 
-    def view(self, parts: list[str]) -> RegisterView | None:
+    def view(self, parts: list[str | None]) -> RegisterView | None:
         branch_at, tag_at, call_id_at, cseq_at, authorization_at = self.where
         branch, tag, call_id, cseq_text = parts[branch_at], parts[tag_at], \
             parts[call_id_at], parts[cseq_at]
+        if branch is None or tag is None or call_id is None or cseq_text is None:
+            return None  # the same texts, other values between them
         cseq = _CSEQ_RE.fullmatch(cseq_text)
         if not TOKEN_RE.fullmatch(branch) or not branch.lower().startswith(_COOKIE) \
                 or not TOKEN_RE.fullmatch(tag) or not _CALL_ID_RE.fullmatch(call_id) \
@@ -197,7 +200,10 @@ class _Shape:
             return None
         authorization = []
         if authorization_at >= 0:
-            value = parts[authorization_at].strip(" \t")
+            value = parts[authorization_at]
+            if value is None:
+                return None
+            value = value.strip(" \t")
             if not value:
                 return None
             authorization.append(value)
@@ -210,13 +216,13 @@ class _Shape:
 _SHAPES: Memo[str, _Shape] = memo_table()
 
 
-def _remember_shape(key: str, parts: list[str], view: RegisterView) -> None:
+def _remember_shape(key: str, parts: list[str | None], view: RegisterView) -> None:
     """Keep the shape of a REGISTER just scanned, if each varying value is where a
     :class:`_Shape` puts it back (once each, the branch in the Via, the tag in the From)."""
-    where = kinds_of(parts, _REGISTER_VARYING)
+    where = _REGISTER_CUTTER.where(parts)
     if where is None or len(where) < 4 or (_AUTHORIZATION in where) != bool(view.authorization):
         return
-    branch, tag = parts[where[_BRANCH]], parts[where[_TAG]]
+    branch, tag = parts[where[_BRANCH]] or "", parts[where[_TAG]] or ""
     if (parts[where[_CALL_ID]], parts[where[_CSEQ]]) != (view.call_id, view.cseq_text) \
             or branch != view.branch or view.via_text.count(branch) != 1 \
             or view.from_.count(f";tag={tag}") != 1 or view.from_.count(tag) != 1 \
@@ -262,7 +268,7 @@ def _scan_register(start: str, fields: list[tuple[str, str]], keys: list[str],
         return None
     if len(values) != len(keys) or not _UNREAD_CHECKED.isdisjoint(values):
         return None  # a second Via, Contact or single header; a header left unchecked
-    order = [key for key in keys if key in _COPIED]
+    order = tuple(key for key in keys if key in _COPIED)
     authorization = values.get("authorization")
     if len(order) != 5:
         return None
@@ -324,8 +330,8 @@ def scan_response(data: bytes) -> ResponseView | None:
     value once, then memoised), or the response is left to the full parser: what this
     accepts, :func:`parse_message` accepts, as the same :meth:`ResponseView.response`.
     """
-    return _scan(data, b"SIP/2.0 ", _RESPONSE_VARYING, _RESPONSE_OPTIONAL, _RESPONSE_SHAPES,
-                 _scan_response, _remember_response_shape)
+    return _scan(data, b"SIP/2.0 ", _RESPONSE_CUTTER, _RESPONSE_SHAPES, _scan_response,
+                 _remember_response_shape)
 
 
 # What changes between a registrar's answers to one phone: our branch and From tag, its
@@ -333,7 +339,7 @@ def scan_response(data: bytes) -> ResponseView | None:
 _FROM, _TO, _DATE, _EXPIRES, _CHALLENGE = ("\r\nFrom: ", "\r\nTo: ", "\r\nDate: ",
                                            ";expires=", "\r\nWWW-Authenticate: ")
 _RESPONSE_VARYING = (_BRANCH, _FROM, _TO, _CALL_ID, _CSEQ, _DATE, _EXPIRES, _CHALLENGE)
-_RESPONSE_OPTIONAL = frozenset((_DATE, _EXPIRES, _CHALLENGE))
+_RESPONSE_CUTTER = Cutter(_RESPONSE_VARYING, frozenset((_DATE, _EXPIRES, _CHALLENGE)))
 _FIELD_OF = {_FROM: "from", _TO: "to", _CALL_ID: "call-id", _CSEQ: "cseq", _DATE: "date",
              _CHALLENGE: "www-authenticate", _BRANCH: "via", _EXPIRES: "contact"}
 
@@ -349,12 +355,14 @@ class _ResponseShape:
     """Per varying value: its prefix, index in the split text, index of its header field,
     and the field's text before and after it."""
 
-    def view(self, parts: list[str]) -> ResponseView | None:
+    def view(self, parts: list[str | None]) -> ResponseView | None:
         t = self.template
         fields = list(t.fields)
         branch, call_id, cseq, challenge = "", t.call_id, None, None
         for prefix, at, field, before, after in self.where:
             value = parts[at]
+            if value is None:
+                return None  # the same texts, other values between them
             if prefix is _BRANCH:
                 if not TOKEN_RE.fullmatch(value) or not value.lower().startswith(_COOKIE):
                     return None
@@ -388,16 +396,16 @@ class _ResponseShape:
 _RESPONSE_SHAPES: Memo[str, _ResponseShape] = memo_table()
 
 
-def _remember_response_shape(key: str, parts: list[str], view: ResponseView) -> None:
+def _remember_response_shape(key: str, parts: list[str | None], view: ResponseView) -> None:
     """Keep the shape of an answer just scanned, if each varying value is in one header
     field of its own (the branch in the one Via, the expires at the end of the one
     Contact) where :class:`_ResponseShape` puts it back."""
-    where = kinds_of(parts, _RESPONSE_VARYING)
+    where = _RESPONSE_CUTTER.where(parts)
     if where is None or view.challenge is not None and _CHALLENGE not in where:
         return
     places = []
     for prefix, at in where.items():
-        value = parts[at]
+        value = parts[at] or ""
         name = _FIELD_OF[prefix]
         found = [i for i, key in enumerate(view.keys) if key == name]
         if len(found) != 1:

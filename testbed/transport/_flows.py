@@ -241,15 +241,17 @@ class StreamFlow(Flow):
         transport = proto.transport
         if transport is None:
             raise ConnectionError(f"{self.transport} flow to {self.remote} is closed")
-        transport.write(data)
         if proto.reading:
-            proto.unflushed = True  # sent with the others at the end of the read
+            proto.held.append(data)  # sent with the others at the end of the read
         else:
+            transport.write(data)
             flush_now(transport)
 
     def close(self) -> None:
-        if not self.closed and self.proto.transport is not None:
-            self.proto.transport.loseConnection()
+        proto = self.proto
+        if not self.closed and proto.transport is not None:
+            proto.write_held()  # what this read answered goes out before the close
+            proto.transport.loseConnection()
 
 
 def disable_nagle(transport: object) -> None:
@@ -299,9 +301,9 @@ class StreamProtocol(protocol.Protocol):
 
     guard: ConnectionGuard | None = None
     reading = False
-    """True while the messages of one read are handled: what they answer is written
-    out once at the end of the read (one system call for a batch, not one each)."""
-    unflushed = False
+    """True while the messages of one read are handled: what they answer is held
+    (:attr:`held`) and written out once at the end of the read (one write and one
+    system call for a batch, not one each)."""
 
     def __init__(self, sink: FlowSink, trace: Trace, transport: Transport, role: str,
                  max_message_size: int = 65535) -> None:
@@ -313,6 +315,8 @@ class StreamProtocol(protocol.Protocol):
         self.flow: StreamFlow | None = None
         self.ready = False
         self.on_ready: list[Callable[[StreamProtocol, Failure | None], None]] = []
+        self.held: list[bytes] = []
+        """What the messages of the current read answered, in order, not yet written."""
 
     def connectionMade(self) -> None:
         assert self.transport is not None  # Twisted connects a protocol to its transport
@@ -344,9 +348,17 @@ class StreamProtocol(protocol.Protocol):
             self._handle(data)
         finally:
             self.reading = False
-            if self.unflushed:
-                self.unflushed = False
-                flush_now(self.transport)
+            self.write_held()
+
+    def write_held(self) -> None:
+        """Write and send what the current read's messages answered (:attr:`held`)."""
+        held = self.held
+        transport = self.transport
+        if held and transport is not None:
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()
+            transport.write(data)
+            flush_now(transport)
 
     def _handle(self, data: bytes) -> None:
         flow = self.flow
