@@ -186,7 +186,8 @@ class RegisterFastPath:
         # Completed server transactions over UDP: key -> (answer, destination), until Timer J.
         self._answered: dict[tuple[str, str, str], tuple[bytes, HostPort, str]] = {}
         self._expiries: deque[tuple[float, tuple[str, str, str]]] = deque()
-        self._vias: dict[tuple[Via, HostPort], tuple[str | None, HostPort]] = {}
+        # (id of a scanned Via, source) -> (that Via, its stamped text, where answers go)
+        self._vias: dict[tuple[int, HostPort], tuple[Via, str | None, HostPort]] = {}
         self._tos: dict[str, str] = {}
         self._summaries: dict[SipUri, str] = {}
         self._held: dict[str, str] = {}  # To text -> its URI as text (the hold's key)
@@ -266,10 +267,13 @@ class RegisterFastPath:
         """The top Via as the stack stamps it (RFC 3261 §18.2.1, RFC 3581 §4), with the
         branch left as a placeholder (None: unchanged, the text as received), and where
         a UDP answer goes (§18.2.2)."""
-        found = self._vias.get((view.via, remote))
+        via = view.via
+        # By the Via's id (hashing a Via hashes all its fields); the entry holds the Via,
+        # so no other object has that id while it is there.
+        found = self._vias.get((id(via), remote))
         if found is not None:
-            return found
-        via = changed = view.via
+            return found[1], found[2]
+        changed = via
         if via.host != remote[0] or via.rport is True:
             changed = changed.with_param("received", remote[0])
         if via.rport is True:
@@ -282,9 +286,9 @@ class RegisterFastPath:
             destination = (host, changed.port or Transport.UDP.default_port)
         if len(self._vias) >= _CACHED:
             self._vias.clear()
-        found = self._vias[(view.via, remote)] = (
-            None if changed is via else str(changed), destination)
-        return found
+        stamped = None if changed is via else str(changed)
+        self._vias[(id(via), remote)] = (via, stamped, destination)
+        return stamped, destination
 
     def tagged_to(self, view: RegisterView) -> str:
         """The To of ``view`` with a placeholder tag, as ``make_response`` writes it."""

@@ -183,12 +183,19 @@ class LocationTable:
                 seconds = self.max_expires
             # A refresh names its contact with the text it registered, parsed once (the
             # scanners' memo): the same object, so its key is the binding's.
-            existing = next((b for b in current if b.contact is contact), None)
+            existing = None
+            for binding in current:
+                if binding.contact is contact:
+                    existing = binding
+                    break
             if existing is not None:
                 key = existing.key
             else:
                 key = _contact_key(contact)
-                existing = next((b for b in current if b.key == key), None)
+                for binding in current:
+                    if binding.key == key:
+                        existing = binding
+                        break
             template = None
             if existing is not None:
                 if existing.call_id == call_id and cseq <= existing.cseq:

@@ -72,11 +72,13 @@ class RegisterView:
     expires: int | None
     authorization: list[str]
     order: tuple[str, ...]
+    sent_by: str
+    """The Via's sent-by, lower-cased (as transaction keys compare it)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
         """The server transaction key (RFC 3261 §17.2.3), as :func:`server_key` gives it."""
-        return (self.branch.lower(), self.via.sent_by.lower(), "REGISTER")
+        return (self.branch.lower(), self.sent_by, "REGISTER")
 
 
 def _via_of(value: str) -> tuple[Via, str] | None:
@@ -210,7 +212,7 @@ class _Shape:
         t = self.template
         return RegisterView(t.uri, t.via, branch.join(self.via), branch, tag.join(self.from_),
                             t.to, t.to_address, call_id, int(cseq[1]), cseq_text, t.contact,
-                            t.contact_text, t.expires, authorization, t.order)
+                            t.contact_text, t.expires, authorization, t.order, t.sent_by)
 
 
 _SHAPES: Memo[str, _Shape] = memo_table()
@@ -300,7 +302,8 @@ def _scan_register(start: str, fields: list[tuple[str, str]], keys: list[str],
     return RegisterView(uri, via, via_value, branch, from_, to, Address.parse(to, "To"),
                         call_id, int(cseq[1]), values["cseq"], contact, contact_text,
                         None if expires is None else int(expires),
-                        [] if authorization is None else [authorization], order)
+                        [] if authorization is None else [authorization], order,
+                        via.sent_by.lower())
 
 
 @dataclass(frozen=True, slots=True)
