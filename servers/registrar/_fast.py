@@ -85,6 +85,27 @@ def _copied_format(order: tuple[str, ...]) -> str:
     return "".join(_COPIED_LINES[key] for key in order)
 
 
+class _To:
+    """What the fast path derives from a To header's text, once (§10.3 step 5)."""
+
+    __slots__ = ("aor", "tagged", "uri")
+
+    def __init__(self, view: RegisterView) -> None:
+        address = view.to_address
+        try:
+            aor = aor_of(address.uri)
+        except RegisterRejected:
+            aor = ""  # not a SIP URI: the registrar answers that
+        self.aor = aor
+        """The address-of-record, "" when there is none."""
+        self.tagged: str | None = None if address.tag is not None \
+            else str(address.with_param("tag", _PLACEHOLDER))
+        """The To with a placeholder tag as ``make_response`` writes it; None when it
+        has a tag of its own (copied as it is)."""
+        self.uri = str(address.uri)
+        """Its URI as text (what an accepted connection is held for)."""
+
+
 class _Lookup:
     """The credentials lines of a scanned REGISTER (what authentication reads)."""
 
@@ -144,8 +165,10 @@ class FastAnswer:
         if reason is None:
             reason = REASON_PHRASES.get(status, "")
         to = view.to
-        if to_tag and status != 100 and view.to_address.tag is None:
-            to = self.path.tagged_to(view).replace(_PLACEHOLDER, to_tag)
+        if to_tag and status != 100:
+            tagged = self.path.to_of(view).tagged
+            if tagged is not None:
+                to = tagged.replace(_PLACEHOLDER, to_tag)
         copied = _copied_format(view.order).format(
             self.via, view.from_, to, view.call_id, view.cseq_text)
         added = "".join([f"{name}: {value}\r\n" for name, value in headers
@@ -153,12 +176,15 @@ class FastAnswer:
         text = f"SIP/2.0 {status} {reason}\r\n{copied}{added}Content-Length: {len(body)}\r\n\r\n"
         return text.encode("utf-8", "surrogateescape") + body
 
+    def _summary(self, status: int, reason: str | None) -> str:
+        reason = REASON_PHRASES.get(status, "") if reason is None else reason
+        return f"{status} {reason} (CSeq {self.view.cseq_text})"
+
     def _send(self, data: bytes, status: int, reason: str | None) -> None:
         flow = self.flow
-        if flow.transport is _UDP:
+        udp = flow.transport is _UDP
+        if udp:
             flow = self.path.registrar.stack.udp_flow(*self.destination)
-        summary = f"{status} {REASON_PHRASES.get(status, '') if reason is None else reason} " \
-                  f"(CSeq {self.view.cseq_text})"
         trace = flow.trace
         try:
             if flow.closed:
@@ -166,12 +192,14 @@ class FastAnswer:
             flow.write(data)
         except (ConnectionError, OSError, error.MessageLengthError) as exc:
             trace.record("send-failed", flow.transport, local=flow.local, remote=flow.remote,
-                         summary=summary, data=data, detail=str(exc))
+                         summary=self._summary(status, reason), data=data, detail=str(exc))
             return
-        trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
-                     summary=summary, data=data)
         self.sent = data
-        self.summary = summary
+        if udp:  # kept with the answer, for the retransmissions it absorbs
+            self.summary = self._summary(status, reason)
+        if not trace.counted("sent"):
+            trace.record("sent", flow.transport, local=flow.local, remote=flow.remote,
+                         summary=self.summary or self._summary(status, reason), data=data)
 
 
 class RegisterFastPath:
@@ -188,10 +216,8 @@ class RegisterFastPath:
         self._expiries: deque[tuple[float, tuple[str, str, str]]] = deque()
         # (id of a scanned Via, source) -> (that Via, its stamped text, where answers go)
         self._vias: dict[tuple[int, HostPort], tuple[Via, str | None, HostPort]] = {}
-        self._tos: dict[str, str] = {}
+        self._tos: dict[str, _To] = {}  # by the To's text
         self._summaries: dict[SipUri, str] = {}
-        self._held: dict[str, str] = {}  # To text -> its URI as text (the hold's key)
-        self._aors: dict[str, str] = {}  # To text -> its address-of-record
 
     def __call__(self, data: bytes, flow: Flow) -> bool:
         view = scan_register(data)
@@ -218,7 +244,8 @@ class RegisterFastPath:
         answer = FastAnswer(self, view, flow, via.replace(_PLACEHOLDER, view.branch)
                             if via is not None else view.via_text, destination)
         self._received(view, flow, data)
-        aor = self._aor(view)
+        to = self.to_of(view)
+        aor = to.aor
         try:
             status, note = registrar.register_fields(answer, view, aor)
         except RemoteProtocolError as exc:
@@ -226,7 +253,7 @@ class RegisterFastPath:
         if status == 200 and aor and view.contact is not None:
             guard = flow.guard
             if guard is not None:
-                self._hold(view, aor, guard, now)
+                self._hold(view, to, guard, now)
         if flow.transport is _UDP and answer.sent is not None:
             self._answered[key] = (answer.sent, destination, answer.summary)
             self._expiries.append((now + stack.timers.timer_j, key))
@@ -234,21 +261,9 @@ class RegisterFastPath:
         registrar.record("REGISTER", flow, status, aor, note)
         return True
 
-    def _aor(self, view: RegisterView) -> str:
-        """The address-of-record of ``view``'s To (§10.3 step 5), "" when it is not a
-        SIP URI (the registrar answers that); remembered by the To's text."""
-        aor = self._aors.get(view.to)
-        if aor is None:
-            try:
-                aor = aor_of(view.to_address.uri)
-            except RegisterRejected:
-                aor = ""
-            if len(self._aors) >= _CACHED:
-                self._aors.clear()
-            self._aors[view.to] = aor
-        return aor
-
     def _received(self, view: RegisterView, flow: Flow, data: bytes) -> None:
+        if flow.trace.counted("received"):
+            return
         summary = self._summaries.get(view.uri)
         if summary is None:
             if len(self._summaries) >= _CACHED:
@@ -290,23 +305,23 @@ class RegisterFastPath:
         self._vias[(id(via), remote)] = (via, stamped, destination)
         return stamped, destination
 
-    def tagged_to(self, view: RegisterView) -> str:
-        """The To of ``view`` with a placeholder tag, as ``make_response`` writes it."""
-        tagged = self._tos.get(view.to)
-        if tagged is None:
+    def to_of(self, view: RegisterView) -> _To:
+        """What the To of ``view`` gives (remembered by its text)."""
+        to = self._tos.get(view.to)
+        if to is None:
             if len(self._tos) >= _CACHED:
                 self._tos.clear()
-            tagged = self._tos[view.to] = str(view.to_address.with_param("tag", _PLACEHOLDER))
-        return tagged
+            to = self._tos[view.to] = _To(view)
+        return to
 
-    def _hold(self, view: RegisterView, aor: str, guard: ConnectionGuard, now: float) -> None:
+    def _hold(self, view: RegisterView, to: _To, guard: ConnectionGuard, now: float) -> None:
         """Hold an accepted connection for the bindings this REGISTER left on it, as the
         stack does after a full-path 200 (``registration_hold``)."""
         assert view.contact is not None
         contact = view.contact
         asked: str | None = None
         until = now
-        for binding in self.registrar.location.bindings.get(aor, ()):
+        for binding in self.registrar.location.bindings.get(to.aor, ()):
             if binding.contact is not contact:  # the scanner's memo gives the same object
                 if asked is None:
                     asked = str(contact.uri)
@@ -315,9 +330,4 @@ class RegisterFastPath:
             expiry = now + binding.remaining(now)
             if expiry > until:
                 until = expiry
-        held = self._held.get(view.to)
-        if held is None:
-            if len(self._held) >= _CACHED:
-                self._held.clear()
-            held = self._held[view.to] = str(view.to_address.uri)
-        guard.hold(held, until, now)
+        guard.hold(to.uri, until, now)

@@ -36,5 +36,11 @@ class QuietTrace(Trace):
             return None
         return super().record(kind, transport, **details)
 
+    def counted(self, kind: str) -> bool:
+        if kind in MESSAGE_KINDS and not self.listeners:
+            self.counts[kind] += 1
+            return True
+        return False
+
     def child(self, owner: str) -> Trace:
         return self  # one owner is enough for load: the counts are what matters

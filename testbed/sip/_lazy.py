@@ -195,10 +195,8 @@ class _Shape:
             parts[call_id_at], parts[cseq_at]
         if branch is None or tag is None or call_id is None or cseq_text is None:
             return None  # the same texts, other values between them
-        cseq = _CSEQ_RE.fullmatch(cseq_text)
-        if not TOKEN_RE.fullmatch(branch) or not branch.lower().startswith(_COOKIE) \
-                or not TOKEN_RE.fullmatch(tag) or not _CALL_ID_RE.fullmatch(call_id) \
-                or cseq is None or cseq[2] != "REGISTER":
+        checked = _REGISTER_VALUES_RE.fullmatch(f"{branch}\n{tag}\n{call_id}\n{cseq_text}")
+        if checked is None:
             return None
         authorization = []
         if authorization_at >= 0:
@@ -211,10 +209,16 @@ class _Shape:
             authorization.append(value)
         t = self.template
         return RegisterView(t.uri, t.via, branch.join(self.via), branch, tag.join(self.from_),
-                            t.to, t.to_address, call_id, int(cseq[1]), cseq_text, t.contact,
+                            t.to, t.to_address, call_id, int(checked[1]), cseq_text, t.contact,
                             t.contact_text, t.expires, authorization, t.order, t.sent_by)
 
 
+# The checks of a shape's varying values in one: a branch with the magic cookie, a From
+# tag, a Call-ID (each a token or word: as TOKEN_RE and _CALL_ID_RE) and a REGISTER's
+# CSeq (as _CSEQ_RE), one per line (no value holds a line end: Cutter ends them there).
+_REGISTER_VALUES_RE = re.compile(
+    rf"(?i:{_COOKIE}){TOKEN_RE.pattern.removesuffix('+')}*\n{TOKEN_RE.pattern}\n"
+    rf"{_CALL_ID_RE.pattern}\n([0-9]{{1,9}})[ \t]+REGISTER")
 _SHAPES: Memo[str, _Shape] = memo_table()
 
 

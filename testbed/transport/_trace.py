@@ -119,6 +119,13 @@ class Trace:
             listener(event)
         return event
 
+    def counted(self, kind: str) -> bool:
+        """Count an event of ``kind`` if this trace only counts such events: True when
+        it did, and the event needs no :meth:`record` (a hot path asks first, and
+        composes the event's details only when they are kept). A trace that keeps
+        every event answers False."""
+        return False
+
     def child(self, owner: str) -> Trace:
         """A trace that shares this one's events but stamps another owner."""
         return _ChildTrace(self, owner)
