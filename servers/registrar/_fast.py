@@ -227,16 +227,18 @@ class RegisterFastPath:
         stack = registrar.stack
         now = registrar.reactor.seconds()
         key = view.key
-        self._expire(now)
-        kept = self._answered.get(key)
-        if kept is not None:
-            self._received(view, flow, data)
-            sent, destination, summary = kept
-            stack.udp_flow(*destination).write(sent)  # §17.2.2: the answer again
-            flow.trace.record("sent", flow.transport, local=flow.local, remote=destination,
-                              summary=summary, data=sent)
-            self.absorbed += 1
-            return True
+        udp = flow.transport is _UDP
+        if udp:  # only answers sent over UDP are kept (Timer J is 0 over the others)
+            self._expire(now)
+            kept = self._answered.get(key)
+            if kept is not None:
+                self._received(view, flow, data)
+                sent, destination, summary = kept
+                stack.udp_flow(*destination).write(sent)  # §17.2.2: the answer again
+                flow.trace.record("sent", flow.transport, local=flow.local,
+                                  remote=destination, summary=summary, data=sent)
+                self.absorbed += 1
+                return True
         if registrar.forced_status is not None \
                 or stack.table.get(ServerKey(*key)) is not None:
             return False
@@ -254,7 +256,7 @@ class RegisterFastPath:
             guard = flow.guard
             if guard is not None:
                 self._hold(view, to, guard, now)
-        if flow.transport is _UDP and answer.sent is not None:
+        if udp and answer.sent is not None:
             self._answered[key] = (answer.sent, destination, answer.summary)
             self._expiries.append((now + stack.timers.timer_j, key))
         self.taken += 1

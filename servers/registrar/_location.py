@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from testbed.sip import Address, Request, SipUri
 
@@ -29,7 +28,7 @@ SWEEP_INTERVAL = 60.0
 """Seconds between two sweeps of expired bindings (each costs one pass over the table)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     """One contact of an address-of-record."""
 
@@ -54,7 +53,7 @@ class Binding:
     def remaining(self, now: float) -> int:
         return max(0, int(round(self.expires_at - now)))
 
-    @cached_property
+    @property
     def uri_text(self) -> str:
         """The contact's URI as text."""
         return str(self.contact.uri)

@@ -51,8 +51,10 @@ _CONTENT_LENGTH_RE = re.compile(rb"\n" + _CONTENT_LENGTH, re.I)
 def _content_lengths(buffer: bytes | bytearray, end: int) -> list[bytes]:
     """The value of every Content-Length line of the message head ``buffer[:end]``, in
     order (read in place: the head is not copied)."""
-    first = _CONTENT_LENGTH_FIRST_RE.match(buffer, 0, end)
     later = _CONTENT_LENGTH_RE.findall(buffer, 0, end)
+    if buffer[0] not in b"cClL":  # the usual start line
+        return later
+    first = _CONTENT_LENGTH_FIRST_RE.match(buffer, 0, end)
     return later if first is None else [first[1], *later]
 
 
@@ -168,10 +170,11 @@ class StreamFramer:
             # RFC 3261 §18.3: Content-Length MUST be used with stream transports.
             raise RemoteProtocolError("Missing Content-Length on stream transport",
                                       raw=bytes(buf[: end + 4]))
-        if len(matches) > 1 or not matches[0].strip().isdigit():
+        value = matches[0].strip()
+        if len(matches) > 1 or not value.isdigit():
             raise RemoteProtocolError("Invalid Content-Length on stream transport",
                                       raw=bytes(buf[: end + 4]))
-        size = int(matches[0].strip())
+        size = int(value)
         total = end + 4 + size
         if total > self.max_message_size:
             raise RemoteProtocolError(
