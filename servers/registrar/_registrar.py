@@ -353,14 +353,15 @@ class Registrar:
         out. Returns the status sent and a note."""
         now = self.reactor.seconds()
         flow = context.flow
+        config = self.config
         try:
-            authorise(self.config.registrar_policy, username, to_uri,
-                      accounts=self.config.users, domains=self._domains())
+            authorise(config.registrar_policy, username, to_uri,
+                      accounts=config.users, domains=self._domains())
             update = prepare(now, flow)
         except RegisterRejected as rejected:
             return self._refuse_register(context, rejected)
         headers = self.location.contact_headers(update.bindings, now)
-        headers.append(("Date", _http_date(now)))
+        headers.append(("Date", _http_date_of_second(int(now))))
         limit = message_size_limit(flow.transport)
         if not context.send_ok(headers, self._tag(), limit):
             status, _ = self._refuse_register(context, too_many_contacts(
@@ -558,10 +559,6 @@ def _transport_param(flow: Flow) -> tuple[tuple[str, str], ...]:
     """The contact's ``transport=`` parameter for ``flow`` (none for UDP; RFC 7118 §5.2)."""
     param = flow.transport.contact_param
     return () if param is None else (("transport", param),)
-
-
-def _http_date(now: float) -> str:
-    return _http_date_of_second(int(now))
 
 
 @functools.lru_cache(maxsize=4)
