@@ -22,3 +22,17 @@ def test_a_listener_still_sees_message_events():
     waiter = trace.received("200")
     trace.record("received", "UDP", summary="200 OK (CSeq 1 REGISTER)")
     assert waiter.called and trace.counts["received"] == 1
+
+
+def test_counted_counts_message_events_unless_someone_listens():
+    from testbed.transport import Trace
+
+    trace = QuietTrace(lambda: 3.0)
+    assert trace.counted("sent") and trace.counted("received")
+    assert not trace.counted("connect-failed")  # kept: the caller records it
+    assert trace.counts == {"sent": 1, "received": 1}
+    trace.received("200")  # a listener: message events are recorded again
+    assert not trace.counted("received")
+    assert trace.counts["received"] == 1
+    plain = Trace(lambda: 3.0)
+    assert not plain.counted("sent") and not plain.events  # a plain trace keeps them all

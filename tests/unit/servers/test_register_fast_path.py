@@ -224,3 +224,44 @@ def test_every_register_of_the_corpus_gets_the_same_answer(sip_corpus):
             full.clock.advance(1)
         assert fast.state() == full.state()
         assert fast.registrar.fast_path is not None and fast.registrar.fast_path.taken > 10
+
+
+class CountingTransport(StringTransport):
+    """A stream transport double that counts the writes it is given and, as Twisted's
+    TLS transport does, drops what is written once it is told to close."""
+
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if not self.disconnecting:
+            super().write(data)
+
+
+def _counting_side() -> tuple[Side, CountingTransport]:
+    side = Side(True)
+    wire = CountingTransport(peerAddress=_ipv4(PHONE), hostAddress=_ipv4(SERVER))
+    side.tcp = StreamProtocol(side.registrar.stack, side.registrar.trace, Transport.TCP,
+                              "server")
+    side.tcp.makeConnection(wire)
+    return side, wire
+
+
+def test_the_answers_to_one_read_go_out_in_one_write_in_order():
+    side, wire = _counting_side()
+    side.tcp.dataReceived(b"".join(register(n, transport="TCP") for n in (1, 2, 3)))
+    assert wire.writes == 1
+    answers = wire.value().split(b"SIP/2.0 200 OK")[1:]
+    assert [b"CSeq: %d REGISTER" % n in answer for n, answer in zip((1, 2, 3), answers)] \
+        == [True, True, True]
+    side.tcp.dataReceived(register(4, transport="TCP"))  # the next read: its own write
+    assert wire.writes == 2 and b"CSeq: 4 REGISTER" in wire.value()
+
+
+def test_what_a_read_answered_goes_out_before_the_stream_is_closed():
+    side, wire = _counting_side()
+    # A good REGISTER, then a message the stream cannot be split after (no Content-Length).
+    side.tcp.dataReceived(register(1, transport="TCP") + b"REGISTER sip:x SIP/2.0\r\n\r\n")
+    sent = wire.value()
+    assert sent.startswith(b"SIP/2.0 200 OK") and b"SIP/2.0 400 " in sent
+    assert wire.disconnecting

@@ -137,3 +137,27 @@ def test_garbage_is_a_bad_message_not_a_hang():
     framer = StreamFramer()
     events = framer.events(b"\rHELLO\r\nContent-Length: 0\r\n\r\n" + OK)
     assert kinds(events) == ["BadMessage", "Response"]
+
+
+@pytest.mark.parametrize("line", [b"content-length: 5", b"CONTENT-LENGTH:5", b"l: 5",
+                                  b"L :\t5", b"Content-Length  :  5"])
+def test_content_length_in_any_case_and_compact_form(line):
+    data = REGISTER.replace(b"Content-Length: 5", line)
+    (request,) = StreamFramer().events(data)
+    assert isinstance(request, Request) and request.body == b"hello"
+
+
+def test_content_length_is_a_whole_header_name():
+    # "Call-Info" starts with neither name; "Xl: 9" and "Accept-Content-Length" end like one
+    data = REGISTER.replace(b"Max-Forwards: 70", b"Xl: 9\r\nAccept-Content-Length: 9")
+    (request,) = StreamFramer().events(data)
+    assert request.body == b"hello"
+
+
+def test_content_length_on_the_first_line_frames_a_bad_message():
+    # No start line: the head's first line is a Content-Length (found there too, as
+    # before the search began at line ends), so the framer keeps its place in the stream.
+    events = StreamFramer().events(b"l: 2\r\n\r\nhi" + OK)
+    assert kinds(events) == ["BadMessage", "Response"]
+    with pytest.raises(RemoteProtocolError, match="Invalid Content-Length"):
+        StreamFramer().events(b"Content-Length: 2\r\nl: 2\r\n\r\nhi")
