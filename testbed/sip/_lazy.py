@@ -137,7 +137,8 @@ class _ShapeOf(Protocol[_V_co]):
 
 def _scan(data: bytes, prefix: bytes, cutter: Cutter, shapes: Memo[str, Any],
           scan: Callable[..., _V | None],
-          remember: Callable[[str, list[str | None], _V], None]) -> _V | None:
+          remember: Callable[[str, dict[str, int] | None, list[str | None], _V], None],
+          ) -> _V | None:
     """What both scanners do: a body-less message starting with ``prefix`` is read from
     its shape when one was remembered, else scanned header by header (``scan``) and its
     shape remembered. Never raises."""
@@ -150,17 +151,16 @@ def _scan(data: bytes, prefix: bytes, cutter: Cutter, shapes: Memo[str, Any],
         text = data[:end].decode("ascii")
         if "\x00" in text:
             return None  # a NUL would make two cuts of one shape (the full parser answers)
-        parts = cutter.cut(text)
-        key = cutter.shape(parts)
+        key, parts = cutter.cut(text)
         shape: _ShapeOf[_V] | None = shapes.get(key)
         if shape is not None:
             return shape.view(parts)
         split = _split(text)
         view = None if split is None else scan(*split)
         if view is not None:
-            remember(key, parts, view)
+            remember(key, cutter.where(text), parts, view)
         return view
-    except (RemoteProtocolError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (RemoteProtocolError, ValueError, IndexError):  # UnicodeDecodeError: ValueError
         return None
 
 
@@ -222,10 +222,10 @@ _REGISTER_VALUES_RE = re.compile(
 _SHAPES: Memo[str, _Shape] = memo_table()
 
 
-def _remember_shape(key: str, parts: list[str | None], view: RegisterView) -> None:
+def _remember_shape(key: str, where: dict[str, int] | None, parts: list[str | None],
+                    view: RegisterView) -> None:
     """Keep the shape of a REGISTER just scanned, if each varying value is where a
     :class:`_Shape` puts it back (once each, the branch in the Via, the tag in the From)."""
-    where = _REGISTER_CUTTER.where(parts)
     if where is None or len(where) < 4 or (_AUTHORIZATION in where) != bool(view.authorization):
         return
     branch, tag = parts[where[_BRANCH]] or "", parts[where[_TAG]] or ""
@@ -403,11 +403,11 @@ class _ResponseShape:
 _RESPONSE_SHAPES: Memo[str, _ResponseShape] = memo_table()
 
 
-def _remember_response_shape(key: str, parts: list[str | None], view: ResponseView) -> None:
+def _remember_response_shape(key: str, where: dict[str, int] | None,
+                             parts: list[str | None], view: ResponseView) -> None:
     """Keep the shape of an answer just scanned, if each varying value is in one header
     field of its own (the branch in the one Via, the expires at the end of the one
     Contact) where :class:`_ResponseShape` puts it back."""
-    where = _RESPONSE_CUTTER.where(parts)
     if where is None or view.challenge is not None and _CHALLENGE not in where:
         return
     places = []

@@ -252,8 +252,9 @@ def test_the_answers_to_one_read_go_out_in_one_write_in_order():
     side.tcp.dataReceived(b"".join(register(n, transport="TCP") for n in (1, 2, 3)))
     assert wire.writes == 1
     answers = wire.value().split(b"SIP/2.0 200 OK")[1:]
-    assert [b"CSeq: %d REGISTER" % n in answer for n, answer in zip((1, 2, 3), answers)] \
-        == [True, True, True]
+    assert len(answers) == 3
+    assert all(b"CSeq: %d REGISTER" % n in answer
+               for n, answer in zip((1, 2, 3), answers, strict=True))
     side.tcp.dataReceived(register(4, transport="TCP"))  # the next read: its own write
     assert wire.writes == 2 and b"CSeq: 4 REGISTER" in wire.value()
 
