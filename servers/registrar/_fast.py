@@ -130,10 +130,11 @@ class _Fields:
 class FastAnswer:
     """Answers one scanned REGISTER with text built from its fields."""
 
-    def __init__(self, path: RegisterFastPath, view: RegisterView, flow: Flow,
+    def __init__(self, path: RegisterFastPath, view: RegisterView, to: _To, flow: Flow,
                  via: str, destination: HostPort) -> None:
         self.path = path
         self.view = view
+        self.to = to
         self.flow = flow
         self.via = via
         self.destination = destination
@@ -166,7 +167,7 @@ class FastAnswer:
             reason = REASON_PHRASES.get(status, "")
         to = view.to
         if to_tag and status != 100:
-            tagged = self.path.to_of(view).tagged
+            tagged = self.to.tagged
             if tagged is not None:
                 to = tagged.replace(_PLACEHOLDER, to_tag)
         copied = _copied_format(view.order).format(
@@ -243,10 +244,10 @@ class RegisterFastPath:
                 or stack.table.get(ServerKey(*key)) is not None:
             return False
         via, destination = self._stamped(view, flow.remote)
-        answer = FastAnswer(self, view, flow, via.replace(_PLACEHOLDER, view.branch)
+        to = self.to_of(view)
+        answer = FastAnswer(self, view, to, flow, via.replace(_PLACEHOLDER, view.branch)
                             if via is not None else view.via_text, destination)
         self._received(view, flow, data)
-        to = self.to_of(view)
         aor = to.aor
         try:
             status, note = registrar.register_fields(answer, view, aor)

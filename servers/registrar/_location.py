@@ -30,7 +30,12 @@ SWEEP_INTERVAL = 60.0
 
 @dataclass(slots=True)
 class Binding:
-    """One contact of an address-of-record."""
+    """One contact of an address-of-record.
+
+    Each REGISTER compares its contact with every binding of its address-of-record (by
+    ``key``) and lists them all in its 200 OK (from ``template``): both are made once,
+    or handed on from the binding a refresh replaces.
+    """
 
     contact: Address
     expires_at: float
@@ -40,16 +45,8 @@ class Binding:
     source: tuple[str, int] | None = None
     template: str | None = field(default=None, repr=False, compare=False)
     """Its Contact header value with the ``expires`` left as a placeholder (200 OKs)."""
-    key: str = field(default="", repr=False, compare=False)
-    """What contacts compare by (:func:`_contact_key`): given when known, else made."""
-
-    def __post_init__(self) -> None:
-        # Each REGISTER compares its contact with every binding of its address-of-record
-        # (by this key) and lists them all in its 200 OK (from ``template``): both are
-        # made once, or handed on from the binding a refresh replaces.
-        if not self.key:
-            self.key = _contact_key(self.contact)
-
+    key: str = field(kw_only=True, repr=False, compare=False)
+    """What contacts compare by (:func:`_contact_key`)."""
     def remaining(self, now: float) -> int:
         return max(0, int(round(self.expires_at - now)))
 
@@ -167,7 +164,8 @@ class LocationTable:
                     return RegisterUpdate(aor, current)  # out of order: ignore (step 6)
             return RegisterUpdate(aor, [])
         header_expires = expires
-        if self.contact_max_size:
+        limit = self.contact_max_size
+        if limit and not (len(contact_lines) == 1 and len(contact_lines[0]) <= limit):
             self._check_contact_sizes(contact_lines, contacts)
         for contact in contacts:
             param = contact.param("expires") if contact.params else None
@@ -204,7 +202,7 @@ class LocationTable:
                     template = existing.template
             if seconds > 0:
                 current.append(Binding(contact, now + seconds, call_id, cseq, flow, source,
-                                       template, key))
+                                       template, key=key))
         if self.max_contacts and len(current) > self.max_contacts:
             raise too_many_contacts()
         if current and aor not in self.bindings and self.max_aors \
@@ -226,8 +224,7 @@ class LocationTable:
         """400 for a Contact URI longer than ``contact_max_size`` (Kamailio's
         ``contact_max_size``, answered with its ``P-Registrar-Error``)."""
         limit = self.contact_max_size
-        if len(lines) == 1 and len(lines[0]) <= limit \
-                or all(len(line) <= limit for line in lines):
+        if all(len(line) <= limit for line in lines):
             return  # no URI is longer than the line it is on
         if any(len(str(contact.uri)) > limit for contact in contacts):
             raise RegisterRejected(
