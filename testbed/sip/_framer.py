@@ -30,14 +30,14 @@ MAX_UDP_MESSAGE_SIZE = 65507
 """The largest UDP payload: 65,535 bytes of IPv4 packet less its 20-byte header and
 UDP's 8 (RFC 768, RFC 791). A larger message cannot be sent in one datagram at all."""
 
+_UDP = Transport.UDP  # an Enum member is a slow attribute (message_size_limit is hot)
+
 
 def message_size_limit(transport: Transport) -> int:
     """The largest message that ``transport`` carries here: one UDP datagram, or the
     limit every stream and WebSocket flow of this project enforces on what it receives."""
     return MAX_UDP_MESSAGE_SIZE if transport is _UDP else DEFAULT_MAX_MESSAGE_SIZE
 
-
-_UDP = Transport.UDP  # an Enum member is a slow attribute (message_size_limit is hot)
 
 # A Content-Length line (or its compact form "l", RFC 3261 §7.3.3), its value captured.
 # Sought after each line end: a pattern that starts with "\n" is searched for from one
