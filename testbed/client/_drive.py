@@ -61,23 +61,22 @@ class DriveNow:
 
     def start(self) -> None:
         """Send the operation's first request (or end it at once)."""
-        self._step(lambda: self.operation.start(self.clock.seconds()))
+        self._step(self.operation.start, self.clock.seconds())
 
     def answered(self, response: Response) -> None:
         """The final response to the request last sent."""
         request = self.request
         assert request is not None, "answered before anything was sent"
-        self._step(lambda: self.operation.response_received(request, response,
-                                                            self.clock.seconds()))
+        self._step(self.operation.response_received, request, response, self.clock.seconds())
 
     def failed(self, failure: TransactionFailed) -> None:
         """The request last sent got no final response."""
-        self._step(lambda: self.operation.transport_failed(failure.kind, failure.reason,
-                                                           self.clock.seconds()))
+        self._step(self.operation.transport_failed, failure.kind, failure.reason,
+                   self.clock.seconds())
 
-    def _step(self, rule: Callable[[], Action]) -> None:
+    def _step(self, rule: Callable[..., Action], *args: object) -> None:
         try:
-            action = rule()
+            action = rule(*args)
         except Exception:  # a bug in the rules: the driver counts it, the run goes on
             self.crashed(Failure())
             return
